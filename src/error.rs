@@ -1,0 +1,278 @@
+//! The crate's one error type.
+//!
+//! Every misuse of the public API and every exception a future can carry is an
+//! [`Error`]. Its `Display` is asyncio's exact message (see SPEC.md), and
+//! [`Error::python_type`] names the Python exception class the message belongs
+//! to, so a test can compare both with what CPython raises.
+//!
+//! An `Error` is cheap to clone and `Send + Sync`: a future's exception is
+//! handed to every awaiter, as in Python, and crosses threads in the bridges.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// An error raised by loopspec, or an exception carried by a future.
+///
+/// ```
+/// use loopspec::{ClockKind, Error, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// lp.close().unwrap();
+/// let err = lp.call_soon(|| ()).unwrap_err();
+/// assert_eq!(err, Error::Closed);
+/// assert_eq!(err.to_string(), "Event loop is closed");
+/// assert_eq!(err.python_type(), "RuntimeError");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// `RuntimeError: This event loop is already running`
+    AlreadyRunning,
+    /// `RuntimeError: Cannot run the event loop while another loop is running`
+    AnotherLoopRunning,
+    /// `RuntimeError: Cannot close a running event loop`
+    CloseRunning,
+    /// `RuntimeError: Event loop is closed`
+    Closed,
+    /// `RuntimeError: no running event loop`
+    NoRunningLoop,
+    /// `RuntimeError: There is no current event loop in thread 'NAME'.`
+    NoCurrentLoop {
+        /// The thread's name as SPEC.md rule POLICY-9 maps it.
+        thread: String,
+    },
+    /// `RuntimeError: Event loop stopped before Future completed.`
+    StoppedBeforeComplete,
+    /// `RuntimeError: Non-thread-safe operation invoked on an event loop other
+    /// than the current one` — a loop-bound call from a thread that is not the
+    /// loop's (CPython checks this only in debug mode; loopspec always does).
+    NonThreadSafeCall,
+    /// `RuntimeError: Event loop is bound to thread 'NAME', which holds its
+    /// loop-bound callbacks, timers or tasks` — loopspec only (SPEC.md THREAD-2).
+    BoundToThread {
+        /// The name of the thread that holds the loop's work.
+        thread: String,
+    },
+    /// `RuntimeError: asyncio.run() cannot be called from a running event loop`
+    RunInRunningLoop,
+    /// `RuntimeError: Task does not support set_result operation`
+    TaskSetResult,
+    /// `RuntimeError: Task does not support set_exception operation`
+    TaskSetException,
+    /// `RuntimeError: Task cannot await on itself: <Task ...>`
+    TaskAwaitsItself {
+        /// The task's repr.
+        task: String,
+    },
+    /// `RuntimeError: Task <Task ...> got Future <Future ...> attached to a
+    /// different loop`
+    FutureOfOtherLoop {
+        /// The awaiting task's repr.
+        task: String,
+        /// The awaited future's repr.
+        future: String,
+    },
+    /// `ValueError: The future belongs to a different loop than the one
+    /// specified as the loop argument`
+    DifferentLoop,
+    /// `ValueError: delay must not be NaN` — loopspec only (SPEC.md SCHED-6).
+    NanTime,
+    /// `TypeError: a coroutine was expected, got <Future ...>`
+    CoroutineExpected {
+        /// The repr of what was passed.
+        got: String,
+    },
+    /// `InvalidStateError: Result is not set.`
+    ResultNotSet,
+    /// `InvalidStateError: Exception is not set.`
+    ExceptionNotSet,
+    /// `InvalidStateError: invalid state` — completing a future that is done.
+    InvalidState,
+    /// `CancelledError`, with the message given to `cancel(msg)`, if any.
+    Cancelled(Option<String>),
+    /// `TimeoutError` (the builtin, which `asyncio.TimeoutError` is since 3.11).
+    Timeout,
+    /// A panic, caught where Python would have caught an exception. Carries the
+    /// panic message.
+    Panic(String),
+    /// An exception raised by user code: a Python class name and a message.
+    Exception(Exception),
+}
+
+impl Error {
+    /// The name of the Python exception class this error stands for.
+    ///
+    /// ```
+    /// use loopspec::Error;
+    /// assert_eq!(Error::DifferentLoop.python_type(), "ValueError");
+    /// assert_eq!(Error::Cancelled(None).python_type(), "CancelledError");
+    /// ```
+    pub fn python_type(&self) -> &str {
+        use Error::*;
+        match self {
+            AlreadyRunning
+            | AnotherLoopRunning
+            | CloseRunning
+            | Closed
+            | NoRunningLoop
+            | NoCurrentLoop { .. }
+            | StoppedBeforeComplete
+            | NonThreadSafeCall
+            | BoundToThread { .. }
+            | RunInRunningLoop
+            | TaskSetResult
+            | TaskSetException
+            | TaskAwaitsItself { .. }
+            | FutureOfOtherLoop { .. } => "RuntimeError",
+            DifferentLoop | NanTime => "ValueError",
+            CoroutineExpected { .. } => "TypeError",
+            ResultNotSet | ExceptionNotSet | InvalidState => "InvalidStateError",
+            Cancelled(_) => "CancelledError",
+            Timeout => "TimeoutError",
+            Panic(_) => "Panic",
+            Exception(e) => &e.type_name,
+        }
+    }
+
+    /// A user exception with a Python class name and message, e.g.
+    /// `Error::raise("ValueError", "bad")`.
+    ///
+    /// ```
+    /// use loopspec::Error;
+    /// let e = Error::raise("ValueError", "bad input");
+    /// assert_eq!(e.python_type(), "ValueError");
+    /// assert_eq!(e.to_string(), "bad input");
+    /// ```
+    pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Exception(Exception {
+            type_name: type_name.into(),
+            message: message.into(),
+            source: None,
+        })
+    }
+
+    /// Wraps any Rust error as an exception of class `Exception`.
+    pub fn from_error<E: std::error::Error + Send + Sync + 'static>(err: E) -> Error {
+        Error::Exception(Exception {
+            type_name: "Exception".into(),
+            message: err.to_string(),
+            source: Some(Arc::new(err)),
+        })
+    }
+
+    /// Whether this is a `CancelledError`.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_))
+    }
+
+    /// Turns a caught panic payload into [`Error::Panic`].
+    pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Error {
+        let msg = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any>".to_string()
+        };
+        Error::Panic(msg)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Error::*;
+        match self {
+            AlreadyRunning => f.write_str("This event loop is already running"),
+            AnotherLoopRunning => {
+                f.write_str("Cannot run the event loop while another loop is running")
+            }
+            CloseRunning => f.write_str("Cannot close a running event loop"),
+            Closed => f.write_str("Event loop is closed"),
+            NoRunningLoop => f.write_str("no running event loop"),
+            NoCurrentLoop { thread } => {
+                write!(f, "There is no current event loop in thread '{thread}'.")
+            }
+            StoppedBeforeComplete => f.write_str("Event loop stopped before Future completed."),
+            NonThreadSafeCall => f.write_str(
+                "Non-thread-safe operation invoked on an event loop other than the current one",
+            ),
+            BoundToThread { thread } => write!(
+                f,
+                "Event loop is bound to thread '{thread}', which holds its loop-bound \
+                 callbacks, timers or tasks"
+            ),
+            RunInRunningLoop => {
+                f.write_str("asyncio.run() cannot be called from a running event loop")
+            }
+            TaskSetResult => f.write_str("Task does not support set_result operation"),
+            TaskSetException => f.write_str("Task does not support set_exception operation"),
+            TaskAwaitsItself { task } => write!(f, "Task cannot await on itself: {task}"),
+            FutureOfOtherLoop { task, future } => {
+                write!(f, "Task {task} got Future {future} attached to a different loop")
+            }
+            DifferentLoop => f.write_str(
+                "The future belongs to a different loop than the one specified as the loop argument",
+            ),
+            NanTime => f.write_str("delay must not be NaN"),
+            CoroutineExpected { got } => write!(f, "a coroutine was expected, got {got}"),
+            ResultNotSet => f.write_str("Result is not set."),
+            ExceptionNotSet => f.write_str("Exception is not set."),
+            InvalidState => f.write_str("invalid state"),
+            Cancelled(msg) => f.write_str(msg.as_deref().unwrap_or("")),
+            Timeout => Ok(()),
+            Panic(msg) => f.write_str(msg),
+            Exception(e) => f.write_str(&e.message),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cancelled(None) => f.write_str("CancelledError()"),
+            Error::Cancelled(Some(m)) => write!(f, "CancelledError({m:?})"),
+            Error::Timeout => f.write_str("TimeoutError()"),
+            other => write!(f, "{}({:?})", other.python_type(), other.to_string()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Exception(Exception {
+                source: Some(s), ..
+            }) => Some(&**s as &(dyn std::error::Error + 'static)),
+            _ => None,
+        }
+    }
+}
+
+/// An exception raised by user code: the Python class name, the message and,
+/// when it came from a Rust error, that error.
+#[derive(Clone)]
+pub struct Exception {
+    /// The Python class name, e.g. `"ValueError"`.
+    pub type_name: String,
+    /// The message, `str(exc)` in Python.
+    pub message: String,
+    /// The Rust error this exception wraps, if any.
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PartialEq for Exception {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name == other.type_name && self.message == other.message
+    }
+}
+
+impl Eq for Exception {}
+
+impl fmt::Debug for Exception {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({:?})", self.type_name, self.message)
+    }
+}
+
+/// `Result<T, loopspec::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,954 @@
+//! [`EventLoop`]: scheduling, the iteration, `run_forever`, `run_until_complete`,
+//! `stop` and `close`.
+//!
+//! The heart is [`EventLoop::run_once`]: one call is one iteration, as in
+//! CPython's `BaseEventLoop._run_once` (SPEC.md SCHED-1):
+//!
+//! 1. compute the poll timeout: 0 if a callback is ready or a stop is
+//!    requested, else the time until the earliest timer, else infinite;
+//! 2. poll: wait for cross-thread submissions up to that timeout (a virtual
+//!    clock jumps forward instead of waiting), then move them to the ready
+//!    queue;
+//! 3. move due timers to the end of the ready queue, in deadline order;
+//! 4. run exactly the entries that were ready at this point, skipping
+//!    cancelled ones. Anything queued while they run waits for the next
+//!    iteration.
+//!
+//! `run_forever` repeats that until a stop was requested at the end of an
+//! iteration; `run_until_complete` is `run_forever` plus a done callback on the
+//! future that requests the stop.
+
+use crate::clock::{self, Clock, ClockKind};
+use crate::error::{Error, Result};
+use crate::future::{DoneCallback, Future};
+use crate::handle::{Handle, TimerHandle};
+use crate::inbox::{Inbox, Submission};
+use crate::local::{self, LocalHalf, Ready};
+use crate::policy::{self, Profile};
+use crate::run_state::{Home, RunState};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
+use crate::task::{self, Task};
+use std::any::Any;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::time::Instant;
+
+/// An exception handler: called with the loop and a context describing what
+/// went wrong. See [`EventLoop::set_exception_handler`].
+pub type ExceptionHandler = Arc<dyn Fn(&EventLoop, &ExceptionContext) + Send + Sync>;
+
+/// What [`EventLoop::call_exception_handler`] reports: asyncio's context dict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExceptionContext {
+    /// asyncio's `message`, e.g. `"Exception in callback <Handle f>"`.
+    pub message: String,
+    /// The exception, if any.
+    pub exception: Option<Error>,
+    /// The repr of the handle whose callback failed, if any.
+    pub handle: Option<String>,
+    /// The repr of the future concerned, if any.
+    pub future: Option<String>,
+    /// The repr of the task concerned, if any.
+    pub task: Option<String>,
+}
+
+impl ExceptionContext {
+    /// A context with only a message.
+    pub fn new(message: impl Into<String>) -> ExceptionContext {
+        ExceptionContext {
+            message: message.into(),
+            ..ExceptionContext::default()
+        }
+    }
+
+    /// This context with an exception.
+    pub fn with_exception(mut self, e: Error) -> ExceptionContext {
+        self.exception = Some(e);
+        self
+    }
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(e) = &self.exception {
+            write!(f, ": {e:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// State shared by every handle of one loop.
+struct Shared {
+    /// Run state and inbox, under one lock (see `run_state` and `inbox`).
+    state: Mutex<State>,
+    /// The loop parks here while it waits for submissions.
+    wakeup: Condvar,
+    /// Number of submissions in the inbox: a hint that lets the loop thread
+    /// skip the lock when the inbox is empty. Written under the lock.
+    inbox_len: AtomicUsize,
+    clock: Clock,
+    profile: Profile,
+    handler: Mutex<Option<ExceptionHandler>>,
+    /// Source of task ids and of the `Task-N` default names.
+    next_task: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    run: RunState,
+    inbox: Inbox,
+}
+
+/// An event loop: a cheap, cloneable handle that can be sent to other threads.
+///
+/// Loop-bound work (callbacks given to [`call_soon`](EventLoop::call_soon),
+/// timers, futures, tasks) is not `Send` and lives on the loop's home thread
+/// (SPEC.md THREAD-1); the thread-safe entry points ([`stop`](EventLoop::stop),
+/// [`close`](EventLoop::close), [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
+/// [`is_running`](EventLoop::is_running), [`time`](EventLoop::time), ...) work from
+/// anywhere.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let t = lp.create_task(async {
+///     loopspec::sleep(3.0).await?;
+///     Ok("done")
+/// }).unwrap();
+/// assert_eq!(lp.run_until_complete(t).unwrap(), "done");
+/// assert_eq!(lp.time(), 3.0); // virtual time jumped; nothing slept
+/// lp.close().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct EventLoop {
+    shared: Arc<Shared>,
+}
+
+impl PartialEq for EventLoop {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for EventLoop {}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.state.lock();
+        write!(
+            f,
+            "<EventLoop running={} closed={} clock={:?}>",
+            if st.run.running.is_some() { "True" } else { "False" },
+            if st.run.closed { "True" } else { "False" },
+            self.shared.clock.kind()
+        )
+    }
+}
+
+impl Default for EventLoop {
+    fn default() -> Self {
+        EventLoop::new()
+    }
+}
+
+/// Builds an [`EventLoop`] with a chosen clock and profile.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop, Profile};
+///
+/// let lp = EventLoop::builder().clock(ClockKind::Virtual).profile(Profile::Py313).build();
+/// assert_eq!(lp.profile(), Profile::Py313);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Builder {
+    clock: ClockKind,
+    profile: Profile,
+}
+
+impl Builder {
+    /// The clock the loop uses.
+    pub fn clock(mut self, clock: ClockKind) -> Builder {
+        self.clock = clock;
+        self
+    }
+
+    /// The Python version whose behaviour the loop follows where versions
+    /// differ.
+    pub fn profile(mut self, profile: Profile) -> Builder {
+        self.profile = profile;
+        self
+    }
+
+    /// Makes the loop.
+    pub fn build(self) -> EventLoop {
+        EventLoop {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                wakeup: Condvar::new(),
+                inbox_len: AtomicUsize::new(0),
+                clock: Clock::new(self.clock),
+                profile: self.profile,
+                handler: Mutex::new(None),
+                next_task: AtomicU64::new(1),
+            }),
+        }
+    }
+}
+
+/// Clears the running state when a run ends, however it ends.
+struct RunGuard<'a> {
+    lp: &'a EventLoop,
+    half: Rc<LocalHalf>,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        local::set_running(None);
+        let empty = self.half.is_empty();
+        let released = {
+            let mut st = self.lp.lock();
+            st.run.running = None;
+            st.run.stopping = false;
+            if empty && !st.run.closed {
+                st.run.home = None;
+                true
+            } else {
+                false
+            }
+        };
+        if released {
+            drop(local::remove_bound(self.lp));
+        }
+    }
+}
+
+impl EventLoop {
+    /// A new loop on the real clock, following the default profile
+    /// ([`Profile::Py311`]). Like asyncio's `new_event_loop()`, it does not
+    /// become any thread's current loop.
+    pub fn new() -> EventLoop {
+        Builder::default().build()
+    }
+
+    /// A new loop on the given clock.
+    pub fn with_clock(clock: ClockKind) -> EventLoop {
+        Builder::default().clock(clock).build()
+    }
+
+    /// A builder for a loop with a chosen clock and profile.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock()
+    }
+
+    /// The loop's current time in seconds (CLOCK-1).
+    pub fn time(&self) -> f64 {
+        self.shared.clock.now()
+    }
+
+    /// Which clock the loop uses.
+    pub fn clock_kind(&self) -> ClockKind {
+        self.shared.clock.kind()
+    }
+
+    /// The Python version profile the loop follows.
+    pub fn profile(&self) -> Profile {
+        self.shared.profile
+    }
+
+    /// Whether some thread is inside `run_forever`/`run_until_complete` for
+    /// this loop (LIFE-1).
+    pub fn is_running(&self) -> bool {
+        self.lock().run.running.is_some()
+    }
+
+    /// Whether [`close`](EventLoop::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().run.closed
+    }
+
+    /// Submissions accepted by the inbox and condvar signals issued, since the
+    /// loop was made: `(submissions, wake-ups)`. A burst to a busy loop adds
+    /// submissions but no wake-ups (XTHREAD coalescing).
+    pub fn inbox_stats(&self) -> (u64, u64) {
+        let st = self.lock();
+        (st.inbox.pushed, st.inbox.wakeups)
+    }
+
+    // ------------------------------------------------------------------
+    // Scheduling
+    // ------------------------------------------------------------------
+
+    /// Runs `f` with this thread's half of the loop, claiming the loop for
+    /// this thread if it has no home (THREAD-1). The fast path — this thread
+    /// runs the loop — takes no lock. Every push first moves pending inbox
+    /// submissions to the ready queue, so work handed over from other threads
+    /// keeps its place before later local work (XTHREAD FIFO).
+    pub(crate) fn with_half<R>(&self, f: impl FnOnce(&LocalHalf) -> R) -> Result<R> {
+        if let Some(half) = local::running_half(self) {
+            if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
+                let mut st = self.lock();
+                self.move_inbox(&mut st, &half);
+            }
+            return Ok(f(&half));
+        }
+        let me = thread::current().id();
+        let mut stale = None;
+        let result = {
+            let mut st = self.lock();
+            if st.run.closed {
+                Err(Error::Closed)
+            } else if st.run.running.is_some_and(|t| t != me) {
+                Err(Error::NonThreadSafeCall)
+            } else {
+                match self.half_for(&mut st, me, &mut stale) {
+                    Ok(half) => {
+                        self.move_inbox(&mut st, &half);
+                        Ok(f(&half))
+                    }
+                    Err(_) => Err(Error::NonThreadSafeCall),
+                }
+            }
+        };
+        drop(stale);
+        if matches!(result, Err(Error::Closed)) {
+            // Closed by another thread: drop what this thread still holds.
+            if let Some(half) = local::remove_bound(self) {
+                self.destroy_half(&half);
+            }
+        }
+        result
+    }
+
+    /// This thread's half, claiming the home if the loop has none. Fails with
+    /// `BoundToThread` when another thread is home. Runs under the state lock;
+    /// a stale half found on the way goes to `stale`, to be dropped unlocked.
+    fn half_for(
+        &self,
+        st: &mut State,
+        me: thread::ThreadId,
+        stale: &mut Option<Rc<LocalHalf>>,
+    ) -> Result<Rc<LocalHalf>> {
+        match &st.run.home {
+            Some(home) if home.thread == me => local::bound_half(self, st.run.epoch)
+                .ok_or_else(|| Error::BoundToThread {
+                    thread: home.name.clone(),
+                }),
+            Some(home) => Err(Error::BoundToThread {
+                thread: home.name.clone(),
+            }),
+            None => {
+                st.run.epoch += 1;
+                st.run.home = Some(Home {
+                    thread: me,
+                    name: policy::current_thread_name(None),
+                });
+                let half = Rc::new(LocalHalf::default());
+                *stale = local::insert_bound(self, st.run.epoch, half.clone());
+                Ok(half)
+            }
+        }
+    }
+
+    /// Moves every inbox submission to `half`'s ready queue, in order.
+    fn move_inbox(&self, st: &mut State, half: &LocalHalf) {
+        if st.inbox.queue.is_empty() {
+            return;
+        }
+        self.shared.inbox_len.store(0, Ordering::Release);
+        let mut spare = half.spare.borrow_mut();
+        std::mem::swap(&mut st.inbox.queue, &mut *spare);
+        for s in spare.drain(..) {
+            half.accept(s);
+        }
+    }
+
+    /// Hands a `Send` submission to the loop from any thread. Closed loops
+    /// refuse it; the check and the enqueue are one critical section.
+    pub(crate) fn submit(&self, s: Submission) -> Result<()> {
+        let wake = {
+            let mut st = self.lock();
+            if st.run.closed {
+                return Err(Error::Closed);
+            }
+            let wake = st.inbox.push(s);
+            self.shared
+                .inbox_len
+                .store(st.inbox.queue.len(), Ordering::Release);
+            wake
+        };
+        if wake {
+            self.shared.wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Schedules `f` to run in the next iteration (SCHED-2). Callbacks run in
+    /// the order they were scheduled.
+    ///
+    /// Must be called from the loop's home thread (THREAD-1): from any other
+    /// thread it fails with [`Error::NonThreadSafeCall`]; use
+    /// [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe) there.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    /// use std::{cell::RefCell, rc::Rc};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// for i in 0..3 {
+    ///     let log = log.clone();
+    ///     lp.call_soon(move || log.borrow_mut().push(i)).unwrap();
+    /// }
+    /// lp.stop();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(*log.borrow(), [0, 1, 2]);
+    /// ```
+    pub fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Result<Handle> {
+        let handle = Handle::new(std::any::type_name::<F>());
+        let h = handle.clone();
+        self.with_half(move |half| {
+            half.push_ready(Ready::Call {
+                f: Box::new(f),
+                name: h.name(),
+                handle: Some(h),
+            })
+        })?;
+        Ok(handle)
+    }
+
+    /// Schedules `f` from any thread. On the thread running the loop it is
+    /// the same as [`call_soon`](EventLoop::call_soon); from elsewhere it goes
+    /// through the inbox and wakes the loop if it is parked. Returns
+    /// [`Error::Closed`] on a closed loop.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let lp2 = lp.clone();
+    /// std::thread::spawn(move || lp2.call_soon_threadsafe(move || ()).unwrap())
+    ///     .join()
+    ///     .unwrap();
+    /// lp.stop();
+    /// lp.run_forever().unwrap();
+    /// ```
+    pub fn call_soon_threadsafe<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
+        let handle = Handle::new(std::any::type_name::<F>());
+        if let Some(half) = local::running_half(self) {
+            let h = handle.clone();
+            if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
+                let mut st = self.lock();
+                self.move_inbox(&mut st, &half);
+            }
+            half.push_ready(Ready::Call {
+                f: Box::new(f),
+                name: h.name(),
+                handle: Some(h),
+            });
+        } else {
+            self.submit(Submission::Call {
+                f: Box::new(f),
+                handle: handle.clone(),
+            })?;
+        }
+        Ok(handle)
+    }
+
+    /// Schedules `f` to run `delay` seconds from now (SCHED-4). Zero and
+    /// negative delays are allowed: the timer is due at once. A NaN delay is
+    /// refused with [`Error::NanTime`] (SCHED-6).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let lp2 = lp.clone();
+    /// lp.call_later(1.5, move || lp2.stop()).unwrap();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(lp.time(), 1.5);
+    /// ```
+    pub fn call_later<F: FnOnce() + 'static>(&self, delay: f64, f: F) -> Result<TimerHandle> {
+        if delay.is_nan() {
+            return Err(Error::NanTime);
+        }
+        self.call_at(self.time() + delay, f)
+    }
+
+    /// Schedules `f` to run at loop time `when` (SCHED-4).
+    pub fn call_at<F: FnOnce() + 'static>(&self, when: f64, f: F) -> Result<TimerHandle> {
+        if when.is_nan() {
+            return Err(Error::NanTime);
+        }
+        let handle = Handle::new(std::any::type_name::<F>());
+        let h = handle.clone();
+        self.with_half(move |half| half.push_timer(when, Box::new(f), h))?;
+        Ok(TimerHandle::new(handle, when))
+    }
+
+    // ------------------------------------------------------------------
+    // Futures and tasks
+    // ------------------------------------------------------------------
+
+    /// A new pending future bound to this loop (FUT-1). Never fails, even on
+    /// a closed loop, as in asyncio.
+    pub fn create_future<T: 'static>(&self) -> Future<T> {
+        Future::new(self)
+    }
+
+    /// Wraps a Rust future (the coroutine of the Rust mapping) in a
+    /// [`Task`] and schedules its first step with `call_soon` (TASK-1).
+    ///
+    /// Passing a loopspec [`Future`] or [`Task`] fails with asyncio's
+    /// `TypeError` (`a coroutine was expected, got <Future pending>`); a closed
+    /// loop fails with [`Error::Closed`] and drops `coro` without polling it.
+    pub fn create_task<T, F>(&self, coro: F) -> Result<Task<T>>
+    where
+        T: 'static,
+        F: std::future::Future<Output = Result<T>> + 'static,
+    {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut slot = Some(coro);
+        if let Some(got) = future_like_repr::<T, F>(&mut slot) {
+            return Err(Error::CoroutineExpected { got });
+        }
+        let coro = slot.take().ok_or(Error::Closed)?;
+        Task::spawn(self, coro)
+    }
+
+    /// asyncio's `ensure_future(x, loop=self)`: a loopspec [`Future`] or
+    /// [`Task`] of this loop is returned as it is (one of another loop is a
+    /// `ValueError`); any other Rust future is wrapped in a new task.
+    pub fn ensure_future<T, F>(&self, f: F) -> Result<Future<T>>
+    where
+        T: 'static,
+        F: std::future::Future<Output = Result<T>> + 'static,
+    {
+        Ok(self.ensure_future_inner(f)?.0)
+    }
+
+    /// `ensure_future`, also saying whether a task was made for it.
+    fn ensure_future_inner<T, F>(&self, f: F) -> Result<(Future<T>, bool)>
+    where
+        T: 'static,
+        F: std::future::Future<Output = Result<T>> + 'static,
+    {
+        let mut slot = Some(f);
+        match take_future_like(&mut slot) {
+            Some(fut) if fut.get_loop() != *self => Err(Error::DifferentLoop),
+            Some(fut) => Ok((fut, false)),
+            None => {
+                let coro = slot.take().ok_or(Error::Closed)?;
+                Ok((self.create_task(coro)?.into_future(), true))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Running
+    // ------------------------------------------------------------------
+
+    /// The run checks, in asyncio's order: closed, already running, another
+    /// loop running in this thread (LIFE-5), then the home thread (THREAD-2).
+    /// Changes nothing when one fails (LIFE-6).
+    fn check_can_run(&self, st: &State) -> Result<()> {
+        if st.run.closed {
+            return Err(Error::Closed);
+        }
+        if st.run.running.is_some() {
+            return Err(Error::AlreadyRunning);
+        }
+        if local::running_loop().is_some() {
+            return Err(Error::AnotherLoopRunning);
+        }
+        match &st.run.home {
+            Some(home) if home.thread != thread::current().id() => Err(Error::BoundToThread {
+                thread: home.name.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn enter_run(&self) -> Result<RunGuard<'_>> {
+        let me = thread::current().id();
+        let mut stale = None;
+        let half = {
+            let mut st = self.lock();
+            self.check_can_run(&st)?;
+            let half = self.half_for(&mut st, me, &mut stale)?;
+            st.run.running = Some(me);
+            half
+        };
+        drop(stale);
+        local::set_running(Some((self.clone(), half.clone())));
+        Ok(RunGuard { lp: self, half })
+    }
+
+    /// Runs iterations until [`stop`](EventLoop::stop) is requested; returns
+    /// after the iteration in which the stop was seen (STOP-1). A stop
+    /// requested before the call makes exactly one iteration, with poll
+    /// timeout 0 (STOP-3). The stop flag is cleared on every return.
+    ///
+    /// Errors, checked in this order before anything changes: [`Error::Closed`],
+    /// [`Error::AlreadyRunning`] (from its own callbacks or from another thread),
+    /// [`Error::AnotherLoopRunning`], [`Error::BoundToThread`].
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let lp2 = lp.clone();
+    /// lp.call_later(10.0, move || lp2.stop()).unwrap();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(lp.time(), 10.0);
+    /// assert!(!lp.is_running());
+    /// ```
+    pub fn run_forever(&self) -> Result<()> {
+        let run = self.enter_run()?;
+        loop {
+            self.run_once(&run.half);
+            if self.lock().run.stopping {
+                break;
+            }
+        }
+        drop(run);
+        Ok(())
+    }
+
+    /// Runs the loop until `f` is done and returns its result (LIFE-2).
+    ///
+    /// `f` is a loopspec [`Future`] or [`Task`] of this loop, or any Rust
+    /// future, which is wrapped in a new task. The loop stops one iteration
+    /// after the future completes (STOP-7). If the loop stops first, this
+    /// returns [`Error::StoppedBeforeComplete`] and the future stays pending
+    /// (STOP-8).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// assert_eq!(lp.run_until_complete(async { Ok(6 * 7) }).unwrap(), 42);
+    /// ```
+    pub fn run_until_complete<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Clone + 'static,
+        F: std::future::Future<Output = Result<T>> + 'static,
+    {
+        self.check_can_run(&self.lock())?;
+        let (fut, new_task) = self.ensure_future_inner(f)?;
+        let stop_when_done: DoneCallback<T> = Rc::new(|fut: &Future<T>| {
+            if !fut.cancelled() {
+                // Reading the exception marks it retrieved (LIFE-4).
+                let _ = fut.exception();
+            }
+            fut.get_loop().stop();
+        });
+        fut.add_done_callback(stop_when_done.clone())?;
+        let run = self.run_forever();
+        fut.remove_done_callback(&stop_when_done);
+        if let Err(e) = run {
+            if new_task && fut.done() && !fut.cancelled() {
+                let _ = fut.exception();
+            }
+            return Err(e);
+        }
+        if !fut.done() {
+            return Err(Error::StoppedBeforeComplete);
+        }
+        fut.result()
+    }
+
+    /// One iteration of the loop. See the [module docs](self) and SPEC.md
+    /// SCHED-1.
+    fn run_once(&self, half: &LocalHalf) {
+        // 1. Poll timeout: 0 if anything is ready (a requested stop is checked
+        //    under the lock in `poll`), else until the earliest timer.
+        let timeout = if half.ready_len() > 0 {
+            Some(0.0)
+        } else {
+            half.timer_timeout(self.time())
+        };
+        // 2. Poll for cross-thread submissions.
+        self.poll(half, timeout);
+        // 3. Due timers join the end of the ready queue.
+        half.move_due_timers(self.time());
+        // 4. Run exactly what is ready now.
+        let ntodo = half.ready_len();
+        for _ in 0..ntodo {
+            let Some(entry) = half.pop_ready() else { break };
+            self.run_ready(entry);
+        }
+    }
+
+    /// Step 2 of an iteration: wait for submissions up to `timeout` seconds
+    /// (`None`: no limit), then move them to the ready queue. A virtual clock
+    /// advances by the timeout instead of waiting (CLOCK-2).
+    fn poll(&self, half: &LocalHalf, timeout: Option<f64>) {
+        let mut st = self.lock();
+        let timeout = if st.run.stopping || !st.inbox.queue.is_empty() {
+            Some(0.0)
+        } else {
+            timeout
+        };
+        match timeout {
+            Some(t) if t <= 0.0 => {}
+            Some(t) if self.shared.clock.kind() == ClockKind::Virtual => {
+                self.shared.clock.advance(t);
+            }
+            _ => {
+                st.inbox.parked = true;
+                let deadline = timeout.map(|t| Instant::now() + clock::timeout_duration(t));
+                while !st.inbox.notified {
+                    match deadline {
+                        None => st = self.shared.wakeup.wait(st),
+                        Some(d) => {
+                            let now = Instant::now();
+                            if now >= d {
+                                break;
+                            }
+                            st = self.shared.wakeup.wait_timeout(st, d - now);
+                        }
+                    }
+                }
+                st.inbox.parked = false;
+                st.inbox.notified = false;
+            }
+        }
+        self.move_inbox(&mut st, half);
+    }
+
+    /// Runs one ready entry, reporting a panic to the exception handler.
+    fn run_ready(&self, entry: Ready) {
+        match entry {
+            Ready::Call { f, handle, name } => {
+                if handle.as_ref().is_some_and(Handle::cancelled) {
+                    drop_quietly(f);
+                    return;
+                }
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+                    let repr = match &handle {
+                        Some(h) => format!("{h:?}"),
+                        None => format!("<Handle {name}>"),
+                    };
+                    self.call_exception_handler(&ExceptionContext {
+                        message: format!("Exception in callback {repr}"),
+                        exception: Some(Error::from_panic(panic)),
+                        handle: Some(repr),
+                        ..ExceptionContext::default()
+                    });
+                }
+            }
+            Ready::Step(task) => task.step(),
+        }
+    }
+
+    /// Requests a stop: `run_forever` returns after the current (or next)
+    /// complete iteration (STOP-1). Callable from any thread; never an error,
+    /// even on a stopped or closed loop. A parked loop is woken (STOP-6).
+    pub fn stop(&self) {
+        let wake = {
+            let mut st = self.lock();
+            st.run.stopping = true;
+            st.inbox.wake()
+        };
+        if wake {
+            self.shared.wakeup.notify_one();
+        }
+    }
+
+    /// Closes the loop (LIFE-7): refused on a running loop; idempotent; drops
+    /// every queued callback, timer and cross-thread submission without
+    /// running it, and the futures of unfinished tasks (each reported as
+    /// `Task was destroyed but it is pending!`).
+    ///
+    /// Loop-bound work lives on the loop's home thread: closing from another
+    /// thread drops it there, at that thread's next call on the loop or when
+    /// it exits (THREAD-5).
+    pub fn close(&self) -> Result<()> {
+        let me = thread::current().id();
+        let (inbox, home_is_me) = {
+            let mut st = self.lock();
+            if st.run.running.is_some() {
+                return Err(Error::CloseRunning);
+            }
+            if st.run.closed {
+                return Ok(());
+            }
+            st.run.closed = true;
+            self.shared.inbox_len.store(0, Ordering::Release);
+            let home_is_me = st.run.home.as_ref().is_some_and(|h| h.thread == me);
+            if home_is_me {
+                st.run.home = None;
+            }
+            (std::mem::take(&mut st.inbox.queue), home_is_me)
+        };
+        drop_quietly(inbox);
+        if home_is_me {
+            if let Some(half) = local::remove_bound(self) {
+                self.destroy_half(&half);
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties a half at close or thread exit, reporting pending tasks.
+    fn destroy_half(&self, half: &LocalHalf) {
+        let pending = match catch_unwind(AssertUnwindSafe(|| half.clear())) {
+            Ok(p) => p,
+            Err(panic) => {
+                self.call_exception_handler(
+                    &ExceptionContext::new("Exception while dropping queued work")
+                        .with_exception(Error::from_panic(panic)),
+                );
+                Vec::new()
+            }
+        };
+        for task in pending {
+            self.call_exception_handler(&ExceptionContext {
+                message: "Task was destroyed but it is pending!".into(),
+                task: Some(task),
+                ..ExceptionContext::default()
+            });
+        }
+    }
+
+    /// Called by a home thread's exit: releases the home if it still is
+    /// this claim.
+    pub(crate) fn release_home_on_exit(&self, epoch: u64) {
+        let mut st = self.lock();
+        if st.run.epoch == epoch && st.run.home.is_some() {
+            st.run.home = None;
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Exceptions
+    // ------------------------------------------------------------------
+
+    /// Installs `handler` as the loop's exception handler; `None` restores
+    /// the default one, which writes one line to stderr (SCHED-8).
+    pub fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
+        *self.shared.handler.lock() = handler;
+    }
+
+    /// The installed exception handler, if any.
+    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
+        self.shared.handler.lock().clone()
+    }
+
+    /// Reports `context` to the exception handler. If a custom handler
+    /// panics, the default handler reports `Unhandled error in exception
+    /// handler` and the loop goes on (SCHED-8).
+    pub fn call_exception_handler(&self, context: &ExceptionContext) {
+        let handler = self.shared.handler.lock().clone();
+        match handler {
+            None => default_exception_handler(context),
+            Some(h) => {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| h(self, context))) {
+                    default_exception_handler(
+                        &ExceptionContext::new(format!(
+                            "Unhandled error in exception handler; context: {context}"
+                        ))
+                        .with_exception(Error::from_panic(panic)),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A fresh task id for this loop (1, 2, ...).
+    pub(crate) fn next_task_id(&self) -> u64 {
+        self.shared.next_task.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The thread-safe wake path of a task waker: step task `id` soon.
+    pub(crate) fn wake_task(&self, id: u64) {
+        if let Some(half) = local::running_half(self) {
+            let task = half.tasks.borrow().get(&id).cloned();
+            if let Some(task) = task {
+                let _ = self.with_half(|half| half.schedule_step(task as Rc<dyn local::Runnable>));
+            }
+        } else {
+            // A closed loop refuses it: the task can never run again anyway.
+            let _ = self.submit(Submission::Wake(id));
+        }
+    }
+
+    /// Unfinished tasks of this loop, if this thread is its home.
+    pub(crate) fn local_tasks(&self) -> Vec<Rc<dyn task::TaskDyn>> {
+        local::running_half(self)
+            .or_else(|| {
+                let st = self.lock();
+                local::bound_half(self, st.run.epoch)
+            })
+            .map(|h| h.tasks())
+            .unwrap_or_default()
+    }
+}
+
+/// The default exception handler: one line on stderr.
+pub fn default_exception_handler(context: &ExceptionContext) {
+    eprintln!("{context}");
+}
+
+/// Drops `value`, swallowing a panic from a `Drop` impl.
+fn drop_quietly<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+/// If `slot` holds a loopspec `Future<T>` or `Task<T>`, takes it out: the
+/// runtime `isfuture()` check of asyncio's `ensure_future`.
+pub(crate) fn take_future_like<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<Future<T>> {
+    let any: &mut dyn Any = slot;
+    if let Some(fut) = any.downcast_mut::<Option<Future<T>>>() {
+        return fut.take();
+    }
+    if let Some(task) = any.downcast_mut::<Option<Task<T>>>() {
+        return task.take().map(Task::into_future);
+    }
+    None
+}
+
+/// If `slot` holds a loopspec `Future<T>` or `Task<T>`, its repr.
+fn future_like_repr<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<String> {
+    let any: &mut dyn Any = slot;
+    if let Some(Some(f)) = any.downcast_mut::<Option<Future<T>>>() {
+        return Some(format!("{f:?}"));
+    }
+    if let Some(Some(t)) = any.downcast_mut::<Option<Task<T>>>() {
+        return Some(format!("{t:?}"));
+    }
+    None
+}
+
+/// The loop running in this thread: asyncio's `get_running_loop()` (POLICY-10).
+///
+/// ```
+/// use loopspec::{ClockKind, Error, EventLoop};
+///
+/// assert_eq!(loopspec::get_running_loop().unwrap_err(), Error::NoRunningLoop);
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let found = lp.run_until_complete(async { loopspec::get_running_loop() }).unwrap();
+/// assert_eq!(found, lp);
+/// ```
+pub fn get_running_loop() -> Result<EventLoop> {
+    local::running_loop().ok_or(Error::NoRunningLoop)
+}
+
+/// Unfinished tasks of the running loop: asyncio's `all_tasks()`.
+pub fn all_tasks() -> Result<Vec<task::TaskRef>> {
+    let lp = get_running_loop()?;
+    Ok(lp
+        .local_tasks()
+        .into_iter()
+        .map(task::TaskRef::from_dyn)
+        .collect())
+}

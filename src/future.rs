@@ -1,0 +1,431 @@
+//! [`Future<T>`]: a loop-bound result slot, like `asyncio.Future`.
+//!
+//! # States
+//!
+//! A future is in exactly one [`FutureState`]:
+//!
+//! * `Pending` — the initial state. The only state with transitions out.
+//! * `Cancelled(msg)` — entered by `cancel(msg)` from `Pending`. Terminal.
+//! * `Finished(Ok(v))` / `Finished(Err(e))` — entered by `set_result` /
+//!   `set_exception` from `Pending`. Terminal. `Finished(Err(Cancelled))` is a
+//!   future that *finished with* a `CancelledError` exception: `cancelled()` is
+//!   false (FUT-5; gather relies on this).
+//!
+//! Invariants: a terminal state is never left (a second completion is
+//! `InvalidStateError: invalid state`, a second `cancel()` returns false);
+//! `done()` is true exactly in the terminal states; the done callbacks
+//! registered before completion are scheduled exactly once, with `call_soon`,
+//! in registration order, never run inline (FUT-6).
+//!
+//! A future is bound to the loop that made it and is not `Send`; a
+//! [`Task`](crate::Task) is a future whose result comes from driving a Rust
+//! future on the loop.
+
+use crate::error::{Error, Result};
+use crate::event_loop::{EventLoop, ExceptionContext};
+use crate::local::{Ready, Runnable};
+use crate::task::{self, TaskFields};
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// A done callback. Callbacks are compared by identity (`Rc::ptr_eq`) for
+/// [`Future::remove_done_callback`], the Rust mapping of Python's equality of
+/// function objects.
+pub type DoneCallback<T> = Rc<dyn Fn(&Future<T>)>;
+
+/// The state of a future; see the [module docs](self).
+pub(crate) enum FutureState<T> {
+    Pending,
+    Cancelled(Option<String>),
+    Finished(Result<T>),
+}
+
+/// Who waits for a future: what completion schedules.
+pub(crate) enum Waiter<T> {
+    /// A done callback added with `add_done_callback`.
+    Callback(DoneCallback<T>),
+    /// A loopspec task awaiting the future: its next step is queued (asyncio's
+    /// `Task.__wakeup`).
+    Task(Rc<dyn Runnable>),
+    /// Any other executor awaiting the future: its waker is called from a
+    /// queued callback.
+    Waker(Waker),
+}
+
+pub(crate) struct Core<T> {
+    pub(crate) lp: EventLoop,
+    pub(crate) state: RefCell<FutureState<T>>,
+    pub(crate) waiters: RefCell<Vec<Waiter<T>>>,
+    /// Set when the result or exception was read; an exception never read is
+    /// reported when the future is dropped (FUT-7).
+    pub(crate) retrieved: Cell<bool>,
+    /// Present for tasks.
+    pub(crate) task: Option<TaskFields<T>>,
+}
+
+impl<T> Drop for Core<T> {
+    fn drop(&mut self) {
+        if let FutureState::Finished(Err(e)) = &*self.state.borrow() {
+            if !self.retrieved.get() {
+                let kind = if self.task.is_some() { "Task" } else { "Future" };
+                let repr = repr_of(self);
+                let mut ctx = ExceptionContext::new(format!("{kind} exception was never retrieved"))
+                    .with_exception(e.clone());
+                if self.task.is_some() {
+                    ctx.task = Some(repr);
+                } else {
+                    ctx.future = Some(repr);
+                }
+                self.lp.call_exception_handler(&ctx);
+            }
+        }
+    }
+}
+
+/// A loop-bound future, like `asyncio.Future`.
+///
+/// Cloning gives another handle to the same future. Awaiting it (it implements
+/// [`std::future::Future`]) yields `Ok(result)`, `Err(exception)`, or
+/// `Err(Error::Cancelled(msg))`.
+///
+/// ```
+/// use loopspec::{ClockKind, Error, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let fut = lp.create_future::<i32>();
+/// assert_eq!(fut.result().unwrap_err(), Error::ResultNotSet);
+/// fut.set_result(7).unwrap();
+/// assert!(fut.done());
+/// assert_eq!(fut.result().unwrap(), 7);
+/// assert_eq!(fut.set_result(8).unwrap_err(), Error::InvalidState);
+/// ```
+pub struct Future<T> {
+    pub(crate) core: Rc<Core<T>>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T> PartialEq for Future<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.core, &other.core)
+    }
+}
+
+impl<T> Eq for Future<T> {}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&repr_of(&self.core))
+    }
+}
+
+/// asyncio-style repr: `<Future pending>`, `<Task finished name='Task-1'>`...
+pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
+    let state = match &*core.state.borrow() {
+        FutureState::Pending => "pending".to_string(),
+        FutureState::Cancelled(_) => "cancelled".to_string(),
+        FutureState::Finished(Ok(_)) => "finished".to_string(),
+        FutureState::Finished(Err(e)) => format!("finished exception={e:?}"),
+    };
+    match &core.task {
+        Some(t) => format!("<Task {state} name='{}'>", t.name.borrow()),
+        None => format!("<Future {state}>"),
+    }
+}
+
+impl<T: 'static> Future<T> {
+    /// A new pending future bound to `lp`; the same as
+    /// [`EventLoop::create_future`].
+    pub fn new(lp: &EventLoop) -> Future<T> {
+        Future::from_core(lp, None)
+    }
+
+    pub(crate) fn from_core(lp: &EventLoop, task: Option<TaskFields<T>>) -> Future<T> {
+        Future {
+            core: Rc::new(Core {
+                lp: lp.clone(),
+                state: RefCell::new(FutureState::Pending),
+                waiters: RefCell::new(Vec::new()),
+                retrieved: Cell::new(false),
+                task,
+            }),
+        }
+    }
+
+    /// The loop this future is bound to.
+    pub fn get_loop(&self) -> EventLoop {
+        self.core.lp.clone()
+    }
+
+    /// Whether the future is cancelled or finished.
+    pub fn done(&self) -> bool {
+        !matches!(*self.core.state.borrow(), FutureState::Pending)
+    }
+
+    /// Whether the future is cancelled (not merely finished with a
+    /// `CancelledError` exception).
+    pub fn cancelled(&self) -> bool {
+        matches!(*self.core.state.borrow(), FutureState::Cancelled(_))
+    }
+
+    /// The result: `Err(ResultNotSet)` while pending, `Err(Cancelled(msg))`
+    /// when cancelled, the exception when finished with one (FUT-2).
+    pub fn result(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        let out = match &*self.core.state.borrow() {
+            FutureState::Pending => return Err(Error::ResultNotSet),
+            FutureState::Cancelled(msg) => return Err(self.cancelled_error(msg)),
+            FutureState::Finished(r) => r.clone(),
+        };
+        self.core.retrieved.set(true);
+        out
+    }
+
+    /// The exception: `Err(ExceptionNotSet)` while pending,
+    /// `Err(Cancelled(msg))` when cancelled, `Ok(None)` after a result.
+    pub fn exception(&self) -> Result<Option<Error>> {
+        let out = match &*self.core.state.borrow() {
+            FutureState::Pending => return Err(Error::ExceptionNotSet),
+            FutureState::Cancelled(msg) => return Err(self.cancelled_error(msg)),
+            FutureState::Finished(Ok(_)) => None,
+            FutureState::Finished(Err(e)) => Some(e.clone()),
+        };
+        self.core.retrieved.set(true);
+        Ok(out)
+    }
+
+    /// The `CancelledError` a reader of a cancelled future gets. A task that
+    /// ended because its future returned `Err(Cancelled(msg))` hands that
+    /// message to its first reader only (TASK-11).
+    fn cancelled_error(&self, msg: &Option<String>) -> Error {
+        let first = self
+            .core
+            .task
+            .as_ref()
+            .and_then(|t| t.first_cancel_msg.borrow_mut().take());
+        Error::Cancelled(first.unwrap_or_else(|| msg.clone()))
+    }
+
+    /// Completes the future with `value` and schedules its done callbacks.
+    ///
+    /// Errors: `InvalidState` if it is done already; on a task,
+    /// `TaskSetResult`; `Closed` when the loop is closed and a callback had to
+    /// be scheduled — the future is finished all the same (FUT-8).
+    pub fn set_result(&self, value: T) -> Result<()> {
+        if self.core.task.is_some() {
+            return Err(Error::TaskSetResult);
+        }
+        self.complete(FutureState::Finished(Ok(value)))
+    }
+
+    /// Completes the future with the exception `e`; see
+    /// [`set_result`](Future::set_result).
+    pub fn set_exception(&self, e: Error) -> Result<()> {
+        if self.core.task.is_some() {
+            return Err(Error::TaskSetException);
+        }
+        self.complete(FutureState::Finished(Err(e)))
+    }
+
+    /// Cancels the future: `true` if it was pending (it is now cancelled and
+    /// its callbacks are scheduled), `false` if it was done (FUT-4). On a task
+    /// this requests the task's cancellation (TASK-4).
+    pub fn cancel(&self) -> bool {
+        self.cancel_with(None)
+    }
+
+    /// [`cancel`](Future::cancel) with a message, which awaiters see in
+    /// `Error::Cancelled(Some(msg))`.
+    pub fn cancel_with(&self, msg: Option<String>) -> bool {
+        if self.core.task.is_some() {
+            return task::cancel_task(self, msg);
+        }
+        self.cancel_future(msg)
+    }
+
+    /// `Future.cancel` proper, also used by tasks once their coroutine ended
+    /// in a cancellation.
+    pub(crate) fn cancel_future(&self, msg: Option<String>) -> bool {
+        if self.done() {
+            return false;
+        }
+        // A closed loop makes scheduling fail, but the future is cancelled.
+        let _ = self.complete(FutureState::Cancelled(msg));
+        true
+    }
+
+    /// Moves a pending future to a terminal state and schedules its waiters.
+    pub(crate) fn complete(&self, state: FutureState<T>) -> Result<()> {
+        {
+            let mut s = self.core.state.borrow_mut();
+            if !matches!(*s, FutureState::Pending) {
+                return Err(Error::InvalidState);
+            }
+            *s = state;
+        }
+        self.schedule_waiters()
+    }
+
+    fn schedule_waiters(&self) -> Result<()> {
+        let waiters = std::mem::take(&mut *self.core.waiters.borrow_mut());
+        if waiters.is_empty() {
+            return Ok(());
+        }
+        let this = self.clone();
+        self.core.lp.with_half(move |half| {
+            for w in waiters {
+                match w {
+                    Waiter::Callback(cb) => {
+                        let fut = this.clone();
+                        half.push_ready(Ready::Call {
+                            f: Box::new(move || cb(&fut)),
+                            handle: None,
+                            name: "Future done callback",
+                        });
+                    }
+                    Waiter::Task(t) => half.schedule_step(t),
+                    Waiter::Waker(w) => half.push_ready(Ready::Call {
+                        f: Box::new(move || w.wake()),
+                        handle: None,
+                        name: "Waker::wake",
+                    }),
+                }
+            }
+        })
+    }
+
+    /// Adds a done callback (FUT-6). It is scheduled with `call_soon` when the
+    /// future completes — or at once, if it is done already. Never run inline.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop, DoneCallback, Future};
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let fut = lp.create_future::<u8>();
+    /// let seen = Rc::new(Cell::new(0));
+    /// let s = seen.clone();
+    /// let cb: DoneCallback<u8> = Rc::new(move |f: &Future<u8>| s.set(f.result().unwrap()));
+    /// fut.add_done_callback(cb).unwrap();
+    /// fut.set_result(5).unwrap();
+    /// assert_eq!(seen.get(), 0); // scheduled, not run inline
+    /// lp.stop();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(seen.get(), 5);
+    /// ```
+    pub fn add_done_callback(&self, cb: DoneCallback<T>) -> Result<()> {
+        self.core.waiters.borrow_mut().push(Waiter::Callback(cb));
+        if self.done() {
+            return self.schedule_waiters();
+        }
+        Ok(())
+    }
+
+    /// Removes every registration of `cb` (compared by identity) and returns
+    /// how many there were.
+    pub fn remove_done_callback(&self, cb: &DoneCallback<T>) -> usize {
+        let mut waiters = self.core.waiters.borrow_mut();
+        let before = waiters.len();
+        waiters.retain(|w| match w {
+            Waiter::Callback(c) => !std::ptr::addr_eq(Rc::as_ptr(c), Rc::as_ptr(cb)),
+            _ => true,
+        });
+        before - waiters.len()
+    }
+
+    /// Registers `task` to be stepped when this future completes; once per task.
+    pub(crate) fn add_task_waiter(&self, task: Rc<dyn Runnable>) {
+        let mut waiters = self.core.waiters.borrow_mut();
+        let id = task.id();
+        if !waiters
+            .iter()
+            .any(|w| matches!(w, Waiter::Task(t) if t.id() == id))
+        {
+            waiters.push(Waiter::Task(task));
+        }
+    }
+
+    fn add_waker(&self, waker: &Waker) {
+        let mut waiters = self.core.waiters.borrow_mut();
+        if !waiters
+            .iter()
+            .any(|w| matches!(w, Waiter::Waker(k) if k.will_wake(waker)))
+        {
+            waiters.push(Waiter::Waker(waker.clone()));
+        }
+    }
+
+    /// The outcome, marked retrieved; only for done futures.
+    fn outcome(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.result()
+    }
+}
+
+/// A type-erased future: what a task waits on, what `wait` and `gather` hold.
+pub(crate) trait AnyFuture {
+    fn cancel_erased(&self, msg: Option<String>) -> bool;
+}
+
+impl<T: 'static> AnyFuture for Future<T> {
+    fn cancel_erased(&self, msg: Option<String>) -> bool {
+        self.cancel_with(msg)
+    }
+}
+
+impl<T: Clone + 'static> std::future::Future for Future<T> {
+    type Output = Result<T>;
+
+    /// Awaiting from a loopspec task registers the task as a waiter (it is
+    /// stepped in the iteration after completion, as asyncio's `__wakeup`);
+    /// from any other executor, registers the waker.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = &*self;
+        match task::current() {
+            Some(task) => {
+                if let Some(exc) = task.take_throw() {
+                    return Poll::Ready(Err(exc));
+                }
+                if this.done() {
+                    return Poll::Ready(this.outcome());
+                }
+                if std::ptr::addr_eq(task.core_addr(), Rc::as_ptr(&this.core)) {
+                    let repr = task.repr();
+                    task.throw_next_step(Error::TaskAwaitsItself { task: repr });
+                    return Poll::Pending;
+                }
+                if task.event_loop() != this.core.lp {
+                    let err = Error::FutureOfOtherLoop {
+                        task: task.repr(),
+                        future: format!("{this:?}"),
+                    };
+                    task.throw_next_step(err);
+                    return Poll::Pending;
+                }
+                this.add_task_waiter(task.clone() as Rc<dyn Runnable>);
+                task.add_waiting_on(Rc::new(this.clone()));
+                Poll::Pending
+            }
+            None => {
+                if this.done() {
+                    return Poll::Ready(this.outcome());
+                }
+                this.add_waker(cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The inbox: work handed to a loop from any thread, and the wake state that
+//! decides when the loop must be woken.
+//!
+//! The inbox holds `Send` submissions: callbacks from `call_soon_threadsafe`
+//! and task wake-ups from wakers called off the loop's thread. It lives in the
+//! loop's shared state under one mutex with the [run state](crate::run_state),
+//! and the loop parks on a condvar paired with that mutex.
+//!
+//! # Wake state
+//!
+//! Two flags, both guarded by the mutex:
+//!
+//! * `parked` — the loop thread is waiting (or about to wait) on the condvar.
+//!   Set by the loop only after it found, under the lock, that the inbox is
+//!   empty and no stop is requested. Cleared by the loop when it returns from
+//!   the wait.
+//! * `notified` — a wake-up was issued for the current park and not consumed
+//!   yet. Set by the first producer (or `stop()`) that finds `parked && !notified`;
+//!   cleared with `parked`.
+//!
+//! Invariants:
+//!
+//! 1. **No lost wake-up.** The loop decides to park and checks the inbox in
+//!    one critical section; a producer pushes and reads `parked` in one
+//!    critical section. So either the loop sees the item before parking, or
+//!    the producer sees `parked` and notifies. There is no window between.
+//! 2. **Coalescing.** A producer signals the condvar only on the transition
+//!    `parked && !notified` → `notified`: one signal per park, however many
+//!    items arrive. A loop that is busy (not parked) receives no signal at
+//!    all, so a burst of submissions to a busy loop costs no condvar calls.
+//! 3. The loop waits in a loop on `!notified` (spurious wake-ups are
+//!    absorbed) and, with a timeout, until the deadline passes.
+//!
+//! [`Inbox::pushed`] counts submissions and [`Inbox::wakeups`] counts signals,
+//! so tests and benchmarks can show the coalescing.
+
+use crate::handle::Handle;
+use std::collections::VecDeque;
+use std::fmt;
+
+/// One piece of work handed to the loop from any thread.
+pub(crate) enum Submission {
+    /// A `call_soon_threadsafe` callback and its handle.
+    Call {
+        f: Box<dyn FnOnce() + Send>,
+        handle: Handle,
+    },
+    /// A task's waker was called off the loop's thread: step task `id` (if it
+    /// still exists and is not already scheduled).
+    Wake(u64),
+}
+
+impl fmt::Debug for Submission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Submission::Call { handle, .. } => write!(f, "Call({handle:?})"),
+            Submission::Wake(id) => write!(f, "Wake({id})"),
+        }
+    }
+}
+
+/// The queue of submissions and the wake state; see the [module docs](self).
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    /// Submissions in arrival order.
+    pub(crate) queue: VecDeque<Submission>,
+    /// The loop thread is waiting, or about to wait, on the condvar.
+    pub(crate) parked: bool,
+    /// A wake-up was issued for the current park and not consumed yet.
+    pub(crate) notified: bool,
+    /// Submissions accepted since the loop was made.
+    pub(crate) pushed: u64,
+    /// Condvar signals issued since the loop was made.
+    pub(crate) wakeups: u64,
+}
+
+impl Inbox {
+    /// Appends `s`. Returns whether the caller must signal the condvar (after
+    /// releasing the lock): true exactly on `parked && !notified`.
+    pub(crate) fn push(&mut self, s: Submission) -> bool {
+        self.queue.push_back(s);
+        self.pushed += 1;
+        self.wake()
+    }
+
+    /// Requests a wake-up of a parked loop (a push or a stop). Returns whether
+    /// the caller must signal the condvar.
+    pub(crate) fn wake(&mut self) -> bool {
+        if self.parked && !self.notified {
+            self.notified = true;
+            self.wakeups += 1;
+            true
+        } else {
+            false
+        }
+    }
+}

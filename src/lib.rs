@@ -1,0 +1,58 @@
+//! # loopspec
+//!
+//! A reference implementation and executable specification of the threading
+//! model of Python's asyncio event loop: one current loop per thread, loops
+//! that run until stopped or until a future is done, futures and tasks — with
+//! asyncio's exact rules and error messages, in Rust.
+//!
+//! ```
+//! use loopspec::{ClockKind, EventLoop};
+//!
+//! let lp = EventLoop::with_clock(ClockKind::Virtual);
+//! let slow = lp.create_task(async { loopspec::sleep(3.0).await?; Ok("slow") }).unwrap();
+//! let fast = lp.create_task(async { loopspec::sleep(1.0).await?; Ok("fast") }).unwrap();
+//! let both = async move { Ok((slow.await?, fast.await?)) };
+//! assert_eq!(lp.run_until_complete(both).unwrap(), ("slow", "fast"));
+//! assert_eq!(lp.time(), 3.0);
+//! lp.close().unwrap();
+//! ```
+//!
+//! Each rule lives in `SPEC.md` with a stable ID (POLICY-3, STOP-2, ...);
+//! the module docs name the rules they implement and the tests name the
+//! rules they check.
+//!
+//! * [`policy`]: the per-thread current loop (`get_event_loop`, ...).
+//! * [`event_loop`]: [`EventLoop`], its iteration ([`EventLoop::run_forever`]
+//!   is a loop over one function, `run_once`), `stop` and `close`.
+//! * [`run_state`] and [`inbox`]: the loop's shared state, documented flag by
+//!   flag.
+//! * [`handle`], [`future`], [`task`]: what scheduling returns, and the
+//!   loop-bound futures and tasks.
+//! * [`clock`]: real and virtual time.
+//! * `sync`: the one module that switches between `std` and `loom`.
+
+pub mod clock;
+pub mod error;
+pub mod event_loop;
+pub mod future;
+pub mod handle;
+pub mod inbox;
+mod local;
+pub mod policy;
+pub mod run_state;
+mod sync;
+pub mod task;
+
+pub use clock::ClockKind;
+pub use error::{Error, Exception, Result};
+pub use event_loop::{
+    Builder, EventLoop, ExceptionContext, ExceptionHandler, all_tasks, default_exception_handler,
+    get_running_loop,
+};
+pub use future::{DoneCallback, Future};
+pub use handle::{Handle, TimerHandle};
+pub use policy::{
+    Policy, Profile, Warning, ensure_future, get_event_loop, get_event_loop_with, new_event_loop,
+    run, set_event_loop,
+};
+pub use task::{Task, TaskRef, YieldNow, current_task, sleep, yield_now};

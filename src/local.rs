@@ -1,0 +1,335 @@
+//! The loop-bound half of a loop: its ready queue, its timers and its tasks.
+//!
+//! These hold non-`Send` closures and futures, so they cannot live in the
+//! loop's shared (`Send + Sync`) state. They live in a thread-local registry of
+//! the loop's *home thread* instead (SPEC.md THREAD-1), found again by the loop
+//! handle's identity. The thread running a loop is always its home, and
+//! keeps a direct reference to the half for the duration of the run: that is
+//! the fast path every loop-bound call on the loop's own thread takes.
+//!
+//! No `RefCell` borrow here is ever held while user code runs: entries are
+//! popped first and run after the borrow ends, and user values are dropped only
+//! after they have been moved out of the cells.
+
+use crate::clock;
+use crate::event_loop::EventLoop;
+use crate::handle::Handle;
+use crate::inbox::Submission;
+use crate::sync::thread_local;
+use crate::task::TaskDyn;
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::rc::Rc;
+
+/// A task as the loop sees it: something it can step, identified by id.
+pub(crate) trait Runnable {
+    /// Runs one step of the task (one poll of its future). Called only from
+    /// the loop's iteration, on the home thread.
+    fn step(self: Rc<Self>);
+    /// The task's id, unique within its loop.
+    fn id(&self) -> u64;
+    /// Marks the task as having a step queued. Returns `false` if one was
+    /// already queued (the caller then queues nothing).
+    fn mark_scheduled(&self) -> bool;
+    /// Drops the task's future without running it further (at `close()`).
+    /// Returns whether the task was still pending.
+    fn destroy(&self) -> bool;
+    /// The task's repr, e.g. `<Task pending name='Task-1'>`.
+    fn repr(&self) -> String;
+}
+
+/// One entry of the ready queue.
+pub(crate) enum Ready {
+    /// A callback: `call_soon`, a due timer, a future's done callback...
+    Call {
+        f: Box<dyn FnOnce()>,
+        /// The user's handle, checked for cancellation right before running.
+        handle: Option<Handle>,
+        /// What to call it in an "Exception in callback" report.
+        name: &'static str,
+    },
+    /// One step of a task.
+    Step(Rc<dyn Runnable>),
+}
+
+/// A scheduled timer. Ordered by deadline, then by scheduling order.
+pub(crate) struct Timer {
+    pub(crate) when: f64,
+    pub(crate) seq: u64,
+    pub(crate) f: Box<dyn FnOnce()>,
+    pub(crate) handle: Handle,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest deadline,
+    /// and among equal deadlines the earliest scheduled (SCHED-5).
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other
+            .when
+            .total_cmp(&self.when)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+/// The loop-bound half; see the [module docs](self).
+#[derive(Default)]
+pub(crate) struct LocalHalf {
+    pub(crate) ready: RefCell<VecDeque<Ready>>,
+    timers: RefCell<BinaryHeap<Timer>>,
+    timer_seq: Cell<u64>,
+    /// Unfinished tasks by id; a task leaves when it finishes.
+    pub(crate) tasks: RefCell<HashMap<u64, Rc<dyn TaskDyn>>>,
+    /// A spare buffer swapped with the inbox queue, so that draining the inbox
+    /// neither allocates nor holds the lock while entries are converted.
+    pub(crate) spare: RefCell<VecDeque<Submission>>,
+}
+
+impl LocalHalf {
+    pub(crate) fn push_ready(&self, entry: Ready) {
+        self.ready.borrow_mut().push_back(entry);
+    }
+
+    pub(crate) fn pop_ready(&self) -> Option<Ready> {
+        self.ready.borrow_mut().pop_front()
+    }
+
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.borrow().len()
+    }
+
+    pub(crate) fn push_timer(&self, when: f64, f: Box<dyn FnOnce()>, handle: Handle) {
+        let seq = self.timer_seq.get();
+        self.timer_seq.set(seq + 1);
+        self.timers.borrow_mut().push(Timer {
+            when,
+            seq,
+            f,
+            handle,
+        });
+    }
+
+    /// Queues a step of `task` unless one is queued already.
+    pub(crate) fn schedule_step(&self, task: Rc<dyn Runnable>) {
+        if task.mark_scheduled() {
+            self.push_ready(Ready::Step(task));
+        }
+    }
+
+    /// Turns one inbox submission into ready work.
+    pub(crate) fn accept(&self, s: Submission) {
+        match s {
+            Submission::Call { f, handle } => {
+                let name = handle.name();
+                self.push_ready(Ready::Call {
+                    f,
+                    handle: Some(handle),
+                    name,
+                });
+            }
+            Submission::Wake(id) => {
+                let task = self.tasks.borrow().get(&id).cloned();
+                if let Some(task) = task {
+                    self.schedule_step(task as Rc<dyn Runnable>);
+                }
+            }
+        }
+    }
+
+    /// The poll timeout the timers ask for: `None` with no timer, else the
+    /// time until the earliest one (at least 0, at most one day). Cancelled
+    /// timers at the head are dropped first, as asyncio does.
+    pub(crate) fn timer_timeout(&self, now: f64) -> Option<f64> {
+        let dropped = self.drop_cancelled_head();
+        drop(dropped);
+        let timers = self.timers.borrow();
+        let when = timers.peek()?.when;
+        Some((when - now).clamp(0.0, clock::MAXIMUM_SELECT_TIMEOUT))
+    }
+
+    fn drop_cancelled_head(&self) -> Vec<Timer> {
+        let mut dropped = Vec::new();
+        let mut timers = self.timers.borrow_mut();
+        while timers.peek().is_some_and(|t| t.handle.cancelled()) {
+            dropped.extend(timers.pop());
+        }
+        dropped
+    }
+
+    /// Moves every due timer to the end of the ready queue, in deadline order
+    /// (SCHED-4). Cancelled timers are dropped on the way.
+    pub(crate) fn move_due_timers(&self, now: f64) {
+        let mut dropped = Vec::new();
+        {
+            let mut timers = self.timers.borrow_mut();
+            let mut ready = self.ready.borrow_mut();
+            while timers.peek().is_some_and(|t| clock::is_due(t.when, now)) {
+                let Some(t) = timers.pop() else { break };
+                if t.handle.cancelled() {
+                    dropped.push(t);
+                    continue;
+                }
+                let name = t.handle.name();
+                ready.push_back(Ready::Call {
+                    f: t.f,
+                    handle: Some(t.handle),
+                    name,
+                });
+            }
+        }
+        drop(dropped);
+    }
+
+    /// Whether the half holds no work: no ready entry, no uncancelled timer,
+    /// no unfinished task. An empty half can be released (THREAD-3).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ready.borrow().is_empty()
+            && self.tasks.borrow().is_empty()
+            && self.timers.borrow().iter().all(|t| t.handle.cancelled())
+    }
+
+    /// Unfinished tasks, for `all_tasks` and `run`.
+    pub(crate) fn tasks(&self) -> Vec<Rc<dyn TaskDyn>> {
+        let mut v: Vec<_> = self.tasks.borrow().values().cloned().collect();
+        v.sort_by_key(|t| t.id());
+        v
+    }
+
+    /// Empties the half (at `close()` or when the home thread exits): drops
+    /// queued callbacks and timers, and the futures of unfinished tasks.
+    /// Returns the reprs of tasks that were still pending.
+    pub(crate) fn clear(&self) -> Vec<String> {
+        let ready = std::mem::take(&mut *self.ready.borrow_mut());
+        let timers = std::mem::take(&mut *self.timers.borrow_mut());
+        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+        let spare = std::mem::take(&mut *self.spare.borrow_mut());
+        drop(ready);
+        drop(timers);
+        drop(spare);
+        let mut tasks: Vec<_> = tasks.into_values().collect();
+        tasks.sort_by_key(|t| t.id());
+        let mut pending = Vec::new();
+        for t in tasks {
+            let repr = t.repr();
+            if t.destroy() {
+                pending.push(repr);
+            }
+        }
+        pending
+    }
+}
+
+/// What a thread knows about the loops it runs and is home to.
+#[derive(Default)]
+struct ThreadLoops {
+    /// The loop this thread is running, with its half (at most one: a thread
+    /// cannot run two loops at once, LIFE-5).
+    running: Option<(EventLoop, Rc<LocalHalf>)>,
+    /// Loops whose home is (or was) this thread, with the claim's epoch.
+    bound: Vec<(EventLoop, u64, Rc<LocalHalf>)>,
+}
+
+impl Drop for ThreadLoops {
+    /// The thread is exiting: release every loop it is home to. Their queued
+    /// loop-bound work is dropped with the thread (THREAD-4).
+    fn drop(&mut self) {
+        self.running = None;
+        for (lp, epoch, half) in std::mem::take(&mut self.bound) {
+            lp.release_home_on_exit(epoch);
+            let _ = half.clear();
+        }
+    }
+}
+
+thread_local! {
+    static LOOPS: RefCell<ThreadLoops> = RefCell::new(ThreadLoops::default());
+}
+
+/// The half of `lp` if this thread is running it.
+pub(crate) fn running_half(lp: &EventLoop) -> Option<Rc<LocalHalf>> {
+    LOOPS
+        .try_with(|l| match &l.borrow().running {
+            Some((r, half)) if r == lp => Some(half.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// The loop this thread is running, if any.
+pub(crate) fn running_loop() -> Option<EventLoop> {
+    LOOPS
+        .try_with(|l| l.borrow().running.as_ref().map(|(lp, _)| lp.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Records (or clears) the loop this thread runs.
+pub(crate) fn set_running(running: Option<(EventLoop, Rc<LocalHalf>)>) {
+    let old = LOOPS
+        .try_with(|l| std::mem::replace(&mut l.borrow_mut().running, running))
+        .ok()
+        .flatten();
+    drop(old);
+}
+
+/// This thread's half of `lp` for the claim `epoch`, if it has it.
+pub(crate) fn bound_half(lp: &EventLoop, epoch: u64) -> Option<Rc<LocalHalf>> {
+    LOOPS
+        .try_with(|l| {
+            l.borrow()
+                .bound
+                .iter()
+                .find(|(b, e, _)| b == lp && *e == epoch)
+                .map(|(_, _, h)| h.clone())
+        })
+        .ok()
+        .flatten()
+}
+
+/// Records a new half of `lp` for the claim `epoch`. Returns any stale half of
+/// the same loop, for the caller to drop once it holds no lock.
+pub(crate) fn insert_bound(
+    lp: &EventLoop,
+    epoch: u64,
+    half: Rc<LocalHalf>,
+) -> Option<Rc<LocalHalf>> {
+    LOOPS
+        .try_with(|l| {
+            let mut l = l.borrow_mut();
+            let stale = l
+                .bound
+                .iter()
+                .position(|(b, _, _)| b == lp)
+                .map(|i| l.bound.swap_remove(i).2);
+            l.bound.push((lp.clone(), epoch, half));
+            stale
+        })
+        .ok()
+        .flatten()
+}
+
+/// Removes this thread's half of `lp`, if any, and returns it.
+pub(crate) fn remove_bound(lp: &EventLoop) -> Option<Rc<LocalHalf>> {
+    LOOPS
+        .try_with(|l| {
+            let mut l = l.borrow_mut();
+            l.bound
+                .iter()
+                .position(|(b, _, _)| b == lp)
+                .map(|i| l.bound.swap_remove(i).2)
+        })
+        .ok()
+        .flatten()
+}

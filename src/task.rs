@@ -1,0 +1,670 @@
+//! [`Task<T>`]: a Rust future driven by the loop, like `asyncio.Task`.
+//!
+//! A task is a [`Future<T>`] whose result comes from polling a Rust future —
+//! the coroutine of the Rust mapping — one *step* at a time. Steps are queued
+//! with `call_soon`, so a task never starts synchronously (TASK-1).
+//!
+//! # Task fields and their invariants
+//!
+//! * `scheduled` — a step of this task is in the ready queue. Set when one is
+//!   queued, cleared when it starts. At most one step is queued at a time.
+//! * `stepping` — the task's future is being polled right now.
+//! * `started` — the future has been polled once. A task cancelled before its
+//!   first step is never polled: its body never runs (TASK-4).
+//! * `must_cancel` / `cancel_msg` — a cancellation requested while the task
+//!   was not waiting on a loopspec future (or that future was already done).
+//!   The next step delivers it.
+//! * `waiting_on` — the loopspec futures the task's future awaited in its
+//!   last step and that were pending then (asyncio's `_fut_waiter`). Cleared
+//!   at the start of each step. `cancel()` cancels them.
+//! * `throw` — the exception delivered in the current step (a cancellation,
+//!   or an error asyncio would throw into the coroutine). The first loopspec
+//!   awaitable polled in the step takes it and returns it as its output: that
+//!   is how the coroutine "catches" it. If nothing takes it, the future could
+//!   not observe it (it was suspended on a foreign awaitable, or completed):
+//!   the future is dropped and the task ends with that exception — cancelled,
+//!   for a cancellation (the Rust mapping: cancellation is drop).
+//! * `num_cancels` — `cancelling()`; `cancel()` adds one, `uncancel()`
+//!   removes one (and, in the 3.13+ profiles, clears `must_cancel` at zero).
+//!
+//! Waking: awaiting a loopspec future registers the task itself as a waiter,
+//! and completion queues the task's next step — one iteration after the
+//! completion, as asyncio's `__wakeup` callback. Any other awaitable gets the
+//! task's [`Waker`], which is `Send + Sync`: called on the loop's thread it
+//! queues a step, called from another thread it goes through the loop's inbox
+//! and wakes a parked loop.
+
+use crate::error::{Error, Result};
+use crate::event_loop::{EventLoop, get_running_loop};
+use crate::future::{AnyFuture, Future, FutureState, repr_of};
+use crate::local::{self, Runnable};
+use crate::policy::Profile;
+use crate::sync::thread_local;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future as StdFuture;
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Wake, Waker};
+
+type Coroutine<T> = Pin<Box<dyn StdFuture<Output = Result<T>>>>;
+
+/// The task part of a future's core; see the [module docs](self).
+pub(crate) struct TaskFields<T> {
+    pub(crate) id: u64,
+    pub(crate) name: RefCell<String>,
+    coro: RefCell<Option<Coroutine<T>>>,
+    waker: Waker,
+    started: Cell<bool>,
+    stepping: Cell<bool>,
+    scheduled: Cell<bool>,
+    must_cancel: Cell<bool>,
+    cancel_msg: RefCell<Option<String>>,
+    num_cancels: Cell<u32>,
+    waiting_on: RefCell<Vec<Rc<dyn AnyFuture>>>,
+    /// An exception to deliver at the next step (self-await, other loop).
+    pending_exc: RefCell<Option<Error>>,
+    throw: RefCell<Option<Error>>,
+    /// The message of the cancellation that ended the task, handed out to the
+    /// first reader only (TASK-11, a CPython 3.11+ quirk).
+    pub(crate) first_cancel_msg: RefCell<Option<Option<String>>>,
+}
+
+/// What the loop and awaitables need from a task, without its type.
+pub(crate) trait TaskDyn: Runnable {
+    fn take_throw(&self) -> Option<Error>;
+    fn throw_next_step(self: Rc<Self>, e: Error);
+    fn add_waiting_on(&self, f: Rc<dyn AnyFuture>);
+    fn core_addr(&self) -> *const ();
+    fn event_loop(&self) -> EventLoop;
+    fn name(&self) -> String;
+    fn set_name(&self, name: String);
+    fn cancel_dyn(self: Rc<Self>, msg: Option<String>) -> bool;
+    fn cancelling(&self) -> u32;
+    fn uncancel(&self) -> u32;
+    fn done_dyn(&self) -> bool;
+    fn cancelled_dyn(&self) -> bool;
+}
+
+thread_local! {
+    /// The task whose step is running on this thread.
+    static CURRENT: RefCell<Option<Rc<dyn TaskDyn>>> = RefCell::new(None);
+}
+
+/// The task being stepped on this thread, if any.
+pub(crate) fn current() -> Option<Rc<dyn TaskDyn>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+fn set_current(task: Option<Rc<dyn TaskDyn>>) -> Option<Rc<dyn TaskDyn>> {
+    CURRENT
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), task))
+        .ok()
+        .flatten()
+}
+
+fn fields<T>(fut: &Future<T>) -> &TaskFields<T> {
+    fut.core
+        .task
+        .as_ref()
+        .expect("task operation on a plain future")
+}
+
+/// The waker handed to foreign awaitables: `Send + Sync`, safe from any thread.
+struct TaskWaker {
+    lp: EventLoop,
+    id: u64,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.lp.wake_task(self.id);
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.lp.wake_task(self.id);
+    }
+}
+
+impl<T: 'static> Runnable for crate::future::Core<T> {
+    fn step(self: Rc<Self>) {
+        step(Future { core: self });
+    }
+
+    fn id(&self) -> u64 {
+        self.task.as_ref().map_or(0, |t| t.id)
+    }
+
+    fn mark_scheduled(&self) -> bool {
+        let Some(t) = &self.task else { return false };
+        if t.scheduled.get() || !matches!(*self.state.borrow(), FutureState::Pending) {
+            return false;
+        }
+        t.scheduled.set(true);
+        true
+    }
+
+    fn destroy(&self) -> bool {
+        let Some(t) = &self.task else { return false };
+        let coro = t.coro.borrow_mut().take();
+        let pending = coro.is_some() && matches!(*self.state.borrow(), FutureState::Pending);
+        drop(coro);
+        t.waiting_on.borrow_mut().clear();
+        pending
+    }
+
+    fn repr(&self) -> String {
+        repr_of(self)
+    }
+}
+
+impl<T: 'static> TaskDyn for crate::future::Core<T> {
+    fn take_throw(&self) -> Option<Error> {
+        self.task.as_ref()?.throw.borrow_mut().take()
+    }
+
+    fn throw_next_step(self: Rc<Self>, e: Error) {
+        let Some(t) = &self.task else { return };
+        *t.pending_exc.borrow_mut() = Some(e);
+        let lp = self.lp.clone();
+        let me: Rc<dyn Runnable> = self;
+        let _ = lp.with_half(|half| half.schedule_step(me));
+    }
+
+    fn add_waiting_on(&self, f: Rc<dyn AnyFuture>) {
+        if let Some(t) = &self.task {
+            t.waiting_on.borrow_mut().push(f);
+        }
+    }
+
+    fn core_addr(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+
+    fn event_loop(&self) -> EventLoop {
+        self.lp.clone()
+    }
+
+    fn name(&self) -> String {
+        self.task
+            .as_ref()
+            .map(|t| t.name.borrow().clone())
+            .unwrap_or_default()
+    }
+
+    fn set_name(&self, name: String) {
+        if let Some(t) = &self.task {
+            *t.name.borrow_mut() = name;
+        }
+    }
+
+    fn cancel_dyn(self: Rc<Self>, msg: Option<String>) -> bool {
+        cancel_task(&Future { core: self }, msg)
+    }
+
+    fn cancelling(&self) -> u32 {
+        self.task.as_ref().map_or(0, |t| t.num_cancels.get())
+    }
+
+    fn uncancel(&self) -> u32 {
+        let Some(t) = &self.task else { return 0 };
+        let n = t.num_cancels.get();
+        if n > 0 {
+            t.num_cancels.set(n - 1);
+            if n == 1 && self.lp.profile() >= Profile::Py313 {
+                t.must_cancel.set(false);
+            }
+        }
+        t.num_cancels.get()
+    }
+
+    fn done_dyn(&self) -> bool {
+        !matches!(*self.state.borrow(), FutureState::Pending)
+    }
+
+    fn cancelled_dyn(&self) -> bool {
+        matches!(*self.state.borrow(), FutureState::Cancelled(_))
+    }
+}
+
+/// Drops a task's future, reporting a panic from its `Drop` to the loop.
+fn drop_coro<T>(lp: &EventLoop, coro: Coroutine<T>) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(coro))) {
+        lp.call_exception_handler(
+            &crate::ExceptionContext::new("Exception while dropping a task's future")
+                .with_exception(Error::from_panic(panic)),
+        );
+    }
+}
+
+/// Ends the task: cancelled for a `CancelledError`, else with the outcome.
+fn finish<T: 'static>(fut: &Future<T>, outcome: Result<T>) {
+    let t = fields(fut);
+    match outcome {
+        Err(Error::Cancelled(msg)) => {
+            // asyncio hands the CancelledError that ended the task to the
+            // first reader only; later readers get one without a message.
+            *t.first_cancel_msg.borrow_mut() = Some(msg);
+            fut.cancel_future(None);
+        }
+        other => {
+            let _ = fut.complete(FutureState::Finished(other));
+        }
+    }
+    forget(fut);
+}
+
+/// Removes a finished task from its loop's table of unfinished tasks.
+fn forget<T: 'static>(fut: &Future<T>) {
+    if let Some(half) = local::running_half(&fut.core.lp) {
+        let removed = half.tasks.borrow_mut().remove(&fields(fut).id);
+        drop(removed);
+    }
+}
+
+/// One step of a task: asyncio's `Task.__step`.
+fn step<T: 'static>(fut: Future<T>) {
+    let t = fields(&fut);
+    t.scheduled.set(false);
+    if fut.done() {
+        return;
+    }
+    t.waiting_on.borrow_mut().clear();
+    let throw = if t.must_cancel.replace(false) {
+        Some(Error::Cancelled(t.cancel_msg.borrow().clone()))
+    } else {
+        t.pending_exc.borrow_mut().take()
+    };
+    let Some(mut coro) = t.coro.borrow_mut().take() else {
+        return; // destroyed by close()
+    };
+    let lp = fut.core.lp.clone();
+    if let Some(exc) = throw.clone().filter(|_| !t.started.get()) {
+        // Thrown into a coroutine that never started: its body never runs.
+        drop_coro(&lp, coro);
+        finish(&fut, Err(exc));
+        return;
+    }
+    t.started.set(true);
+    *t.throw.borrow_mut() = throw;
+    t.stepping.set(true);
+    let prev = set_current(Some(fut.core.clone()));
+    let waker = t.waker.clone();
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        coro.as_mut().poll(&mut Context::from_waker(&waker))
+    }));
+    set_current(prev);
+    t.stepping.set(false);
+    let unobserved = t.throw.borrow_mut().take();
+    match polled {
+        Err(panic) => {
+            drop_coro(&lp, coro);
+            finish(&fut, Err(Error::from_panic(panic)));
+        }
+        Ok(Poll::Ready(outcome)) => {
+            drop_coro(&lp, coro);
+            let outcome = match unobserved {
+                Some(exc) => Err(exc),
+                None => outcome,
+            };
+            if outcome.is_ok() && t.must_cancel.replace(false) {
+                // Cancelled during the step that returned (TASK-5).
+                let msg = t.cancel_msg.borrow().clone();
+                fut.cancel_future(msg);
+                forget(&fut);
+            } else {
+                finish(&fut, outcome);
+            }
+        }
+        Ok(Poll::Pending) => {
+            if let Some(exc) = unobserved {
+                // The future could not observe the exception: drop it.
+                drop_coro(&lp, coro);
+                finish(&fut, Err(exc));
+                return;
+            }
+            *t.coro.borrow_mut() = Some(coro);
+            if t.must_cancel.get() {
+                // cancel() was called during this step: cancel what the task
+                // now waits on, or deliver the cancellation at the next step.
+                let msg = t.cancel_msg.borrow().clone();
+                let waiting = t.waiting_on.borrow().clone();
+                let mut delivered = false;
+                for w in waiting {
+                    delivered |= w.cancel_erased(msg.clone());
+                }
+                if delivered {
+                    t.must_cancel.set(false);
+                } else {
+                    let me: Rc<dyn Runnable> = fut.core.clone();
+                    let _ = lp.with_half(|half| half.schedule_step(me));
+                }
+            }
+        }
+    }
+}
+
+/// `Task.cancel(msg)` (TASK-4).
+pub(crate) fn cancel_task<T: 'static>(fut: &Future<T>, msg: Option<String>) -> bool {
+    let t = fields(fut);
+    if fut.done() {
+        return false;
+    }
+    t.num_cancels.set(t.num_cancels.get() + 1);
+    let waiting = t.waiting_on.borrow().clone();
+    let mut delivered = false;
+    for w in waiting {
+        delivered |= w.cancel_erased(msg.clone());
+    }
+    if delivered {
+        return true;
+    }
+    t.must_cancel.set(true);
+    *t.cancel_msg.borrow_mut() = msg;
+    if !t.stepping.get() && !t.scheduled.get() {
+        // A task suspended on a foreign awaitable has no step queued: queue
+        // one so the cancellation is delivered (asyncio always has one).
+        let me: Rc<dyn Runnable> = fut.core.clone();
+        let _ = fut.core.lp.with_half(|half| half.schedule_step(me));
+    }
+    true
+}
+
+/// A task: a Rust future driven by the loop; see the [module docs](self).
+///
+/// A `Task<T>` is a [`Future<T>`] (it derefs to one) whose `set_result` and
+/// `set_exception` are refused, whose `cancel` requests a cancellation, and
+/// which adds names and cancellation counting.
+///
+/// ```
+/// use loopspec::{ClockKind, Error, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let t = lp.create_task(async {
+///     loopspec::sleep(10.0).await?;
+///     Ok(1)
+/// }).unwrap();
+/// assert_eq!(t.get_name(), "Task-1");
+/// let t2 = t.clone();
+/// lp.call_later(1.0, move || { t2.cancel_with(Some("enough".into())); }).unwrap();
+/// let err = lp.run_until_complete(t.clone()).unwrap_err();
+/// assert_eq!(err, Error::Cancelled(Some("enough".into())));
+/// assert!(t.cancelled());
+/// ```
+pub struct Task<T> {
+    fut: Future<T>,
+}
+
+impl<T> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task {
+            fut: self.fut.clone(),
+        }
+    }
+}
+
+impl<T> PartialEq for Task<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.fut == other.fut
+    }
+}
+
+impl<T> Eq for Task<T> {}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.fut, f)
+    }
+}
+
+impl<T> Deref for Task<T> {
+    type Target = Future<T>;
+
+    fn deref(&self) -> &Future<T> {
+        &self.fut
+    }
+}
+
+impl<T: 'static> Task<T> {
+    /// Makes the task and queues its first step.
+    pub(crate) fn spawn<F>(lp: &EventLoop, coro: F) -> Result<Task<T>>
+    where
+        F: StdFuture<Output = Result<T>> + 'static,
+    {
+        let id = lp.next_task_id();
+        let fields = TaskFields {
+            id,
+            name: RefCell::new(format!("Task-{id}")),
+            coro: RefCell::new(Some(Box::pin(coro))),
+            waker: Waker::from(std::sync::Arc::new(TaskWaker { lp: lp.clone(), id })),
+            started: Cell::new(false),
+            stepping: Cell::new(false),
+            scheduled: Cell::new(false),
+            must_cancel: Cell::new(false),
+            cancel_msg: RefCell::new(None),
+            num_cancels: Cell::new(0),
+            waiting_on: RefCell::new(Vec::new()),
+            pending_exc: RefCell::new(None),
+            throw: RefCell::new(None),
+            first_cancel_msg: RefCell::new(None),
+        };
+        let fut = Future::from_core(lp, Some(fields));
+        let task: Rc<dyn TaskDyn> = fut.core.clone();
+        lp.with_half(|half| {
+            half.tasks.borrow_mut().insert(id, task.clone());
+            half.schedule_step(task);
+        })?;
+        Ok(Task { fut })
+    }
+
+    /// The task's name: `Task-N` unless set (TASK-9).
+    pub fn get_name(&self) -> String {
+        fields(&self.fut).name.borrow().clone()
+    }
+
+    /// Renames the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        *fields(&self.fut).name.borrow_mut() = name.into();
+    }
+
+    /// The number of pending cancellation requests (TASK-4).
+    pub fn cancelling(&self) -> u32 {
+        fields(&self.fut).num_cancels.get()
+    }
+
+    /// Removes one cancellation request and returns how many remain. In the
+    /// 3.13+ profiles, reaching zero also withdraws a cancellation not yet
+    /// delivered (TASK-10).
+    pub fn uncancel(&self) -> u32 {
+        self.fut.core.uncancel()
+    }
+
+    /// The task as a plain [`Future`] handle.
+    pub fn as_future(&self) -> &Future<T> {
+        &self.fut
+    }
+
+    /// Converts into the [`Future`] handle.
+    pub fn into_future(self) -> Future<T> {
+        self.fut
+    }
+}
+
+impl<T: Clone + 'static> StdFuture for Task<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.fut).poll(cx)
+    }
+}
+
+/// A task without its result type: what [`current_task`] and
+/// [`all_tasks`](crate::all_tasks) return.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let name = lp
+///     .run_until_complete(async { Ok(loopspec::current_task().unwrap().get_name()) })
+///     .unwrap();
+/// assert_eq!(name, "Task-1");
+/// ```
+#[derive(Clone)]
+pub struct TaskRef {
+    inner: Rc<dyn TaskDyn>,
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.repr())
+    }
+}
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(self.inner.core_addr(), other.inner.core_addr())
+    }
+}
+
+impl TaskRef {
+    pub(crate) fn from_dyn(inner: Rc<dyn TaskDyn>) -> TaskRef {
+        TaskRef { inner }
+    }
+
+    /// The task's name.
+    pub fn get_name(&self) -> String {
+        self.inner.name()
+    }
+
+    /// Renames the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.inner.set_name(name.into());
+    }
+
+    /// Requests cancellation; see [`Future::cancel`].
+    pub fn cancel(&self) -> bool {
+        self.inner.clone().cancel_dyn(None)
+    }
+
+    /// Requests cancellation with a message.
+    pub fn cancel_with(&self, msg: Option<String>) -> bool {
+        self.inner.clone().cancel_dyn(msg)
+    }
+
+    /// The number of pending cancellation requests.
+    pub fn cancelling(&self) -> u32 {
+        self.inner.cancelling()
+    }
+
+    /// See [`Task::uncancel`].
+    pub fn uncancel(&self) -> u32 {
+        self.inner.uncancel()
+    }
+
+    /// Whether the task is done.
+    pub fn done(&self) -> bool {
+        self.inner.done_dyn()
+    }
+
+    /// Whether the task is cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.inner.cancelled_dyn()
+    }
+
+    /// The loop the task belongs to.
+    pub fn get_loop(&self) -> EventLoop {
+        self.inner.event_loop()
+    }
+
+    /// Whether this is the task `task`.
+    pub fn is<T>(&self, task: &Task<T>) -> bool {
+        std::ptr::addr_eq(self.inner.core_addr(), Rc::as_ptr(&task.fut.core))
+    }
+}
+
+/// The task whose step is running on this thread: asyncio's `current_task()`.
+pub fn current_task() -> Option<TaskRef> {
+    current().map(TaskRef::from_dyn)
+}
+
+/// Gives up exactly one iteration of the loop (`await asyncio.sleep(0)`,
+/// TASK-1). Also where a pending cancellation is delivered.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// lp.run_until_complete(async {
+///     loopspec::yield_now().await?;
+///     Ok(())
+/// }).unwrap();
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future returned by [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl StdFuture for YieldNow {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if let Some(exc) = current().and_then(|t| t.take_throw()) {
+            return Poll::Ready(Err(exc));
+        }
+        if self.yielded {
+            return Poll::Ready(Ok(()));
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Cancels a timer when dropped (`sleep`'s `finally: h.cancel()`).
+struct CancelOnDrop(crate::TimerHandle);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Sleeps `delay` seconds on the running loop's clock: asyncio's `sleep`.
+/// `sleep(0)` (or less) yields exactly one iteration (TASK-7). Fails with
+/// [`Error::NoRunningLoop`] outside a running loop, and with
+/// [`Error::NanTime`] for NaN.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// lp.run_until_complete(async { loopspec::sleep(2.0).await }).unwrap();
+/// assert_eq!(lp.time(), 2.0);
+/// ```
+pub async fn sleep(delay: f64) -> Result<()> {
+    if delay.is_nan() {
+        return Err(Error::NanTime);
+    }
+    if delay <= 0.0 {
+        return yield_now().await;
+    }
+    let lp = get_running_loop()?;
+    let fut = lp.create_future::<()>();
+    let waiter = fut.clone();
+    let timer = lp.call_later(delay, move || {
+        if !waiter.cancelled() {
+            let _ = waiter.set_result(());
+        }
+    })?;
+    let _cancel = CancelOnDrop(timer);
+    fut.await
+}
