@@ -46,10 +46,14 @@ pub(crate) const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
 /// A loop's clock.
 #[derive(Debug)]
 pub(crate) enum Clock {
-    Real { origin: Instant },
+    Real {
+        origin: Instant,
+    },
     /// `f64` bits of the current virtual time. Written only by the thread
     /// running the loop; read from any thread through `EventLoop::time`.
-    Virtual { now: AtomicU64 },
+    Virtual {
+        now: AtomicU64,
+    },
 }
 
 impl Clock {

@@ -141,7 +141,11 @@ impl fmt::Debug for EventLoop {
         write!(
             f,
             "<EventLoop running={} closed={} clock={:?}>",
-            if st.run.running.is_some() { "True" } else { "False" },
+            if st.run.running.is_some() {
+                "True"
+            } else {
+                "False"
+            },
             if st.run.closed { "True" } else { "False" },
             self.shared.clock.kind()
         )
@@ -336,10 +340,11 @@ impl EventLoop {
         stale: &mut Option<Rc<LocalHalf>>,
     ) -> Result<Rc<LocalHalf>> {
         match &st.run.home {
-            Some(home) if home.thread == me => local::bound_half(self, st.run.epoch)
-                .ok_or_else(|| Error::BoundToThread {
+            Some(home) if home.thread == me => {
+                local::bound_half(self, st.run.epoch).ok_or_else(|| Error::BoundToThread {
                     thread: home.name.clone(),
-                }),
+                })
+            }
             Some(home) => Err(Error::BoundToThread {
                 thread: home.name.clone(),
             }),
@@ -595,7 +600,7 @@ impl EventLoop {
     /// Runs iterations until [`stop`](EventLoop::stop) is requested; returns
     /// after the iteration in which the stop was seen (STOP-1). A stop
     /// requested before the call makes exactly one iteration, with poll
-    /// timeout 0 (STOP-3). The stop flag is cleared on every return.
+    /// timeout 0 (STOP-2). The stop flag is cleared on every return.
     ///
     /// Errors, checked in this order before anything changes: [`Error::Closed`],
     /// [`Error::AlreadyRunning`] (from its own callbacks or from another thread),
@@ -627,9 +632,9 @@ impl EventLoop {
     ///
     /// `f` is a loopspec [`Future`] or [`Task`] of this loop, or any Rust
     /// future, which is wrapped in a new task. The loop stops one iteration
-    /// after the future completes (STOP-7). If the loop stops first, this
+    /// after the future completes (STOP-6). If the loop stops first, this
     /// returns [`Error::StoppedBeforeComplete`] and the future stays pending
-    /// (STOP-8).
+    /// (STOP-7).
     ///
     /// ```
     /// use loopspec::{ClockKind, EventLoop};
@@ -752,7 +757,7 @@ impl EventLoop {
 
     /// Requests a stop: `run_forever` returns after the current (or next)
     /// complete iteration (STOP-1). Callable from any thread; never an error,
-    /// even on a stopped or closed loop. A parked loop is woken (STOP-6).
+    /// even on a stopped or closed loop. A parked loop is woken (STOP-5).
     pub fn stop(&self) {
         let wake = {
             let mut st = self.lock();

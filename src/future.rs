@@ -70,10 +70,15 @@ impl<T> Drop for Core<T> {
     fn drop(&mut self) {
         if let FutureState::Finished(Err(e)) = &*self.state.borrow() {
             if !self.retrieved.get() {
-                let kind = if self.task.is_some() { "Task" } else { "Future" };
+                let kind = if self.task.is_some() {
+                    "Task"
+                } else {
+                    "Future"
+                };
                 let repr = repr_of(self);
-                let mut ctx = ExceptionContext::new(format!("{kind} exception was never retrieved"))
-                    .with_exception(e.clone());
+                let mut ctx =
+                    ExceptionContext::new(format!("{kind} exception was never retrieved"))
+                        .with_exception(e.clone());
                 if self.task.is_some() {
                     ctx.task = Some(repr);
                 } else {
@@ -221,7 +226,7 @@ impl<T: 'static> Future<T> {
     ///
     /// Errors: `InvalidState` if it is done already; on a task,
     /// `TaskSetResult`; `Closed` when the loop is closed and a callback had to
-    /// be scheduled — the future is finished all the same (FUT-8).
+    /// be scheduled — the future is finished all the same (LIFE-9).
     pub fn set_result(&self, value: T) -> Result<()> {
         if self.core.task.is_some() {
             return Err(Error::TaskSetResult);

@@ -55,4 +55,4 @@ pub use policy::{
     Policy, Profile, Warning, ensure_future, get_event_loop, get_event_loop_with, new_event_loop,
     run, set_event_loop,
 };
-pub use task::{Task, TaskRef, YieldNow, current_task, sleep, yield_now};
+pub use task::{Task, TaskRef, YieldNow, create_task, current_task, sleep, yield_now};

@@ -39,7 +39,7 @@ pub(crate) struct RunState {
     /// * Cleared on every exit from `run_forever`, whatever the cause (STOP-1).
     /// * Not cleared by `close()` and not an error on a stopped or closed loop:
     ///   a stop requested while the loop is not running makes the next run do
-    ///   exactly one iteration (STOP-3).
+    ///   exactly one iteration (STOP-2).
     pub(crate) stopping: bool,
 
     /// Set once by `close()`, never cleared.

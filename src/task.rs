@@ -508,7 +508,7 @@ impl<T: Clone + 'static> StdFuture for Task<T> {
 ///
 /// let lp = EventLoop::with_clock(ClockKind::Virtual);
 /// let name = lp
-///     .run_until_complete(async { Ok(loopspec::current_task().unwrap().get_name()) })
+///     .run_until_complete(async { Ok(loopspec::current_task()?.unwrap().get_name()) })
 ///     .unwrap();
 /// assert_eq!(name, "Task-1");
 /// ```
@@ -586,8 +586,21 @@ impl TaskRef {
 }
 
 /// The task whose step is running on this thread: asyncio's `current_task()`.
-pub fn current_task() -> Option<TaskRef> {
-    current().map(TaskRef::from_dyn)
+/// `Ok(None)` in a plain callback; [`Error::NoRunningLoop`] when no loop runs
+/// in this thread (TASK-13).
+pub fn current_task() -> Result<Option<TaskRef>> {
+    get_running_loop()?;
+    Ok(current().map(TaskRef::from_dyn))
+}
+
+/// asyncio's `create_task(coro)`: a task on the loop running in this thread
+/// ([`Error::NoRunningLoop`] if none, POLICY-11).
+pub fn create_task<T, F>(coro: F) -> Result<Task<T>>
+where
+    T: 'static,
+    F: StdFuture<Output = Result<T>> + 'static,
+{
+    get_running_loop()?.create_task(coro)
 }
 
 /// Gives up exactly one iteration of the loop (`await asyncio.sleep(0)`,
@@ -639,7 +652,7 @@ impl Drop for CancelOnDrop {
 }
 
 /// Sleeps `delay` seconds on the running loop's clock: asyncio's `sleep`.
-/// `sleep(0)` (or less) yields exactly one iteration (TASK-7). Fails with
+/// `sleep(0)` (or less) yields exactly one iteration (TASK-12). Fails with
 /// [`Error::NoRunningLoop`] outside a running loop, and with
 /// [`Error::NanTime`] for NaN.
 ///

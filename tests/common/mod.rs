@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests. Deterministic by construction:
+//! virtual clocks, no sleeps, threads joined before asserting.
+#![allow(dead_code)]
+
+use loopspec::{ClockKind, EventLoop, ExceptionContext};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+/// A new loop on the virtual clock.
+pub fn vloop() -> EventLoop {
+    EventLoop::with_clock(ClockKind::Virtual)
+}
+
+/// An ordered record of events, shared by the callbacks of one test.
+#[derive(Clone, Default)]
+pub struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    pub fn new() -> Log {
+        Log::default()
+    }
+
+    pub fn push(&self, s: impl Into<String>) {
+        self.0.borrow_mut().push(s.into());
+    }
+
+    /// A callback that records `s` when it runs.
+    pub fn cb(&self, s: impl Into<String>) -> impl FnOnce() + 'static {
+        let log = self.clone();
+        let s = s.into();
+        move || log.push(s)
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+
+    pub fn get(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Runs exactly one iteration with the `stop(); run_forever()` idiom.
+pub fn run_once(lp: &EventLoop) {
+    lp.stop();
+    lp.run_forever().expect("run_forever");
+}
+
+/// Installs an exception handler that records every context it receives.
+pub fn capture_exceptions(lp: &EventLoop) -> Arc<Mutex<Vec<ExceptionContext>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    lp.set_exception_handler(Some(Arc::new(move |_lp: &EventLoop, ctx: &ExceptionContext| {
+        s.lock().unwrap().push(ctx.clone());
+    })));
+    seen
+}
+
+/// Runs `f` on a fresh thread called `name` (fresh thread-local state),
+/// propagating its panic.
+pub fn in_thread<R: Send + 'static>(name: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}

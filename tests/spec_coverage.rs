@@ -1,0 +1,318 @@
+//! Rule coverage: every SPEC.md rule is named by at least one test, every
+//! rule a test names exists, and the rule → test table at the end of SPEC.md
+//! is current.
+//!
+//! A test names the rules it checks in a doc line directly above it (with its
+//! other attributes): `/// Rules: STOP-2, STOP-1`. The line counts only on a
+//! function marked `#[test]` (or `#[tokio::test]`).
+//!
+//! `LOOPSPEC_BLESS=1 cargo test --test spec_coverage` rewrites the table.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const TABLE_BEGIN: &str = "<!-- BEGIN RULE TABLE -->";
+const TABLE_END: &str = "<!-- END RULE TABLE -->";
+
+/// A rule heading of SPEC.md: `### ID: title`.
+#[derive(Debug, Clone, PartialEq)]
+struct Rule {
+    id: String,
+    title: String,
+}
+
+/// A test that names rules.
+#[derive(Debug, Clone, PartialEq)]
+struct Marker {
+    /// `file::function`
+    test: String,
+    ids: Vec<String>,
+    /// Whether the function carries a test attribute.
+    is_test: bool,
+}
+
+fn is_rule_id(s: &str) -> bool {
+    let Some((area, n)) = s.split_once('-') else {
+        return false;
+    };
+    !area.is_empty()
+        && area.chars().all(|c| c.is_ascii_uppercase())
+        && !n.is_empty()
+        && n.chars().all(|c| c.is_ascii_digit())
+}
+
+fn parse_rules(spec: &str) -> Vec<Rule> {
+    spec.lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .filter_map(|h| {
+            let (id, title) = h.split_once(':')?;
+            is_rule_id(id.trim()).then(|| Rule {
+                id: id.trim().to_string(),
+                title: title.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Finds `/// Rules:` markers in one source file.
+fn parse_markers(file_label: &str, source: &str) -> Vec<Marker> {
+    let mut out = Vec::new();
+    let mut block: Vec<&str> = Vec::new();
+    for line in source.lines() {
+        let t = line.trim();
+        if t.starts_with("#[") || t.starts_with("///") || t.starts_with("//") {
+            block.push(t);
+            continue;
+        }
+        if let Some(name) = fn_name(t) {
+            let ids: Vec<String> = block
+                .iter()
+                .filter_map(|l| l.strip_prefix("///"))
+                .filter_map(|l| l.trim().strip_prefix("Rules:"))
+                .flat_map(|ids| {
+                    ids.split([',', ' '])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if !ids.is_empty() {
+                let is_test = block
+                    .iter()
+                    .any(|l| *l == "#[test]" || l.starts_with("#[tokio::test"));
+                out.push(Marker {
+                    test: format!("{file_label}::{name}"),
+                    ids,
+                    is_test,
+                });
+            }
+        }
+        block.clear();
+    }
+    out
+}
+
+fn fn_name(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("pub ").unwrap_or(line);
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    let rest = rest.strip_prefix("fn ")?;
+    let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+    Some(&rest[..end])
+}
+
+/// Every problem: rules without tests, unknown rules, markers not on tests.
+fn check(rules: &[Rule], markers: &[Marker]) -> Vec<String> {
+    let known: BTreeSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for r in rules {
+        if !seen.insert(r.id.as_str()) {
+            problems.push(format!("rule {} appears twice in SPEC.md", r.id));
+        }
+    }
+    let mut covered = BTreeSet::new();
+    for m in markers {
+        if !m.is_test {
+            problems.push(format!(
+                "{} names rules but is not a #[test] function",
+                m.test
+            ));
+            continue;
+        }
+        for id in &m.ids {
+            if !is_rule_id(id) {
+                problems.push(format!("{} names `{id}`, which is not a rule ID", m.test));
+            } else if !known.contains(id.as_str()) {
+                problems.push(format!(
+                    "{} names {id}, which SPEC.md does not have",
+                    m.test
+                ));
+            } else {
+                covered.insert(id.as_str());
+            }
+        }
+    }
+    for r in rules {
+        if !covered.contains(r.id.as_str()) {
+            problems.push(format!("rule {} has no test naming it", r.id));
+        }
+    }
+    problems
+}
+
+fn render_table(rules: &[Rule], markers: &[Marker]) -> String {
+    let mut by_rule: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for m in markers.iter().filter(|m| m.is_test) {
+        for id in &m.ids {
+            by_rule
+                .entry(id.as_str())
+                .or_default()
+                .push(m.test.as_str());
+        }
+    }
+    let mut out = String::from("| Rule | Title | Tests |\n|---|---|---|\n");
+    for r in rules {
+        let mut tests = by_rule.get(r.id.as_str()).cloned().unwrap_or_default();
+        tests.sort();
+        tests.dedup();
+        let tests: Vec<String> = tests.iter().map(|t| format!("`{t}`")).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            r.id,
+            r.title.replace('|', "\\|"),
+            tests.join("<br>")
+        ));
+    }
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn all_markers() -> Vec<Marker> {
+    let root = root();
+    let mut files = Vec::new();
+    for dir in ["tests", "src", "fuzz", "conformance"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut markers = Vec::new();
+    for f in files {
+        if f.ends_with("spec_coverage.rs") {
+            continue; // this file's own fixtures are not tests of the spec
+        }
+        let rel = f.strip_prefix(&root).unwrap_or(&f);
+        let label = if rel.starts_with("tests") && rel.components().count() == 2 {
+            rel.file_stem().unwrap().to_string_lossy().into_owned()
+        } else {
+            rel.to_string_lossy().into_owned()
+        };
+        let src = fs::read_to_string(&f).expect("read source");
+        markers.extend(parse_markers(&label, &src));
+    }
+    markers
+}
+
+fn spec_text() -> String {
+    fs::read_to_string(root().join("SPEC.md")).expect("read SPEC.md")
+}
+
+#[test]
+fn spec_every_rule_has_a_test_and_every_test_names_a_rule() {
+    let spec = spec_text();
+    let rules = parse_rules(&spec);
+    assert!(
+        rules.len() > 50,
+        "SPEC.md parsed to only {} rules",
+        rules.len()
+    );
+    let problems = check(&rules, &all_markers());
+    assert!(
+        problems.is_empty(),
+        "rule coverage problems:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn spec_rule_table_is_current() {
+    let spec = spec_text();
+    let rules = parse_rules(&spec);
+    let table = render_table(&rules, &all_markers());
+    let (before, rest) = spec.split_once(TABLE_BEGIN).expect("table begin marker");
+    let (_, after) = rest.split_once(TABLE_END).expect("table end marker");
+    let wanted = format!("{before}{TABLE_BEGIN}\n{table}{TABLE_END}{after}");
+    if wanted == spec {
+        return;
+    }
+    if std::env::var_os("LOOPSPEC_BLESS").is_some() {
+        fs::write(root().join("SPEC.md"), wanted).expect("write SPEC.md");
+    } else {
+        panic!(
+            "the rule → test table in SPEC.md is stale; run \
+             `LOOPSPEC_BLESS=1 cargo test --test spec_coverage` and commit SPEC.md"
+        );
+    }
+}
+
+// The checker itself must be able to fail: these feed it seeded mistakes.
+
+const FIXTURE_SPEC: &str = "\
+### AREA-1: first rule
+text
+### AREA-2: second rule
+";
+
+#[test]
+fn checker_reports_a_rule_without_a_test() {
+    let rules = parse_rules(FIXTURE_SPEC);
+    let markers = parse_markers("t", "/// Rules: AREA-1\n#[test]\nfn a_test() {}\n");
+    assert_eq!(
+        check(&rules, &markers),
+        ["rule AREA-2 has no test naming it"]
+    );
+}
+
+#[test]
+fn checker_reports_a_test_naming_an_unknown_rule() {
+    let rules = parse_rules(FIXTURE_SPEC);
+    let markers = parse_markers(
+        "t",
+        "#[test]\n/// Rules: AREA-1, AREA-2, AREA-9\nfn a_test() {}\n",
+    );
+    assert_eq!(
+        check(&rules, &markers),
+        ["t::a_test names AREA-9, which SPEC.md does not have"]
+    );
+}
+
+#[test]
+fn checker_ignores_a_marker_that_is_not_on_a_test() {
+    let rules = parse_rules(FIXTURE_SPEC);
+    let markers = parse_markers("t", "/// Rules: AREA-1, AREA-2\nfn helper() {}\n");
+    let problems = check(&rules, &markers);
+    assert!(problems.contains(&"t::helper names rules but is not a #[test] function".to_string()));
+    assert!(problems.contains(&"rule AREA-1 has no test naming it".to_string()));
+}
+
+#[test]
+fn checker_reports_a_duplicate_rule_id() {
+    let rules = parse_rules("### AREA-1: a\n### AREA-1: b\n");
+    let markers = parse_markers("t", "/// Rules: AREA-1\n#[test]\nfn t1() {}\n");
+    assert_eq!(
+        check(&rules, &markers),
+        ["rule AREA-1 appears twice in SPEC.md"]
+    );
+}
+
+#[test]
+fn checker_table_lists_tests_per_rule() {
+    let rules = parse_rules(FIXTURE_SPEC);
+    let markers = parse_markers(
+        "t",
+        "/// Rules: AREA-2\n#[test]\nfn b() {}\n/// Rules: AREA-2, AREA-1\n#[test]\nfn a() {}\n",
+    );
+    let table = render_table(&rules, &markers);
+    assert!(table.contains("| AREA-1 | first rule | `t::a` |"));
+    assert!(table.contains("| AREA-2 | second rule | `t::a`<br>`t::b` |"));
+}
