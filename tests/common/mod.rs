@@ -51,9 +51,11 @@ pub fn run_once(lp: &EventLoop) {
 pub fn capture_exceptions(lp: &EventLoop) -> Arc<Mutex<Vec<ExceptionContext>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    lp.set_exception_handler(Some(Arc::new(move |_lp: &EventLoop, ctx: &ExceptionContext| {
-        s.lock().unwrap().push(ctx.clone());
-    })));
+    lp.set_exception_handler(Some(Arc::new(
+        move |_lp: &EventLoop, ctx: &ExceptionContext| {
+            s.lock().unwrap().push(ctx.clone());
+        },
+    )));
     seen
 }
 
