@@ -53,6 +53,23 @@ pub enum Error {
         /// The name of the thread that holds the loop's work.
         thread: String,
     },
+    /// `RuntimeError: Future in unexpected state` —
+    /// `ConcurrentFuture::set_running_or_notify_cancel` on a running or
+    /// finished future.
+    UnexpectedState,
+    /// `InvalidStateError: STATE: <Future at 0x... state=...>` — completing a
+    /// done `ConcurrentFuture`.
+    ConcurrentInvalidState {
+        /// The whole message, state and repr.
+        message: String,
+    },
+    /// `RuntimeError: ConcurrentFuture.result() called from the thread of the
+    /// loop that completes it would deadlock` — loopspec only (XTHREAD-9).
+    ResultFromLoopThread,
+    /// `RuntimeError: Executor shutdown has been called`
+    ExecutorShutdown,
+    /// `RuntimeError: cannot schedule new futures after shutdown`
+    PoolShutdown,
     /// `RuntimeError: asyncio.run() cannot be called from a running event loop`
     RunInRunningLoop,
     /// `RuntimeError: Task does not support set_result operation`
@@ -120,13 +137,19 @@ impl Error {
             | NonThreadSafeCall
             | BoundToThread { .. }
             | RunInRunningLoop
+            | UnexpectedState
+            | ResultFromLoopThread
+            | ExecutorShutdown
+            | PoolShutdown
             | TaskSetResult
             | TaskSetException
             | TaskAwaitsItself { .. }
             | FutureOfOtherLoop { .. } => "RuntimeError",
             DifferentLoop | NanTime => "ValueError",
             CoroutineExpected { .. } => "TypeError",
-            ResultNotSet | ExceptionNotSet | InvalidState => "InvalidStateError",
+            ResultNotSet | ExceptionNotSet | InvalidState | ConcurrentInvalidState { .. } => {
+                "InvalidStateError"
+            }
             Cancelled(_) => "CancelledError",
             Timeout => "TimeoutError",
             Panic(_) => "Panic",
@@ -201,6 +224,14 @@ impl fmt::Display for Error {
                 "Event loop is bound to thread '{thread}', which holds its loop-bound \
                  callbacks, timers or tasks"
             ),
+            UnexpectedState => f.write_str("Future in unexpected state"),
+            ConcurrentInvalidState { message } => f.write_str(message),
+            ResultFromLoopThread => f.write_str(
+                "ConcurrentFuture.result() called from the thread of the loop that completes it \
+                 would deadlock",
+            ),
+            ExecutorShutdown => f.write_str("Executor shutdown has been called"),
+            PoolShutdown => f.write_str("cannot schedule new futures after shutdown"),
             RunInRunningLoop => {
                 f.write_str("asyncio.run() cannot be called from a running event loop")
             }
@@ -226,15 +257,52 @@ impl fmt::Display for Error {
     }
 }
 
+/// `Debug` is Python's `repr()` of the exception: `ValueError('x')`,
+/// `CancelledError()`, `TimeoutError()`.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cancelled(None) => f.write_str("CancelledError()"),
-            Error::Cancelled(Some(m)) => write!(f, "CancelledError({m:?})"),
             Error::Timeout => f.write_str("TimeoutError()"),
-            other => write!(f, "{}({:?})", other.python_type(), other.to_string()),
+            other => write!(
+                f,
+                "{}({})",
+                other.python_type(),
+                py_str_repr(&other.to_string())
+            ),
         }
     }
+}
+
+/// Python's `repr()` of a `str`: single quotes unless the text has a single
+/// quote and no double quote; backslash escapes for the quote, backslashes
+/// and control characters.
+pub(crate) fn py_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 impl std::error::Error for Error {

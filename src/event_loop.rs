@@ -93,6 +93,10 @@ struct Shared {
     handler: Mutex<Option<ExceptionHandler>>,
     /// Source of task ids and of the `Task-N` default names.
     next_task: AtomicU64,
+    /// Source of ids for values held in the loop-bound half.
+    next_held: AtomicU64,
+    /// The default executor of `run_in_executor`, started on first use.
+    executor: Mutex<crate::executor::DefaultExecutor>,
 }
 
 #[derive(Debug, Default)]
@@ -197,6 +201,8 @@ impl Builder {
                 profile: self.profile,
                 handler: Mutex::new(None),
                 next_task: AtomicU64::new(1),
+                next_held: AtomicU64::new(1),
+                executor: Mutex::new(Default::default()),
             }),
         }
     }
@@ -796,6 +802,10 @@ impl EventLoop {
             (std::mem::take(&mut st.inbox.queue), home_is_me)
         };
         drop_quietly(inbox);
+        // The default executor is shut down without waiting (LIFE-7, EXEC-2).
+        if let Some(pool) = self.shared.executor.lock().take() {
+            crate::executor::Executor::shutdown(&*pool, false);
+        }
         if home_is_me {
             if let Some(half) = local::remove_bound(self) {
                 self.destroy_half(&half);
@@ -885,6 +895,38 @@ impl EventLoop {
             // A closed loop refuses it: the task can never run again anyway.
             let _ = self.submit(Submission::Wake(id));
         }
+    }
+
+    /// The default executor, started on first use.
+    pub(crate) fn default_executor(&self) -> Arc<crate::executor::ThreadPool> {
+        self.shared.executor.lock().get()
+    }
+
+    /// Keeps a loop-bound value in this thread's half under a fresh id, so a
+    /// `Send` closure can refer to it (THREAD-1 applies).
+    pub(crate) fn hold(&self, value: Box<dyn Any>) -> Result<u64> {
+        let id = self.shared.next_held.fetch_add(1, Ordering::Relaxed);
+        self.with_half(|half| {
+            half.held.borrow_mut().insert(id, value);
+        })?;
+        Ok(id)
+    }
+
+    /// Takes back a value kept with [`hold`](Self::hold), on its home thread.
+    pub(crate) fn take_held(&self, id: u64) -> Option<Box<dyn Any>> {
+        self.with_half(|half| half.held.borrow_mut().remove(&id))
+            .ok()
+            .flatten()
+    }
+
+    /// Cancels task `id` of this loop, if it is unfinished (the loop-thread
+    /// end of a cancellation forwarded from another thread).
+    pub(crate) fn cancel_task_by_id(&self, id: u64) -> bool {
+        let task = self
+            .with_half(|half| half.tasks.borrow().get(&id).cloned())
+            .ok()
+            .flatten();
+        task.is_some_and(|t| t.cancel_dyn(None))
     }
 
     /// Unfinished tasks of this loop, if this thread is its home.

@@ -79,11 +79,8 @@ impl<T> Drop for Core<T> {
                 let mut ctx =
                     ExceptionContext::new(format!("{kind} exception was never retrieved"))
                         .with_exception(e.clone());
-                if self.task.is_some() {
-                    ctx.task = Some(repr);
-                } else {
-                    ctx.future = Some(repr);
-                }
+                // asyncio puts tasks, too, under the context's `future` key.
+                ctx.future = Some(repr);
                 self.lp.call_exception_handler(&ctx);
             }
         }
@@ -135,15 +132,18 @@ impl<T> fmt::Debug for Future<T> {
 
 /// asyncio-style repr: `<Future pending>`, `<Task finished name='Task-1'>`...
 pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
-    let state = match &*core.state.borrow() {
-        FutureState::Pending => "pending".to_string(),
-        FutureState::Cancelled(_) => "cancelled".to_string(),
-        FutureState::Finished(Ok(_)) => "finished".to_string(),
-        FutureState::Finished(Err(e)) => format!("finished exception={e:?}"),
+    let (state, exception) = match &*core.state.borrow() {
+        FutureState::Pending => ("pending", String::new()),
+        FutureState::Cancelled(_) => ("cancelled", String::new()),
+        FutureState::Finished(Ok(_)) => ("finished", String::new()),
+        FutureState::Finished(Err(e)) => ("finished", format!(" exception={e:?}")),
     };
     match &core.task {
-        Some(t) => format!("<Task {state} name='{}'>", t.name.borrow()),
-        None => format!("<Future {state}>"),
+        Some(t) => format!(
+            "<Task {state} name={}{exception}>",
+            crate::error::py_str_repr(&t.name.borrow())
+        ),
+        None => format!("<Future {state}{exception}>"),
     }
 }
 

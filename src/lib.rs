@@ -31,26 +31,34 @@
 //! * [`clock`]: real and virtual time.
 //! * `sync`: the one module that switches between `std` and `loom`.
 
+pub mod chain;
 pub mod clock;
+pub mod concurrent;
 pub mod error;
 pub mod event_loop;
+pub mod executor;
 pub mod future;
 pub mod handle;
 pub mod inbox;
 mod local;
+pub mod loop_thread;
 pub mod policy;
 pub mod run_state;
 mod sync;
 pub mod task;
 
+pub use chain::{run_coroutine_threadsafe, wrap_future};
 pub use clock::ClockKind;
+pub use concurrent::{CfState, ConcurrentFuture};
 pub use error::{Error, Exception, Result};
 pub use event_loop::{
     Builder, EventLoop, ExceptionContext, ExceptionHandler, all_tasks, default_exception_handler,
     get_running_loop,
 };
+pub use executor::{Executor, Job, ThreadPool};
 pub use future::{DoneCallback, Future};
 pub use handle::{Handle, TimerHandle};
+pub use loop_thread::LoopThread;
 pub use policy::{
     Policy, Profile, Warning, ensure_future, get_event_loop, get_event_loop_with, new_event_loop,
     run, set_event_loop,

@@ -91,6 +91,9 @@ pub(crate) struct LocalHalf {
     timer_seq: Cell<u64>,
     /// Unfinished tasks by id; a task leaves when it finishes.
     pub(crate) tasks: RefCell<HashMap<u64, Rc<dyn TaskDyn>>>,
+    /// Loop-bound values that `Send` closures refer to by id (the destination
+    /// of a `wrap_future`, whose completion arrives from another thread).
+    pub(crate) held: RefCell<HashMap<u64, Box<dyn std::any::Any>>>,
     /// A spare buffer swapped with the inbox queue, so that draining the inbox
     /// neither allocates nor holds the lock while entries are converted.
     pub(crate) spare: RefCell<VecDeque<Submission>>,
@@ -196,6 +199,7 @@ impl LocalHalf {
     pub(crate) fn is_empty(&self) -> bool {
         self.ready.borrow().is_empty()
             && self.tasks.borrow().is_empty()
+            && self.held.borrow().is_empty()
             && self.timers.borrow().iter().all(|t| t.handle.cancelled())
     }
 
@@ -214,6 +218,8 @@ impl LocalHalf {
         let timers = std::mem::take(&mut *self.timers.borrow_mut());
         let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
         let spare = std::mem::take(&mut *self.spare.borrow_mut());
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        drop(held);
         drop(ready);
         drop(timers);
         drop(spare);

@@ -459,6 +459,11 @@ impl<T: 'static> Task<T> {
         Ok(Task { fut })
     }
 
+    /// The task's id within its loop (the N of its default name).
+    pub(crate) fn id(&self) -> u64 {
+        fields(&self.fut).id
+    }
+
     /// The task's name: `Task-N` unless set (TASK-9).
     pub fn get_name(&self) -> String {
         fields(&self.fut).name.borrow().clone()

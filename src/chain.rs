@@ -1,0 +1,209 @@
+//! Linking futures across threads: [`wrap_future`] and
+//! [`run_coroutine_threadsafe`], both built on asyncio's `_chain_future`
+//! rules (SPEC.md CHAIN-*, XTHREAD-6…9).
+//!
+//! A chain has a *source* and a *destination*. When the source completes, its
+//! state is copied to the destination; when the destination is cancelled, the
+//! source is cancelled. Each side is touched only from the thread it belongs
+//! to:
+//!
+//! * a loop future (not `Send`) is touched only on its loop's thread: copies
+//!   into it travel through `call_soon_threadsafe` as `Send` closures that name
+//!   it by an id it is [held](crate::EventLoop) under in the loop-bound half;
+//! * a task is cancelled from another thread the same way, by task id;
+//! * a [`ConcurrentFuture`] is touched from any thread.
+//!
+//! Each future reaches exactly one final state whatever the interleaving: a
+//! copy into a destination that is already cancelled is ignored, and nothing is
+//! scheduled onto a closed loop.
+
+use crate::concurrent::ConcurrentFuture;
+use crate::error::{Error, Result};
+use crate::event_loop::EventLoop;
+use crate::future::{DoneCallback, Future};
+use crate::task::Task;
+use std::rc::Rc;
+
+/// What a finished source hands to its destination.
+enum Copied<T> {
+    Cancelled,
+    Done(Result<T>),
+}
+
+/// asyncio's `wrap_future(cf, loop=lp)`: a future of `lp` that mirrors `cf`
+/// (CHAIN-1).
+///
+/// The wrapper completes in an iteration of `lp` after `cf` completes — never
+/// synchronously, even if `cf` is already done (CHAIN-3). Cancelling the
+/// wrapper cancels `cf` (CHAIN-4); if `cf` is already running, it carries on
+/// and its result is dropped (CHAIN-5). On a closed loop nothing is scheduled
+/// and the wrapper stays pending (CHAIN-6).
+///
+/// Must be called on `lp`'s home thread (THREAD-1), like any loop-bound call.
+///
+/// ```
+/// use loopspec::{ClockKind, ConcurrentFuture, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let cf = ConcurrentFuture::new();
+/// let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
+/// let worker = cf.clone();
+/// std::thread::spawn(move || worker.set_result("from a thread").unwrap());
+/// assert_eq!(lp.run_until_complete(wrapper).unwrap(), "from a thread");
+/// ```
+pub fn wrap_future<T>(cf: &ConcurrentFuture<T>, lp: &EventLoop) -> Result<Future<T>>
+where
+    T: Send + Clone + 'static,
+{
+    let dest = lp.create_future::<T>();
+    if lp.is_closed() {
+        return Ok(dest); // CHAIN-6: nothing will ever be scheduled for it
+    }
+    let id = lp.hold(Box::new(dest.clone()))?;
+
+    // Destination done: forget the held handle; if cancelled, cancel the
+    // source (a concurrent future is cancelled directly).
+    let source = cf.clone();
+    let on_dest_done: DoneCallback<T> = Rc::new(move |dest: &Future<T>| {
+        drop(dest.get_loop().take_held(id));
+        if dest.cancelled() {
+            source.cancel();
+        }
+    });
+    dest.add_done_callback(on_dest_done)?;
+
+    // Source done (in whichever thread finished it): copy into the
+    // destination on its loop, unless that loop is closed.
+    let dest_loop = lp.clone();
+    cf.add_done_callback(move |source| {
+        let copied = if source.cancelled() {
+            Copied::Cancelled
+        } else {
+            match source.outcome() {
+                Some(outcome) => Copied::Done(outcome),
+                None => return,
+            }
+        };
+        let lp = dest_loop.clone();
+        // A closed loop refuses the closure: nothing is scheduled (CHAIN-6).
+        let _ = dest_loop.call_soon_threadsafe(move || copy_into_held::<T>(&lp, id, copied));
+    });
+    Ok(dest)
+}
+
+/// On the loop thread: copies a source's state into the held destination,
+/// unless the destination is already done (asyncio's `_copy_future_state`).
+fn copy_into_held<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
+    let Some(held) = lp.take_held(id) else {
+        return; // the destination was cancelled and forgotten
+    };
+    let Ok(dest) = held.downcast::<Future<T>>() else {
+        return;
+    };
+    if dest.done() {
+        return;
+    }
+    let _ = match copied {
+        Copied::Cancelled => {
+            dest.cancel();
+            Ok(())
+        }
+        Copied::Done(Ok(v)) => dest.set_result(v),
+        Copied::Done(Err(e)) => dest.set_exception(e),
+    };
+}
+
+/// Drops into a `ConcurrentFuture` the fact that the work it stands for was
+/// dropped without running (a submission discarded by `close()`): the future
+/// fails with `Event loop is closed` instead of staying pending forever.
+struct FailIfDropped<T: Send + 'static>(Option<ConcurrentFuture<T>>);
+
+impl<T: Send + 'static> FailIfDropped<T> {
+    fn disarm(mut self) -> ConcurrentFuture<T> {
+        self.0.take().expect("armed")
+    }
+}
+
+impl<T: Send + 'static> Drop for FailIfDropped<T> {
+    fn drop(&mut self) {
+        if let Some(cf) = self.0.take() {
+            if cf.set_running_or_notify_cancel() == Ok(true) {
+                let _ = cf.set_exception(Error::Closed);
+            }
+        }
+    }
+}
+
+/// asyncio's `run_coroutine_threadsafe(coro, loop)`: runs `coro` as a task on
+/// `lp` and returns a [`ConcurrentFuture`] for its outcome (XTHREAD-6).
+///
+/// Callable from any thread; `coro` must be `Send` to get to the loop's
+/// thread. The task is made in `lp`'s thread when it takes the submission —
+/// if `lp` is not running yet, the work waits. The task's result, exception
+/// or panic reaches the returned future (XTHREAD-7); cancelling the returned
+/// future cancels the task (XTHREAD-8). A closed loop is an error at the call.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let cf = loopspec::run_coroutine_threadsafe(async { Ok(3 * 14) }, &lp).unwrap();
+/// let runner = lp.clone();
+/// let t = std::thread::spawn(move || runner.run_forever());
+/// assert_eq!(cf.result(None).unwrap(), 42);
+/// lp.stop();
+/// t.join().unwrap().unwrap();
+/// ```
+pub fn run_coroutine_threadsafe<T, F>(coro: F, lp: &EventLoop) -> Result<ConcurrentFuture<T>>
+where
+    T: Send + Clone + 'static,
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    let cf = ConcurrentFuture::new();
+    cf.set_completing_loop(lp);
+    let guard = FailIfDropped(Some(cf.clone()));
+    let target = lp.clone();
+    lp.call_soon_threadsafe(move || {
+        let dest = guard.disarm();
+        match target.create_task(coro) {
+            Ok(task) => chain_task_to_concurrent(&target, task, dest),
+            Err(e) => {
+                if dest.set_running_or_notify_cancel() == Ok(true) {
+                    let _ = dest.set_exception(e);
+                }
+            }
+        }
+    })?;
+    Ok(cf)
+}
+
+/// `_chain_future(task, cf)`: the task's outcome goes to `cf`; a cancelled
+/// `cf` cancels the task through the loop's thread-safe path.
+fn chain_task_to_concurrent<T>(lp: &EventLoop, task: Task<T>, cf: ConcurrentFuture<T>)
+where
+    T: Send + Clone + 'static,
+{
+    let task_id = task.id();
+    let source_loop = lp.clone();
+    cf.add_done_callback(move |cf| {
+        if cf.cancelled() {
+            let lp = source_loop.clone();
+            let _ = source_loop.call_soon_threadsafe(move || {
+                lp.cancel_task_by_id(task_id);
+            });
+        }
+    });
+    let on_task_done: DoneCallback<T> = Rc::new(move |task: &Future<T>| {
+        if task.cancelled() {
+            cf.cancel();
+        }
+        if cf.set_running_or_notify_cancel() != Ok(true) {
+            return;
+        }
+        let _ = match task.result() {
+            Ok(v) => cf.set_result(v),
+            Err(e) => cf.set_exception(e),
+        };
+    });
+    let _ = task.add_done_callback(on_task_done);
+}

@@ -1,0 +1,261 @@
+//! Running blocking work off the loop: [`Executor`], the default
+//! [`ThreadPool`], and [`EventLoop::run_in_executor`] (SPEC.md EXEC-*).
+//!
+//! As in asyncio, `run_in_executor` submits the function to an executor, which
+//! completes a [`ConcurrentFuture`] in one of its threads, and returns
+//! [`wrap_future`] of it: the loop future completes in the iteration after the
+//! work finishes.
+
+use crate::chain::wrap_future;
+use crate::concurrent::ConcurrentFuture;
+use crate::error::{Error, Result};
+use crate::event_loop::EventLoop;
+use crate::future::Future;
+use crate::sync::{Arc, Condvar, Mutex, thread};
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// A job for an executor.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// Something that runs jobs, usually on other threads: asyncio's executor.
+pub trait Executor: Send + Sync {
+    /// Queues `job`. Fails once the executor is shut down.
+    fn submit(&self, job: Job) -> Result<()>;
+
+    /// Stops accepting jobs. With `wait`, returns once every queued job has
+    /// run; without, returns at once (queued jobs still run).
+    fn shutdown(&self, wait: bool);
+}
+
+struct PoolState {
+    queue: VecDeque<Job>,
+    workers: usize,
+    idle: usize,
+    shutdown: bool,
+    spawned: usize,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+struct PoolShared {
+    state: Mutex<PoolState>,
+    work: Condvar,
+    max_workers: usize,
+    prefix: String,
+}
+
+/// A bounded thread pool, like `concurrent.futures.ThreadPoolExecutor`: a
+/// worker is started for a new job only when none is idle and fewer than
+/// `max_workers` exist; workers are named `PREFIX_N`.
+///
+/// ```
+/// use loopspec::{Executor, ThreadPool};
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPool::new(2, "demo");
+/// let (tx, rx) = mpsc::channel();
+/// pool.submit(Box::new(move || tx.send(std::thread::current().name().map(String::from)).unwrap()))
+///     .unwrap();
+/// assert_eq!(rx.recv().unwrap().as_deref(), Some("demo_0"));
+/// pool.shutdown(true);
+/// ```
+pub struct ThreadPool {
+    shared: Arc<PoolShared>,
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.state.lock();
+        write!(
+            f,
+            "<ThreadPool {} workers={} max={} shutdown={}>",
+            self.shared.prefix, st.workers, self.shared.max_workers, st.shutdown
+        )
+    }
+}
+
+impl ThreadPool {
+    /// A pool of at most `max_workers` (at least 1) threads named `prefix_N`.
+    pub fn new(max_workers: usize, prefix: impl Into<String>) -> ThreadPool {
+        ThreadPool {
+            shared: Arc::new(PoolShared {
+                state: Mutex::new(PoolState {
+                    queue: VecDeque::new(),
+                    workers: 0,
+                    idle: 0,
+                    shutdown: false,
+                    spawned: 0,
+                    handles: Vec::new(),
+                }),
+                work: Condvar::new(),
+                max_workers: max_workers.max(1),
+                prefix: prefix.into(),
+            }),
+        }
+    }
+
+    /// asyncio's default size: `min(32, cpus + 4)`.
+    pub fn default_size() -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cpus + 4).min(32)
+    }
+
+    /// The most threads this pool starts.
+    pub fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+}
+
+fn worker(shared: Arc<PoolShared>) {
+    let mut st = shared.state.lock();
+    loop {
+        if let Some(job) = st.queue.pop_front() {
+            drop(st);
+            // A panicking job must not take the worker down.
+            let _ = catch_unwind(AssertUnwindSafe(job));
+            st = shared.state.lock();
+            continue;
+        }
+        if st.shutdown {
+            st.workers -= 1;
+            return;
+        }
+        st.idle += 1;
+        st = shared.work.wait(st);
+        st.idle -= 1;
+    }
+}
+
+impl Executor for ThreadPool {
+    fn submit(&self, job: Job) -> Result<()> {
+        let mut st = self.shared.state.lock();
+        if st.shutdown {
+            return Err(Error::PoolShutdown);
+        }
+        st.queue.push_back(job);
+        if st.idle > 0 {
+            drop(st);
+            self.shared.work.notify_one();
+            return Ok(());
+        }
+        if st.workers < self.shared.max_workers {
+            let name = format!("{}_{}", self.shared.prefix, st.spawned);
+            let shared = self.shared.clone();
+            match thread::Builder::new()
+                .name(name)
+                .spawn(move || worker(shared))
+            {
+                Ok(handle) => {
+                    st.workers += 1;
+                    st.spawned += 1;
+                    st.handles.push(handle);
+                }
+                // No thread could be started: an existing worker (if any)
+                // will take the job when it is free.
+                Err(_) if st.workers > 0 => {}
+                Err(_) => {
+                    st.queue.pop_back();
+                    return Err(Error::PoolShutdown);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown(&self, wait: bool) {
+        let handles = {
+            let mut st = self.shared.state.lock();
+            st.shutdown = true;
+            if wait {
+                std::mem::take(&mut st.handles)
+            } else {
+                Vec::new()
+            }
+        };
+        self.shared.work.notify_all();
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.shutdown(false);
+    }
+}
+
+/// The loop's default executor slot.
+#[derive(Default)]
+pub(crate) struct DefaultExecutor {
+    pool: Option<Arc<ThreadPool>>,
+}
+
+impl DefaultExecutor {
+    /// The pool, started on first use (EXEC-1).
+    pub(crate) fn get(&mut self) -> Arc<ThreadPool> {
+        self.pool
+            .get_or_insert_with(|| Arc::new(ThreadPool::new(ThreadPool::default_size(), "asyncio")))
+            .clone()
+    }
+
+    /// Takes the pool out, for `close()` to shut it down without waiting.
+    pub(crate) fn take(&mut self) -> Option<Arc<ThreadPool>> {
+        self.pool.take()
+    }
+}
+
+impl EventLoop {
+    /// Runs `f` on `executor` (the loop's default [`ThreadPool`] when `None`)
+    /// and returns a loop future for its outcome (EXEC-1): asyncio's
+    /// `run_in_executor`. `Err` returned by `f`, or a panic in it, becomes the
+    /// future's exception. Cancelling the future before the job starts keeps
+    /// it from running (EXEC-3).
+    ///
+    /// Fails on a closed loop, and (THREAD-1) off the loop's home thread.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let fut = lp.run_in_executor(None, || Ok(std::thread::current().name().unwrap().to_string()))
+    ///     .unwrap();
+    /// assert_eq!(lp.run_until_complete(fut).unwrap(), "asyncio_0");
+    /// lp.close().unwrap();
+    /// ```
+    pub fn run_in_executor<T, F>(&self, executor: Option<&dyn Executor>, f: F) -> Result<Future<T>>
+    where
+        T: Send + Clone + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let cf = ConcurrentFuture::new();
+        let dest = wrap_future(&cf, self)?;
+        let job_cf = cf.clone();
+        let job: Job = Box::new(move || {
+            if job_cf.set_running_or_notify_cancel() != Ok(true) {
+                return;
+            }
+            let outcome = match catch_unwind(AssertUnwindSafe(f)) {
+                Ok(outcome) => outcome,
+                Err(panic) => Err(Error::from_panic(panic)),
+            };
+            let _ = match outcome {
+                Ok(v) => job_cf.set_result(v),
+                Err(e) => job_cf.set_exception(e),
+            };
+        });
+        let submitted = match executor {
+            Some(e) => e.submit(job),
+            None => self.default_executor().submit(job),
+        };
+        if let Err(e) = submitted {
+            dest.cancel();
+            return Err(e);
+        }
+        Ok(dest)
+    }
+}
