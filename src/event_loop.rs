@@ -328,10 +328,7 @@ impl EventLoop {
         };
         drop(stale);
         if matches!(result, Err(Error::Closed)) {
-            // Closed by another thread: drop what this thread still holds.
-            if let Some(half) = local::remove_bound(self) {
-                self.destroy_half(&half);
-            }
+            self.discard_own_half();
         }
         result
     }
@@ -593,7 +590,13 @@ impl EventLoop {
         let mut stale = None;
         let half = {
             let mut st = self.lock();
-            self.check_can_run(&st)?;
+            if let Err(e) = self.check_can_run(&st) {
+                drop(st);
+                if e == Error::Closed {
+                    self.discard_own_half();
+                }
+                return Err(e);
+            }
             let half = self.half_for(&mut st, me, &mut stale)?;
             st.run.running = Some(me);
             half
@@ -653,7 +656,13 @@ impl EventLoop {
         T: Clone + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        self.check_can_run(&self.lock())?;
+        let checked = self.check_can_run(&self.lock());
+        if let Err(e) = checked {
+            if e == Error::Closed {
+                self.discard_own_half();
+            }
+            return Err(e);
+        }
         let (fut, new_task) = self.ensure_future_inner(f)?;
         let stop_when_done: DoneCallback<T> = Rc::new(|fut: &Future<T>| {
             if !fut.cancelled() {
@@ -791,6 +800,8 @@ impl EventLoop {
                 return Err(Error::CloseRunning);
             }
             if st.run.closed {
+                drop(st);
+                self.discard_own_half();
                 return Ok(());
             }
             st.run.closed = true;
@@ -812,6 +823,14 @@ impl EventLoop {
             }
         }
         Ok(())
+    }
+
+    /// The loop was found closed: drop the loop-bound work this thread still
+    /// holds for it (closed by another thread, THREAD-5).
+    fn discard_own_half(&self) {
+        if let Some(half) = local::remove_bound(self) {
+            self.destroy_half(&half);
+        }
     }
 
     /// Empties a half at close or thread exit, reporting pending tasks.
