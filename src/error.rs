@@ -94,6 +94,10 @@ pub enum Error {
     DifferentLoop,
     /// `ValueError: delay must not be NaN` — loopspec only (SPEC.md SCHED-6).
     NanTime,
+    /// `ValueError: Set of Tasks/Futures is empty.` — `wait` of nothing.
+    EmptyWait,
+    /// `RuntimeError: Timeout should be used inside a task`
+    TimeoutOutsideTask,
     /// `TypeError: a coroutine was expected, got <Future ...>`
     CoroutineExpected {
         /// The repr of what was passed.
@@ -138,6 +142,7 @@ impl Error {
             | BoundToThread { .. }
             | RunInRunningLoop
             | UnexpectedState
+            | TimeoutOutsideTask
             | ResultFromLoopThread
             | ExecutorShutdown
             | PoolShutdown
@@ -145,7 +150,7 @@ impl Error {
             | TaskSetException
             | TaskAwaitsItself { .. }
             | FutureOfOtherLoop { .. } => "RuntimeError",
-            DifferentLoop | NanTime => "ValueError",
+            DifferentLoop | NanTime | EmptyWait => "ValueError",
             CoroutineExpected { .. } => "TypeError",
             ResultNotSet | ExceptionNotSet | InvalidState | ConcurrentInvalidState { .. } => {
                 "InvalidStateError"
@@ -245,6 +250,8 @@ impl fmt::Display for Error {
                 "The future belongs to a different loop than the one specified as the loop argument",
             ),
             NanTime => f.write_str("delay must not be NaN"),
+            EmptyWait => f.write_str("Set of Tasks/Futures is empty."),
+            TimeoutOutsideTask => f.write_str("Timeout should be used inside a task"),
             CoroutineExpected { got } => write!(f, "a coroutine was expected, got {got}"),
             ResultNotSet => f.write_str("Result is not set."),
             ExceptionNotSet => f.write_str("Exception is not set."),

@@ -21,10 +21,11 @@
 //! [`Task`](crate::Task) is a future whose result comes from driving a Rust
 //! future on the loop.
 
+use crate::combinators::{self, GatherFields};
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, ExceptionContext};
 use crate::local::{Ready, Runnable};
-use crate::task::{self, TaskFields};
+use crate::task::{self, Task, TaskFields};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::pin::Pin;
@@ -64,6 +65,8 @@ pub(crate) struct Core<T> {
     pub(crate) retrieved: Cell<bool>,
     /// Present for tasks.
     pub(crate) task: Option<TaskFields<T>>,
+    /// Present for the future returned by `gather`.
+    pub(crate) gather: Option<GatherFields>,
 }
 
 impl<T> Drop for Core<T> {
@@ -108,6 +111,24 @@ pub struct Future<T> {
     pub(crate) core: Rc<Core<T>>,
 }
 
+impl<T> From<Task<T>> for Future<T> {
+    fn from(task: Task<T>) -> Future<T> {
+        task.into_future()
+    }
+}
+
+impl<T> From<&Task<T>> for Future<T> {
+    fn from(task: &Task<T>) -> Future<T> {
+        task.as_future().clone()
+    }
+}
+
+impl<T> From<&Future<T>> for Future<T> {
+    fn from(fut: &Future<T>) -> Future<T> {
+        fut.clone()
+    }
+}
+
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
         Future {
@@ -143,6 +164,7 @@ pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
             "<Task {state} name={}{exception}>",
             crate::error::py_str_repr(&t.name.borrow())
         ),
+        None if core.gather.is_some() => format!("<_GatheringFuture {state}{exception}>"),
         None => format!("<Future {state}{exception}>"),
     }
 }
@@ -162,7 +184,49 @@ impl<T: 'static> Future<T> {
                 waiters: RefCell::new(Vec::new()),
                 retrieved: Cell::new(false),
                 task,
+                gather: None,
             }),
+        }
+    }
+
+    /// The future `gather` returns: cancelling it cancels its children.
+    pub(crate) fn new_gathering(lp: &EventLoop, gather: GatherFields) -> Future<T> {
+        Future {
+            core: Rc::new(Core {
+                lp: lp.clone(),
+                state: RefCell::new(FutureState::Pending),
+                waiters: RefCell::new(Vec::new()),
+                retrieved: Cell::new(false),
+                task: None,
+                gather: Some(gather),
+            }),
+        }
+    }
+
+    /// Whether a `cancel()` of this gathering future reached a child.
+    pub(crate) fn gather_cancel_requested(&self) -> bool {
+        self.core
+            .gather
+            .as_ref()
+            .is_some_and(|g| g.cancel_requested.get())
+    }
+
+    /// The message a cancelled future was cancelled with (asyncio's
+    /// `_cancel_message`): `None` for a task that ended by propagating a
+    /// `CancelledError`, and for futures that are not cancelled.
+    pub(crate) fn cancel_message(&self) -> Option<String> {
+        match &*self.core.state.borrow() {
+            FutureState::Cancelled(msg) => msg.clone(),
+            _ => None,
+        }
+    }
+
+    /// asyncio's `_make_cancelled_error()`: the `CancelledError` a reader of
+    /// this future would get; `CancelledError()` if it is not cancelled.
+    pub(crate) fn make_cancelled_error(&self) -> Error {
+        match &*self.core.state.borrow() {
+            FutureState::Cancelled(msg) => self.cancelled_error(msg),
+            _ => Error::Cancelled(None),
         }
     }
 
@@ -255,6 +319,9 @@ impl<T: 'static> Future<T> {
     pub fn cancel_with(&self, msg: Option<String>) -> bool {
         if self.core.task.is_some() {
             return task::cancel_task(self, msg);
+        }
+        if let Some(g) = &self.core.gather {
+            return combinators::cancel_gather(g, self.done(), msg);
         }
         self.cancel_future(msg)
     }

@@ -33,6 +33,7 @@
 
 pub mod chain;
 pub mod clock;
+pub mod combinators;
 pub mod concurrent;
 pub mod error;
 pub mod event_loop;
@@ -49,6 +50,7 @@ pub mod task;
 
 pub use chain::{run_coroutine_threadsafe, wrap_future};
 pub use clock::ClockKind;
+pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
 pub use error::{Error, Exception, Result};
 pub use event_loop::{

@@ -485,7 +485,9 @@ impl<T: 'static> Task<T> {
     pub fn uncancel(&self) -> u32 {
         self.fut.core.uncancel()
     }
+}
 
+impl<T> Task<T> {
     /// The task as a plain [`Future`] handle.
     pub fn as_future(&self) -> &Future<T> {
         &self.fut

@@ -1,0 +1,525 @@
+//! Combining futures: [`gather`], [`wait`], [`wait_for`], [`as_completed`]
+//! (SPEC.md GATHER-*, WAIT-*, WAITFOR-*, ASCOMP-*).
+//!
+//! Each is built the way asyncio builds it — done callbacks scheduled with
+//! `call_soon`, a waiter future, timers on the loop's clock — so that which
+//! iteration a combinator completes in is the same as in CPython.
+
+use crate::error::{Error, Result};
+use crate::event_loop::{EventLoop, get_running_loop};
+use crate::future::{AnyFuture, DoneCallback, Future};
+use crate::policy::Profile;
+use crate::task::current_task;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+
+/// The cancellation part of a gathering future (asyncio's
+/// `_GatheringFuture`): cancelling it cancels the children.
+pub(crate) struct GatherFields {
+    pub(crate) children: Vec<Rc<dyn AnyFuture>>,
+    /// Set when a `cancel()` cancelled at least one child: the gather then
+    /// finishes with a `CancelledError` exception (GATHER-6).
+    pub(crate) cancel_requested: Cell<bool>,
+}
+
+/// `_GatheringFuture.cancel`: false if done; otherwise cancels every child
+/// and returns whether any child's cancel returned true.
+pub(crate) fn cancel_gather(g: &GatherFields, done: bool, msg: Option<String>) -> bool {
+    if done {
+        return false;
+    }
+    let mut any = false;
+    for child in &g.children {
+        any |= child.cancel_erased(msg.clone());
+    }
+    if any {
+        g.cancel_requested.set(true);
+    }
+    any
+}
+
+/// The children's outcomes in argument order, as `gather` reports them.
+pub type Gathered<T> = Vec<Result<T>>;
+
+/// asyncio's `gather(*children, return_exceptions=...)` (GATHER-1…8).
+///
+/// Returns a future of the children's outcomes in argument order. Without
+/// `return_exceptions`, the first exception (or cancellation) of a child, in
+/// completion order, finishes the gather with that exception and the other
+/// children keep running; with it, exceptions and cancellations are entries of
+/// the list (a cancelled child is `Err(Cancelled(Some(msg or "")))`), and every
+/// entry of a gather that finished normally is then `Ok` only if its child
+/// succeeded. The same future passed twice is one child, reported twice.
+/// Cancelling the returned future cancels the children; it then finishes with
+/// a `CancelledError` *exception*, not in the cancelled state.
+///
+/// With no children, the result is an already finished future of `[]` on
+/// [`get_event_loop`](crate::get_event_loop)'s loop. Children of different
+/// loops are a `ValueError`.
+///
+/// Timing (GATHER-8): in the 3.11 profile the gather completes through its
+/// children's done callbacks, so at least one iteration after `gather()` even
+/// when every child is already done; from the 3.12 profile on, children already
+/// done are counted at once, and a gather of done children is done on return.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let a = lp.create_task(async { loopspec::sleep(2.0).await?; Ok('a') }).unwrap();
+/// let b = lp.create_task(async { loopspec::sleep(1.0).await?; Ok('b') }).unwrap();
+/// let all = loopspec::gather([a, b], false).unwrap();
+/// let out: Vec<char> = lp.run_until_complete(all).unwrap().into_iter().map(Result::unwrap).collect();
+/// assert_eq!(out, ['a', 'b']); // argument order, not completion order
+/// ```
+pub fn gather<T, I, F>(children: I, return_exceptions: bool) -> Result<Future<Gathered<T>>>
+where
+    T: Clone + 'static,
+    I: IntoIterator<Item = F>,
+    F: Into<Future<T>>,
+{
+    let children: Vec<Future<T>> = children.into_iter().map(Into::into).collect();
+    let Some(first) = children.first() else {
+        let lp = crate::policy::get_event_loop()?;
+        let outer = lp.create_future::<Gathered<T>>();
+        let _ = outer.set_result(Vec::new());
+        return Ok(outer);
+    };
+    let lp = first.get_loop();
+    if children.iter().any(|c| c.get_loop() != lp) {
+        return Err(Error::DifferentLoop);
+    }
+    // One child per distinct future; `children` keeps the argument order.
+    let mut unique: Vec<Future<T>> = Vec::new();
+    for c in &children {
+        if !unique.contains(c) {
+            unique.push(c.clone());
+        }
+    }
+    let erased: Vec<Rc<dyn AnyFuture>> = unique
+        .iter()
+        .map(|c| Rc::new(c.clone()) as Rc<dyn AnyFuture>)
+        .collect();
+    let outer = Future::new_gathering(
+        &lp,
+        GatherFields {
+            children: erased,
+            cancel_requested: Cell::new(false),
+        },
+    );
+    let state = Rc::new(GatherState {
+        outer: outer.clone(),
+        children,
+        nfuts: unique.len(),
+        nfinished: Cell::new(0),
+        return_exceptions,
+    });
+    let eager = lp.profile() >= Profile::Py312;
+    let mut already_done = Vec::new();
+    for child in &unique {
+        if eager && child.done() {
+            already_done.push(child.clone());
+        } else {
+            let st = state.clone();
+            let cb: DoneCallback<T> = Rc::new(move |f: &Future<T>| st.on_child_done(f));
+            child.add_done_callback(cb)?;
+        }
+    }
+    for child in already_done {
+        state.on_child_done(&child);
+    }
+    Ok(outer)
+}
+
+struct GatherState<T> {
+    outer: Future<Gathered<T>>,
+    children: Vec<Future<T>>,
+    nfuts: usize,
+    nfinished: Cell<usize>,
+    return_exceptions: bool,
+}
+
+impl<T: Clone + 'static> GatherState<T> {
+    /// asyncio's `_done_callback` of `gather`.
+    fn on_child_done(&self, fut: &Future<T>) {
+        self.nfinished.set(self.nfinished.get() + 1);
+        if self.outer.done() {
+            if !fut.cancelled() {
+                let _ = fut.exception(); // mark retrieved
+            }
+            return;
+        }
+        if !self.return_exceptions {
+            if fut.cancelled() {
+                let _ = self.outer.set_exception(fut.make_cancelled_error());
+                return;
+            }
+            if let Ok(Some(e)) = fut.exception() {
+                let _ = self.outer.set_exception(e);
+                return;
+            }
+        }
+        if self.nfinished.get() == self.nfuts {
+            let results: Gathered<T> = self
+                .children
+                .iter()
+                .map(|c| {
+                    if c.cancelled() {
+                        Err(Error::Cancelled(Some(
+                            c.cancel_message().unwrap_or_default(),
+                        )))
+                    } else {
+                        c.result()
+                    }
+                })
+                .collect();
+            if self.outer.gather_cancel_requested() {
+                let _ = self.outer.set_exception(fut.make_cancelled_error());
+            } else {
+                let _ = self.outer.set_result(results);
+            }
+        }
+    }
+}
+
+/// When [`wait`] returns (asyncio's `return_when`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReturnWhen {
+    /// When every future is done.
+    #[default]
+    AllCompleted,
+    /// When any future is done.
+    FirstCompleted,
+    /// When any future finishes with an exception (a cancellation does not
+    /// count), or when all are done.
+    FirstException,
+}
+
+/// asyncio's `wait(fs, timeout=..., return_when=...)` (WAIT-1…6): waits on
+/// the running loop and returns `(done, pending)`.
+///
+/// `done` and `pending` hold the distinct futures of `fs` (duplicates collapse),
+/// each in argument order. `wait` never raises a child's exception and never
+/// cancels anything — not even on timeout. An empty `fs` is
+/// `ValueError: Set of Tasks/Futures is empty.`
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop, ReturnWhen};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let fast = lp.create_task(async { loopspec::sleep(1.0).await?; Ok(1) }).unwrap();
+/// let slow = lp.create_task(async { loopspec::sleep(5.0).await?; Ok(5) }).unwrap();
+/// let (done, pending) = lp
+///     .run_until_complete(loopspec::wait([fast, slow], Some(2.0), ReturnWhen::AllCompleted))
+///     .unwrap();
+/// assert_eq!((done.len(), pending.len(), lp.time()), (1, 1, 2.0));
+/// ```
+pub async fn wait<T, I, F>(
+    fs: I,
+    timeout: Option<f64>,
+    return_when: ReturnWhen,
+) -> Result<(Vec<Future<T>>, Vec<Future<T>>)>
+where
+    T: Clone + 'static,
+    I: IntoIterator<Item = F>,
+    F: Into<Future<T>>,
+{
+    let mut unique: Vec<Future<T>> = Vec::new();
+    for f in fs.into_iter().map(Into::into) {
+        if !unique.contains(&f) {
+            unique.push(f);
+        }
+    }
+    if unique.is_empty() {
+        return Err(Error::EmptyWait);
+    }
+    let lp = get_running_loop()?;
+    let waiter = lp.create_future::<()>();
+    let timeout_handle = match timeout {
+        Some(t) => {
+            let w = waiter.clone();
+            Some(lp.call_later(t, move || release_waiter(&w))?)
+        }
+        None => None,
+    };
+    let counter = Rc::new(Cell::new(unique.len()));
+    let on_completion: DoneCallback<T> = {
+        let (waiter, counter, timeout_handle) =
+            (waiter.clone(), counter.clone(), timeout_handle.clone());
+        Rc::new(move |f: &Future<T>| {
+            counter.set(counter.get().saturating_sub(1));
+            let failed = !f.cancelled() && matches!(f.exception(), Ok(Some(_)));
+            if counter.get() == 0
+                || return_when == ReturnWhen::FirstCompleted
+                || (return_when == ReturnWhen::FirstException && failed)
+            {
+                if let Some(h) = &timeout_handle {
+                    h.cancel();
+                }
+                release_waiter(&waiter);
+            }
+        })
+    };
+    for f in &unique {
+        f.add_done_callback(on_completion.clone())?;
+    }
+    let waited = waiter.await;
+    if let Some(h) = &timeout_handle {
+        h.cancel();
+    }
+    for f in &unique {
+        f.remove_done_callback(&on_completion);
+    }
+    waited?;
+    Ok(unique.into_iter().partition(|f| f.done()))
+}
+
+fn release_waiter(waiter: &Future<()>) {
+    if !waiter.done() {
+        let _ = waiter.set_result(());
+    }
+}
+
+/// asyncio's `wait_for(fut, timeout)`, as in 3.12+ (WAITFOR-1…5).
+///
+/// `None` waits without limit. On timeout the awaited work is cancelled and
+/// waited for, then `TimeoutError` is reported — unless the work swallowed the
+/// cancellation and returned a value, which is returned. Cancelling the caller
+/// cancels the work and reports `CancelledError`; a cancellation racing with
+/// completion is not lost (GH-86296). With `timeout <= 0`, a done future's
+/// result is returned; anything else is cancelled (a coroutine never starts)
+/// and `TimeoutError` reported.
+///
+/// Must run inside a task of the running loop.
+///
+/// ```
+/// use loopspec::{ClockKind, Error, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let slow = async { loopspec::sleep(10.0).await?; Ok(()) };
+/// let err = lp.run_until_complete(loopspec::wait_for(slow, Some(1.0))).unwrap_err();
+/// assert_eq!(err, Error::Timeout);
+/// assert_eq!(lp.time(), 1.0);
+/// ```
+pub async fn wait_for<T, F>(fut: F, timeout: Option<f64>) -> Result<T>
+where
+    T: Clone + 'static,
+    F: std::future::Future<Output = Result<T>> + 'static,
+{
+    let Some(timeout) = timeout else {
+        return fut.await;
+    };
+    if timeout.is_nan() {
+        return Err(Error::NanTime);
+    }
+    let lp = get_running_loop()?;
+    if timeout <= 0.0 {
+        let fut = lp.ensure_future(fut)?;
+        if fut.done() {
+            return fut.result();
+        }
+        cancel_and_wait(&lp, &fut).await?;
+        return match fut.result() {
+            Err(Error::Cancelled(_)) => Err(Error::Timeout),
+            other => other,
+        };
+    }
+    // `async with timeouts.timeout(timeout): return await fut`
+    let task = current_task()?.ok_or(Error::TimeoutOutsideTask)?;
+    let cancelling = task.cancelling();
+    let expiring = Rc::new(Cell::new(false));
+    let when = lp.time() + timeout;
+    let on_timeout = {
+        let (task, expiring) = (task.clone(), expiring.clone());
+        move || {
+            task.cancel();
+            expiring.set(true);
+        }
+    };
+    let handle = if when <= lp.time() {
+        lp.call_soon(on_timeout)?
+    } else {
+        lp.call_at(when, on_timeout)?.handle().clone()
+    };
+    let outcome = fut.await;
+    handle.cancel();
+    if expiring.get() && task.uncancel() <= cancelling {
+        if let Err(Error::Cancelled(_)) = outcome {
+            return Err(Error::Timeout);
+        }
+    }
+    outcome
+}
+
+/// `_cancel_and_wait`: cancels `fut` and waits until it is done.
+async fn cancel_and_wait<T: Clone + 'static>(lp: &EventLoop, fut: &Future<T>) -> Result<()> {
+    let waiter = lp.create_future::<()>();
+    let w = waiter.clone();
+    let cb: DoneCallback<T> = Rc::new(move |_: &Future<T>| release_waiter(&w));
+    fut.add_done_callback(cb.clone())?;
+    fut.cancel();
+    let r = waiter.await;
+    fut.remove_done_callback(&cb);
+    r
+}
+
+/// The state shared by an [`AsCompleted`] and its callbacks.
+struct AsCompletedState<T> {
+    lp: EventLoop,
+    /// Futures not yet completed (asyncio's `todo`).
+    todo: RefCell<Vec<Future<T>>>,
+    /// Completed futures in completion order; `None` marks a timeout.
+    done: RefCell<VecDeque<Option<Future<T>>>>,
+    /// A reader waiting for `done` to fill (asyncio's queue getter).
+    getter: RefCell<Option<Future<()>>>,
+    timeout: RefCell<Option<crate::TimerHandle>>,
+    on_completion: RefCell<Option<DoneCallback<T>>>,
+}
+
+impl<T: Clone + 'static> AsCompletedState<T> {
+    fn put(&self, item: Option<Future<T>>) {
+        self.done.borrow_mut().push_back(item);
+        if let Some(g) = self.getter.borrow_mut().take() {
+            release_waiter(&g);
+        }
+    }
+
+    fn on_completion(&self, f: &Future<T>) {
+        let remaining = {
+            let mut todo = self.todo.borrow_mut();
+            if todo.is_empty() {
+                return; // the timeout came first
+            }
+            todo.retain(|t| t != f);
+            todo.len()
+        };
+        self.put(Some(f.clone()));
+        if remaining == 0 {
+            if let Some(h) = self.timeout.borrow().as_ref() {
+                h.cancel();
+            }
+        }
+    }
+
+    fn on_timeout(&self) {
+        let todo = std::mem::take(&mut *self.todo.borrow_mut());
+        let cb = self.on_completion.borrow().clone();
+        for f in todo {
+            if let Some(cb) = &cb {
+                f.remove_done_callback(cb);
+            }
+            self.put(None);
+        }
+    }
+}
+
+/// The futures of [`as_completed`], in completion order.
+pub struct AsCompleted<T> {
+    state: Rc<AsCompletedState<T>>,
+    remaining: usize,
+}
+
+impl<T> fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<AsCompleted remaining={}>", self.remaining)
+    }
+}
+
+/// asyncio's `as_completed(fs, timeout=...)` (ASCOMP-1…3): yields the distinct
+/// futures of `fs` in the order they complete.
+///
+/// [`AsCompleted::next`] returns `None` once every future has been yielded.
+/// After the timeout, each call for a future not yet completed returns
+/// `Err(TimeoutError)`; the futures themselves are not cancelled.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let slow = lp.create_task(async { loopspec::sleep(2.0).await?; Ok("slow") }).unwrap();
+/// let fast = lp.create_task(async { loopspec::sleep(1.0).await?; Ok("fast") }).unwrap();
+/// let order = lp.run_until_complete(async move {
+///     let mut it = loopspec::as_completed([slow, fast], None)?;
+///     let mut order = Vec::new();
+///     while let Some(f) = it.next().await {
+///         order.push(f?.result()?);
+///     }
+///     Ok(order)
+/// }).unwrap();
+/// assert_eq!(order, ["fast", "slow"]);
+/// ```
+pub fn as_completed<T, I, F>(fs: I, timeout: Option<f64>) -> Result<AsCompleted<T>>
+where
+    T: Clone + 'static,
+    I: IntoIterator<Item = F>,
+    F: Into<Future<T>>,
+{
+    let mut todo: Vec<Future<T>> = Vec::new();
+    for f in fs.into_iter().map(Into::into) {
+        if !todo.contains(&f) {
+            todo.push(f);
+        }
+    }
+    let lp = match todo.first() {
+        Some(f) => f.get_loop(),
+        None => crate::policy::get_event_loop()?,
+    };
+    let remaining = todo.len();
+    let state = Rc::new(AsCompletedState {
+        lp: lp.clone(),
+        todo: RefCell::new(todo.clone()),
+        done: RefCell::new(VecDeque::new()),
+        getter: RefCell::new(None),
+        timeout: RefCell::new(None),
+        on_completion: RefCell::new(None),
+    });
+    let weak = Rc::downgrade(&state);
+    let cb: DoneCallback<T> = Rc::new(move |f: &Future<T>| {
+        if let Some(st) = weak.upgrade() {
+            st.on_completion(f);
+        }
+    });
+    *state.on_completion.borrow_mut() = Some(cb.clone());
+    for f in &todo {
+        f.add_done_callback(cb.clone())?;
+    }
+    if let (Some(t), false) = (timeout, todo.is_empty()) {
+        let weak = Rc::downgrade(&state);
+        let h = lp.call_later(t, move || {
+            if let Some(st) = weak.upgrade() {
+                st.on_timeout();
+            }
+        })?;
+        *state.timeout.borrow_mut() = Some(h);
+    }
+    Ok(AsCompleted { state, remaining })
+}
+
+impl<T: Clone + 'static> AsCompleted<T> {
+    /// The next future to complete: `None` when all were yielded,
+    /// `Some(Err(Timeout))` for each future still pending at the timeout.
+    pub async fn next(&mut self) -> Option<Result<Future<T>>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        loop {
+            let item = self.state.done.borrow_mut().pop_front();
+            if let Some(item) = item {
+                return Some(item.ok_or(Error::Timeout));
+            }
+            let getter = self.state.lp.create_future::<()>();
+            *self.state.getter.borrow_mut() = Some(getter.clone());
+            if let Err(e) = getter.await {
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// How many futures are still to be yielded.
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+}
