@@ -134,30 +134,41 @@ impl<T: Send + 'static> Drop for FailIfDropped<T> {
     }
 }
 
-/// asyncio's `run_coroutine_threadsafe(coro, loop)`: runs `coro` as a task on
-/// `lp` and returns a [`ConcurrentFuture`] for its outcome (XTHREAD-6).
+/// asyncio's `run_coroutine_threadsafe(coro, loop)`: runs a coroutine as a
+/// task on `lp` and returns a [`ConcurrentFuture`] for its outcome
+/// (XTHREAD-6).
 ///
-/// Callable from any thread; `coro` must be `Send` to get to the loop's
-/// thread. The task is made in `lp`'s thread when it takes the submission —
-/// if `lp` is not running yet, the work waits. The task's result, exception
-/// or panic reaches the returned future (XTHREAD-7); cancelling the returned
-/// future cancels the task (XTHREAD-8). A closed loop is an error at the call.
+/// Callable from any thread. The Rust mapping: a coroutine that awaits
+/// loop-bound futures is not `Send`, so the caller passes a `Send` closure
+/// `make` that builds the coroutine, and the loop calls it on its own thread
+/// when it takes the submission (like tokio's `spawn_pinned`). If `lp` is not
+/// running yet, the work waits. The task's result, exception or panic reaches
+/// the returned future (XTHREAD-7); cancelling the returned future cancels the
+/// task (XTHREAD-8). A closed loop is an error at the call.
 ///
 /// ```
 /// use loopspec::{ClockKind, EventLoop};
 ///
 /// let lp = EventLoop::with_clock(ClockKind::Virtual);
-/// let cf = loopspec::run_coroutine_threadsafe(async { Ok(3 * 14) }, &lp).unwrap();
+/// let cf = loopspec::run_coroutine_threadsafe(
+///     || async {
+///         loopspec::sleep(1.0).await?; // a loop-bound future: fine, made on the loop
+///         Ok(3 * 14)
+///     },
+///     &lp,
+/// )
+/// .unwrap();
 /// let runner = lp.clone();
 /// let t = std::thread::spawn(move || runner.run_forever());
 /// assert_eq!(cf.result(None).unwrap(), 42);
 /// lp.stop();
 /// t.join().unwrap().unwrap();
 /// ```
-pub fn run_coroutine_threadsafe<T, F>(coro: F, lp: &EventLoop) -> Result<ConcurrentFuture<T>>
+pub fn run_coroutine_threadsafe<T, M, F>(make: M, lp: &EventLoop) -> Result<ConcurrentFuture<T>>
 where
     T: Send + Clone + 'static,
-    F: std::future::Future<Output = Result<T>> + Send + 'static,
+    M: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = Result<T>> + 'static,
 {
     let cf = ConcurrentFuture::new();
     cf.set_completing_loop(lp);
@@ -165,7 +176,7 @@ where
     let target = lp.clone();
     lp.call_soon_threadsafe(move || {
         let dest = guard.disarm();
-        match target.create_task(coro) {
+        match target.create_task(make()) {
             Ok(task) => chain_task_to_concurrent(&target, task, dest),
             Err(e) => {
                 if dest.set_running_or_notify_cancel() == Ok(true) {
