@@ -66,8 +66,6 @@ pub enum Error {
     /// `RuntimeError: ConcurrentFuture.result() called from the thread of the
     /// loop that completes it would deadlock` — loopspec only (XTHREAD-9).
     ResultFromLoopThread,
-    /// `RuntimeError: Executor shutdown has been called`
-    ExecutorShutdown,
     /// `RuntimeError: cannot schedule new futures after shutdown`
     PoolShutdown,
     /// `RuntimeError: asyncio.run() cannot be called from a running event loop`
@@ -144,7 +142,6 @@ impl Error {
             | UnexpectedState
             | TimeoutOutsideTask
             | ResultFromLoopThread
-            | ExecutorShutdown
             | PoolShutdown
             | TaskSetResult
             | TaskSetException
@@ -235,7 +232,6 @@ impl fmt::Display for Error {
                 "ConcurrentFuture.result() called from the thread of the loop that completes it \
                  would deadlock",
             ),
-            ExecutorShutdown => f.write_str("Executor shutdown has been called"),
             PoolShutdown => f.write_str("cannot schedule new futures after shutdown"),
             RunInRunningLoop => {
                 f.write_str("asyncio.run() cannot be called from a running event loop")
