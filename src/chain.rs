@@ -100,6 +100,7 @@ fn copy_into_held<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>
     let Ok(dest) = held.downcast::<Future<T>>() else {
         return;
     };
+    #[cfg(not(feature = "mutant-complete-cancelled"))]
     if dest.done() {
         return;
     }
@@ -114,8 +115,9 @@ fn copy_into_held<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>
 }
 
 /// Drops into a `ConcurrentFuture` the fact that the work it stands for was
-/// dropped without running (a submission discarded by `close()`): the future
-/// fails with `Event loop is closed` instead of staying pending forever.
+/// dropped without finishing (a submission discarded by `close()`, a task
+/// destroyed by it): the future fails with `Event loop is closed` instead of
+/// staying pending forever.
 struct FailIfDropped<T: Send + 'static>(Option<ConcurrentFuture<T>>);
 
 impl<T: Send + 'static> FailIfDropped<T> {
@@ -196,15 +198,28 @@ where
 {
     let task_id = task.id();
     let source_loop = lp.clone();
-    cf.add_done_callback(move |cf| {
-        if cf.cancelled() {
+    let dest = cf.clone();
+    dest.add_done_callback(move |cf| {
+        // Seeded bug (loom mutant check): the cancel is not forwarded.
+        #[cfg(feature = "mutant-cancel-not-forwarded")]
+        let forward = false;
+        #[cfg(not(feature = "mutant-cancel-not-forwarded"))]
+        let forward = cf.cancelled();
+        if forward {
             let lp = source_loop.clone();
             let _ = source_loop.call_soon_threadsafe(move || {
                 lp.cancel_task_by_id(task_id);
             });
         }
     });
+    // If the task is destroyed without finishing (its loop closed, or its
+    // home thread exited), the guard fails `cf` instead of leaving its
+    // waiters blocked for ever (XTHREAD-6).
+    let guard = std::cell::RefCell::new(Some(FailIfDropped(Some(cf))));
     let on_task_done: DoneCallback<T> = Rc::new(move |task: &Future<T>| {
+        let Some(cf) = guard.borrow_mut().take().map(FailIfDropped::disarm) else {
+            return;
+        };
         if task.cancelled() {
             cf.cancel();
         }

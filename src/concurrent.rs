@@ -208,9 +208,13 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
         let (callbacks, wakers) = {
             let mut inner = self.shared.inner.lock();
             match inner.state {
-                CfState::Running | CfState::Finished => return false,
+                // Seeded bug (loom mutant check): a running future can be
+                // cancelled under its worker's feet.
+                #[cfg(not(feature = "mutant-cancel-running"))]
+                CfState::Running => return false,
+                CfState::Finished => return false,
                 CfState::Cancelled | CfState::CancelledAndNotified => return true,
-                CfState::Pending => {}
+                _ => {}
             }
             inner.state = CfState::Cancelled;
             (
@@ -273,6 +277,8 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
                 std::mem::take(&mut inner.wakers),
             )
         };
+        // Seeded bug (loom mutant check): blocked waiters are not woken.
+        #[cfg(not(feature = "mutant-cf-no-notify"))]
         self.shared.done.notify_all();
         self.invoke(callbacks, wakers);
         Ok(())
@@ -297,6 +303,17 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// Adds a done callback: it runs in the thread that completes or cancels
     /// the future, or at once in this thread if the future is done (CONC-6).
     pub fn add_done_callback(&self, cb: impl FnOnce(&ConcurrentFuture<T>) + Send + 'static) {
+        // Seeded bug (loom mutant check): check "done" and register in two
+        // critical sections, so a completion in between loses the callback.
+        #[cfg(feature = "mutant-callback-lost")]
+        {
+            let done = self.shared.inner.lock().state.is_done();
+            if !done {
+                self.shared.inner.lock().callbacks.push(Box::new(cb));
+                return;
+            }
+        }
+        #[cfg(not(feature = "mutant-callback-lost"))]
         {
             let mut inner = self.shared.inner.lock();
             if !inner.state.is_done() {
@@ -320,9 +337,11 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             if inner.state.is_done() {
                 return Ok(read(&inner));
             }
-            if let Some(lp) = &inner.completing_loop {
-                if local::running_loop().as_ref() == Some(lp) {
-                    return Err(Error::ResultFromLoopThread);
+            if deadline.is_none() {
+                if let Some(lp) = &inner.completing_loop {
+                    if local::running_loop().as_ref() == Some(lp) {
+                        return Err(Error::ResultFromLoopThread);
+                    }
                 }
             }
             match deadline {
@@ -340,9 +359,9 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
 
     /// The result, waiting up to `timeout` (CONC-2): `Err(Timeout)` when it
     /// passes, `Err(Cancelled(None))` for a cancelled future, the exception
-    /// for one finished with an exception. Called from the thread running
-    /// the loop that would complete it, it fails at once with
-    /// [`Error::ResultFromLoopThread`] instead of deadlocking (XTHREAD-9).
+    /// for one finished with an exception. Without a timeout, called from
+    /// the thread running the loop that would complete it, it fails at once
+    /// with [`Error::ResultFromLoopThread`] instead of deadlocking (XTHREAD-9).
     pub fn result(&self, timeout: Option<Duration>) -> Result<T>
     where
         T: Clone,

@@ -32,7 +32,12 @@ pub trait Executor: Send + Sync {
 struct PoolState {
     queue: VecDeque<Job>,
     workers: usize,
+    /// Workers waiting for a job.
     idle: usize,
+    /// Idle workers already signalled for a queued job, not yet awake: a
+    /// submission claims an idle worker here, so two quick submissions never
+    /// count on the same one (EXEC-2).
+    claimed: usize,
     shutdown: bool,
     spawned: usize,
     handles: Vec<thread::JoinHandle<()>>,
@@ -84,6 +89,7 @@ impl ThreadPool {
                     queue: VecDeque::new(),
                     workers: 0,
                     idle: 0,
+                    claimed: 0,
                     shutdown: false,
                     spawned: 0,
                     handles: Vec::new(),
@@ -124,6 +130,7 @@ fn worker(shared: Arc<PoolShared>) {
         st.idle += 1;
         st = shared.work.wait(st);
         st.idle -= 1;
+        st.claimed = st.claimed.saturating_sub(1);
     }
 }
 
@@ -134,7 +141,8 @@ impl Executor for ThreadPool {
             return Err(Error::PoolShutdown);
         }
         st.queue.push_back(job);
-        if st.idle > 0 {
+        if st.idle > st.claimed {
+            st.claimed += 1;
             drop(st);
             self.shared.work.notify_one();
             return Ok(());
