@@ -22,7 +22,7 @@ use crate::clock::{self, Clock, ClockKind};
 use crate::error::{Error, Result};
 use crate::future::{DoneCallback, Future};
 use crate::handle::{Handle, TimerHandle};
-use crate::inbox::{Inbox, Submission};
+use crate::inbox::{Inbox, InboxStats, Submission};
 use crate::local::{self, LocalHalf, Ready};
 use crate::policy::{self, Profile};
 use crate::run_state::{Home, RunState};
@@ -36,7 +36,7 @@ use std::time::Instant;
 
 /// An exception handler: called with the loop and a context describing what
 /// went wrong. See [`EventLoop::set_exception_handler`].
-pub type ExceptionHandler = Arc<dyn Fn(&EventLoop, &ExceptionContext) + Send + Sync>;
+pub type ExceptionHandler = std::sync::Arc<dyn Fn(&EventLoop, &ExceptionContext) + Send + Sync>;
 
 /// What [`EventLoop::call_exception_handler`] reports: asyncio's context dict.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -221,7 +221,11 @@ impl Drop for RunGuard<'_> {
         let released = {
             let mut st = self.lp.lock();
             st.run.running = None;
-            st.run.stopping = false;
+            // Seeded bug (loom mutant check): a stop outlives the run.
+            #[cfg(not(feature = "mutant-stop-survives-run"))]
+            {
+                st.run.stopping = false;
+            }
             if empty && !st.run.closed {
                 st.run.home = None;
                 true
@@ -283,12 +287,33 @@ impl EventLoop {
         self.lock().run.closed
     }
 
-    /// Submissions accepted by the inbox and condvar signals issued, since the
-    /// loop was made: `(submissions, wake-ups)`. A burst to a busy loop adds
-    /// submissions but no wake-ups (XTHREAD coalescing).
-    pub fn inbox_stats(&self) -> (u64, u64) {
+    /// Counters of the loop's inbox since the loop was made (XTHREAD-4): a
+    /// burst of submissions to a busy loop adds submissions but no wake-ups,
+    /// and there is at most one wake-up per park.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let remote = lp.clone();
+    /// std::thread::spawn(move || {
+    ///     for _ in 0..3 {
+    ///         remote.call_soon_threadsafe(|| ()).unwrap();
+    ///     }
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// let stats = lp.inbox_stats();
+    /// assert_eq!((stats.submissions, stats.wakeups, stats.parks, stats.queued), (3, 0, 0, 3));
+    /// ```
+    pub fn inbox_stats(&self) -> InboxStats {
         let st = self.lock();
-        (st.inbox.pushed, st.inbox.wakeups)
+        InboxStats {
+            submissions: st.inbox.pushed,
+            wakeups: st.inbox.wakeups,
+            parks: st.inbox.parks,
+            queued: st.inbox.queue.len(),
+        }
     }
 
     // ------------------------------------------------------------------
@@ -348,10 +373,11 @@ impl EventLoop {
                     thread: home.name.clone(),
                 })
             }
+            #[cfg(not(feature = "mutant-double-run"))]
             Some(home) => Err(Error::BoundToThread {
                 thread: home.name.clone(),
             }),
-            None => {
+            _ => {
                 st.run.epoch += 1;
                 st.run.home = Some(Home {
                     thread: me,
@@ -382,6 +408,8 @@ impl EventLoop {
     pub(crate) fn submit(&self, s: Submission) -> Result<()> {
         let wake = {
             let mut st = self.lock();
+            // Seeded bug (loom mutant check): a closed loop accepts work.
+            #[cfg(not(feature = "mutant-schedule-on-closed"))]
             if st.run.closed {
                 return Err(Error::Closed);
             }
@@ -571,13 +599,17 @@ impl EventLoop {
         if st.run.closed {
             return Err(Error::Closed);
         }
+        // Seeded bug: let a second thread past the running and home checks.
+        #[cfg(not(feature = "mutant-double-run"))]
         if st.run.running.is_some() {
             return Err(Error::AlreadyRunning);
         }
+        #[cfg(not(feature = "mutant-double-run"))]
         if local::running_loop().is_some() {
             return Err(Error::AnotherLoopRunning);
         }
         match &st.run.home {
+            #[cfg(not(feature = "mutant-double-run"))]
             Some(home) if home.thread != thread::current().id() => Err(Error::BoundToThread {
                 thread: home.name.clone(),
             }),
@@ -712,8 +744,21 @@ impl EventLoop {
     /// (`None`: no limit), then move them to the ready queue. A virtual clock
     /// advances by the timeout instead of waiting (CLOCK-2).
     fn poll(&self, half: &LocalHalf, timeout: Option<f64>) {
+        // Seeded bug (loom mutant check): decide about the inbox from the
+        // unlocked hint, before the lock, as rloop does — a submission landing
+        // between this read and the park below is never noticed.
+        #[cfg(feature = "mutant-lost-wakeup")]
+        let inbox_pending = self.shared.inbox_len.load(Ordering::Acquire) != 0;
         let mut st = self.lock();
-        let timeout = if st.run.stopping || !st.inbox.queue.is_empty() {
+        #[cfg(not(feature = "mutant-lost-wakeup"))]
+        let inbox_pending = !st.inbox.queue.is_empty();
+        // Seeded bug: consume the stop request here, so the end-of-iteration
+        // check never sees it.
+        #[cfg(feature = "mutant-clear-stop-early")]
+        let stopping = std::mem::take(&mut st.run.stopping);
+        #[cfg(not(feature = "mutant-clear-stop-early"))]
+        let stopping = st.run.stopping;
+        let timeout = if stopping || inbox_pending {
             Some(0.0)
         } else {
             timeout
@@ -725,6 +770,7 @@ impl EventLoop {
             }
             _ => {
                 st.inbox.parked = true;
+                st.inbox.parks += 1;
                 let deadline = timeout.map(|t| Instant::now() + clock::timeout_duration(t));
                 while !st.inbox.notified {
                     match deadline {
@@ -777,7 +823,12 @@ impl EventLoop {
         let wake = {
             let mut st = self.lock();
             st.run.stopping = true;
-            st.inbox.wake()
+            // Seeded bug (loom mutant check): a stop does not wake a parked loop.
+            #[cfg(feature = "mutant-stop-no-wake")]
+            let wake = false;
+            #[cfg(not(feature = "mutant-stop-no-wake"))]
+            let wake = st.inbox.wake();
+            wake
         };
         if wake {
             self.shared.wakeup.notify_one();

@@ -341,7 +341,13 @@ impl<T: 'static> Future<T> {
     pub(crate) fn complete(&self, state: FutureState<T>) -> Result<()> {
         {
             let mut s = self.core.state.borrow_mut();
-            if !matches!(*s, FutureState::Pending) {
+            // Seeded bug (loom mutant check): a cancelled future can be
+            // completed again.
+            #[cfg(feature = "mutant-complete-cancelled")]
+            let terminal = matches!(*s, FutureState::Finished(_));
+            #[cfg(not(feature = "mutant-complete-cancelled"))]
+            let terminal = !matches!(*s, FutureState::Pending);
+            if terminal {
                 return Err(Error::InvalidState);
             }
             *s = state;

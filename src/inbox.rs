@@ -31,8 +31,8 @@
 //! 3. The loop waits in a loop on `!notified` (spurious wake-ups are
 //!    absorbed) and, with a timeout, until the deadline passes.
 //!
-//! [`Inbox::pushed`] counts submissions and [`Inbox::wakeups`] counts signals,
-//! so tests and benchmarks can show the coalescing.
+//! The inbox counts submissions, signals and parks ([`InboxStats`]), so tests
+//! and benchmarks can show the coalescing.
 
 use crate::handle::Handle;
 use std::collections::VecDeque;
@@ -72,6 +72,21 @@ pub(crate) struct Inbox {
     pub(crate) pushed: u64,
     /// Condvar signals issued since the loop was made.
     pub(crate) wakeups: u64,
+    /// Times the loop parked (waited on the condvar) since it was made.
+    pub(crate) parks: u64,
+}
+
+/// Counters of a loop's inbox, from [`EventLoop::inbox_stats`](crate::EventLoop::inbox_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InboxStats {
+    /// Submissions accepted from other threads.
+    pub submissions: u64,
+    /// Condvar signals issued to wake the parked loop.
+    pub wakeups: u64,
+    /// Times the loop parked waiting for submissions or a timeout.
+    pub parks: u64,
+    /// Submissions waiting in the inbox now.
+    pub queued: usize,
 }
 
 impl Inbox {
@@ -86,7 +101,13 @@ impl Inbox {
     /// Requests a wake-up of a parked loop (a push or a stop). Returns whether
     /// the caller must signal the condvar.
     pub(crate) fn wake(&mut self) -> bool {
-        if self.parked && !self.notified {
+        // Seeded bug (loom mutant check): signal on every push to a parked
+        // loop, not once per park.
+        #[cfg(feature = "mutant-wake-every-push")]
+        let already = false;
+        #[cfg(not(feature = "mutant-wake-every-push"))]
+        let already = self.notified;
+        if self.parked && !already {
             self.notified = true;
             self.wakeups += 1;
             true

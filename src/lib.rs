@@ -60,6 +60,7 @@ pub use event_loop::{
 pub use executor::{Executor, Job, ThreadPool};
 pub use future::{DoneCallback, Future};
 pub use handle::{Handle, TimerHandle};
+pub use inbox::InboxStats;
 pub use loop_thread::LoopThread;
 pub use policy::{
     Policy, Profile, Warning, ensure_future, get_event_loop, get_event_loop_with, new_event_loop,

@@ -74,6 +74,26 @@ thread_local! {
     static SLOT: RefCell<Slot> = RefCell::new(Slot::default());
 }
 
+/// Runs `f` on the calling thread's slot; `None` while the thread is exiting.
+#[cfg(not(feature = "mutant-shared-slot"))]
+fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+    SLOT.try_with(|s| f(&mut s.borrow_mut())).ok()
+}
+
+// Seeded bug (loom mutant check): one slot shared by every thread.
+#[cfg(all(feature = "mutant-shared-slot", loom))]
+loom::lazy_static! {
+    static ref SHARED_SLOT: crate::sync::Mutex<Slot> = crate::sync::Mutex::new(Slot::default());
+}
+
+#[cfg(all(feature = "mutant-shared-slot", loom))]
+fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+    Some(f(&mut SHARED_SLOT.lock()))
+}
+
+#[cfg(all(feature = "mutant-shared-slot", not(loom)))]
+compile_error!("the mutant-* features are for the loom mutant check only");
+
 /// The rules for the per-thread current loop; see the [module docs](self).
 ///
 /// ```
@@ -167,14 +187,11 @@ impl Policy {
     /// (POLICY-1). Either way the thread counts as "set" from now on, which
     /// turns off implicit creation in the main thread (POLICY-5).
     pub fn set_event_loop(&self, lp: Option<&EventLoop>) {
-        let old = SLOT
-            .try_with(|s| {
-                let mut s = s.borrow_mut();
-                s.set_called = true;
-                std::mem::replace(&mut s.current, lp.cloned())
-            })
-            .ok()
-            .flatten();
+        let old = with_slot(|s| {
+            s.set_called = true;
+            std::mem::replace(&mut s.current, lp.cloned())
+        })
+        .flatten();
         drop(old);
     }
 
@@ -183,12 +200,8 @@ impl Policy {
     /// `There is no current event loop in thread 'NAME'.` It does not look at
     /// the running loop; [`get_event_loop_with`] does (POLICY-2).
     pub fn get_event_loop(&self) -> Result<EventLoop> {
-        let (current, set_called) = SLOT
-            .try_with(|s| {
-                let s = s.borrow();
-                (s.current.clone(), s.set_called)
-            })
-            .unwrap_or((None, true));
+        let (current, set_called) =
+            with_slot(|s| (s.current.clone(), s.set_called)).unwrap_or((None, true));
         if let Some(lp) = current {
             return Ok(lp);
         }

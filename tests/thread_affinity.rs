@@ -964,7 +964,7 @@ fn task_awaiting_a_tokio_oneshot_is_woken_from_another_thread() {
     sender.join().unwrap();
     assert_eq!(v, 42);
     // The wake-up came through the inbox.
-    assert_eq!(lp.inbox_stats().0, 1);
+    assert_eq!(lp.inbox_stats().submissions, 1);
 }
 
 /// A future completed from another thread: the task's waker crosses threads.
@@ -1091,7 +1091,7 @@ fn task_waker_on_the_loop_thread_queues_the_next_step() {
     // queued later in the same iteration.
     assert_eq!(log.get(), ["t1", "c1", "t2", "c2"]);
     // No inbox traffic for a same-thread wake.
-    assert_eq!(lp.inbox_stats().0, 0);
+    assert_eq!(lp.inbox_stats().submissions, 0);
 }
 
 /// Rules: THREAD-7
@@ -1110,12 +1110,16 @@ fn task_waker_called_after_the_loop_closed_is_harmless() {
     let waker = waker_rx.recv().unwrap();
     drop(task);
     lp.close().unwrap();
-    let before = lp.inbox_stats().0;
+    let before = lp.inbox_stats().submissions;
     thread::spawn(move || {
         waker.wake_by_ref();
         waker.wake();
     })
     .join()
     .unwrap();
-    assert_eq!(lp.inbox_stats().0, before, "a closed loop takes no wake-up");
+    assert_eq!(
+        lp.inbox_stats().submissions,
+        before,
+        "a closed loop takes no wake-up"
+    );
 }
