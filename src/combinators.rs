@@ -43,7 +43,7 @@ pub(crate) fn cancel_gather(g: &GatherFields, done: bool, msg: Option<String>) -
 /// The children's outcomes in argument order, as `gather` reports them.
 pub type Gathered<T> = Vec<Result<T>>;
 
-/// asyncio's `gather(*children, return_exceptions=...)` (GATHER-1…8).
+/// asyncio's `gather(*children, return_exceptions=...)` (GATHER-1…9).
 ///
 /// Returns a future of the children's outcomes in argument order. Without
 /// `return_exceptions`, the first exception (or cancellation) of a child, in
@@ -98,7 +98,9 @@ where
             unique.push(c.clone());
         }
     }
-    let erased: Vec<Rc<dyn AnyFuture>> = unique
+    // Cancelling the gather cancels every position, so a child passed twice
+    // is cancelled twice (as CPython's `_GatheringFuture.cancel` does).
+    let erased: Vec<Rc<dyn AnyFuture>> = children
         .iter()
         .map(|c| Rc::new(c.clone()) as Rc<dyn AnyFuture>)
         .collect();
@@ -176,7 +178,11 @@ impl<T: Clone + 'static> GatherState<T> {
                 })
                 .collect();
             if self.outer.gather_cancel_requested() {
-                let _ = self.outer.set_exception(fut.make_cancelled_error());
+                // CPython takes the error from the last child in argument
+                // order (its results loop rebinds `fut`), not the one that
+                // just finished.
+                let last = self.children.last().unwrap_or(fut);
+                let _ = self.outer.set_exception(last.make_cancelled_error());
             } else {
                 let _ = self.outer.set_result(results);
             }
@@ -197,7 +203,7 @@ pub enum ReturnWhen {
     FirstException,
 }
 
-/// asyncio's `wait(fs, timeout=..., return_when=...)` (WAIT-1…6): waits on
+/// asyncio's `wait(fs, timeout=..., return_when=...)` (WAIT-1…5): waits on
 /// the running loop and returns `(done, pending)`.
 ///
 /// `done` and `pending` hold the distinct futures of `fs` (duplicates collapse),
@@ -250,10 +256,13 @@ where
             (waiter.clone(), counter.clone(), timeout_handle.clone());
         Rc::new(move |f: &Future<T>| {
             counter.set(counter.get().saturating_sub(1));
-            let failed = !f.cancelled() && matches!(f.exception(), Ok(Some(_)));
+            // Evaluated in asyncio's order: the exception is read (and so
+            // marked retrieved) only when it can decide a FIRST_EXCEPTION wait.
             if counter.get() == 0
                 || return_when == ReturnWhen::FirstCompleted
-                || (return_when == ReturnWhen::FirstException && failed)
+                || (return_when == ReturnWhen::FirstException
+                    && !f.cancelled()
+                    && matches!(f.exception(), Ok(Some(_))))
             {
                 if let Some(h) = &timeout_handle {
                     h.cancel();
@@ -284,7 +293,8 @@ fn release_waiter(waiter: &Future<()>) {
 
 /// asyncio's `wait_for(fut, timeout)`, as in 3.12+ (WAITFOR-1…5).
 ///
-/// `None` waits without limit. On timeout the awaited work is cancelled and
+/// `None` waits without limit (but, as in 3.12+, still needs a task). On
+/// timeout the awaited work is cancelled and
 /// waited for, then `TimeoutError` is reported — unless the work swallowed the
 /// cancellation and returned a value, which is returned. Cancelling the caller
 /// cancels the work and reports `CancelledError`; a cancellation racing with
@@ -308,14 +318,12 @@ where
     T: Clone + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
-    let Some(timeout) = timeout else {
-        return fut.await;
-    };
-    if timeout.is_nan() {
+    if timeout.is_some_and(f64::is_nan) {
         return Err(Error::NanTime);
     }
     let lp = get_running_loop()?;
-    if timeout <= 0.0 {
+    if let Some(timeout) = timeout.filter(|t| *t <= 0.0) {
+        let _ = timeout;
         let fut = lp.ensure_future(fut)?;
         if fut.done() {
             return fut.result();
@@ -326,8 +334,12 @@ where
             other => other,
         };
     }
-    // `async with timeouts.timeout(timeout): return await fut`
+    // `async with timeouts.timeout(timeout): return await fut` — 3.12+ enter
+    // the timeout context even without a timeout, so a task is required.
     let task = current_task()?.ok_or(Error::TimeoutOutsideTask)?;
+    let Some(timeout) = timeout else {
+        return fut.await;
+    };
     let cancelling = task.cancelling();
     let expiring = Rc::new(Cell::new(false));
     let when = lp.time() + timeout;
@@ -427,7 +439,7 @@ impl<T> fmt::Debug for AsCompleted<T> {
     }
 }
 
-/// asyncio's `as_completed(fs, timeout=...)` (ASCOMP-1…3): yields the distinct
+/// asyncio's `as_completed(fs, timeout=...)` (ASCOMP-1, ASCOMP-2): yields the distinct
 /// futures of `fs` in the order they complete.
 ///
 /// [`AsCompleted::next`] returns `None` once every future has been yielded.

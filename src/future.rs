@@ -226,7 +226,14 @@ impl<T: 'static> Future<T> {
     pub(crate) fn make_cancelled_error(&self) -> Error {
         match &*self.core.state.borrow() {
             FutureState::Cancelled(msg) => self.cancelled_error(msg),
-            _ => Error::Cancelled(None),
+            // A task that swallowed a cancellation still has the message of
+            // a cancel() that had to be delivered at its next step.
+            _ => Error::Cancelled(
+                self.core
+                    .task
+                    .as_ref()
+                    .and_then(task::pending_cancel_message),
+            ),
         }
     }
 
@@ -475,6 +482,15 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
         match task::current() {
             Some(task) => {
                 if let Some(exc) = task.take_throw() {
+                    // asyncio's `__wakeup` hands the awaited future's own
+                    // CancelledError to the step in preference to the task's
+                    // pending cancellation.
+                    if exc.is_cancelled() && this.done() {
+                        let own = this.outcome();
+                        if matches!(own, Err(Error::Cancelled(_))) {
+                            return Poll::Ready(own);
+                        }
+                    }
                     return Poll::Ready(Err(exc));
                 }
                 if this.done() {

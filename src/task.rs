@@ -229,6 +229,12 @@ impl<T: 'static> TaskDyn for crate::future::Core<T> {
     }
 }
 
+/// The message of the last `cancel(msg)` that had to be delivered at the
+/// task's next step (asyncio's `Task._cancel_message`).
+pub(crate) fn pending_cancel_message<T>(t: &TaskFields<T>) -> Option<String> {
+    t.cancel_msg.borrow().clone()
+}
+
 /// Drops a task's future, reporting a panic from its `Drop` to the loop.
 fn drop_coro<T>(lp: &EventLoop, coro: Coroutine<T>) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(coro))) {

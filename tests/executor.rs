@@ -263,10 +263,9 @@ fn run_in_executor_awaited_by_a_task() {
 /// Two jobs for `submit` that can only finish if they run at the same time:
 /// the first waits (up to the hang guard) for the second to start. Each
 /// returns `(saw_the_other, thread name)`.
-fn rendezvous_pair() -> (
-    impl FnOnce() -> loopspec::Result<(bool, String)> + Send + 'static,
-    impl FnOnce() -> loopspec::Result<(bool, String)> + Send + 'static,
-) {
+type RendezvousJob = Box<dyn FnOnce() -> loopspec::Result<(bool, String)> + Send>;
+
+fn rendezvous_pair() -> (RendezvousJob, RendezvousJob) {
     let (b_started_tx, b_started_rx) = mpsc::channel::<()>();
     let (a_done_tx, a_done_rx) = mpsc::channel::<()>();
     let a = move || {
@@ -279,7 +278,7 @@ fn rendezvous_pair() -> (
         let saw_a = a_done_rx.recv_timeout(HANG_GUARD).is_ok();
         Ok((saw_a, thread_name()))
     };
-    (a, b)
+    (Box::new(a), Box::new(b))
 }
 
 /// Rules: EXEC-2

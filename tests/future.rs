@@ -1,6 +1,9 @@
 //! FUT rules of SPEC.md: `Future<T>` states, reading, completing, cancelling,
 //! done callbacks, unretrieved exceptions, other-loop awaits and awaiting from
 //! loopspec tasks and from foreign executors.
+// A loopspec future passed to create_task as it is would be refused (TASK-2):
+// the async blocks that only await one future are the coroutines under test.
+#![allow(clippy::redundant_async_block)]
 
 mod common;
 

@@ -880,7 +880,8 @@ fn close_drops_the_futures_of_unfinished_tasks() {
 fn close_runs_destructors_after_the_loop_is_marked_closed() {
     // A destructor that looks at the loop sees it closed, and scheduling from
     // it is refused rather than resurrecting work.
-    struct OnDrop(EventLoop, Rc<RefCell<Option<(bool, Option<Error>)>>>);
+    type Seen = Rc<RefCell<Option<(bool, Option<Error>)>>>;
+    struct OnDrop(EventLoop, Seen);
     impl Drop for OnDrop {
         fn drop(&mut self) {
             let closed = self.0.is_closed();

@@ -39,7 +39,7 @@ const TOTAL: usize = PRODUCERS * PER_PRODUCER;
 /// every producer is still submitting while the loop closes.
 const TAIL: usize = PER_PRODUCER / 10;
 const ROUNDS: u64 = 3;
-const DEFAULT_SEED: u64 = 0x10_0b5e_ed;
+const DEFAULT_SEED: u64 = 0x100b_5eed;
 /// A hang guard, not a timing assertion.
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
