@@ -11,9 +11,15 @@ use crate::future::{AnyFuture, DoneCallback, Future};
 use crate::policy::Profile;
 use crate::task::current_task;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::rc::Rc;
+
+/// The distinct futures of `fs` (by identity), in first-appearance order.
+fn distinct<T: 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
+    let mut seen = HashSet::new();
+    fs.filter(|f| seen.insert(f.identity())).collect()
+}
 
 /// The cancellation part of a gathering future (asyncio's
 /// `_GatheringFuture`): cancelling it cancels the children.
@@ -92,12 +98,7 @@ where
         return Err(Error::DifferentLoop);
     }
     // One child per distinct future; `children` keeps the argument order.
-    let mut unique: Vec<Future<T>> = Vec::new();
-    for c in &children {
-        if !unique.contains(c) {
-            unique.push(c.clone());
-        }
-    }
+    let unique = distinct(children.iter().cloned());
     // Cancelling the gather cancels every position, so a child passed twice
     // is cancelled twice (as CPython's `_GatheringFuture.cancel` does).
     let erased: Vec<Rc<dyn AnyFuture>> = children
@@ -232,12 +233,7 @@ where
     I: IntoIterator<Item = F>,
     F: Into<Future<T>>,
 {
-    let mut unique: Vec<Future<T>> = Vec::new();
-    for f in fs.into_iter().map(Into::into) {
-        if !unique.contains(&f) {
-            unique.push(f);
-        }
-    }
+    let unique = distinct(fs.into_iter().map(Into::into));
     if unique.is_empty() {
         return Err(Error::EmptyWait);
     }
@@ -380,8 +376,8 @@ async fn cancel_and_wait<T: Clone + 'static>(lp: &EventLoop, fut: &Future<T>) ->
 /// The state shared by an [`AsCompleted`] and its callbacks.
 struct AsCompletedState<T> {
     lp: EventLoop,
-    /// Futures not yet completed (asyncio's `todo`).
-    todo: RefCell<Vec<Future<T>>>,
+    /// Futures not yet completed (asyncio's `todo`), by identity.
+    todo: RefCell<HashMap<*const (), Future<T>>>,
     /// Completed futures in completion order; `None` marks a timeout.
     done: RefCell<VecDeque<Option<Future<T>>>>,
     /// A reader waiting for `done` to fill (asyncio's queue getter).
@@ -404,7 +400,7 @@ impl<T: Clone + 'static> AsCompletedState<T> {
             if todo.is_empty() {
                 return; // the timeout came first
             }
-            todo.retain(|t| t != f);
+            todo.remove(&f.identity());
             todo.len()
         };
         self.put(Some(f.clone()));
@@ -418,7 +414,7 @@ impl<T: Clone + 'static> AsCompletedState<T> {
     fn on_timeout(&self) {
         let todo = std::mem::take(&mut *self.todo.borrow_mut());
         let cb = self.on_completion.borrow().clone();
-        for f in todo {
+        for f in todo.into_values() {
             if let Some(cb) = &cb {
                 f.remove_done_callback(cb);
             }
@@ -468,12 +464,7 @@ where
     I: IntoIterator<Item = F>,
     F: Into<Future<T>>,
 {
-    let mut todo: Vec<Future<T>> = Vec::new();
-    for f in fs.into_iter().map(Into::into) {
-        if !todo.contains(&f) {
-            todo.push(f);
-        }
-    }
+    let todo = distinct(fs.into_iter().map(Into::into));
     let lp = match todo.first() {
         Some(f) => f.get_loop(),
         None => crate::policy::get_event_loop()?,
@@ -481,7 +472,7 @@ where
     let remaining = todo.len();
     let state = Rc::new(AsCompletedState {
         lp: lp.clone(),
-        todo: RefCell::new(todo.clone()),
+        todo: RefCell::new(todo.iter().map(|f| (f.identity(), f.clone())).collect()),
         done: RefCell::new(VecDeque::new()),
         getter: RefCell::new(None),
         timeout: RefCell::new(None),

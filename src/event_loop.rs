@@ -25,7 +25,7 @@ use crate::handle::{Handle, TimerHandle};
 use crate::inbox::{Inbox, InboxStats, Submission};
 use crate::local::{self, LocalHalf, Ready};
 use crate::policy::{self, Profile};
-use crate::run_state::{Home, RunState};
+use crate::run_state::{Home, RunState, StopFlag};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
 use crate::task::{self, Task};
 use std::any::Any;
@@ -91,6 +91,8 @@ struct Shared {
     clock: Clock,
     profile: Profile,
     handler: Mutex<Option<ExceptionHandler>>,
+    /// The stop flag: an atomic beside the lock (see `run_state`).
+    stopping: StopFlag,
     /// Source of task ids and of the `Task-N` default names.
     next_task: AtomicU64,
     /// Source of ids for values held in the loop-bound half.
@@ -200,6 +202,7 @@ impl Builder {
                 clock: Clock::new(self.clock),
                 profile: self.profile,
                 handler: Mutex::new(None),
+                stopping: StopFlag::new(),
                 next_task: AtomicU64::new(1),
                 next_held: AtomicU64::new(1),
                 executor: Mutex::new(Default::default()),
@@ -223,9 +226,7 @@ impl Drop for RunGuard<'_> {
             st.run.running = None;
             // Seeded bug (loom mutant check): a stop outlives the run.
             #[cfg(not(feature = "mutant-stop-survives-run"))]
-            {
-                st.run.stopping = false;
-            }
+            self.lp.shared.stopping.clear();
             if empty && !st.run.closed {
                 st.run.home = None;
                 true
@@ -447,7 +448,7 @@ impl EventLoop {
     /// assert_eq!(*log.borrow(), [0, 1, 2]);
     /// ```
     pub fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Result<Handle> {
-        let handle = Handle::new(std::any::type_name::<F>());
+        let handle = Handle::for_callback::<F>();
         let h = handle.clone();
         self.with_half(move |half| {
             half.push_ready(Ready::Call {
@@ -476,23 +477,15 @@ impl EventLoop {
     /// lp.run_forever().unwrap();
     /// ```
     pub fn call_soon_threadsafe<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
-        let handle = Handle::new(std::any::type_name::<F>());
+        let (call, handle) = crate::handle::sent_call(f);
         if let Some(half) = local::running_half(self) {
-            let h = handle.clone();
             if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
                 let mut st = self.lock();
                 self.move_inbox(&mut st, &half);
             }
-            half.push_ready(Ready::Call {
-                f: Box::new(f),
-                name: h.name(),
-                handle: Some(h),
-            });
+            half.push_ready(Ready::Sent(call));
         } else {
-            self.submit(Submission::Call {
-                f: Box::new(f),
-                handle: handle.clone(),
-            })?;
+            self.submit(Submission::Call(call))?;
         }
         Ok(handle)
     }
@@ -522,7 +515,7 @@ impl EventLoop {
         if when.is_nan() {
             return Err(Error::NanTime);
         }
-        let handle = Handle::new(std::any::type_name::<F>());
+        let handle = Handle::for_callback::<F>();
         let h = handle.clone();
         self.with_half(move |half| half.push_timer(when, Box::new(f), h))?;
         Ok(TimerHandle::new(handle, when))
@@ -661,7 +654,7 @@ impl EventLoop {
         let run = self.enter_run()?;
         loop {
             self.run_once(&run.half);
-            if self.lock().run.stopping {
+            if self.shared.stopping.get() {
                 break;
             }
         }
@@ -721,6 +714,10 @@ impl EventLoop {
     /// One iteration of the loop. See the [module docs](self) and SPEC.md
     /// SCHED-1.
     fn run_once(&self, half: &LocalHalf) {
+        // Seeded bug (loom mutant check): consume a stop requested before the
+        // iteration, so the end-of-iteration check never sees it.
+        #[cfg(feature = "mutant-clear-stop-early")]
+        self.shared.stopping.take();
         // 1. Poll timeout: 0 if anything is ready (a requested stop is checked
         //    under the lock in `poll`), else until the earliest timer.
         let timeout = if half.ready_len() > 0 {
@@ -744,6 +741,15 @@ impl EventLoop {
     /// (`None`: no limit), then move them to the ready queue. A virtual clock
     /// advances by the timeout instead of waiting (CLOCK-2).
     fn poll(&self, half: &LocalHalf, timeout: Option<f64>) {
+        if timeout == Some(0.0) && self.shared.inbox_len.load(Ordering::Acquire) == 0 {
+            // Work is ready and, as far as the hint says, nothing is waiting
+            // in the inbox: no need for the lock. A submission racing with
+            // this read is taken in the next iteration.
+            return;
+        }
+        if timeout != Some(0.0) {
+            self.spin_for_work();
+        }
         // Seeded bug (loom mutant check): decide about the inbox from the
         // unlocked hint, before the lock, as rloop does — a submission landing
         // between this read and the park below is never noticed.
@@ -752,12 +758,7 @@ impl EventLoop {
         let mut st = self.lock();
         #[cfg(not(feature = "mutant-lost-wakeup"))]
         let inbox_pending = !st.inbox.queue.is_empty();
-        // Seeded bug: consume the stop request here, so the end-of-iteration
-        // check never sees it.
-        #[cfg(feature = "mutant-clear-stop-early")]
-        let stopping = std::mem::take(&mut st.run.stopping);
-        #[cfg(not(feature = "mutant-clear-stop-early"))]
-        let stopping = st.run.stopping;
+        let stopping = self.shared.stopping.get();
         let timeout = if stopping || inbox_pending {
             Some(0.0)
         } else {
@@ -791,6 +792,25 @@ impl EventLoop {
         self.move_inbox(&mut st, half);
     }
 
+    /// Before parking, spin briefly for a submission or a stop: a producer in
+    /// the middle of a burst usually delivers within a microsecond, which is
+    /// far cheaper than a park and a wake-up. Only the unlocked hints are
+    /// read; the decision to park is still taken under the lock. Loom models
+    /// skip it (spinning only multiplies their interleavings).
+    fn spin_for_work(&self) {
+        #[cfg(not(loom))]
+        for i in 0..SPIN_ROUNDS {
+            if self.shared.inbox_len.load(Ordering::Acquire) != 0 || self.shared.stopping.get() {
+                return;
+            }
+            if i < SPIN_ROUNDS - YIELD_ROUNDS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     /// Runs one ready entry, reporting a panic to the exception handler.
     fn run_ready(&self, entry: Ready) {
         match entry {
@@ -812,6 +832,18 @@ impl EventLoop {
                     });
                 }
             }
+            Ready::Sent(call) => {
+                let name = call.name();
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| call.run())) {
+                    let repr = format!("<Handle {name}>");
+                    self.call_exception_handler(&ExceptionContext {
+                        message: format!("Exception in callback {repr}"),
+                        exception: Some(Error::from_panic(panic)),
+                        handle: Some(repr),
+                        ..ExceptionContext::default()
+                    });
+                }
+            }
             Ready::Step(task) => task.step(),
         }
     }
@@ -821,8 +853,8 @@ impl EventLoop {
     /// even on a stopped or closed loop. A parked loop is woken (STOP-5).
     pub fn stop(&self) {
         let wake = {
+            self.shared.stopping.set();
             let mut st = self.lock();
-            st.run.stopping = true;
             // Seeded bug (loom mutant check): a stop does not wake a parked loop.
             #[cfg(feature = "mutant-stop-no-wake")]
             let wake = false;
@@ -1010,6 +1042,13 @@ impl EventLoop {
             .unwrap_or_default()
     }
 }
+
+/// How long the loop spins before parking: `SPIN_ROUNDS` checks of the inbox
+/// hint, the last `YIELD_ROUNDS` of them yielding the CPU.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 64;
+#[cfg(not(loom))]
+const YIELD_ROUNDS: u32 = 8;
 
 /// The default exception handler: one line on stderr.
 pub fn default_exception_handler(context: &ExceptionContext) {

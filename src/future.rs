@@ -237,6 +237,11 @@ impl<T: 'static> Future<T> {
         }
     }
 
+    /// The future's identity (shared by its clones), for sets of futures.
+    pub(crate) fn identity(&self) -> *const () {
+        Rc::as_ptr(&self.core) as *const ()
+    }
+
     /// The loop this future is bound to.
     pub fn get_loop(&self) -> EventLoop {
         self.core.lp.clone()

@@ -1,18 +1,138 @@
-//! [`Handle`] and [`TimerHandle`]: what `call_soon`, `call_later` and `call_at`
-//! return, and how a scheduled callback is cancelled.
+//! [`Handle`] and [`TimerHandle`]: what `call_soon`, `call_later`,
+//! `call_at` and `call_soon_threadsafe` return, and how a scheduled callback
+//! is cancelled.
 //!
-//! A handle is only a cancellation flag shared between the caller and the
-//! loop's queue entry, so it is `Send + Sync` and can be cancelled from any
-//! thread (the callback itself stays on the loop's thread). The loop reads the
-//! flag immediately before it would run the callback: a cancel that happens
-//! before that point — including from an earlier callback of the same batch —
-//! prevents the run (SCHED-3). Cancelling after the run does nothing and raises
-//! nothing, and `cancelled()` reports `true` in both cases.
+//! A handle shares a cancellation flag with the loop's queue entry, so it is
+//! `Send + Sync` and can be cancelled from any thread. The loop reads the flag
+//! immediately before it would run the callback: a cancel that happens before
+//! that point — including from an earlier callback of the same batch —
+//! prevents the run (SCHED-3, XTHREAD-5). Cancelling after the run does
+//! nothing and raises nothing, and `cancelled()` reports `true` in both cases.
+//!
+//! For a loop-bound callback the flag is all the handle shares (the callback
+//! stays in the loop-bound half). For a `call_soon_threadsafe` callback the
+//! flag and the callback travel in one allocation, [`SentCall`], which both
+//! the handle and the inbox point to.
+//!
+//! The handle's shared part is behind a `std::sync::Arc` (loom's `Arc` cannot
+//! become a trait object); everything it shares between threads is a shim
+//! type, so loom still sees every access.
 
-use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Mutex, Ordering};
 use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
 
-/// A scheduled callback, returned by [`EventLoop::call_soon`](crate::EventLoop::call_soon).
+/// The shared part of a handle.
+pub(crate) trait HandleCore: Send + Sync {
+    /// Sets the cancellation flag. Never cleared.
+    fn cancel(&self);
+    /// Whether the flag is set.
+    fn cancelled(&self) -> bool;
+    /// The callback's Rust type name, for reprs and exception reports.
+    fn name(&self) -> &'static str;
+}
+
+/// The flag of a loop-bound callback.
+struct Flag<F> {
+    cancelled: AtomicBool,
+    _callback: PhantomData<fn() -> F>,
+}
+
+impl<F> HandleCore for Flag<F> {
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+    fn name(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
+}
+
+/// A `call_soon_threadsafe` callback and its cancellation flag, in one
+/// allocation shared by the handle and the inbox.
+pub(crate) trait SentCall: HandleCore {
+    /// Runs the callback unless it was cancelled (or already taken). Called
+    /// once, by the loop's thread.
+    fn run(&self);
+    /// Drops the callback without running it (at `close()`).
+    fn discard(&self);
+}
+
+struct Sent<F> {
+    cancelled: AtomicBool,
+    /// The callback, taken out exactly once by the loop.
+    f: Mutex<Option<F>>,
+}
+
+impl<F: FnOnce() + Send> HandleCore for Sent<F> {
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+    fn name(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
+}
+
+impl<F: FnOnce() + Send> SentCall for Sent<F> {
+    fn run(&self) {
+        let f = self.f.lock().take();
+        if let Some(f) = f.filter(|_| !self.cancelled()) {
+            f();
+        }
+    }
+
+    fn discard(&self) {
+        let f = self.f.lock().take();
+        drop(f);
+    }
+}
+
+/// The queue's reference to a sent callback. Dropping it without running it
+/// (a queue emptied by `close()`) drops the callback at once, even while the
+/// handle lives on.
+pub(crate) struct QueuedCall(Option<Arc<dyn SentCall>>);
+
+impl QueuedCall {
+    /// Runs the callback unless it was cancelled.
+    pub(crate) fn run(mut self) {
+        if let Some(call) = self.0.take() {
+            call.run();
+        }
+    }
+
+    /// The callback's name, for reports.
+    pub(crate) fn name(&self) -> &'static str {
+        self.0.as_ref().map_or("?", |c| c.name())
+    }
+}
+
+impl Drop for QueuedCall {
+    fn drop(&mut self) {
+        if let Some(call) = self.0.take() {
+            call.discard();
+        }
+    }
+}
+
+/// Packs `f` for the inbox: the queue entry and the handle share it.
+pub(crate) fn sent_call<F: FnOnce() + Send + 'static>(f: F) -> (QueuedCall, Handle) {
+    let node: Arc<dyn SentCall> = Arc::new(Sent {
+        cancelled: AtomicBool::new(false),
+        f: Mutex::new(Some(f)),
+    });
+    let core: Arc<dyn HandleCore> = node.clone();
+    (QueuedCall(Some(node)), Handle { core })
+}
+
+/// A scheduled callback, returned by [`EventLoop::call_soon`](crate::EventLoop::call_soon)
+/// and [`EventLoop::call_soon_threadsafe`](crate::EventLoop::call_soon_threadsafe).
+/// Clones share one cancellation flag.
 ///
 /// ```
 /// use loopspec::{ClockKind, EventLoop};
@@ -31,49 +151,42 @@ use std::fmt;
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    inner: Arc<HandleState>,
-}
-
-struct HandleState {
-    /// Set by [`Handle::cancel`]; read by the loop right before the callback
-    /// would run. Never cleared.
-    cancelled: AtomicBool,
-    /// The callback's type name, for reprs and exception reports.
-    name: &'static str,
+    core: Arc<dyn HandleCore>,
 }
 
 impl Handle {
-    pub(crate) fn new(name: &'static str) -> Handle {
+    /// The handle of a loop-bound callback of type `F`.
+    pub(crate) fn for_callback<F: 'static>() -> Handle {
         Handle {
-            inner: Arc::new(HandleState {
+            core: Arc::new(Flag::<F> {
                 cancelled: AtomicBool::new(false),
-                name,
+                _callback: PhantomData,
             }),
         }
     }
 
     /// Cancels the callback: if it has not run yet, it never will.
     pub fn cancel(&self) {
-        self.inner.cancelled.store(true, Ordering::Release);
+        self.core.cancel();
     }
 
     /// Whether [`cancel`](Handle::cancel) has been called.
     pub fn cancelled(&self) -> bool {
-        self.inner.cancelled.load(Ordering::Acquire)
+        self.core.cancelled()
     }
 
     /// The name shown in reprs: the callback's Rust type name.
     pub(crate) fn name(&self) -> &'static str {
-        self.inner.name
+        self.core.name()
     }
 }
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.cancelled() {
-            write!(f, "<Handle cancelled {}>", self.inner.name)
+            write!(f, "<Handle cancelled {}>", self.name())
         } else {
-            write!(f, "<Handle {}>", self.inner.name)
+            write!(f, "<Handle {}>", self.name())
         }
     }
 }

@@ -34,17 +34,14 @@
 //! The inbox counts submissions, signals and parks ([`InboxStats`]), so tests
 //! and benchmarks can show the coalescing.
 
-use crate::handle::Handle;
+use crate::handle::QueuedCall;
 use std::collections::VecDeque;
 use std::fmt;
 
 /// One piece of work handed to the loop from any thread.
 pub(crate) enum Submission {
-    /// A `call_soon_threadsafe` callback and its handle.
-    Call {
-        f: Box<dyn FnOnce() + Send>,
-        handle: Handle,
-    },
+    /// A `call_soon_threadsafe` callback, with its cancellation flag.
+    Call(QueuedCall),
     /// A task's waker was called off the loop's thread: step task `id` (if it
     /// still exists and is not already scheduled).
     Wake(u64),
@@ -53,7 +50,7 @@ pub(crate) enum Submission {
 impl fmt::Debug for Submission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Submission::Call { handle, .. } => write!(f, "Call({handle:?})"),
+            Submission::Call(call) => write!(f, "Call({})", call.name()),
             Submission::Wake(id) => write!(f, "Wake({id})"),
         }
     }

@@ -13,7 +13,7 @@
 
 use crate::clock;
 use crate::event_loop::EventLoop;
-use crate::handle::Handle;
+use crate::handle::{Handle, QueuedCall};
 use crate::inbox::Submission;
 use crate::sync::thread_local;
 use crate::task::TaskDyn;
@@ -49,6 +49,8 @@ pub(crate) enum Ready {
         /// What to call it in an "Exception in callback" report.
         name: &'static str,
     },
+    /// A `call_soon_threadsafe` callback, with its cancellation flag.
+    Sent(QueuedCall),
     /// One step of a task.
     Step(Rc<dyn Runnable>),
 }
@@ -133,14 +135,7 @@ impl LocalHalf {
     /// Turns one inbox submission into ready work.
     pub(crate) fn accept(&self, s: Submission) {
         match s {
-            Submission::Call { f, handle } => {
-                let name = handle.name();
-                self.push_ready(Ready::Call {
-                    f,
-                    handle: Some(handle),
-                    name,
-                });
-            }
+            Submission::Call(call) => self.push_ready(Ready::Sent(call)),
             Submission::Wake(id) => {
                 let task = self.tasks.borrow().get(&id).cloned();
                 if let Some(task) = task {

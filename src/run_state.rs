@@ -3,11 +3,58 @@
 //!
 //! [`RunState`] lives in the loop's shared state, under the same mutex as the
 //! [inbox](crate::inbox), so that "closed" is checked atomically with every
-//! cross-thread enqueue and "stop requested" atomically with the decision to
-//! park. Each field's invariants are written next to it; SPEC.md rules cite
-//! them (LIFE-*, STOP-*, THREAD-*).
+//! cross-thread enqueue. Each field's invariants are written next to it;
+//! SPEC.md rules cite them (LIFE-*, STOP-*, THREAD-*).
+//!
+//! # The stop flag
+//!
+//! `stopping` is an atomic next to the lock ([`StopFlag`]), so the loop can
+//! check it after every iteration without locking:
+//!
+//! * Set by `stop()` from any thread, which then takes the lock to wake a
+//!   parked loop: a loop that decided to park before the flag was set is
+//!   woken by that lock-and-notify, one that looks after it sees the flag.
+//!   So a stop is never missed (STOP-5).
+//! * Read at the end of each iteration (`run_forever` returns when it is set,
+//!   STOP-1) and when computing the poll timeout (set means timeout 0).
+//! * Cleared on every exit from `run_forever`, whatever the cause (STOP-1).
+//! * Not cleared by `close()` and not an error on a stopped or closed loop: a
+//!   stop requested while the loop is not running makes the next run do
+//!   exactly one iteration (STOP-2).
 
 use crate::sync::thread::ThreadId;
+use crate::sync::{AtomicBool, Ordering};
+
+/// The loop's stop flag; see the [module docs](self).
+#[derive(Debug, Default)]
+pub(crate) struct StopFlag(AtomicBool);
+
+impl StopFlag {
+    pub(crate) fn new() -> StopFlag {
+        StopFlag(AtomicBool::new(false))
+    }
+
+    /// Requests a stop.
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop is requested.
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Clears the request (every exit from `run_forever`).
+    pub(crate) fn clear(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
+    /// Seeded bug (loom mutant check): consumes the request.
+    #[cfg(feature = "mutant-clear-stop-early")]
+    pub(crate) fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
 
 /// The thread that holds a loop's loop-bound (non-`Send`) work.
 #[derive(Debug, Clone)]
@@ -31,16 +78,6 @@ pub(crate) struct RunState {
     /// * At most one thread at a time: the check and the set happen under one
     ///   lock, so two threads racing to run the same loop cannot both pass.
     pub(crate) running: Option<ThreadId>,
-
-    /// Set by `stop()` from any thread; read at the end of each iteration
-    /// (`run_forever` breaks when it is set) and when computing the poll
-    /// timeout (a set flag means timeout 0).
-    ///
-    /// * Cleared on every exit from `run_forever`, whatever the cause (STOP-1).
-    /// * Not cleared by `close()` and not an error on a stopped or closed loop:
-    ///   a stop requested while the loop is not running makes the next run do
-    ///   exactly one iteration (STOP-2).
-    pub(crate) stopping: bool,
 
     /// Set once by `close()`, never cleared.
     ///
