@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
-use crate::future::{AnyFuture, DoneCallback, Future};
+use crate::future::{DoneCallback, Future};
 use crate::policy::Profile;
 use crate::task::current_task;
 use std::cell::{Cell, RefCell};
@@ -24,7 +24,8 @@ fn distinct<T: 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
 /// The cancellation part of a gathering future (asyncio's
 /// `_GatheringFuture`): cancelling it cancels the children.
 pub(crate) struct GatherFields {
-    pub(crate) children: Vec<Rc<dyn AnyFuture>>,
+    /// Cancels every child position with a message; true if any cancel did.
+    pub(crate) cancel_children: Box<dyn Fn(Option<String>) -> bool>,
     /// Set when a `cancel()` cancelled at least one child: the gather then
     /// finishes with a `CancelledError` exception (GATHER-6).
     pub(crate) cancel_requested: Cell<bool>,
@@ -36,10 +37,7 @@ pub(crate) fn cancel_gather(g: &GatherFields, done: bool, msg: Option<String>) -
     if done {
         return false;
     }
-    let mut any = false;
-    for child in &g.children {
-        any |= child.cancel_erased(msg.clone());
-    }
+    let any = (g.cancel_children)(msg);
     if any {
         g.cancel_requested.set(true);
     }
@@ -101,14 +99,18 @@ where
     let unique = distinct(children.iter().cloned());
     // Cancelling the gather cancels every position, so a child passed twice
     // is cancelled twice (as CPython's `_GatheringFuture.cancel` does).
-    let erased: Vec<Rc<dyn AnyFuture>> = children
-        .iter()
-        .map(|c| Rc::new(c.clone()) as Rc<dyn AnyFuture>)
-        .collect();
+    let positions = children.clone();
+    let cancel_children = Box::new(move |msg: Option<String>| {
+        let mut any = false;
+        for child in &positions {
+            any |= child.cancel_with(msg.clone());
+        }
+        any
+    });
     let outer = Future::new_gathering(
         &lp,
         GatherFields {
-            children: erased,
+            cancel_children,
             cancel_requested: Cell::new(false),
         },
     );
@@ -121,13 +123,13 @@ where
     });
     let eager = lp.profile() >= Profile::Py312;
     let mut already_done = Vec::new();
+    let st = state.clone();
+    let on_done: DoneCallback<T> = Rc::new(move |f: &Future<T>| st.on_child_done(f));
     for child in &unique {
         if eager && child.done() {
             already_done.push(child.clone());
         } else {
-            let st = state.clone();
-            let cb: DoneCallback<T> = Rc::new(move |f: &Future<T>| st.on_child_done(f));
-            child.add_done_callback(cb)?;
+            child.add_done_callback(on_done.clone())?;
         }
     }
     for child in already_done {

@@ -334,7 +334,7 @@ impl EventLoop {
             }
             return Ok(f(&half));
         }
-        let me = thread::current().id();
+        let me = local::current_thread_id();
         let mut stale = None;
         let result = {
             let mut st = self.lock();
@@ -542,14 +542,17 @@ impl EventLoop {
         T: 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        if self.is_closed() {
-            return Err(Error::Closed);
-        }
         let mut slot = Some(coro);
         if let Some(got) = future_like_repr::<T, F>(&mut slot) {
+            // asyncio checks for a closed loop first.
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
             return Err(Error::CoroutineExpected { got });
         }
         let coro = slot.take().ok_or(Error::Closed)?;
+        // Spawning fails with `Closed` on a closed loop (the scheduling call
+        // checks it), dropping `coro` unpolled.
         Task::spawn(self, coro)
     }
 
@@ -603,7 +606,7 @@ impl EventLoop {
         }
         match &st.run.home {
             #[cfg(not(feature = "mutant-double-run"))]
-            Some(home) if home.thread != thread::current().id() => Err(Error::BoundToThread {
+            Some(home) if home.thread != local::current_thread_id() => Err(Error::BoundToThread {
                 thread: home.name.clone(),
             }),
             _ => Ok(()),
@@ -611,7 +614,7 @@ impl EventLoop {
     }
 
     fn enter_run(&self) -> Result<RunGuard<'_>> {
-        let me = thread::current().id();
+        let me = local::current_thread_id();
         let mut stale = None;
         let half = {
             let mut st = self.lock();
@@ -844,6 +847,17 @@ impl EventLoop {
                     });
                 }
             }
+            Ready::Fire(fut) => {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| fut.fire_next())) {
+                    let repr = "<Handle Future done callback>".to_string();
+                    self.call_exception_handler(&ExceptionContext {
+                        message: format!("Exception in callback {repr}"),
+                        exception: Some(Error::from_panic(panic)),
+                        handle: Some(repr),
+                        ..ExceptionContext::default()
+                    });
+                }
+            }
             Ready::Step(task) => task.step(),
         }
     }
@@ -876,7 +890,7 @@ impl EventLoop {
     /// thread drops it there, at that thread's next call on the loop or when
     /// it exits (THREAD-5).
     pub fn close(&self) -> Result<()> {
-        let me = thread::current().id();
+        let me = local::current_thread_id();
         let (inbox, home_is_me) = {
             let mut st = self.lock();
             if st.run.running.is_some() {

@@ -27,6 +27,7 @@ use crate::event_loop::{EventLoop, ExceptionContext};
 use crate::local::{Ready, Runnable};
 use crate::task::{self, Task, TaskFields};
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -67,6 +68,54 @@ pub(crate) struct Core<T> {
     pub(crate) task: Option<TaskFields<T>>,
     /// Present for the future returned by `gather`.
     pub(crate) gather: Option<GatherFields>,
+    /// Done callbacks scheduled and not yet run, in order: each queued
+    /// `Ready::Fire` entry runs the first.
+    pub(crate) fired: RefCell<Fired<T>>,
+}
+
+/// A small queue of scheduled done callbacks that holds one without
+/// allocating (most futures have one callback).
+pub(crate) struct Fired<T> {
+    first: Option<DoneCallback<T>>,
+    more: VecDeque<DoneCallback<T>>,
+}
+
+impl<T> Default for Fired<T> {
+    fn default() -> Self {
+        Fired {
+            first: None,
+            more: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Fired<T> {
+    fn push_back(&mut self, cb: DoneCallback<T>) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(cb);
+        } else {
+            self.more.push_back(cb);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<DoneCallback<T>> {
+        self.first.take().or_else(|| self.more.pop_front())
+    }
+}
+
+/// A future whose scheduled done callbacks the loop can run, without its type.
+pub(crate) trait FireCallback {
+    /// Runs the first scheduled done callback.
+    fn fire_next(self: Rc<Self>);
+}
+
+impl<T: 'static> FireCallback for Core<T> {
+    fn fire_next(self: Rc<Self>) {
+        let cb = self.fired.borrow_mut().pop_front();
+        if let Some(cb) = cb {
+            cb(&Future { core: self });
+        }
+    }
 }
 
 impl<T> Drop for Core<T> {
@@ -162,7 +211,7 @@ pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
     match &core.task {
         Some(t) => format!(
             "<Task {state} name={}{exception}>",
-            crate::error::py_str_repr(&t.name.borrow())
+            crate::error::py_str_repr(&t.name())
         ),
         None if core.gather.is_some() => format!("<_GatheringFuture {state}{exception}>"),
         None => format!("<Future {state}{exception}>"),
@@ -185,6 +234,7 @@ impl<T: 'static> Future<T> {
                 retrieved: Cell::new(false),
                 task,
                 gather: None,
+                fired: RefCell::new(Fired::default()),
             }),
         }
     }
@@ -199,6 +249,7 @@ impl<T: 'static> Future<T> {
                 retrieved: Cell::new(false),
                 task: None,
                 gather: Some(gather),
+                fired: RefCell::new(Fired::default()),
             }),
         }
     }
@@ -372,17 +423,15 @@ impl<T: 'static> Future<T> {
         if waiters.is_empty() {
             return Ok(());
         }
-        let this = self.clone();
+        let core = self.core.clone();
         self.core.lp.with_half(move |half| {
             for w in waiters {
                 match w {
                     Waiter::Callback(cb) => {
-                        let fut = this.clone();
-                        half.push_ready(Ready::Call {
-                            f: Box::new(move || cb(&fut)),
-                            handle: None,
-                            name: "Future done callback",
-                        });
+                        // The callback waits in the future itself; the queue
+                        // entry only says "fire the next one" (no allocation).
+                        core.fired.borrow_mut().push_back(cb);
+                        half.push_ready(Ready::Fire(core.clone()));
                     }
                     Waiter::Task(t) => half.schedule_step(t),
                     Waiter::Waker(w) => half.push_ready(Ready::Call {

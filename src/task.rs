@@ -54,7 +54,9 @@ type Coroutine<T> = Pin<Box<dyn StdFuture<Output = Result<T>>>>;
 /// The task part of a future's core; see the [module docs](self).
 pub(crate) struct TaskFields<T> {
     pub(crate) id: u64,
-    pub(crate) name: RefCell<String>,
+    /// Set by `set_name`; `Task-{id}` until then (made on demand, so a task
+    /// nobody names costs no string).
+    pub(crate) name: RefCell<Option<String>>,
     coro: RefCell<Option<Coroutine<T>>>,
     waker: Waker,
     started: Cell<bool>,
@@ -70,6 +72,16 @@ pub(crate) struct TaskFields<T> {
     /// The message of the cancellation that ended the task, handed out to the
     /// first reader only (TASK-11, a CPython 3.11+ quirk).
     pub(crate) first_cancel_msg: RefCell<Option<Option<String>>>,
+}
+
+impl<T> TaskFields<T> {
+    /// The task's name (TASK-9).
+    pub(crate) fn name(&self) -> String {
+        match &*self.name.borrow() {
+            Some(name) => name.clone(),
+            None => format!("Task-{}", self.id),
+        }
+    }
 }
 
 /// What the loop and awaitables need from a task, without its type.
@@ -188,15 +200,12 @@ impl<T: 'static> TaskDyn for crate::future::Core<T> {
     }
 
     fn name(&self) -> String {
-        self.task
-            .as_ref()
-            .map(|t| t.name.borrow().clone())
-            .unwrap_or_default()
+        self.task.as_ref().map(TaskFields::name).unwrap_or_default()
     }
 
     fn set_name(&self, name: String) {
         if let Some(t) = &self.task {
-            *t.name.borrow_mut() = name;
+            *t.name.borrow_mut() = Some(name);
         }
     }
 
@@ -442,7 +451,7 @@ impl<T: 'static> Task<T> {
         let id = lp.next_task_id();
         let fields = TaskFields {
             id,
-            name: RefCell::new(format!("Task-{id}")),
+            name: RefCell::new(None),
             coro: RefCell::new(Some(Box::pin(coro))),
             waker: Waker::from(std::sync::Arc::new(TaskWaker { lp: lp.clone(), id })),
             started: Cell::new(false),
@@ -472,12 +481,12 @@ impl<T: 'static> Task<T> {
 
     /// The task's name: `Task-N` unless set (TASK-9).
     pub fn get_name(&self) -> String {
-        fields(&self.fut).name.borrow().clone()
+        fields(&self.fut).name()
     }
 
     /// Renames the task.
     pub fn set_name(&self, name: impl Into<String>) {
-        *fields(&self.fut).name.borrow_mut() = name.into();
+        *fields(&self.fut).name.borrow_mut() = Some(name.into());
     }
 
     /// The number of pending cancellation requests (TASK-4).
