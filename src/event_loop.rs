@@ -485,7 +485,7 @@ impl EventLoop {
             }
             half.push_ready(Ready::Sent(call));
         } else {
-            self.submit(Submission::Call(call))?;
+            self.submit(call)?;
         }
         Ok(handle)
     }
@@ -1001,7 +1001,7 @@ impl EventLoop {
     }
 
     /// The thread-safe wake path of a task waker: step task `id` soon.
-    pub(crate) fn wake_task(&self, id: u64) {
+    pub(crate) fn wake_task(&self, id: u64, wake_up: impl FnOnce() -> Submission) {
         if let Some(half) = local::running_half(self) {
             let task = half.tasks.borrow().get(&id).cloned();
             if let Some(task) = task {
@@ -1009,7 +1009,7 @@ impl EventLoop {
             }
         } else {
             // A closed loop refuses it: the task can never run again anyway.
-            let _ = self.submit(Submission::Wake(id));
+            let _ = self.submit(wake_up());
         }
     }
 

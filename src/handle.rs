@@ -11,8 +11,8 @@
 //!
 //! For a loop-bound callback the flag is all the handle shares (the callback
 //! stays in the loop-bound half). For a `call_soon_threadsafe` callback the
-//! flag and the callback travel in one allocation, [`SentCall`], which both
-//! the handle and the inbox point to.
+//! callback and its cancellation state travel in one allocation, which both
+//! the handle and the inbox point to; cancelling it drops the callback at once.
 //!
 //! The handle's shared part is behind a `std::sync::Arc` (loom's `Arc` cannot
 //! become a trait object); everything it shares between threads is a shim
@@ -51,28 +51,43 @@ impl<F> HandleCore for Flag<F> {
     }
 }
 
-/// A `call_soon_threadsafe` callback and its cancellation flag, in one
-/// allocation shared by the handle and the inbox.
+/// Something handed to the loop from another thread: a
+/// `call_soon_threadsafe` callback with its cancellation state, or a task
+/// waker's wake-up. The inbox holds them as `Arc<dyn SentCall>`.
 pub(crate) trait SentCall: HandleCore {
     /// Runs the callback unless it was cancelled (or already taken). Called
     /// once, by the loop's thread.
     fn run(&self);
     /// Drops the callback without running it (at `close()`).
     fn discard(&self);
+    /// For a task's wake-up: the task's id (the loop steps the task instead
+    /// of running anything).
+    fn task_wake(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The state of a sent callback. One lock guards the callback and its
+/// cancellation, so `cancel()` releases the callback at once, as asyncio's
+/// `Handle.cancel()` drops its references.
+enum SentState<F> {
+    /// Queued; the callback is here.
+    Pending(F),
+    /// Run, dropped by `close()`, or cancelled before it ran.
+    Done { cancelled: bool },
 }
 
 struct Sent<F> {
-    cancelled: AtomicBool,
-    /// The callback, taken out exactly once by the loop.
-    f: Mutex<Option<F>>,
+    state: Mutex<SentState<F>>,
 }
 
 impl<F: FnOnce() + Send> HandleCore for Sent<F> {
     fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        let old = std::mem::replace(&mut *self.state.lock(), SentState::Done { cancelled: true });
+        drop(old); // the callback, if it had not run, outside the lock
     }
     fn cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        matches!(*self.state.lock(), SentState::Done { cancelled: true })
     }
     fn name(&self) -> &'static str {
         std::any::type_name::<F>()
@@ -81,15 +96,33 @@ impl<F: FnOnce() + Send> HandleCore for Sent<F> {
 
 impl<F: FnOnce() + Send> SentCall for Sent<F> {
     fn run(&self) {
-        let f = self.f.lock().take();
-        if let Some(f) = f.filter(|_| !self.cancelled()) {
+        let taken = {
+            let mut state = self.state.lock();
+            match std::mem::replace(&mut *state, SentState::Done { cancelled: false }) {
+                SentState::Pending(f) => Some(f),
+                done => {
+                    *state = done;
+                    None
+                }
+            }
+        };
+        if let Some(f) = taken {
             f();
         }
     }
 
     fn discard(&self) {
-        let f = self.f.lock().take();
-        drop(f);
+        let taken = {
+            let mut state = self.state.lock();
+            match std::mem::replace(&mut *state, SentState::Done { cancelled: false }) {
+                SentState::Pending(f) => Some(f),
+                done => {
+                    *state = done;
+                    None
+                }
+            }
+        };
+        drop(taken);
     }
 }
 
@@ -99,6 +132,16 @@ impl<F: FnOnce() + Send> SentCall for Sent<F> {
 pub(crate) struct QueuedCall(Option<Arc<dyn SentCall>>);
 
 impl QueuedCall {
+    /// Queues `call` (a task waker's wake-up).
+    pub(crate) fn new(call: Arc<dyn SentCall>) -> QueuedCall {
+        QueuedCall(Some(call))
+    }
+
+    /// For a task's wake-up, the task's id.
+    pub(crate) fn task_wake(&self) -> Option<u64> {
+        self.0.as_ref().and_then(|c| c.task_wake())
+    }
+
     /// Runs the callback unless it was cancelled.
     pub(crate) fn run(mut self) {
         if let Some(call) = self.0.take() {
@@ -123,8 +166,7 @@ impl Drop for QueuedCall {
 /// Packs `f` for the inbox: the queue entry and the handle share it.
 pub(crate) fn sent_call<F: FnOnce() + Send + 'static>(f: F) -> (QueuedCall, Handle) {
     let node: Arc<dyn SentCall> = Arc::new(Sent {
-        cancelled: AtomicBool::new(false),
-        f: Mutex::new(Some(f)),
+        state: Mutex::new(SentState::Pending(f)),
     });
     let core: Arc<dyn HandleCore> = node.clone();
     (QueuedCall(Some(node)), Handle { core })

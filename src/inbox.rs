@@ -38,20 +38,15 @@ use crate::handle::QueuedCall;
 use std::collections::VecDeque;
 use std::fmt;
 
-/// One piece of work handed to the loop from any thread.
-pub(crate) enum Submission {
-    /// A `call_soon_threadsafe` callback, with its cancellation flag.
-    Call(QueuedCall),
-    /// A task's waker was called off the loop's thread: step task `id` (if it
-    /// still exists and is not already scheduled).
-    Wake(u64),
-}
+/// One piece of work handed to the loop from any thread: a
+/// `call_soon_threadsafe` callback, or a task waker's wake-up (16 bytes).
+pub(crate) type Submission = QueuedCall;
 
-impl fmt::Debug for Submission {
+impl fmt::Debug for QueuedCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Submission::Call(call) => write!(f, "Call({})", call.name()),
-            Submission::Wake(id) => write!(f, "Wake({id})"),
+        match self.task_wake() {
+            Some(id) => write!(f, "Wake({id})"),
+            None => write!(f, "Call({})", self.name()),
         }
     }
 }

@@ -160,9 +160,9 @@ impl LocalHalf {
 
     /// Turns one inbox submission into ready work.
     pub(crate) fn accept(&self, s: Submission) {
-        match s {
-            Submission::Call(call) => self.push_ready(Ready::Sent(call)),
-            Submission::Wake(id) => {
+        match s.task_wake() {
+            None => self.push_ready(Ready::Sent(s)),
+            Some(id) => {
                 let task = self.tasks.borrow().get(&id).cloned();
                 if let Some(task) = task {
                     self.schedule_step(task as Rc<dyn Runnable>);

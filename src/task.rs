@@ -37,6 +37,7 @@
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{AnyFuture, Future, FutureState, repr_of};
+use crate::handle::{HandleCore, QueuedCall, SentCall};
 use crate::local::{self, Runnable};
 use crate::policy::Profile;
 use crate::sync::thread_local;
@@ -132,11 +133,32 @@ struct TaskWaker {
 
 impl Wake for TaskWaker {
     fn wake(self: std::sync::Arc<Self>) {
-        self.lp.wake_task(self.id);
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.lp.wake_task(self.id);
+        // Off the loop's thread the waker itself is the inbox submission: no
+        // allocation per wake-up.
+        self.lp
+            .wake_task(self.id, || QueuedCall::new(self.clone() as std::sync::Arc<dyn SentCall>));
+    }
+}
+
+impl HandleCore for TaskWaker {
+    fn cancel(&self) {}
+    fn cancelled(&self) -> bool {
+        false
+    }
+    fn name(&self) -> &'static str {
+        "task wake-up"
+    }
+}
+
+impl SentCall for TaskWaker {
+    fn run(&self) {}
+    fn discard(&self) {}
+    fn task_wake(&self) -> Option<u64> {
+        Some(self.id)
     }
 }
 

@@ -1,0 +1,81 @@
+//! Memory per queued cross-thread submission and per pending task, counted
+//! by a counting global allocator (dhat's, in testing mode).
+//!
+//! `cargo bench --bench memory` prints bytes per item. "Beyond the closure"
+//! subtracts the closure's own size: a submission's overhead is its queue
+//! slot plus the state its handle shares with the queue.
+
+use loopspec::{ClockKind, EventLoop};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// A power of two, so the queues' capacity equals the count.
+const N: usize = 1 << 16;
+
+fn live_bytes() -> usize {
+    dhat::HeapStats::get().curr_bytes
+}
+
+/// Bytes per submission queued on a loop that is not running, from another
+/// thread, with a closure capturing `capture` bytes.
+fn per_submission(lp: &EventLoop, capture: Option<Arc<AtomicUsize>>) -> f64 {
+    let before = live_bytes();
+    let remote = lp.clone();
+    std::thread::spawn(move || {
+        for _ in 0..N {
+            match &capture {
+                None => drop(remote.call_soon_threadsafe(|| ()).unwrap()),
+                Some(c) => {
+                    let c = c.clone();
+                    drop(
+                        remote
+                            .call_soon_threadsafe(move || {
+                                c.fetch_add(1, Ordering::Relaxed);
+                            })
+                            .unwrap(),
+                    );
+                }
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    (live_bytes() - before) as f64 / N as f64
+}
+
+fn main() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+
+    let lp = EventLoop::with_clock(ClockKind::Virtual);
+    let zst = per_submission(&lp, None);
+    lp.close().unwrap();
+    let lp = EventLoop::with_clock(ClockKind::Virtual);
+    let counter = Arc::new(AtomicUsize::new(0));
+    let captured = per_submission(&lp, Some(counter));
+    lp.close().unwrap();
+    let capture_size = std::mem::size_of::<Arc<AtomicUsize>>() as f64;
+    println!("queued call_soon_threadsafe, no-op closure: {zst:.1} bytes per submission");
+    println!(
+        "queued call_soon_threadsafe, closure of {capture_size} bytes: {:.1} bytes beyond the closure",
+        captured - capture_size
+    );
+
+    // Pending tasks: made, not yet run (their first step is queued).
+    let lp = EventLoop::with_clock(ClockKind::Virtual);
+    let before = live_bytes();
+    let tasks: Vec<_> = (0..N)
+        .map(|i| lp.create_task(async move { Ok(i) }).unwrap())
+        .collect();
+    let after = live_bytes();
+    let handles = std::mem::size_of_val(&tasks[..]) as f64;
+    let per_task = (after - before) as f64 / N as f64 - handles / N as f64;
+    println!(
+        "pending task (coroutine of {} bytes): {per_task:.1} bytes per task, the coroutine included",
+        std::mem::size_of_val(&async move { Ok::<usize, loopspec::Error>(0) })
+    );
+    drop(tasks);
+    lp.close().unwrap();
+}
