@@ -816,49 +816,37 @@ impl EventLoop {
 
     /// Runs one ready entry, reporting a panic to the exception handler.
     fn run_ready(&self, entry: Ready) {
-        match entry {
+        // The handle's repr is made only if the callback panics.
+        let (outcome, handle, name) = match entry {
             Ready::Call { f, handle, name } => {
                 if handle.as_ref().is_some_and(Handle::cancelled) {
                     drop_quietly(f);
                     return;
                 }
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
-                    let repr = match &handle {
-                        Some(h) => format!("{h:?}"),
-                        None => format!("<Handle {name}>"),
-                    };
-                    self.call_exception_handler(&ExceptionContext {
-                        message: format!("Exception in callback {repr}"),
-                        exception: Some(Error::from_panic(panic)),
-                        handle: Some(repr),
-                        ..ExceptionContext::default()
-                    });
-                }
+                (catch_unwind(AssertUnwindSafe(f)), handle, name)
             }
             Ready::Sent(call) => {
                 let name = call.name();
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| call.run())) {
-                    let repr = format!("<Handle {name}>");
-                    self.call_exception_handler(&ExceptionContext {
-                        message: format!("Exception in callback {repr}"),
-                        exception: Some(Error::from_panic(panic)),
-                        handle: Some(repr),
-                        ..ExceptionContext::default()
-                    });
-                }
+                (catch_unwind(AssertUnwindSafe(|| call.run())), None, name)
             }
-            Ready::Fire(fut) => {
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| fut.fire_next())) {
-                    let repr = "<Handle Future done callback>".to_string();
-                    self.call_exception_handler(&ExceptionContext {
-                        message: format!("Exception in callback {repr}"),
-                        exception: Some(Error::from_panic(panic)),
-                        handle: Some(repr),
-                        ..ExceptionContext::default()
-                    });
-                }
-            }
-            Ready::Step(task) => task.step(),
+            Ready::Fire(fut) => (
+                catch_unwind(AssertUnwindSafe(|| fut.fire_next())),
+                None,
+                "Future done callback",
+            ),
+            Ready::Step(task) => return task.step(),
+        };
+        if let Err(panic) = outcome {
+            let repr = match &handle {
+                Some(h) => format!("{h:?}"),
+                None => format!("<Handle {name}>"),
+            };
+            self.call_exception_handler(&ExceptionContext {
+                message: format!("Exception in callback {repr}"),
+                exception: Some(Error::from_panic(panic)),
+                handle: Some(repr),
+                ..ExceptionContext::default()
+            });
         }
     }
 
