@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
-use crate::future::{DoneCallback, Future};
+use crate::future::{DoneCallback, Future, WeakFuture};
 use crate::policy::Profile;
 use crate::task::current_task;
 use std::cell::{Cell, RefCell};
@@ -115,8 +115,8 @@ where
         },
     );
     let state = Rc::new(GatherState {
-        outer: outer.clone(),
-        children,
+        outer: outer.downgrade(),
+        children: children.iter().map(Future::downgrade).collect(),
         nfuts: unique.len(),
         nfinished: Cell::new(0),
         return_exceptions,
@@ -138,9 +138,12 @@ where
     Ok(outer)
 }
 
+/// The state gather's done callback works on. The children hold the
+/// callback, so the state holds them (and the outer future, which holds
+/// them too) weakly: an abandoned gather is freed, no cycle keeps it.
 struct GatherState<T> {
-    outer: Future<Gathered<T>>,
-    children: Vec<Future<T>>,
+    outer: WeakFuture<Gathered<T>>,
+    children: Vec<WeakFuture<T>>,
     nfuts: usize,
     nfinished: Cell<usize>,
     return_exceptions: bool,
@@ -150,25 +153,31 @@ impl<T: Clone + 'static> GatherState<T> {
     /// asyncio's `_done_callback` of `gather`.
     fn on_child_done(&self, fut: &Future<T>) {
         self.nfinished.set(self.nfinished.get() + 1);
-        if self.outer.done() {
-            if !fut.cancelled() {
-                let _ = fut.exception(); // mark retrieved
+        let outer = match self.outer.upgrade() {
+            Some(outer) if !outer.done() => outer,
+            // Done, or dropped by everyone: only mark the outcome retrieved.
+            _ => {
+                if !fut.cancelled() {
+                    let _ = fut.exception();
+                }
+                return;
             }
-            return;
-        }
+        };
         if !self.return_exceptions {
             if fut.cancelled() {
-                let _ = self.outer.set_exception(fut.make_cancelled_error());
+                let _ = outer.set_exception(fut.make_cancelled_error());
                 return;
             }
             if let Ok(Some(e)) = fut.exception() {
-                let _ = self.outer.set_exception(e);
+                let _ = outer.set_exception(e);
                 return;
             }
         }
         if self.nfinished.get() == self.nfuts {
-            let results: Gathered<T> = self
-                .children
+            // The outer future holds every child, so they are all alive.
+            let children: Vec<Future<T>> =
+                self.children.iter().filter_map(WeakFuture::upgrade).collect();
+            let results: Gathered<T> = children
                 .iter()
                 .map(|c| {
                     if c.cancelled() {
@@ -180,14 +189,14 @@ impl<T: Clone + 'static> GatherState<T> {
                     }
                 })
                 .collect();
-            if self.outer.gather_cancel_requested() {
+            if outer.gather_cancel_requested() {
                 // CPython takes the error from the last child in argument
                 // order (its results loop rebinds `fut`), not the one that
                 // just finished.
-                let last = self.children.last().unwrap_or(fut);
-                let _ = self.outer.set_exception(last.make_cancelled_error());
+                let last = children.last().unwrap_or(fut);
+                let _ = outer.set_exception(last.make_cancelled_error());
             } else {
-                let _ = self.outer.set_result(results);
+                let _ = outer.set_result(results);
             }
         }
     }

@@ -725,13 +725,18 @@ impl EventLoop {
         //    under the lock in `poll`), else until the earliest timer.
         let timeout = if half.ready_len() > 0 {
             Some(0.0)
-        } else {
+        } else if half.has_timers() {
             half.timer_timeout(self.time())
+        } else {
+            None
         };
         // 2. Poll for cross-thread submissions.
         self.poll(half, timeout);
-        // 3. Due timers join the end of the ready queue.
-        half.move_due_timers(self.time());
+        // 3. Due timers join the end of the ready queue (the clock is read
+        //    only when there are timers).
+        if half.has_timers() {
+            half.move_due_timers(self.time());
+        }
         // 4. Run exactly what is ready now.
         let ntodo = half.ready_len();
         for _ in 0..ntodo {
@@ -1048,7 +1053,7 @@ impl EventLoop {
 /// How long the loop spins before parking: `SPIN_ROUNDS` checks of the inbox
 /// hint, the last `YIELD_ROUNDS` of them yielding the CPU.
 #[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 64;
+const SPIN_ROUNDS: u32 = 32;
 #[cfg(not(loom))]
 const YIELD_ROUNDS: u32 = 8;
 

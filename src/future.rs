@@ -288,6 +288,11 @@ impl<T: 'static> Future<T> {
         }
     }
 
+    /// A handle that does not keep the future alive.
+    pub(crate) fn downgrade(&self) -> WeakFuture<T> {
+        WeakFuture(Rc::downgrade(&self.core))
+    }
+
     /// The future's identity (shared by its clones), for sets of futures.
     pub(crate) fn identity(&self) -> *const () {
         Rc::as_ptr(&self.core) as *const ()
@@ -511,6 +516,16 @@ impl<T: 'static> Future<T> {
         T: Clone,
     {
         self.result()
+    }
+}
+
+/// A future handle that does not keep the future alive (for state that the
+/// future itself keeps alive, such as gather's, to avoid a cycle).
+pub(crate) struct WeakFuture<T>(std::rc::Weak<Core<T>>);
+
+impl<T> WeakFuture<T> {
+    pub(crate) fn upgrade(&self) -> Option<Future<T>> {
+        self.0.upgrade().map(|core| Future { core })
     }
 }
 

@@ -171,6 +171,11 @@ impl LocalHalf {
         }
     }
 
+    /// Whether any timer (cancelled or not) is scheduled.
+    pub(crate) fn has_timers(&self) -> bool {
+        !self.timers.borrow().is_empty()
+    }
+
     /// The poll timeout the timers ask for: `None` with no timer, else the
     /// time until the earliest one (at least 0, at most one day). Cancelled
     /// timers at the head are dropped first, as asyncio does.
