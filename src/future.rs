@@ -532,11 +532,18 @@ impl<T> WeakFuture<T> {
 /// A type-erased future: what a task waits on, what `wait` and `gather` hold.
 pub(crate) trait AnyFuture {
     fn cancel_erased(&self, msg: Option<String>) -> bool;
+    /// Whether this is a task whose own `cancel()` is running (a cancel that
+    /// reaches it again has gone round an await cycle).
+    fn in_cancel(&self) -> bool;
 }
 
 impl<T: 'static> AnyFuture for Future<T> {
     fn cancel_erased(&self, msg: Option<String>) -> bool {
         self.cancel_with(msg)
+    }
+
+    fn in_cancel(&self) -> bool {
+        self.core.task.as_ref().is_some_and(task::in_cancel)
     }
 }
 

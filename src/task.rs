@@ -64,6 +64,8 @@ pub(crate) struct TaskFields<T> {
     stepping: Cell<bool>,
     scheduled: Cell<bool>,
     must_cancel: Cell<bool>,
+    /// Inside this task's `cancel()` (cancelling what it waits on).
+    cancelling_now: Cell<bool>,
     cancel_msg: RefCell<Option<String>>,
     num_cancels: Cell<u32>,
     waiting_on: RefCell<Vec<Rc<dyn AnyFuture>>>,
@@ -365,18 +367,12 @@ fn step<T: 'static>(fut: Future<T>) {
             *t.coro.borrow_mut() = Some(coro);
             if t.must_cancel.get() {
                 // cancel() was called during this step: cancel what the task
-                // now waits on, or deliver the cancellation at the next step.
+                // now waits on, or deliver the cancellation at a later step.
                 let msg = t.cancel_msg.borrow().clone();
-                let waiting = t.waiting_on.borrow().clone();
-                let mut delivered = false;
-                for w in waiting {
-                    delivered |= w.cancel_erased(msg.clone());
-                }
-                if delivered {
-                    t.must_cancel.set(false);
-                } else {
-                    let me: Rc<dyn Runnable> = fut.core.clone();
-                    let _ = lp.with_half(|half| half.schedule_step(me));
+                match cancel_waiters(t, msg) {
+                    Delivery::Delivered => t.must_cancel.set(false),
+                    Delivery::AtWakeUp => {}
+                    Delivery::NeedsStep => schedule_self(&fut),
                 }
             }
         }
@@ -390,23 +386,67 @@ pub(crate) fn cancel_task<T: 'static>(fut: &Future<T>, msg: Option<String>) -> b
         return false;
     }
     t.num_cancels.set(t.num_cancels.get() + 1);
-    let waiting = t.waiting_on.borrow().clone();
-    let mut delivered = false;
-    for w in waiting {
-        delivered |= w.cancel_erased(msg.clone());
-    }
-    if delivered {
+    let delivery = cancel_waiters(t, msg.clone());
+    if delivery == Delivery::Delivered {
         return true;
     }
     t.must_cancel.set(true);
     *t.cancel_msg.borrow_mut() = msg;
-    if !t.stepping.get() && !t.scheduled.get() {
-        // A task suspended on a foreign awaitable has no step queued: queue
-        // one so the cancellation is delivered (asyncio always has one).
-        let me: Rc<dyn Runnable> = fut.core.clone();
-        let _ = fut.core.lp.with_half(|half| half.schedule_step(me));
+    if delivery == Delivery::NeedsStep && !t.stepping.get() {
+        schedule_self(fut);
     }
     true
+}
+
+/// How a task's cancellation will reach it.
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    /// A loopspec future it awaits was cancelled: its wake-up delivers it.
+    Delivered,
+    /// No awaited future could be cancelled, but one will wake the task
+    /// (it is done already, or is a gather of done children): the
+    /// cancellation is delivered at that step, as in asyncio.
+    AtWakeUp,
+    /// Nothing will wake the task for it: it awaits no loopspec future (a
+    /// foreign awaitable — asyncio always has a step queued there), or an
+    /// await cycle led back to a task being cancelled (CPython recurses
+    /// until `RecursionError`). A step must be queued.
+    NeedsStep,
+}
+
+/// Cancels the loopspec futures the task awaits (asyncio's `_fut_waiter`).
+fn cancel_waiters<T>(t: &TaskFields<T>, msg: Option<String>) -> Delivery {
+    let waiting = t.waiting_on.borrow().clone();
+    if waiting.is_empty() {
+        return Delivery::NeedsStep;
+    }
+    t.cancelling_now.set(true);
+    let mut delivered = false;
+    let mut cycle = false;
+    for w in waiting {
+        if w.in_cancel() {
+            cycle = true; // do not go round the cycle again
+        } else {
+            delivered |= w.cancel_erased(msg.clone());
+        }
+    }
+    t.cancelling_now.set(false);
+    match (delivered, cycle) {
+        (true, _) => Delivery::Delivered,
+        (false, true) => Delivery::NeedsStep,
+        (false, false) => Delivery::AtWakeUp,
+    }
+}
+
+/// Whether the task's own `cancel()` is running.
+pub(crate) fn in_cancel<T>(t: &TaskFields<T>) -> bool {
+    t.cancelling_now.get()
+}
+
+/// Queues a step of the task (a no-op if one is queued).
+fn schedule_self<T: 'static>(fut: &Future<T>) {
+    let me: Rc<dyn Runnable> = fut.core.clone();
+    let _ = fut.core.lp.with_half(|half| half.schedule_step(me));
 }
 
 /// A task: a Rust future driven by the loop; see the [module docs](self).
@@ -480,6 +520,7 @@ impl<T: 'static> Task<T> {
             stepping: Cell::new(false),
             scheduled: Cell::new(false),
             must_cancel: Cell::new(false),
+            cancelling_now: Cell::new(false),
             cancel_msg: RefCell::new(None),
             num_cancels: Cell::new(0),
             waiting_on: RefCell::new(Vec::new()),
