@@ -20,7 +20,7 @@
 //! registering thread if the future is already done (CONC-6); blocked
 //! `result()` callers are woken on every transition to a done state.
 //!
-//! All state sits under one mutex from the [sync shim](crate::sync) with a
+//! All state sits under one mutex from the sync shim (`src/sync.rs`) with a
 //! condvar for blocking waiters, so loom can model it.
 
 use crate::error::{Error, Result};

@@ -1,7 +1,7 @@
 //! [`EventLoop`]: scheduling, the iteration, `run_forever`, `run_until_complete`,
 //! `stop` and `close`.
 //!
-//! The heart is [`EventLoop::run_once`]: one call is one iteration, as in
+//! The heart is `EventLoop::run_once`: one call is one iteration, as in
 //! CPython's `BaseEventLoop._run_once` (SPEC.md SCHED-1):
 //!
 //! 1. compute the poll timeout: 0 if a callback is ready or a stop is

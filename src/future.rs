@@ -2,7 +2,7 @@
 //!
 //! # States
 //!
-//! A future is in exactly one [`FutureState`]:
+//! A future is in exactly one `FutureState`:
 //!
 //! * `Pending` — the initial state. The only state with transitions out.
 //! * `Cancelled(msg)` — entered by `cancel(msg)` from `Pending`. Terminal.
@@ -18,7 +18,7 @@
 //! in registration order, never run inline (FUT-6).
 //!
 //! A future is bound to the loop that made it and is not `Send`; a
-//! [`Task`](crate::Task) is a future whose result comes from driving a Rust
+//! [`Task`] is a future whose result comes from driving a Rust
 //! future on the loop.
 
 use crate::combinators::{self, GatherFields};

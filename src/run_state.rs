@@ -1,14 +1,14 @@
 //! The loop's run state: who runs it, whether a stop was requested, whether it
 //! is closed, and which thread holds its loop-bound work.
 //!
-//! [`RunState`] lives in the loop's shared state, under the same mutex as the
+//! `RunState` lives in the loop's shared state, under the same mutex as the
 //! [inbox](crate::inbox), so that "closed" is checked atomically with every
 //! cross-thread enqueue. Each field's invariants are written next to it;
 //! SPEC.md rules cite them (LIFE-*, STOP-*, THREAD-*).
 //!
 //! # The stop flag
 //!
-//! `stopping` is an atomic next to the lock ([`StopFlag`]), so the loop can
+//! `stopping` is an atomic next to the lock (`StopFlag`), so the loop can
 //! check it after every iteration without locking:
 //!
 //! * Set by `stop()` from any thread, which then takes the lock to wake a
