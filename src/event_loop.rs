@@ -235,7 +235,10 @@ impl Drop for RunGuard<'_> {
             }
         };
         if released {
-            drop(local::remove_bound(self.lp));
+            if let Some(half) = local::remove_bound(self.lp) {
+                // Empty but for cancelled timers, whose destructors run here.
+                self.lp.destroy_half(&half);
+            }
         }
     }
 }
@@ -352,7 +355,9 @@ impl EventLoop {
                 }
             }
         };
-        drop(stale);
+        if let Some(half) = stale {
+            self.destroy_half(&half);
+        }
         if matches!(result, Err(Error::Closed)) {
             self.discard_own_half();
         }
@@ -629,7 +634,9 @@ impl EventLoop {
             st.run.running = Some(me);
             half
         };
-        drop(stale);
+        if let Some(half) = stale {
+            self.destroy_half(&half);
+        }
         local::set_running(Some((self.clone(), half.clone())));
         Ok(RunGuard { lp: self, half })
     }
@@ -723,10 +730,11 @@ impl EventLoop {
         self.shared.stopping.take();
         // 1. Poll timeout: 0 if anything is ready (a requested stop is checked
         //    under the lock in `poll`), else until the earliest timer.
+        let mut panics = Vec::new();
         let timeout = if half.ready_len() > 0 {
             Some(0.0)
         } else if half.has_timers() {
-            half.timer_timeout(self.time())
+            half.timer_timeout(self.time(), &mut panics)
         } else {
             None
         };
@@ -735,8 +743,9 @@ impl EventLoop {
         // 3. Due timers join the end of the ready queue (the clock is read
         //    only when there are timers).
         if half.has_timers() {
-            half.move_due_timers(self.time());
+            half.move_due_timers(self.time(), &mut panics);
         }
+        self.report_drop_panics("a cancelled timer", panics);
         // 4. Run exactly what is ready now.
         let ntodo = half.ready_len();
         for _ in 0..ntodo {
@@ -825,7 +834,9 @@ impl EventLoop {
         let (outcome, handle, name) = match entry {
             Ready::Call { f, handle, name } => {
                 if handle.as_ref().is_some_and(Handle::cancelled) {
-                    drop_quietly(f);
+                    let mut panics = Vec::new();
+                    local::drop_each([f], &mut panics);
+                    self.report_drop_panics("a cancelled callback", panics);
                     return;
                 }
                 (catch_unwind(AssertUnwindSafe(f)), handle, name)
@@ -902,7 +913,9 @@ impl EventLoop {
             }
             (std::mem::take(&mut st.inbox.queue), home_is_me)
         };
-        drop_quietly(inbox);
+        let mut panics = Vec::new();
+        local::drop_each(inbox, &mut panics);
+        self.report_drop_panics("a queued cross-thread callback", panics);
         // The default executor is shut down without waiting (LIFE-7, EXEC-2).
         if let Some(pool) = self.shared.executor.lock().take() {
             crate::executor::Executor::shutdown(&*pool, false);
@@ -923,24 +936,31 @@ impl EventLoop {
         }
     }
 
-    /// Empties a half at close or thread exit, reporting pending tasks.
+    /// Empties a half at close, reporting pending tasks (TASK-8).
     fn destroy_half(&self, half: &LocalHalf) {
-        let pending = match catch_unwind(AssertUnwindSafe(|| half.clear())) {
-            Ok(p) => p,
-            Err(panic) => {
-                self.call_exception_handler(
-                    &ExceptionContext::new("Exception while dropping queued work")
-                        .with_exception(Error::from_panic(panic)),
-                );
-                Vec::new()
-            }
-        };
-        for task in pending {
+        self.report_cleared(half.clear());
+    }
+
+    /// Reports what emptying a half found: each destructor panic, then each
+    /// task destroyed while pending.
+    pub(crate) fn report_cleared(&self, cleared: local::Cleared) {
+        self.report_drop_panics("queued work", cleared.panics);
+        for task in cleared.pending {
             self.call_exception_handler(&ExceptionContext {
                 message: "Task was destroyed but it is pending!".into(),
                 task: Some(task),
                 ..ExceptionContext::default()
             });
+        }
+    }
+
+    /// Reports panics raised by destructors of user values the loop dropped.
+    fn report_drop_panics(&self, what: &str, panics: Vec<Error>) {
+        for panic in panics {
+            self.call_exception_handler(
+                &ExceptionContext::new(format!("Exception while dropping {what}"))
+                    .with_exception(panic),
+            );
         }
     }
 
@@ -1060,11 +1080,6 @@ const YIELD_ROUNDS: u32 = 8;
 /// The default exception handler: one line on stderr.
 pub fn default_exception_handler(context: &ExceptionContext) {
     eprintln!("{context}");
-}
-
-/// Drops `value`, swallowing a panic from a `Drop` impl.
-fn drop_quietly<T>(value: T) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
 }
 
 /// If `slot` holds a loopspec `Future<T>` or `Task<T>`, takes it out: the

@@ -21,6 +21,7 @@
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 /// The shared part of a handle.
@@ -84,7 +85,15 @@ struct Sent<F> {
 impl<F: FnOnce() + Send> HandleCore for Sent<F> {
     fn cancel(&self) {
         let old = std::mem::replace(&mut *self.state.lock(), SentState::Done { cancelled: true });
-        drop(old); // the callback, if it had not run, outside the lock
+        // The callback, if it had not run: dropped outside the lock, and a
+        // panic of its destructor stays here (the handle knows no loop to
+        // report to, and cancel() must not fail), said on stderr.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(old))) {
+            eprintln!(
+                "Exception while dropping a cancelled callback: {:?}",
+                crate::Error::from_panic(panic)
+            );
+        }
     }
     fn cancelled(&self) -> bool {
         matches!(*self.state.lock(), SentState::Done { cancelled: true })

@@ -12,6 +12,7 @@
 //! after they have been moved out of the cells.
 
 use crate::clock;
+use crate::error::Error;
 use crate::event_loop::EventLoop;
 use crate::future::FireCallback;
 use crate::handle::{Handle, QueuedCall};
@@ -22,6 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 /// A task as the loop sees it: something it can step, identified by id.
@@ -35,8 +37,9 @@ pub(crate) trait Runnable {
     /// already queued (the caller then queues nothing).
     fn mark_scheduled(&self) -> bool;
     /// Drops the task's future without running it further (at `close()`).
-    /// Returns whether the task was still pending.
-    fn destroy(&self) -> bool;
+    /// Returns whether the task was still pending, and the panic of the
+    /// future's destructor, if any.
+    fn destroy(&self) -> (bool, Option<Error>);
     /// The task's repr, e.g. `<Task pending name='Task-1'>`.
     fn repr(&self) -> String;
 }
@@ -178,10 +181,11 @@ impl LocalHalf {
 
     /// The poll timeout the timers ask for: `None` with no timer, else the
     /// time until the earliest one (at least 0, at most one day). Cancelled
-    /// timers at the head are dropped first, as asyncio does.
-    pub(crate) fn timer_timeout(&self, now: f64) -> Option<f64> {
+    /// timers at the head are dropped first, as asyncio does; panics from
+    /// their destructors go to `panics`.
+    pub(crate) fn timer_timeout(&self, now: f64, panics: &mut Vec<Error>) -> Option<f64> {
         let dropped = self.drop_cancelled_head();
-        drop(dropped);
+        drop_each(dropped, panics);
         let timers = self.timers.borrow();
         let when = timers.peek()?.when;
         Some((when - now).clamp(0.0, clock::MAXIMUM_SELECT_TIMEOUT))
@@ -197,8 +201,9 @@ impl LocalHalf {
     }
 
     /// Moves every due timer to the end of the ready queue, in deadline order
-    /// (SCHED-4). Cancelled timers are dropped on the way.
-    pub(crate) fn move_due_timers(&self, now: f64) {
+    /// (SCHED-4). Cancelled timers are dropped on the way (destructor panics
+    /// go to `panics`).
+    pub(crate) fn move_due_timers(&self, now: f64, panics: &mut Vec<Error>) {
         let mut dropped = Vec::new();
         {
             let mut timers = self.timers.borrow_mut();
@@ -217,7 +222,7 @@ impl LocalHalf {
                 });
             }
         }
-        drop(dropped);
+        drop_each(dropped, panics);
     }
 
     /// Whether the half holds no work: no ready entry, no uncancelled timer,
@@ -237,28 +242,50 @@ impl LocalHalf {
     }
 
     /// Empties the half (at `close()` or when the home thread exits): drops
-    /// queued callbacks and timers, and the futures of unfinished tasks.
-    /// Returns the reprs of tasks that were still pending.
-    pub(crate) fn clear(&self) -> Vec<String> {
+    /// queued callbacks and timers, and the futures of unfinished tasks, each
+    /// on its own, so a panicking destructor stops nothing.
+    pub(crate) fn clear(&self) -> Cleared {
         let ready = std::mem::take(&mut *self.ready.borrow_mut());
         let timers = std::mem::take(&mut *self.timers.borrow_mut());
         let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
         let spare = std::mem::take(&mut *self.spare.borrow_mut());
         let held = std::mem::take(&mut *self.held.borrow_mut());
-        drop(held);
-        drop(ready);
-        drop(timers);
-        drop(spare);
+        let mut cleared = Cleared::default();
+        drop_each(held.into_values(), &mut cleared.panics);
+        drop_each(ready, &mut cleared.panics);
+        drop_each(timers, &mut cleared.panics);
+        drop_each(spare, &mut cleared.panics);
         let mut tasks: Vec<_> = tasks.into_values().collect();
         tasks.sort_by_key(|t| t.id());
-        let mut pending = Vec::new();
         for t in tasks {
             let repr = t.repr();
-            if t.destroy() {
-                pending.push(repr);
+            let (was_pending, panic) = t.destroy();
+            if was_pending {
+                cleared.pending.push(repr);
             }
+            cleared.panics.extend(panic);
+            drop_each([t], &mut cleared.panics);
         }
-        pending
+        cleared
+    }
+}
+
+/// What [`LocalHalf::clear`] dropped.
+#[derive(Default)]
+pub(crate) struct Cleared {
+    /// Reprs of the tasks that were still pending.
+    pub(crate) pending: Vec<String>,
+    /// Panics raised by destructors on the way.
+    pub(crate) panics: Vec<Error>,
+}
+
+/// Drops each item in its own `catch_unwind`, collecting the panics: user
+/// destructors run here, and one that panics must not stop the others.
+pub(crate) fn drop_each<T>(items: impl IntoIterator<Item = T>, panics: &mut Vec<Error>) {
+    for item in items {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(item))) {
+            panics.push(Error::from_panic(panic));
+        }
     }
 }
 
@@ -287,7 +314,7 @@ impl Drop for ThreadLoops {
         self.running = None;
         for (lp, epoch, half) in std::mem::take(&mut self.bound) {
             lp.release_home_on_exit(epoch);
-            let _ = half.clear();
+            lp.report_cleared(half.clear());
         }
     }
 }

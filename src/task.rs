@@ -182,13 +182,19 @@ impl<T: 'static> Runnable for crate::future::Core<T> {
         true
     }
 
-    fn destroy(&self) -> bool {
-        let Some(t) = &self.task else { return false };
+    fn destroy(&self) -> (bool, Option<Error>) {
+        let Some(t) = &self.task else {
+            return (false, None);
+        };
+        // What it waits on first: a cycle through them must not outlive a
+        // future whose destructor panics.
+        let waiting = std::mem::take(&mut *t.waiting_on.borrow_mut());
         let coro = t.coro.borrow_mut().take();
         let pending = coro.is_some() && matches!(*self.state.borrow(), FutureState::Pending);
-        drop(coro);
-        t.waiting_on.borrow_mut().clear();
-        pending
+        let mut panics = Vec::new();
+        local::drop_each(waiting, &mut panics);
+        local::drop_each(coro, &mut panics);
+        (pending, panics.into_iter().next())
     }
 
     fn repr(&self) -> String {
