@@ -1,0 +1,427 @@
+//! Panic safety: a panic in a callback, a done callback, a task, an
+//! exception handler, a `ConcurrentFuture` callback or the `Drop` of user
+//! data is caught where Python would catch an exception, is reported, and
+//! leaves the loop usable with its invariants intact (SPEC.md's Rust mapping:
+//! "a panic is an exception").
+//!
+//! Each test makes one thing panic, checks the report, then checks that the
+//! loop still schedules, runs, stops and closes as the rules say. Bugs the
+//! fuzzer found in this area have regression tests in `tests/fuzz_replay.rs`.
+
+mod common;
+
+use common::{Log, capture_exceptions, run_once, vloop};
+use loopspec::{ConcurrentFuture, DoneCallback, Error, EventLoop, Future};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// User data whose `Drop` panics (unless a panic is already unwinding).
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// A future with user data beside it: the data is dropped with the future,
+/// not when the future completes.
+struct Holding<F> {
+    fut: std::pin::Pin<Box<F>>,
+    _data: PanicOnDrop,
+}
+
+impl<F: std::future::Future> std::future::Future for Holding<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+/// The loop still works: callbacks run in order, a task completes, the loop
+/// stops and closes.
+fn assert_usable(lp: &EventLoop) {
+    assert!(!lp.is_running());
+    let log = Log::new();
+    lp.call_soon(log.cb("after-1")).unwrap();
+    lp.call_soon(log.cb("after-2")).unwrap();
+    run_once(lp);
+    assert_eq!(log.take(), ["after-1", "after-2"]);
+    let t = lp
+        .create_task(async {
+            loopspec::sleep(1.0).await?;
+            Ok(7)
+        })
+        .unwrap();
+    assert_eq!(lp.run_until_complete(t).unwrap(), 7);
+    assert!(!lp.is_running());
+}
+
+fn panics_of(seen: &Arc<Mutex<Vec<loopspec::ExceptionContext>>>) -> Vec<(String, Error)> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c.message.clone(),
+                c.exception.clone().unwrap_or(Error::Closed),
+            )
+        })
+        .collect()
+}
+
+/// Rules: SCHED-7
+#[test]
+fn panicking_callback_is_reported_and_the_rest_of_the_batch_runs() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let log = Log::new();
+    lp.call_soon(log.cb("a")).unwrap();
+    let h = lp.call_soon(|| panic!("boom in a callback")).unwrap();
+    lp.call_soon(log.cb("b")).unwrap();
+    run_once(&lp);
+    assert_eq!(log.take(), ["a", "b"]);
+    let reports = panics_of(&seen);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].0, format!("Exception in callback {h:?}"));
+    assert_eq!(reports[0].1, Error::Panic("boom in a callback".into()));
+    assert_eq!(reports[0].1.python_type(), "Panic");
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: SCHED-7, STOP-1
+#[test]
+fn panicking_callback_inside_run_until_complete_does_not_end_the_run() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    lp.call_soon(|| panic!("boom")).unwrap();
+    let r = lp.run_until_complete(async {
+        loopspec::yield_now().await?;
+        loopspec::yield_now().await?;
+        Ok("finished")
+    });
+    assert_eq!(r.unwrap(), "finished");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: FUT-6, SCHED-7
+#[test]
+fn panicking_done_callback_is_reported_and_the_others_still_run() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let log = Log::new();
+    let fut: Future<i32> = lp.create_future();
+    let (l1, l3) = (log.clone(), log.clone());
+    let first: DoneCallback<i32> =
+        Rc::new(move |f: &Future<i32>| l1.push(format!("first {:?}", f.result())));
+    let bad: DoneCallback<i32> = Rc::new(|_: &Future<i32>| panic!("boom in a done callback"));
+    let third: DoneCallback<i32> = Rc::new(move |_: &Future<i32>| l3.push("third"));
+    for cb in [first, bad, third] {
+        fut.add_done_callback(cb).unwrap();
+    }
+    fut.set_result(5).unwrap();
+    assert!(log.get().is_empty(), "done callbacks never run inline");
+    run_once(&lp);
+    assert_eq!(log.take(), ["first Ok(5)", "third"]);
+    let reports = panics_of(&seen);
+    assert_eq!(reports.len(), 1);
+    assert!(
+        reports[0].0.starts_with("Exception in callback "),
+        "{}",
+        reports[0].0
+    );
+    assert_eq!(reports[0].1, Error::Panic("boom in a done callback".into()));
+    assert_eq!(
+        fut.result().unwrap(),
+        5,
+        "the future keeps its one final state"
+    );
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: TASK-14
+#[test]
+fn panicking_task_ends_with_a_panic_exception_and_other_tasks_go_on() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let other = lp
+        .create_task(async {
+            loopspec::sleep(2.0).await?;
+            Ok(1)
+        })
+        .unwrap();
+    let bad = lp
+        .create_task(async {
+            loopspec::sleep(1.0).await?;
+            if true {
+                panic!("boom in a task");
+            }
+            Ok(0)
+        })
+        .unwrap();
+    let err = lp.run_until_complete(bad.clone()).unwrap_err();
+    assert_eq!(err, Error::Panic("boom in a task".into()));
+    assert_eq!(err.python_type(), "Panic");
+    assert!(bad.done() && !bad.cancelled());
+    assert_eq!(
+        bad.exception().unwrap(),
+        Some(Error::Panic("boom in a task".into()))
+    );
+    assert!(!other.done());
+    assert_eq!(lp.run_until_complete(other).unwrap(), 1);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a task's panic is its exception, not a report"
+    );
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: TASK-14, TASK-6
+#[test]
+fn awaiting_a_panicked_task_gets_its_panic_exception() {
+    let lp = vloop();
+    let bad = lp
+        .create_task(async {
+            if true {
+                panic!("inner boom");
+            }
+            Ok(0)
+        })
+        .unwrap();
+    let r = lp.run_until_complete(async move {
+        match bad.await {
+            Err(Error::Panic(m)) => Ok(m),
+            other => Ok(format!("unexpected {other:?}")),
+        }
+    });
+    assert_eq!(r.unwrap(), "inner boom");
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: SCHED-8, SCHED-7
+#[test]
+fn panicking_exception_handler_falls_back_and_stays_installed() {
+    let lp = vloop();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    lp.set_exception_handler(Some(Arc::new(
+        move |_: &EventLoop, _: &loopspec::ExceptionContext| {
+            c.fetch_add(1, Ordering::SeqCst);
+            panic!("boom in the handler");
+        },
+    )));
+    let log = Log::new();
+    lp.call_soon(|| panic!("first failure")).unwrap();
+    lp.call_soon(log.cb("between")).unwrap();
+    lp.call_soon(|| panic!("second failure")).unwrap();
+    run_once(&lp);
+    assert_eq!(log.take(), ["between"]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the handler is called for each failure"
+    );
+    assert!(
+        lp.get_exception_handler().is_some(),
+        "a failing handler stays installed"
+    );
+    // Called directly, a panicking handler does not panic the caller either.
+    lp.call_exception_handler(&loopspec::ExceptionContext::new("direct"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: CONC-6
+#[test]
+fn panicking_concurrent_future_callback_is_contained_and_the_others_run() {
+    let cf: ConcurrentFuture<i32> = ConcurrentFuture::new();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let (r1, r3) = (ran.clone(), ran.clone());
+    cf.add_done_callback(move |f| {
+        r1.lock()
+            .unwrap()
+            .push(format!("first {:?}", f.result(None)))
+    });
+    cf.add_done_callback(|_| panic!("boom in a concurrent callback"));
+    cf.add_done_callback(move |_| r3.lock().unwrap().push("third".to_string()));
+    let worker = cf.clone();
+    let set = thread::spawn(move || worker.set_result(3)).join().unwrap();
+    assert_eq!(
+        set,
+        Ok(()),
+        "set_result does not report the callback's panic"
+    );
+    assert_eq!(*ran.lock().unwrap(), ["first Ok(3)", "third"]);
+    assert_eq!(cf.result(None), Ok(3));
+    // Added after completion: runs at once in this thread, still contained.
+    cf.add_done_callback(|_| panic!("boom added late"));
+    let r4 = ran.clone();
+    cf.add_done_callback(move |_| r4.lock().unwrap().push("late".to_string()));
+    assert_eq!(ran.lock().unwrap().last().map(String::as_str), Some("late"));
+    // A loop awaiting it is unaffected.
+    let lp = vloop();
+    assert_eq!(
+        lp.run_until_complete(loopspec::wrap_future(&cf, &lp).unwrap())
+            .unwrap(),
+        3
+    );
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: SCHED-7, LIFE-7
+#[test]
+fn panicking_drop_of_a_callbacks_data_after_it_ran_is_reported() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let log = Log::new();
+    let data = PanicOnDrop("boom in drop after run");
+    let l = log.clone();
+    lp.call_soon(move || {
+        let _d = data;
+        l.push("ran");
+    })
+    .unwrap();
+    lp.call_soon(log.cb("next")).unwrap();
+    run_once(&lp);
+    assert_eq!(log.take(), ["ran", "next"]);
+    let reports = panics_of(&seen);
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].0.starts_with("Exception in callback "));
+    assert_eq!(reports[0].1, Error::Panic("boom in drop after run".into()));
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: SCHED-3, LIFE-7
+#[test]
+fn panicking_drop_of_a_cancelled_callback_is_contained() {
+    let lp = vloop();
+    let log = Log::new();
+    let data = PanicOnDrop("boom in drop of a cancelled callback");
+    let h = lp
+        .call_soon(move || {
+            let _d = &data;
+            unreachable!("cancelled");
+        })
+        .unwrap();
+    lp.call_soon(log.cb("kept")).unwrap();
+    h.cancel();
+    run_once(&lp);
+    assert_eq!(log.take(), ["kept"]);
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: LIFE-7
+#[test]
+fn panicking_drop_of_queued_work_at_close_is_reported_and_the_loop_is_closed() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let data = PanicOnDrop("boom in drop at close");
+    lp.call_soon(move || {
+        let _d = &data;
+    })
+    .unwrap();
+    assert_eq!(lp.close(), Ok(()));
+    assert!(lp.is_closed() && !lp.is_running());
+    let reports = panics_of(&seen);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].0, "Exception while dropping queued work");
+    assert_eq!(reports[0].1, Error::Panic("boom in drop at close".into()));
+    // Closed means closed: still refuses work, still answers questions.
+    assert_eq!(lp.call_soon(|| ()).unwrap_err(), Error::Closed);
+    assert_eq!(lp.close(), Ok(()));
+}
+
+/// Rules: TASK-14, LIFE-7
+#[test]
+fn panicking_drop_of_a_finished_tasks_future_is_reported_and_the_result_kept() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let t = lp
+        .create_task(Holding {
+            fut: Box::pin(async {
+                loopspec::yield_now().await?;
+                Ok(11)
+            }),
+            _data: PanicOnDrop("boom in drop of a task's future"),
+        })
+        .unwrap();
+    assert_eq!(lp.run_until_complete(t.clone()).unwrap(), 11);
+    assert_eq!(
+        t.result().unwrap(),
+        11,
+        "the task finished before its future was dropped"
+    );
+    let reports = panics_of(&seen);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].0, "Exception while dropping a task's future");
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: XTHREAD-1, SCHED-7
+#[test]
+fn panicking_threadsafe_callback_from_another_thread_is_reported() {
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let remote = lp.clone();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    thread::spawn(move || {
+        remote
+            .call_soon_threadsafe(|| panic!("boom from afar"))
+            .unwrap();
+        remote
+            .call_soon_threadsafe(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    run_once(&lp);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(panics_of(&seen)[0].1, Error::Panic("boom from afar".into()));
+    assert_usable(&lp);
+    lp.close().unwrap();
+}
+
+/// Rules: XTHREAD-7, TASK-14
+#[test]
+fn panicking_run_coroutine_threadsafe_task_reaches_the_caller_as_its_exception() {
+    let lt = loopspec::LoopThread::spawn("panicky-loop").unwrap();
+    let cf = loopspec::run_coroutine_threadsafe(
+        || async {
+            if true {
+                panic!("boom on the loop thread");
+            }
+            Ok(0)
+        },
+        lt.event_loop(),
+    )
+    .unwrap();
+    assert_eq!(
+        cf.result(None),
+        Err(Error::Panic("boom on the loop thread".into()))
+    );
+    // The loop thread goes on serving.
+    let ok = loopspec::run_coroutine_threadsafe(|| async { Ok(2) }, lt.event_loop()).unwrap();
+    assert_eq!(ok.result(None), Ok(2));
+    lt.stop_and_join().unwrap();
+}
