@@ -79,15 +79,29 @@ impl fmt::Display for ExceptionContext {
     }
 }
 
+/// A value on a cache line of its own (false sharing with the lock word and
+/// the queue would make every push invalidate what a spinning loop reads).
+#[derive(Debug)]
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// State shared by every handle of one loop.
 struct Shared {
     /// Run state and inbox, under one lock (see `run_state` and `inbox`).
     state: Mutex<State>,
     /// The loop parks here while it waits for submissions.
     wakeup: Condvar,
-    /// Number of submissions in the inbox: a hint that lets the loop thread
-    /// skip the lock when the inbox is empty. Written under the lock.
-    inbox_len: AtomicUsize,
+    /// 1 when the inbox is not empty, else 0: a hint that lets the loop
+    /// thread skip the lock when the inbox is empty. Written under the lock,
+    /// on each change; on a cache line of its own.
+    inbox_len: CachePadded<AtomicUsize>,
     clock: Clock,
     profile: Profile,
     handler: Mutex<Option<ExceptionHandler>>,
@@ -198,7 +212,7 @@ impl Builder {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 wakeup: Condvar::new(),
-                inbox_len: AtomicUsize::new(0),
+                inbox_len: CachePadded(AtomicUsize::new(0)),
                 clock: Clock::new(self.clock),
                 profile: self.profile,
                 handler: Mutex::new(None),
@@ -420,9 +434,12 @@ impl EventLoop {
                 return Err(Error::Closed);
             }
             let wake = st.inbox.push(s);
-            self.shared
-                .inbox_len
-                .store(st.inbox.queue.len(), Ordering::Release);
+            if st.inbox.queue.len() == 1 {
+                // The hint only says "not empty": write it on that change
+                // alone, so a burst does not bounce its cache line between
+                // the producer and a loop spinning on it.
+                self.shared.inbox_len.store(1, Ordering::Release);
+            }
             wake
         };
         if wake {
