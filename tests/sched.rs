@@ -765,6 +765,9 @@ fn custom_handler_receives_loop_and_context() {
     assert!(got[0].1.message.starts_with("Exception in callback "));
     assert_eq!(got[0].1.exception, Some(Error::Panic("x".into())));
     assert_eq!(got[1].1, ExceptionContext::new("direct"));
+    // The handler kept the loop it was given: break that cycle.
+    drop(got);
+    lp.set_exception_handler(None);
 }
 
 /// `set_exception_handler(None)` restores the default handler.
