@@ -175,8 +175,11 @@ impl<T: Clone + 'static> GatherState<T> {
         }
         if self.nfinished.get() == self.nfuts {
             // The outer future holds every child, so they are all alive.
-            let children: Vec<Future<T>> =
-                self.children.iter().filter_map(WeakFuture::upgrade).collect();
+            let children: Vec<Future<T>> = self
+                .children
+                .iter()
+                .filter_map(WeakFuture::upgrade)
+                .collect();
             let results: Gathered<T> = children
                 .iter()
                 .map(|c| {

@@ -141,8 +141,9 @@ impl Wake for TaskWaker {
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
         // Off the loop's thread the waker itself is the inbox submission: no
         // allocation per wake-up.
-        self.lp
-            .wake_task(self.id, || QueuedCall::new(self.clone() as std::sync::Arc<dyn SentCall>));
+        self.lp.wake_task(self.id, || {
+            QueuedCall::new(self.clone() as std::sync::Arc<dyn SentCall>)
+        });
     }
 }
 
