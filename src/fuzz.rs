@@ -2005,7 +2005,7 @@ impl Ops {
                     let r = f.fut.cancel();
                     Some((f.lp, f.wraps, before, r, f.fut.cancelled()))
                 })?;
-                if let Some((l, _wraps, before, r, cancelled)) = got {
+                if let Some((l, wraps, before, r, cancelled)) = got {
                     ensure!(
                         r != before,
                         "FUT-4: cancel() of a future (done={before}) returned {r}"
@@ -2016,6 +2016,11 @@ impl Ops {
                     );
                     if r {
                         self.maybe_claim(l, th);
+                        // A cancelled wrapper cancels its source (CHAIN-4),
+                        // a run_coroutine_threadsafe future included.
+                        if let Some(i) = wraps {
+                            self.cfs[i].cancel_called = true;
+                        }
                     }
                 }
                 self.after_op(th, None)?;
