@@ -344,11 +344,7 @@ impl EventLoop {
     /// submissions to the ready queue, so work handed over from other threads
     /// keeps its place before later local work (XTHREAD FIFO).
     pub(crate) fn with_half<R>(&self, f: impl FnOnce(&LocalHalf) -> R) -> Result<R> {
-        if let Some(half) = local::running_half(self) {
-            if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
-                let mut st = self.lock();
-                self.move_inbox(&mut st, &half);
-            }
+        if let Some(half) = self.running_here() {
             return Ok(f(&half));
         }
         let me = local::current_thread_id();
@@ -376,6 +372,18 @@ impl EventLoop {
             self.discard_own_half();
         }
         result
+    }
+
+    /// The half, if this thread runs the loop (the fast path of every
+    /// scheduling call), after moving pending inbox submissions ahead of
+    /// whatever the caller is about to queue.
+    fn running_here(&self) -> Option<Rc<LocalHalf>> {
+        let half = local::running_half(self)?;
+        if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
+            let mut st = self.lock();
+            self.move_inbox(&mut st, &half);
+        }
+        Some(half)
     }
 
     /// This thread's half, claiming the home if the loop has none. Fails with
@@ -500,11 +508,7 @@ impl EventLoop {
     /// ```
     pub fn call_soon_threadsafe<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
         let (call, handle) = crate::handle::sent_call(f);
-        if let Some(half) = local::running_half(self) {
-            if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
-                let mut st = self.lock();
-                self.move_inbox(&mut st, &half);
-            }
+        if let Some(half) = self.running_here() {
             half.push_ready(Ready::Sent(call));
         } else {
             self.submit(call)?;
@@ -1032,10 +1036,10 @@ impl EventLoop {
 
     /// The thread-safe wake path of a task waker: step task `id` soon.
     pub(crate) fn wake_task(&self, id: u64, wake_up: impl FnOnce() -> Submission) {
-        if let Some(half) = local::running_half(self) {
+        if let Some(half) = self.running_here() {
             let task = half.tasks.borrow().get(&id).cloned();
             if let Some(task) = task {
-                let _ = self.with_half(|half| half.schedule_step(task as Rc<dyn local::Runnable>));
+                half.schedule_step(task as Rc<dyn local::Runnable>);
             }
         } else {
             // A closed loop refuses it: the task can never run again anyway.
