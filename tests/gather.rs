@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{capture_exceptions, in_thread, run_once, vloop};
+use common::{capture_exceptions, failer, in_thread, run_once, sleeper, vloop};
 use loopspec::{ClockKind, Error, EventLoop, Future, Profile, Task, gather};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -25,24 +25,6 @@ fn loop_with(profile: Profile) -> EventLoop {
         .clock(ClockKind::Virtual)
         .profile(profile)
         .build()
-}
-
-/// A task that sleeps `delay` seconds and then returns `value`.
-fn sleeper<T: Clone + 'static>(lp: &EventLoop, delay: f64, value: T) -> Task<T> {
-    lp.create_task(async move {
-        loopspec::sleep(delay).await?;
-        Ok(value)
-    })
-    .unwrap()
-}
-
-/// A task that sleeps `delay` seconds and then raises `err`.
-fn failer(lp: &EventLoop, delay: f64, err: Error) -> Task<i32> {
-    lp.create_task(async move {
-        loopspec::sleep(delay).await?;
-        Err(err)
-    })
-    .unwrap()
 }
 
 // ---------------------------------------------------------------------------

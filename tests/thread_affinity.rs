@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Log, in_thread, run_once, vloop};
+use common::{DropCount, DropWhere, Log, count, counter, in_thread, run_once, vloop};
 use loopspec::{Error, EventLoop, Future, Handle, Task, TaskRef, TimerHandle};
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -23,33 +23,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::thread;
-
-/// Counts its drops.
-struct DropCount(Arc<AtomicUsize>);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Records the name of the thread it is dropped on.
-struct DropWhere(Arc<Mutex<Vec<String>>>);
-
-impl Drop for DropWhere {
-    fn drop(&mut self) {
-        let name = thread::current().name().unwrap_or("?").to_string();
-        self.0.lock().unwrap().push(name);
-    }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
-}
-
-fn count(c: &Arc<AtomicUsize>) -> usize {
-    c.load(Ordering::SeqCst)
-}
 
 fn assert_non_thread_safe(err: &Error) {
     assert_eq!(*err, Error::NonThreadSafeCall);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{capture_exceptions, run_once, vloop};
+use common::{capture_exceptions, failer, run_once, sleeper, vloop};
 use loopspec::{Error, EventLoop, Future, ReturnWhen, Task, wait};
 use std::cell::{Cell, RefCell};
 use std::pin::pin;
@@ -21,24 +21,6 @@ type Slot = Rc<RefCell<Option<loopspec::Result<Split<i32>>>>>;
 
 fn value_error(msg: &str) -> Error {
     Error::raise("ValueError", msg)
-}
-
-/// A task that sleeps `delay` seconds and then returns `value`.
-fn sleeper(lp: &EventLoop, delay: f64, value: i32) -> Task<i32> {
-    lp.create_task(async move {
-        loopspec::sleep(delay).await?;
-        Ok(value)
-    })
-    .unwrap()
-}
-
-/// A task that sleeps `delay` seconds and then raises `err`.
-fn failer(lp: &EventLoop, delay: f64, err: Error) -> Task<i32> {
-    lp.create_task(async move {
-        loopspec::sleep(delay).await?;
-        Err(err)
-    })
-    .unwrap()
 }
 
 fn fut(f: &Task<i32>) -> Future<i32> {

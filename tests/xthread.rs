@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{Log, capture_exceptions, in_thread, run_once, vloop};
+use common::{
+    DropCount, DropWhere, Log, capture_exceptions, count, counter, in_thread, run_once, vloop,
+};
 use loopspec::{CfState, ConcurrentFuture, Error, EventLoop, LoopThread, run_coroutine_threadsafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -38,33 +40,6 @@ impl SyncLog {
     fn get(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
-}
-
-/// Counts its drops.
-struct DropCount(Arc<AtomicUsize>);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Records the name of the thread it is dropped on.
-struct DropWhere(Arc<Mutex<Vec<String>>>);
-
-impl Drop for DropWhere {
-    fn drop(&mut self) {
-        let name = thread::current().name().unwrap_or("?").to_string();
-        self.0.lock().unwrap().push(name);
-    }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
-}
-
-fn count(c: &Arc<AtomicUsize>) -> usize {
-    c.load(Ordering::SeqCst)
 }
 
 fn assert_closed(err: &Error) {

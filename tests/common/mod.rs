@@ -2,9 +2,10 @@
 //! virtual clocks, no sleeps, threads joined before asserting.
 #![allow(dead_code)]
 
-use loopspec::{ClockKind, EventLoop, ExceptionContext};
+use loopspec::{ClockKind, Error, EventLoop, ExceptionContext, Task};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A new loop on the virtual clock.
@@ -68,4 +69,51 @@ pub fn in_thread<R: Send + 'static>(name: &str, f: impl FnOnce() -> R + Send + '
         .expect("spawn")
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// Counts its drops.
+pub struct DropCount(pub Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Records the name of the thread it is dropped on.
+pub struct DropWhere(pub Arc<Mutex<Vec<String>>>);
+
+impl Drop for DropWhere {
+    fn drop(&mut self) {
+        let name = std::thread::current().name().unwrap_or("?").to_string();
+        self.0.lock().unwrap().push(name);
+    }
+}
+
+/// A shared counter.
+pub fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+/// Its value.
+pub fn count(c: &Arc<AtomicUsize>) -> usize {
+    c.load(Ordering::SeqCst)
+}
+
+/// A task that sleeps `delay` seconds and then returns `value`.
+pub fn sleeper<T: Clone + 'static>(lp: &EventLoop, delay: f64, value: T) -> Task<T> {
+    lp.create_task(async move {
+        loopspec::sleep(delay).await?;
+        Ok(value)
+    })
+    .unwrap()
+}
+
+/// A task that sleeps `delay` seconds and then raises `err`.
+pub fn failer(lp: &EventLoop, delay: f64, err: Error) -> Task<i32> {
+    lp.create_task(async move {
+        loopspec::sleep(delay).await?;
+        Err(err)
+    })
+    .unwrap()
 }
