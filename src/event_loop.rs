@@ -29,6 +29,7 @@ use crate::run_state::{Home, RunState, StopFlag};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
 use crate::task::{self, Task};
 use std::any::Any;
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -986,12 +987,34 @@ impl EventLoop {
     }
 
     /// Called by a home thread's exit: releases the home if it still is
-    /// this claim.
-    pub(crate) fn release_home_on_exit(&self, epoch: u64) {
-        let mut st = self.lock();
-        if st.run.epoch == epoch && st.run.home.is_some() {
-            st.run.home = None;
+    /// this claim, and puts `sent` — the cross-thread submissions the exiting
+    /// half had taken in — back at the front of the inbox, unless the loop is
+    /// closed (THREAD-4). Returns what a closed loop refused, to be dropped
+    /// by the caller outside the lock (THREAD-5).
+    pub(crate) fn release_home_on_exit(
+        &self,
+        epoch: u64,
+        sent: VecDeque<Submission>,
+    ) -> VecDeque<Submission> {
+        let wake = {
+            let mut st = self.lock();
+            if st.run.epoch == epoch && st.run.home.is_some() {
+                st.run.home = None;
+            }
+            #[cfg(not(feature = "mutant-exit-drops-submissions"))]
+            let keep = !st.run.closed && !sent.is_empty();
+            #[cfg(feature = "mutant-exit-drops-submissions")]
+            let keep = false;
+            if !keep {
+                return sent;
+            }
+            self.shared.inbox_len.store(1, Ordering::Release);
+            st.inbox.push_front_all(sent)
+        };
+        if wake {
+            self.shared.wakeup.notify_one();
         }
+        VecDeque::new()
     }
 
     // ------------------------------------------------------------------

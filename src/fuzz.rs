@@ -2693,7 +2693,18 @@ impl Ops {
         }
         let cbl = lock(&self.log).cbs.clone();
         for (i, cb) in self.cbs.iter_mut().enumerate() {
-            if cb.accepted && cb.loc == Loc::Half(th) {
+            if !cb.accepted || cb.loc != Loc::Half(th) {
+                continue;
+            }
+            if cb.kind == Kind::Threadsafe && !self.loops[cb.lp].closed {
+                // A cross-thread submission the half had taken in goes back
+                // to the inbox, undropped.
+                ensure!(
+                    cbl[i].dropped == 0,
+                    "THREAD-4: threadsafe callback {i} was dropped with its home thread {th}"
+                );
+                cb.loc = Loc::Inbox;
+            } else {
                 ensure!(
                     cbl[i].dropped == 1,
                     "THREAD-4: callback {i} outlived its home thread {th}"

@@ -90,6 +90,16 @@ impl Inbox {
         self.wake()
     }
 
+    /// Puts `earlier` — submissions accepted before everything queued now —
+    /// back at the front of the queue, in their order (a home thread that
+    /// exits hands back the ones its half had taken in, THREAD-4). They are
+    /// not counted again. Returns whether the caller must signal the condvar.
+    pub(crate) fn push_front_all(&mut self, mut earlier: VecDeque<Submission>) -> bool {
+        earlier.append(&mut self.queue);
+        self.queue = earlier;
+        self.wake()
+    }
+
     /// Requests a wake-up of a parked loop (a push or a stop). Returns whether
     /// the caller must signal the condvar.
     pub(crate) fn wake(&mut self) -> bool {

@@ -174,6 +174,20 @@ impl LocalHalf {
         }
     }
 
+    /// Takes the cross-thread submissions out of the ready queue, in order,
+    /// leaving the loop-bound entries. No user value is dropped here.
+    pub(crate) fn take_sent(&self) -> VecDeque<Submission> {
+        let mut ready = self.ready.borrow_mut();
+        let mut sent = VecDeque::new();
+        for entry in std::mem::take(&mut *ready) {
+            match entry {
+                Ready::Sent(s) => sent.push_back(s),
+                other => ready.push_back(other),
+            }
+        }
+        sent
+    }
+
     /// Whether any timer (cancelled or not) is scheduled.
     pub(crate) fn has_timers(&self) -> bool {
         !self.timers.borrow().is_empty()
@@ -301,7 +315,9 @@ struct ThreadLoops {
 
 impl Drop for ThreadLoops {
     /// The thread is exiting: release every loop it is home to. Their queued
-    /// loop-bound work is dropped with the thread (THREAD-4).
+    /// loop-bound work is dropped with the thread; the cross-thread
+    /// submissions their halves had taken in go back to the inbox, to run
+    /// wherever the loop runs next (THREAD-4).
     fn drop(&mut self) {
         // A loom model that failed unwinds its threads; touching loom objects
         // then aborts the process. Nothing needs releasing in a failed model.
@@ -313,8 +329,10 @@ impl Drop for ThreadLoops {
         }
         self.running = None;
         for (lp, epoch, half) in std::mem::take(&mut self.bound) {
-            lp.release_home_on_exit(epoch);
-            lp.report_cleared(half.clear());
+            let refused = lp.release_home_on_exit(epoch, half.take_sent());
+            let mut cleared = half.clear();
+            drop_each(refused, &mut cleared.panics);
+            lp.report_cleared(cleared);
         }
     }
 }

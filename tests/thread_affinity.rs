@@ -668,6 +668,67 @@ fn home_thread_exit_drops_a_pending_task_future_on_that_thread() {
     assert!(lp.run_until_complete(async { Ok(()) }).is_ok());
 }
 
+/// Rules: THREAD-4, XTHREAD-1
+#[test]
+fn home_thread_exit_keeps_cross_thread_submissions_it_had_taken_in() {
+    let lp = vloop();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let submit = |what: &'static str| {
+        let log = log.clone();
+        lp.call_soon_threadsafe(move || log.lock().unwrap().push(what))
+            .unwrap();
+    };
+    submit("first");
+    let dropped = counter();
+    let (l, d) = (lp.clone(), dropped.clone());
+    in_thread("home-then-gone", move || {
+        // A loop-bound call takes the inbox into this thread's half, ahead
+        // of the callback it queues; then the thread exits without running.
+        let g = DropCount(d);
+        l.call_soon(move || drop(g)).unwrap();
+    });
+    submit("second");
+    assert_eq!(
+        count(&dropped),
+        1,
+        "the loop-bound callback went with its thread"
+    );
+    run_once(&lp);
+    assert_eq!(*log.lock().unwrap(), ["first", "second"]);
+}
+
+/// Rules: THREAD-4, XTHREAD-6
+#[test]
+fn home_thread_exit_keeps_a_run_coroutine_threadsafe_submission() {
+    let lp = vloop();
+    let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(7) }, &lp).unwrap();
+    let l = lp.clone();
+    let source = cf.clone();
+    in_thread("wrapper-home", move || {
+        // wrap_future makes this thread the home and takes in the submission.
+        let _wrapper = loopspec::wrap_future(&source, &l).unwrap();
+    });
+    let l = lp.clone();
+    let wrapped = in_thread("successor", move || {
+        let f = loopspec::wrap_future(&cf, &l).unwrap();
+        l.run_until_complete(f)
+    });
+    assert_eq!(wrapped, Ok(7));
+}
+
+/// Rules: THREAD-4, THREAD-5, XTHREAD-6
+#[test]
+fn home_thread_exit_after_close_drops_the_submissions_it_had_taken_in() {
+    let lp = vloop();
+    let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(7) }, &lp).unwrap();
+    let (l, closer) = (lp.clone(), lp.clone());
+    in_thread("home", move || {
+        l.call_soon(|| ()).unwrap(); // takes the submission in
+        in_thread("closer", move || closer.close().unwrap());
+    });
+    assert_eq!(cf.result(None), Err(Error::Closed));
+}
+
 // ---------------------------------------------------------------------------
 // THREAD-5
 // ---------------------------------------------------------------------------
