@@ -2673,6 +2673,7 @@ impl Ops {
             }
         }
         // End the thread.
+        let before = lock(&self.log).cbs.clone();
         let dropped = self.exec(th, |local| {
             let l = std::mem::take(local);
             catch_unwind(AssertUnwindSafe(move || drop(l)))
@@ -2696,9 +2697,9 @@ impl Ops {
             if !cb.accepted || cb.loc != Loc::Half(th) {
                 continue;
             }
-            if cb.kind == Kind::Threadsafe && !self.loops[cb.lp].closed {
-                // A cross-thread submission the half had taken in goes back
-                // to the inbox, undropped.
+            if cb.kind == Kind::Threadsafe && !self.loops[cb.lp].closed && before[i].dropped == 0 {
+                // A cross-thread submission the half had taken in, and not
+                // run yet, goes back to the inbox, undropped.
                 ensure!(
                     cbl[i].dropped == 0,
                     "THREAD-4: threadsafe callback {i} was dropped with its home thread {th}"
