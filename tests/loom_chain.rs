@@ -39,6 +39,9 @@ fn loom_run_coroutine_threadsafe_with_racing_cancel() {
         let stopper = src.clone();
         src.call_soon_threadsafe(move || stopper.stop()).unwrap();
         loop_thread.join().unwrap().unwrap();
+        // A forwarded cancel may still be queued: only close() releases it
+        // (and the loop it refers to), see SPEC.md's Rust mapping.
+        src.close().unwrap();
     });
 }
 
