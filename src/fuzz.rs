@@ -2440,7 +2440,17 @@ impl Ops {
                     );
                 }
             } else {
-                ran = self.run_checks(l, th, &as_unit(run))?;
+                // `Event loop is closed` from an open loop is the target's own
+                // exception (an rcts task destroyed with its home thread,
+                // XTHREAD-6), not a refused run.
+                let own_exception = !self.loops[l].closed
+                    && *run == Err(Error::Closed)
+                    && matches!(
+                        &seen.target_after,
+                        Some((true, false, Some(Err(Error::Closed))))
+                    );
+                let unit = if own_exception { Ok(()) } else { as_unit(run) };
+                ran = self.run_checks(l, th, &unit)?;
                 if ran {
                     self.check_run_result(th, l, tid, run, seen.target_after.as_ref())?;
                 }
