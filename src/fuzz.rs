@@ -2313,6 +2313,8 @@ impl Ops {
             target_loop: Option<usize>,
             target_after: Option<(bool, bool, Option<crate::Result<u32>>)>,
             gather_call: Option<crate::Result<usize>>,
+            /// A child of the gather holds `Event loop is closed`.
+            gather_child_closed: bool,
             pending: Vec<(usize, String)>,
         }
         let loops: Vec<EventLoop> = self.loops.iter().map(|m| m.lp.clone()).collect();
@@ -2326,6 +2328,7 @@ impl Ops {
                 target_loop: None,
                 target_after: None,
                 gather_call: None,
+                gather_child_closed: false,
                 pending: Vec::new(),
             };
             let refs = local.refs();
@@ -2372,6 +2375,9 @@ impl Ops {
                             seen.gather_call = Some(Ok(gl));
                             let r = lpv.run_until_complete(g.clone());
                             let done: Vec<bool> = children.iter().map(|c| c.done()).collect();
+                            seen.gather_child_closed = children.iter().any(|c| {
+                                c.done() && !c.cancelled() && c.result() == Err(Error::Closed)
+                            });
                             if let Ok(list) = &r {
                                 for (c, e) in children.iter().zip(list) {
                                     check_entry(&log, c, e);
@@ -2443,12 +2449,16 @@ impl Ops {
                 // `Event loop is closed` from an open loop is the target's own
                 // exception (an rcts task destroyed with its home thread,
                 // XTHREAD-6), not a refused run.
+                // A script's coroutine that started (it was not refused) may
+                // have met it in what it awaited.
+                let script_started = tid.is_some_and(|tid| lock(&self.log).tasks[tid].armed);
                 let own_exception = !self.loops[l].closed
                     && *run == Err(Error::Closed)
-                    && matches!(
-                        &seen.target_after,
-                        Some((true, false, Some(Err(Error::Closed))))
-                    );
+                    && (script_started
+                        || matches!(
+                            &seen.target_after,
+                            Some((true, false, Some(Err(Error::Closed))))
+                        ));
                 let unit = if own_exception { Ok(()) } else { as_unit(run) };
                 ran = self.run_checks(l, th, &unit)?;
                 if ran {
@@ -2473,6 +2483,8 @@ impl Ops {
         }
         if let Some((gl, r, _)) = &seen.gathered {
             let unit = match r {
+                // A child's own exception (see the future case above).
+                Err(Error::Closed) if !self.loops[l].closed && seen.gather_child_closed => Ok(()),
                 Err(e @ (Error::Closed | Error::BoundToThread { .. })) => Err(e.clone()),
                 _ => Ok(()),
             };
