@@ -307,6 +307,29 @@ fn home_thread_exit_frees_its_loop_bound_work() {
     lp.close().unwrap();
 }
 
+/// A cross-thread submission that refers to its own loop, handed back to the
+/// inbox by a home thread that exited, is freed by `close()` (SPEC.md's Rust
+/// mapping: closing is the release).
+/// Rules: THREAD-4, LIFE-7
+#[test]
+fn close_frees_submissions_handed_back_by_an_exited_home() {
+    let c = Counter::default();
+    let lp = vloop();
+    let (l, g) = (lp.clone(), c.guard());
+    lp.call_soon_threadsafe(move || {
+        let _g = g;
+        drop(l); // the submission holds its loop
+    })
+    .unwrap();
+    let remote = lp.clone();
+    thread::spawn(move || remote.call_soon(|| ()).unwrap()) // takes it in, exits
+        .join()
+        .unwrap();
+    assert_eq!(lp.inbox_stats().queued, 1, "handed back, not dropped");
+    lp.close().unwrap();
+    c.assert_all_dropped("a handed-back submission after close");
+}
+
 /// Rules: LIFE-7, GATHER-6
 #[test]
 fn close_frees_a_gather_of_pending_tasks() {
