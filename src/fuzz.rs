@@ -2446,11 +2446,11 @@ impl Ops {
                     );
                 }
             } else {
-                // `Event loop is closed` from an open loop is the target's own
-                // exception (an rcts task destroyed with its home thread,
-                // XTHREAD-6), not a refused run.
-                // A script's coroutine that started (it was not refused) may
-                // have met it in what it awaited.
+                // `Event loop is closed` from an open loop is not a refused
+                // run but an exception the run returned: the target future
+                // holds it (an rcts task destroyed with its home thread fails
+                // its concurrent future so, XTHREAD-6), or a script's
+                // coroutine that started met it in what it awaited.
                 let script_started = tid.is_some_and(|tid| lock(&self.log).tasks[tid].armed);
                 let own_exception = !self.loops[l].closed
                     && *run == Err(Error::Closed)
