@@ -413,6 +413,29 @@ fn futures_block_on<F: std::future::Future>(fut: F) -> F::Output {
 // W4 gather / wait
 // ---------------------------------------------------------------------------
 
+/// `iters` runs of: make `TASKS` trivial tasks on a fresh loop and hand them
+/// to `combine`, which runs the loop until they are combined and returns how
+/// many it got. Times from the first task made to the combined result.
+fn w4_loopspec(
+    iters: u64,
+    combine: impl Fn(&EventLoop, Vec<loopspec::Task<usize>>) -> usize,
+) -> Duration {
+    (0..iters)
+        .map(|_| {
+            let lp = EventLoop::new();
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|i| lp.create_task(async move { Ok(i) }).unwrap())
+                .collect();
+            let got = combine(&lp, tasks);
+            let elapsed = start.elapsed();
+            assert_eq!(got, TASKS);
+            lp.close().unwrap();
+            elapsed
+        })
+        .sum()
+}
+
 fn w4_gather_wait(c: &mut Criterion) {
     let mut g = c.benchmark_group("W4_gather_wait");
     g.throughput(Throughput::Elements(TASKS as u64));
@@ -421,41 +444,18 @@ fn w4_gather_wait(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3));
     g.bench_function(BenchmarkId::new("loopspec", "gather"), |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let lp = EventLoop::new();
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..TASKS)
-                        .map(|i| lp.create_task(async move { Ok(i) }).unwrap())
-                        .collect();
-                    let all = loopspec::gather(tasks, false).unwrap();
-                    let out = lp.run_until_complete(all).unwrap();
-                    let elapsed = start.elapsed();
-                    assert_eq!(out.len(), TASKS);
-                    lp.close().unwrap();
-                    elapsed
-                })
-                .sum()
+            w4_loopspec(iters, |lp, tasks| {
+                let all = loopspec::gather(tasks, false).unwrap();
+                lp.run_until_complete(all).unwrap().len()
+            })
         });
     });
     g.bench_function(BenchmarkId::new("loopspec", "wait"), |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let lp = EventLoop::new();
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..TASKS)
-                        .map(|i| lp.create_task(async move { Ok(i) }).unwrap())
-                        .collect();
-                    let (done, _) = lp
-                        .run_until_complete(loopspec::wait(tasks, None, ReturnWhen::AllCompleted))
-                        .unwrap();
-                    let elapsed = start.elapsed();
-                    assert_eq!(done.len(), TASKS);
-                    lp.close().unwrap();
-                    elapsed
-                })
-                .sum()
+            w4_loopspec(iters, |lp, tasks| {
+                let waiting = loopspec::wait(tasks, None, ReturnWhen::AllCompleted);
+                lp.run_until_complete(waiting).unwrap().0.len()
+            })
         });
     });
     g.bench_function(BenchmarkId::new("tokio", "join_all"), |b| {

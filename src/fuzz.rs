@@ -1092,8 +1092,12 @@ impl HomeSet {
             .filter(|&u| u != t && self.has(HomeSet::at(u)))
             .collect()
     }
+    /// What is left once "no home" and `t` are ruled out.
+    fn other_homes(self, t: usize) -> HomeSet {
+        HomeSet(self.0 & !(FREE.0 | HomeSet::at(t).0))
+    }
     fn only_free_or(self, t: usize) -> bool {
-        self.0 & !(FREE.0 | HomeSet::at(t).0) == 0
+        self.other_homes(t).0 == 0
     }
     fn union(self, o: HomeSet) -> HomeSet {
         HomeSet(self.0 | o.0)
@@ -1324,7 +1328,7 @@ impl Ops {
                     "THREAD-1: NonThreadSafeCall for thread {th} though the work may live there ({:?})",
                     m.home
                 );
-                m.home = HomeSet(others.iter().fold(0, |a, u| a | HomeSet::at(*u).0));
+                m.home = m.home.other_homes(th);
             }
             Err(e) => return Err(format!("loop-bound call gave {e:?}")),
         }
@@ -1982,9 +1986,7 @@ impl Ops {
                         match r {
                             Ok(()) => self.maybe_claim(l, th),
                             Err(Error::NonThreadSafeCall) => {
-                                let others = self.loops[l].home.others(th);
-                                self.loops[l].home =
-                                    HomeSet(others.iter().fold(0, |a, u| a | HomeSet::at(*u).0));
+                                self.loops[l].home = self.loops[l].home.other_homes(th);
                             }
                             _ => {}
                         }
