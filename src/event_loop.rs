@@ -250,10 +250,8 @@ impl Drop for RunGuard<'_> {
             }
         };
         if released {
-            if let Some(half) = local::remove_bound(self.lp) {
-                // Empty but for cancelled timers, whose destructors run here.
-                self.lp.destroy_half(&half);
-            }
+            // Empty but for cancelled timers, whose destructors run here.
+            self.lp.discard_own_half();
         }
     }
 }
@@ -943,15 +941,14 @@ impl EventLoop {
             crate::executor::Executor::shutdown(&*pool, false);
         }
         if home_is_me {
-            if let Some(half) = local::remove_bound(self) {
-                self.destroy_half(&half);
-            }
+            self.discard_own_half();
         }
         Ok(())
     }
 
-    /// The loop was found closed: drop the loop-bound work this thread still
-    /// holds for it (closed by another thread, THREAD-5).
+    /// Drops the loop-bound work this thread holds for the loop, if any: the
+    /// loop was closed (here, or by another thread, THREAD-5) or released
+    /// after a run (THREAD-3).
     fn discard_own_half(&self) {
         if let Some(half) = local::remove_bound(self) {
             self.destroy_half(&half);
@@ -1060,10 +1057,7 @@ impl EventLoop {
     /// The thread-safe wake path of a task waker: step task `id` soon.
     pub(crate) fn wake_task(&self, id: u64, wake_up: impl FnOnce() -> Submission) {
         if let Some(half) = self.running_here() {
-            let task = half.tasks.borrow().get(&id).cloned();
-            if let Some(task) = task {
-                half.schedule_step(task as Rc<dyn local::Runnable>);
-            }
+            half.wake_task(id);
         } else {
             // A closed loop refuses it: the task can never run again anyway.
             let _ = self.submit(wake_up());

@@ -103,35 +103,30 @@ impl<F: FnOnce() + Send> HandleCore for Sent<F> {
     }
 }
 
+impl<F: FnOnce() + Send> Sent<F> {
+    /// Takes the callback if it is still pending; it is then done (not
+    /// cancelled), whatever the caller does with it.
+    fn take_pending(&self) -> Option<F> {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut *state, SentState::Done { cancelled: false }) {
+            SentState::Pending(f) => Some(f),
+            done => {
+                *state = done;
+                None
+            }
+        }
+    }
+}
+
 impl<F: FnOnce() + Send> SentCall for Sent<F> {
     fn run(&self) {
-        let taken = {
-            let mut state = self.state.lock();
-            match std::mem::replace(&mut *state, SentState::Done { cancelled: false }) {
-                SentState::Pending(f) => Some(f),
-                done => {
-                    *state = done;
-                    None
-                }
-            }
-        };
-        if let Some(f) = taken {
+        if let Some(f) = self.take_pending() {
             f();
         }
     }
 
     fn discard(&self) {
-        let taken = {
-            let mut state = self.state.lock();
-            match std::mem::replace(&mut *state, SentState::Done { cancelled: false }) {
-                SentState::Pending(f) => Some(f),
-                done => {
-                    *state = done;
-                    None
-                }
-            }
-        };
-        drop(taken);
+        drop(self.take_pending());
     }
 }
 

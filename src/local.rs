@@ -126,7 +126,7 @@ pub(crate) struct LocalHalf {
     /// of a `wrap_future`, whose completion arrives from another thread).
     pub(crate) held: RefCell<HashMap<u64, Box<dyn std::any::Any>, BuildHasherDefault<IdHasher>>>,
     /// A spare buffer swapped with the inbox queue, so that draining the inbox
-    /// neither allocates nor holds the lock while entries are converted.
+    /// does not allocate. (The drain converts entries under the state lock.)
     pub(crate) spare: RefCell<VecDeque<Submission>>,
 }
 
@@ -165,12 +165,15 @@ impl LocalHalf {
     pub(crate) fn accept(&self, s: Submission) {
         match s.task_wake() {
             None => self.push_ready(Ready::Sent(s)),
-            Some(id) => {
-                let task = self.tasks.borrow().get(&id).cloned();
-                if let Some(task) = task {
-                    self.schedule_step(task as Rc<dyn Runnable>);
-                }
-            }
+            Some(id) => self.wake_task(id),
+        }
+    }
+
+    /// Queues a step of task `id`, if it is still unfinished.
+    pub(crate) fn wake_task(&self, id: u64) {
+        let task = self.tasks.borrow().get(&id).cloned();
+        if let Some(task) = task {
+            self.schedule_step(task as Rc<dyn Runnable>);
         }
     }
 
@@ -240,7 +243,8 @@ impl LocalHalf {
     }
 
     /// Whether the half holds no work: no ready entry, no uncancelled timer,
-    /// no unfinished task. An empty half can be released (THREAD-3).
+    /// no unfinished task, no held value. An empty half can be released
+    /// (THREAD-3).
     pub(crate) fn is_empty(&self) -> bool {
         self.ready.borrow().is_empty()
             && self.tasks.borrow().is_empty()

@@ -91,12 +91,14 @@ pub(crate) struct RunState {
     /// The thread whose loop-bound half (ready queue, timers, tasks) currently
     /// exists, if any.
     ///
-    /// * Claimed by the first loop-bound call (`call_soon`, `call_later`,
-    ///   `call_at`, `create_task`, a run) made while it is `None`.
+    /// * Claimed by the first loop-bound call made while it is `None`: the
+    ///   scheduling calls, `create_task`, a run, `wrap_future`, completing a
+    ///   future with callbacks (everything that goes through `with_half`).
     /// * While `running` is `Some(t)`, `home` is `Some(t)`.
     /// * Released when a run ends and the half is empty (no ready callbacks,
-    ///   no pending timers, no unfinished tasks), by `close()`, and when the
-    ///   home thread exits (its queued work is dropped with it).
+    ///   no pending timers, no unfinished tasks, no held values), by
+    ///   `close()`, and when the home thread exits (its loop-bound work is
+    ///   dropped with it; its taken-in submissions go back to the inbox).
     pub(crate) home: Option<Home>,
 
     /// Incremented on every claim of `home`, so a thread can tell its own
