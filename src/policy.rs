@@ -253,26 +253,32 @@ impl Policy {
 }
 
 /// Cancels every unfinished task of `lp` and runs the loop until they are
-/// done, as asyncio's runner does at the end of `run()`.
+/// done, as asyncio's runner does at the end of `run()` (by gathering them):
+/// the loop waits on their done callbacks, so it can park and a virtual
+/// clock can move while a cancelled task still sleeps.
 fn cancel_all_tasks(lp: &EventLoop) {
-    let tasks: Vec<_> = lp
-        .local_tasks()
-        .into_iter()
-        .map(crate::task::TaskRef::from_dyn)
-        .collect();
+    let tasks = lp.local_tasks();
     if tasks.is_empty() {
         return;
     }
+    let all_done = lp.create_future::<()>();
+    let left = std::rc::Rc::new(std::cell::Cell::new(tasks.len()));
     for t in &tasks {
-        t.cancel();
-    }
-    let waiting = tasks.clone();
-    let _ = lp.run_until_complete(async move {
-        while waiting.iter().any(|t| !t.done()) {
-            crate::yield_now().await?;
+        let (left, all_done) = (left.clone(), all_done.clone());
+        let hook: std::rc::Rc<dyn Fn()> = std::rc::Rc::new(move || {
+            left.set(left.get() - 1);
+            if left.get() == 0 {
+                let _ = all_done.set_result(());
+            }
+        });
+        if t.clone().add_done_hook(hook).is_err() {
+            return; // the loop is closed: nothing can run any more
         }
-        Ok(())
-    });
+    }
+    for t in tasks {
+        crate::task::TaskRef::from_dyn(t).cancel();
+    }
+    let _ = lp.run_until_complete(all_done);
 }
 
 /// The name asyncio would print for the calling thread (POLICY-9): the

@@ -101,6 +101,8 @@ pub(crate) trait TaskDyn: Runnable {
     fn uncancel(&self) -> u32;
     fn done_dyn(&self) -> bool;
     fn cancelled_dyn(&self) -> bool;
+    /// Adds a done callback that needs no access to the result.
+    fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()>;
 }
 
 thread_local! {
@@ -267,6 +269,10 @@ impl<T: 'static> TaskDyn for crate::future::Core<T> {
     fn cancelled_dyn(&self) -> bool {
         matches!(*self.state.borrow(), FutureState::Cancelled(_))
     }
+
+    fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()> {
+        Future { core: self }.add_done_callback(Rc::new(move |_: &Future<T>| hook()))
+    }
 }
 
 /// The message of the last `cancel(msg)` that had to be delivered at the
@@ -317,7 +323,10 @@ fn step<T: 'static>(fut: Future<T>) {
     if fut.done() {
         return;
     }
-    t.waiting_on.borrow_mut().clear();
+    // Dropped after the borrow ends: the last reference to an awaited
+    // future may run user code that touches this task.
+    let awaited = std::mem::take(&mut *t.waiting_on.borrow_mut());
+    drop(awaited);
     let throw = if t.must_cancel.replace(false) {
         Some(Error::Cancelled(t.cancel_msg.borrow().clone()))
     } else {

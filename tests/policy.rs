@@ -487,6 +487,33 @@ fn run_cancels_and_awaits_pending_tasks_before_closing() {
     });
 }
 
+/// The cleanup waits for the cancelled tasks the way a gather would: a task
+/// that catches the cancellation and then sleeps lets the (virtual) clock
+/// move, and finishes before the loop is closed.
+/// Rules: POLICY-6
+#[test]
+fn run_awaits_a_cancelled_task_that_sleeps_after_the_cancellation() {
+    in_thread("p6-sleepy", || {
+        let policy = main_policy(Profile::Py311);
+        let finished_at: Rc<RefCell<Option<f64>>> = Rc::default();
+        let f = finished_at.clone();
+        let out = policy.run(async move {
+            create_task(async move {
+                let caught = loopspec::sleep(100.0).await;
+                assert!(matches!(caught, Err(Error::Cancelled(_))));
+                loopspec::sleep(1.0).await?;
+                *f.borrow_mut() = Some(get_running_loop()?.time());
+                Ok(())
+            })?;
+            loopspec::yield_now().await?;
+            Ok("main done")
+        });
+        assert_eq!(out.unwrap(), "main done");
+        let at = finished_at.borrow_mut().take();
+        assert!(at.is_some_and(|t| t >= 1.0), "the task finished at {at:?}");
+    });
+}
+
 /// Rules: POLICY-6
 #[test]
 fn run_returns_the_exception_of_main_and_still_clears_the_slot() {
@@ -968,19 +995,24 @@ fn run_refuses_to_nest_inside_a_callback_and_leaves_the_slot_alone() {
         let current = policy.new_event_loop();
         policy.set_event_loop(Some(&current));
         let running = vloop();
-        let out: Rc<RefCell<Option<Error>>> = Rc::default();
+        // Recorded in the callback and checked here: a panic in a callback is
+        // caught by the loop and would not fail the test.
+        type Seen = (Error, bool, Option<EventLoop>);
+        let out: Rc<RefCell<Option<Seen>>> = Rc::default();
         let o = out.clone();
         let p = policy.clone();
         let r2 = running.clone();
         running
             .call_soon(move || {
-                *o.borrow_mut() = Some(p.run(async { Ok(()) }).unwrap_err());
-                assert!(r2.is_running());
-                assert_eq!(get_running_loop().unwrap(), r2);
+                let err = p.run(async { Ok(()) }).unwrap_err();
+                *o.borrow_mut() = Some((err, r2.is_running(), get_running_loop().ok()));
             })
             .unwrap();
         run_once(&running);
-        assert_eq!(out.borrow_mut().take(), Some(Error::RunInRunningLoop));
+        let (err, still_running, seen) = out.borrow_mut().take().expect("the callback ran");
+        assert_eq!(err, Error::RunInRunningLoop);
+        assert!(still_running);
+        assert_eq!(seen, Some(running.clone()));
         assert_eq!(policy.get_event_loop().unwrap(), current);
         assert!(!current.is_closed());
     });

@@ -1607,3 +1607,52 @@ fn cancel_task_on_foreign_future_counts_and_returns_true() {
     assert!(t.cancelled());
     assert!(!t.cancel());
 }
+
+/// A value whose `Drop` cancels a task (user code running inside the step
+/// that drops it).
+#[derive(Clone)]
+struct CancelsOnDrop(Rc<RefCell<Option<loopspec::TaskRef>>>);
+
+impl Drop for CancelsOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.borrow_mut().take() {
+            t.cancel();
+        }
+    }
+}
+
+/// A task's step lets go of what it awaited before running the coroutine;
+/// if that drops the last reference to a result whose `Drop` cancels the
+/// task, the cancel is an ordinary one, not a re-entrancy panic escaping the
+/// loop.
+/// Rules: TASK-4
+#[test]
+fn task_cancelled_by_the_drop_of_what_it_awaited() {
+    let lp = vloop();
+    let me: Rc<RefCell<Option<loopspec::TaskRef>>> = Rc::default();
+    let m = me.clone();
+    let l = lp.clone();
+    let task = lp
+        .create_task(async move {
+            *m.borrow_mut() = loopspec::current_task()?;
+            let tmp: loopspec::Future<CancelsOnDrop> = l.create_future();
+            let mut polled = tmp.clone();
+            // Poll it once, so the task records it as awaited, and move on.
+            std::future::poll_fn(|cx| {
+                let _ = Pin::new(&mut polled).poll(cx);
+                Poll::Ready(())
+            })
+            .await;
+            drop(polled);
+            tmp.set_result(CancelsOnDrop(m.clone()))?;
+            drop(tmp);
+            loopspec::yield_now().await?;
+            loopspec::yield_now().await?;
+            Ok(())
+        })
+        .unwrap();
+    let r = lp.run_until_complete(task.clone());
+    assert!(matches!(r, Err(Error::Cancelled(_))), "{r:?}");
+    assert!(task.cancelled());
+    drop(me);
+}
