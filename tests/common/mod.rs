@@ -48,6 +48,19 @@ pub fn run_once(lp: &EventLoop) {
     lp.run_forever().expect("run_forever");
 }
 
+/// Asserts that `lp` holds no loop-bound work any more (no uncancelled timer,
+/// no ready callback, no unfinished task): then it has no home, and another
+/// thread can run it (THREAD-3); live work would keep it bound here
+/// (THREAD-2).
+pub fn assert_holds_no_work(lp: &EventLoop) {
+    let l = lp.clone();
+    let r = in_thread("holds-no-work", move || {
+        l.stop();
+        l.run_forever()
+    });
+    assert_eq!(r, Ok(()), "the loop still holds work");
+}
+
 /// Installs an exception handler that records every context it receives.
 pub fn capture_exceptions(lp: &EventLoop) -> Arc<Mutex<Vec<ExceptionContext>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
