@@ -165,6 +165,24 @@ fn concurrent_future_result_of_pending_times_out() {
     assert_eq!(cf.state(), CfState::Running);
 }
 
+/// A positive timeout really waits (the timed wait, not the zero-timeout
+/// shortcut) and then gives up. Only the outcome is asserted, not how long
+/// it took.
+/// Rules: CONC-2
+#[test]
+fn concurrent_future_result_with_a_positive_timeout_on_a_pending_future_times_out() {
+    let cf = ConcurrentFuture::<i32>::new();
+    let short = Duration::from_millis(5);
+    assert_timeout(&cf.result(Some(short)).unwrap_err());
+    assert_timeout(&cf.exception(Some(short)).unwrap_err());
+    let other = cf.clone();
+    let from_another_thread = thread::spawn(move || other.result(Some(short)))
+        .join()
+        .unwrap();
+    assert_timeout(&from_another_thread.unwrap_err());
+    assert_eq!(cf.state(), CfState::Pending);
+}
+
 /// Rules: CONC-2
 #[test]
 fn concurrent_future_result_and_exception_of_finished() {

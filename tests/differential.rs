@@ -538,8 +538,9 @@ fn build_act(a: &RawAct, n: &Names, from: Option<usize>) -> Option<OpKind> {
 }
 
 /// `awaitable`: what these steps may await. Awaits never form a cycle (a
-/// cancellation would go round it for ever: CPython raises RecursionError,
-/// loopspec overflows its stack — see the corpus's task-6-cancel-await-cycle).
+/// cancellation would go round it: CPython raises RecursionError, loopspec stops
+/// at the task already being cancelled — see the corpus's
+/// task-6-cancel-await-cycle).
 fn build_steps(raw: &[RawStep], n: &Names, awaitable: &[String]) -> Vec<Op> {
     let mut out = Vec::new();
     for s in raw {

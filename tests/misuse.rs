@@ -692,7 +692,7 @@ fn misuse_wait_for_outside_a_task() {
 
 // --- Misuses that are not errors -----------------------------------------
 
-/// Rules: STOP-1, LIFE-7, SCHED-3
+/// Rules: STOP-1, LIFE-7, SCHED-3, FUT-4
 #[test]
 fn misuse_that_is_allowed_stop_close_and_cancel_twice() {
     let lp = vloop();

@@ -649,11 +649,11 @@ fn home_thread_exit_lets_another_thread_run_the_loop() {
 #[test]
 fn home_thread_exit_drops_a_pending_task_future_on_that_thread() {
     let lp = vloop();
-    let dropped = counter();
-    let (l, d) = (lp.clone(), dropped.clone());
+    let dropped_in = Arc::new(Mutex::new(Vec::new()));
+    let (l, d) = (lp.clone(), dropped_in.clone());
     let task_was_pending = in_thread("task-home", move || {
         let gate = l.create_future::<()>();
-        let g = DropCount(d);
+        let g = DropWhere(d);
         let task = l
             .create_task(async move {
                 let _g = g;
@@ -664,7 +664,7 @@ fn home_thread_exit_drops_a_pending_task_future_on_that_thread() {
         !task.done()
     });
     assert!(task_was_pending);
-    assert_eq!(count(&dropped), 1);
+    assert_eq!(*dropped_in.lock().unwrap(), ["task-home"]);
     assert!(lp.run_until_complete(async { Ok(()) }).is_ok());
 }
 

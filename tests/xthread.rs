@@ -1411,7 +1411,7 @@ fn loop_thread_drops_pending_work_on_its_own_thread() {
     let drops = Arc::new(Mutex::new(Vec::new()));
     let d = drops.clone();
     let (started_tx, started_rx) = mpsc::channel();
-    let _cf = run_coroutine_threadsafe(
+    let cf = run_coroutine_threadsafe(
         move || {
             let guard = DropWhere(d);
             async move {
@@ -1428,8 +1428,9 @@ fn loop_thread_drops_pending_work_on_its_own_thread() {
     let errors = capture_exceptions(&lp);
     assert_eq!(lt.stop_and_join(), Ok(()));
     assert_eq!(*drops.lock().unwrap(), ["owner-loop"]);
-    // (The task never finished; what its concurrent future does then is not
-    // specified: it stays pending, as in CPython.)
+    // The task never finished: its concurrent future fails instead of staying
+    // pending as in CPython (XTHREAD-6), already failed by the join.
+    assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Closed));
     let errors = errors.lock().unwrap();
     assert!(
         errors
