@@ -226,10 +226,7 @@ where
         if cf.set_running_or_notify_cancel() != Ok(true) {
             return;
         }
-        let _ = match task.result() {
-            Ok(v) => cf.set_result(v),
-            Err(e) => cf.set_exception(e),
-        };
+        let _ = cf.finish(task.result());
     });
     let _ = task.add_done_callback(on_task_done);
 }

@@ -332,8 +332,7 @@ where
         return Err(Error::NanTime);
     }
     let lp = get_running_loop()?;
-    if let Some(timeout) = timeout.filter(|t| *t <= 0.0) {
-        let _ = timeout;
+    if timeout.is_some_and(|t| t <= 0.0) {
         let fut = lp.ensure_future(fut)?;
         if fut.done() {
             return fut.result();

@@ -262,7 +262,9 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
         self.finish(Err(e))
     }
 
-    fn finish(&self, outcome: Result<T>) -> Result<()> {
+    /// Finishes with `outcome` (a result or an exception), as `set_result`
+    /// or `set_exception` would.
+    pub(crate) fn finish(&self, outcome: Result<T>) -> Result<()> {
         let (callbacks, wakers) = {
             let mut inner = self.shared.inner.lock();
             if inner.state.is_done() {
@@ -366,9 +368,8 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     where
         T: Clone,
     {
-        self.wait_then(timeout, |inner| match &inner.outcome {
-            Some(outcome) => outcome.clone(),
-            None => Err(Error::Cancelled(None)),
+        self.wait_then(timeout, |inner| {
+            read(inner).unwrap_or(Err(Error::Cancelled(None)))
         })?
     }
 
@@ -382,17 +383,22 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
         })?
     }
 
-    /// The outcome of a done future: `None` while pending or running.
+    /// The outcome: `Some` exactly when the future is done (a cancelled one
+    /// reads as `Err(Cancelled(None))`).
     pub(crate) fn outcome(&self) -> Option<Result<T>>
     where
         T: Clone,
     {
-        let inner = self.shared.inner.lock();
-        if inner.state.is_cancelled() {
-            return Some(Err(Error::Cancelled(None)));
-        }
-        inner.outcome.clone()
+        read(&self.shared.inner.lock())
     }
+}
+
+/// What a reader of the future gets, `None` until it is done.
+fn read<T: Clone>(inner: &Inner<T>) -> Option<Result<T>> {
+    if inner.state.is_cancelled() {
+        return Some(Err(Error::Cancelled(None)));
+    }
+    inner.outcome.clone()
 }
 
 impl<T: Clone + Send + 'static> std::future::Future for ConcurrentFuture<T> {
@@ -406,11 +412,8 @@ impl<T: Clone + Send + 'static> std::future::Future for ConcurrentFuture<T> {
             return Poll::Ready(Err(exc));
         }
         let mut inner = self.shared.inner.lock();
-        if inner.state.is_cancelled() {
-            return Poll::Ready(Err(Error::Cancelled(None)));
-        }
-        if let Some(outcome) = &inner.outcome {
-            return Poll::Ready(outcome.clone());
+        if let Some(outcome) = read(&inner) {
+            return Poll::Ready(outcome);
         }
         if !inner.wakers.iter().any(|w| w.will_wake(cx.waker())) {
             inner.wakers.push(cx.waker().clone());

@@ -974,7 +974,7 @@ impl EventLoop {
     }
 
     /// Reports panics raised by destructors of user values the loop dropped.
-    fn report_drop_panics(&self, what: &str, panics: Vec<Error>) {
+    pub(crate) fn report_drop_panics(&self, what: &str, panics: Vec<Error>) {
         for panic in panics {
             self.call_exception_handler(
                 &ExceptionContext::new(format!("Exception while dropping {what}"))

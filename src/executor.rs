@@ -251,10 +251,7 @@ impl EventLoop {
                 Ok(outcome) => outcome,
                 Err(panic) => Err(Error::from_panic(panic)),
             };
-            let _ = match outcome {
-                Ok(v) => job_cf.set_result(v),
-                Err(e) => job_cf.set_exception(e),
-            };
+            let _ = job_cf.finish(outcome);
         });
         let submitted = match executor {
             Some(e) => e.submit(job),

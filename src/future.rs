@@ -509,14 +509,6 @@ impl<T: 'static> Future<T> {
             waiters.push(Waiter::Waker(waker.clone()));
         }
     }
-
-    /// The outcome, marked retrieved; only for done futures.
-    fn outcome(&self) -> Result<T>
-    where
-        T: Clone,
-    {
-        self.result()
-    }
 }
 
 /// A future handle that does not keep the future alive (for state that the
@@ -562,7 +554,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                     // CancelledError to the step in preference to the task's
                     // pending cancellation.
                     if exc.is_cancelled() && this.done() {
-                        let own = this.outcome();
+                        let own = this.result();
                         if matches!(own, Err(Error::Cancelled(_))) {
                             return Poll::Ready(own);
                         }
@@ -570,9 +562,9 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                     return Poll::Ready(Err(exc));
                 }
                 if this.done() {
-                    return Poll::Ready(this.outcome());
+                    return Poll::Ready(this.result());
                 }
-                if std::ptr::addr_eq(task.core_addr(), Rc::as_ptr(&this.core)) {
+                if std::ptr::addr_eq(task.core_addr(), this.identity()) {
                     let repr = task.repr();
                     task.throw_next_step(Error::TaskAwaitsItself { task: repr });
                     return Poll::Pending;
@@ -591,7 +583,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
             }
             None => {
                 if this.done() {
-                    return Poll::Ready(this.outcome());
+                    return Poll::Ready(this.result());
                 }
                 this.add_waker(cx.waker());
                 Poll::Pending

@@ -213,9 +213,7 @@ impl<T: 'static> TaskDyn for crate::future::Core<T> {
     fn throw_next_step(self: Rc<Self>, e: Error) {
         let Some(t) = &self.task else { return };
         *t.pending_exc.borrow_mut() = Some(e);
-        let lp = self.lp.clone();
-        let me: Rc<dyn Runnable> = self;
-        let _ = lp.with_half(|half| half.schedule_step(me));
+        schedule_self(&Future { core: self });
     }
 
     fn add_waiting_on(&self, f: Rc<dyn AnyFuture>) {
@@ -283,12 +281,9 @@ pub(crate) fn pending_cancel_message<T>(t: &TaskFields<T>) -> Option<String> {
 
 /// Drops a task's future, reporting a panic from its `Drop` to the loop.
 fn drop_coro<T>(lp: &EventLoop, coro: Coroutine<T>) {
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(coro))) {
-        lp.call_exception_handler(
-            &crate::ExceptionContext::new("Exception while dropping a task's future")
-                .with_exception(Error::from_panic(panic)),
-        );
-    }
+    let mut panics = Vec::new();
+    local::drop_each([coro], &mut panics);
+    lp.report_drop_panics("a task's future", panics);
 }
 
 /// Ends the task: cancelled for a `CancelledError`, else with the outcome.
