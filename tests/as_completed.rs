@@ -5,20 +5,11 @@
 
 mod common;
 
-use common::{assert_holds_no_work, vloop};
+use common::{assert_holds_no_work, sleeper, vloop};
 use loopspec::{Error, EventLoop, Future, Task, as_completed};
 
 fn value_error(msg: &str) -> Error {
     Error::raise("ValueError", msg)
-}
-
-/// A task that sleeps `delay` seconds and then returns `value`.
-fn sleeper(lp: &EventLoop, delay: f64, value: i32) -> Task<i32> {
-    lp.create_task(async move {
-        loopspec::sleep(delay).await?;
-        Ok(value)
-    })
-    .unwrap()
 }
 
 /// Drains `as_completed(fs, timeout)` in a task: each yielded future's

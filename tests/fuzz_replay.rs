@@ -10,9 +10,15 @@
 //! (the target is guessed from the path: `chain` if it contains "chain").
 #![cfg(feature = "fuzzing")]
 
+mod common;
+
+use common::{DropCount, Holding, PanicOnDrop, capture_exceptions, run_once, vloop};
+use loopspec::Error;
 use loopspec::fuzz::{run_chain, run_ops};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -125,10 +131,6 @@ fn replay_input_from_env() {
 // "Bugs found" in `src/fuzz.rs`). Each asserts the specified behaviour.
 // ---------------------------------------------------------------------------
 
-use loopspec::{ClockKind, Error, EventLoop, ExceptionContext};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
 /// User data whose `Drop` panics, even while a panic unwinds (the worst a
 /// user type can do).
 struct AlwaysPanicOnDrop(&'static str);
@@ -136,65 +138,6 @@ struct AlwaysPanicOnDrop(&'static str);
 impl Drop for AlwaysPanicOnDrop {
     fn drop(&mut self) {
         panic!("{}", self.0);
-    }
-}
-
-/// User data whose `Drop` panics unless a panic is already unwinding.
-struct PanicOnDrop(&'static str);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("{}", self.0);
-        }
-    }
-}
-
-/// Counts drops.
-struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn vloop() -> EventLoop {
-    EventLoop::with_clock(ClockKind::Virtual)
-}
-
-fn capture(lp: &EventLoop) -> Arc<Mutex<Vec<ExceptionContext>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    lp.set_exception_handler(Some(Arc::new(
-        move |_: &EventLoop, c: &ExceptionContext| {
-            s.lock().unwrap().push(c.clone());
-        },
-    )));
-    seen
-}
-
-fn run_once(lp: &EventLoop) {
-    lp.stop();
-    lp.run_forever().unwrap();
-}
-
-/// A future holding user data beside it (dropped with the future, not when
-/// it completes).
-struct Holding<F, D> {
-    fut: std::pin::Pin<Box<F>>,
-    _data: D,
-}
-
-impl<F: std::future::Future, D> Unpin for Holding<F, D> {}
-
-impl<F: std::future::Future, D> std::future::Future for Holding<F, D> {
-    type Output = F::Output;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        self.fut.as_mut().poll(cx)
     }
 }
 
@@ -235,7 +178,7 @@ fn survives_in_a_child(name: &str, scenario: fn()) {
 fn regression_close_with_a_panicking_drop_still_destroys_and_reports_pending_tasks() {
     loopspec::fuzz::install_panic_hook();
     let lp = vloop();
-    let seen = capture(&lp);
+    let seen = capture_exceptions(&lp);
     let dropped = Arc::new(AtomicUsize::new(0));
     let task = lp
         .create_task(Holding {
@@ -243,7 +186,7 @@ fn regression_close_with_a_panicking_drop_still_destroys_and_reports_pending_tas
                 loopspec::sleep(100.0).await?;
                 Ok(1)
             }),
-            _data: Counted(dropped.clone()),
+            _data: DropCount(dropped.clone()),
         })
         .unwrap();
     run_once(&lp);
@@ -288,7 +231,7 @@ fn regression_close_with_a_panicking_drop_still_destroys_and_reports_pending_tas
 fn regression_close_of_a_task_whose_future_panics_in_drop_still_fails_its_concurrent_future() {
     loopspec::fuzz::install_panic_hook();
     let lp = vloop();
-    let _seen = capture(&lp);
+    let _seen = capture_exceptions(&lp);
     let cf = loopspec::run_coroutine_threadsafe(
         || Holding {
             fut: Box::pin(async {
@@ -319,7 +262,7 @@ fn regression_close_with_two_panicking_drops_does_not_abort() {
         "regression_close_with_two_panicking_drops_does_not_abort",
         || {
             let lp = vloop();
-            let _seen = capture(&lp);
+            let _seen = capture_exceptions(&lp);
             let (a, b) = (AlwaysPanicOnDrop("first"), AlwaysPanicOnDrop("second"));
             lp.call_soon(move || {
                 let _a = &a;
@@ -344,7 +287,7 @@ fn regression_home_thread_exit_with_a_panicking_drop_does_not_abort() {
         "regression_home_thread_exit_with_a_panicking_drop_does_not_abort",
         || {
             let lp = vloop();
-            let _seen = capture(&lp);
+            let _seen = capture_exceptions(&lp);
             let remote = lp.clone();
             let joined = std::thread::spawn(move || {
                 let data = PanicOnDrop("boom at thread exit");
@@ -391,7 +334,7 @@ fn regression_cancel_of_a_threadsafe_handle_does_not_raise_the_callbacks_drop_pa
 fn regression_cancelled_timer_with_a_panicking_drop_does_not_break_the_run() {
     loopspec::fuzz::install_panic_hook();
     let lp = vloop();
-    let _seen = capture(&lp);
+    let _seen = capture_exceptions(&lp);
     let data = PanicOnDrop(loopspec::fuzz::INTENTIONAL_DROP_PANIC);
     let t = lp
         .call_later(2.0, move || {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Log, capture_exceptions, in_thread, run_once, vloop};
+use common::{DropCount, Log, capture_exceptions, count, counter, in_thread, run_once, vloop};
 use loopspec::{
     DoneCallback, Error, EventLoop, Future, all_tasks, current_task, get_running_loop,
     set_event_loop,
@@ -18,24 +18,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
-
-/// Counts its drops: put one in a closure or future to see whether it was
-/// destroyed.
-struct DropCount(Arc<AtomicUsize>);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
-}
-
-fn count(c: &Arc<AtomicUsize>) -> usize {
-    c.load(Ordering::SeqCst)
-}
 
 /// A future that never completes on its own (a loop future nobody sets).
 fn never(lp: &EventLoop) -> Future<()> {

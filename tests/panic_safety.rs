@@ -10,40 +10,12 @@
 
 mod common;
 
-use common::{Log, capture_exceptions, run_once, vloop};
+use common::{Holding, Log, PanicOnDrop, capture_exceptions, run_once, vloop};
 use loopspec::{ConcurrentFuture, DoneCallback, Error, EventLoop, Future};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-
-/// User data whose `Drop` panics (unless a panic is already unwinding).
-struct PanicOnDrop(&'static str);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        if !thread::panicking() {
-            panic!("{}", self.0);
-        }
-    }
-}
-
-/// A future with user data beside it: the data is dropped with the future,
-/// not when the future completes.
-struct Holding<F> {
-    fut: std::pin::Pin<Box<F>>,
-    _data: PanicOnDrop,
-}
-
-impl<F: std::future::Future> std::future::Future for Holding<F> {
-    type Output = F::Output;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        self.fut.as_mut().poll(cx)
-    }
-}
 
 /// The loop still works: callbacks run in order, a task completes, the loop
 /// stops and closes.

@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{assert_holds_no_work, run_once, vloop};
-use loopspec::{ClockKind, Error, EventLoop, Profile, Task, wait_for};
+use common::{assert_holds_no_work, run_once, sleeper, vloop};
+use loopspec::{ClockKind, Error, EventLoop, Profile, wait_for};
 use std::cell::{Cell, RefCell};
 use std::pin::pin;
 use std::rc::Rc;
@@ -23,15 +23,6 @@ fn loop_with(profile: Profile) -> EventLoop {
         .clock(ClockKind::Virtual)
         .profile(profile)
         .build()
-}
-
-/// A task that sleeps `delay` seconds and then returns `value`.
-fn sleeper(lp: &EventLoop, delay: f64, value: i32) -> Task<i32> {
-    lp.create_task(async move {
-        loopspec::sleep(delay).await?;
-        Ok(value)
-    })
-    .unwrap()
 }
 
 // ---------------------------------------------------------------------------

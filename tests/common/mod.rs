@@ -130,3 +130,33 @@ pub fn failer(lp: &EventLoop, delay: f64, err: Error) -> Task<i32> {
     })
     .unwrap()
 }
+
+/// User data whose `Drop` panics (unless a panic is already unwinding).
+pub struct PanicOnDrop(pub &'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// A future with user data beside it: the data is dropped with the future,
+/// not when the future completes.
+pub struct Holding<F, D> {
+    pub fut: std::pin::Pin<Box<F>>,
+    pub _data: D,
+}
+
+impl<F: std::future::Future, D> Unpin for Holding<F, D> {}
+
+impl<F: std::future::Future, D> std::future::Future for Holding<F, D> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.fut.as_mut().poll(cx)
+    }
+}
