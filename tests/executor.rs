@@ -370,8 +370,8 @@ fn thread_pool_starts_at_most_max_workers_threads() {
         }))
         .unwrap();
     }
-    started_rx.recv().unwrap();
-    started_rx.recv().unwrap(); // both workers busy
+    started_rx.recv_timeout(HANG_GUARD).unwrap();
+    started_rx.recv_timeout(HANG_GUARD).unwrap(); // both workers busy
     let n = name_tx.clone();
     pool.submit(Box::new(move || {
         n.send(format!("third on {}", thread_name())).unwrap()
@@ -379,7 +379,9 @@ fn thread_pool_starts_at_most_max_workers_threads() {
     .unwrap();
     release_tx.send(()).unwrap();
     release_tx.send(()).unwrap();
-    let names: Vec<String> = (0..3).map(|_| name_rx.recv().unwrap()).collect();
+    let names: Vec<String> = (0..3)
+        .map(|_| name_rx.recv_timeout(HANG_GUARD).unwrap())
+        .collect();
     let firsts: BTreeSet<_> = names
         .iter()
         .filter(|n| !n.starts_with("third"))
@@ -432,7 +434,7 @@ fn close_shuts_the_default_pool_down_without_waiting() {
         })
         .unwrap()
     };
-    started_rx.recv().unwrap();
+    started_rx.recv_timeout(HANG_GUARD).unwrap();
     // close() returns while the job is still blocked: it does not wait.
     lp.close().unwrap();
     assert!(lp.is_closed());
@@ -474,7 +476,7 @@ fn close_lets_already_queued_jobs_run() {
         })
         .collect();
     // At least the first job is running when the loop closes.
-    started_rx.recv().unwrap();
+    started_rx.recv_timeout(HANG_GUARD).unwrap();
     lp.close().unwrap();
     for _ in 0..3 {
         release_tx.send(()).unwrap();
@@ -567,7 +569,7 @@ fn cancelling_a_running_job_lets_it_finish_and_drops_the_result() {
             Ok(5)
         })
         .unwrap();
-    started_rx.recv().unwrap(); // running
+    started_rx.recv_timeout(HANG_GUARD).unwrap(); // running
     assert!(fut.cancel());
     run_once(&lp); // cancel() on the running concurrent future fails
     assert!(!finished.load(Ordering::SeqCst));
