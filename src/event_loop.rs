@@ -379,8 +379,8 @@ impl EventLoop {
     fn running_here(&self) -> Option<Rc<LocalHalf>> {
         let half = local::running_half(self)?;
         if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
-            let mut st = self.lock();
-            self.move_inbox(&mut st, &half);
+            self.take_inbox(&mut self.lock(), &half);
+            half.accept_spare();
         }
         Some(half)
     }
@@ -417,17 +417,24 @@ impl EventLoop {
         }
     }
 
-    /// Moves every inbox submission to `half`'s ready queue, in order.
+    /// Moves every inbox submission to `half`'s ready queue, in order, all
+    /// under the lock.
     fn move_inbox(&self, st: &mut State, half: &LocalHalf) {
+        self.take_inbox(st, half);
+        half.accept_spare();
+    }
+
+    /// Swaps the inbox's submissions into `half`'s spare buffer: the only
+    /// part of a drain that needs the lock. The caller then converts them
+    /// with [`LocalHalf::accept_spare`] — after releasing the lock, on the
+    /// hot paths, so producers do not wait while the loop reads each entry —
+    /// before it queues anything else, so they keep their place.
+    fn take_inbox(&self, st: &mut State, half: &LocalHalf) {
         if st.inbox.queue.is_empty() {
             return;
         }
         self.shared.inbox_len.store(0, Ordering::Release);
-        let mut spare = half.spare.borrow_mut();
-        std::mem::swap(&mut st.inbox.queue, &mut *spare);
-        for s in spare.drain(..) {
-            half.accept(s);
-        }
+        std::mem::swap(&mut st.inbox.queue, &mut *half.spare.borrow_mut());
     }
 
     /// Hands a `Send` submission to the loop from any thread. Closed loops
@@ -826,7 +833,9 @@ impl EventLoop {
                 st.inbox.notified = false;
             }
         }
-        self.move_inbox(&mut st, half);
+        self.take_inbox(&mut st, half);
+        drop(st);
+        half.accept_spare();
     }
 
     /// Before parking, spin briefly for a submission or a stop: a producer in

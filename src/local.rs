@@ -126,7 +126,8 @@ pub(crate) struct LocalHalf {
     /// of a `wrap_future`, whose completion arrives from another thread).
     pub(crate) held: RefCell<HashMap<u64, Box<dyn std::any::Any>, BuildHasherDefault<IdHasher>>>,
     /// A spare buffer swapped with the inbox queue, so that draining the inbox
-    /// does not allocate. (The drain converts entries under the state lock.)
+    /// does not allocate and holds the state lock only for the swap. Empty
+    /// except between that swap and [`accept_spare`](LocalHalf::accept_spare).
     pub(crate) spare: RefCell<VecDeque<Submission>>,
 }
 
@@ -167,6 +168,16 @@ impl LocalHalf {
             None => self.push_ready(Ready::Sent(s)),
             Some(id) => self.wake_task(id),
         }
+    }
+
+    /// Accepts the submissions swapped into the spare buffer, in order.
+    pub(crate) fn accept_spare(&self) {
+        let mut spare = std::mem::take(&mut *self.spare.borrow_mut());
+        for s in spare.drain(..) {
+            self.accept(s);
+        }
+        // Give the (empty) buffer back for the next swap.
+        *self.spare.borrow_mut() = spare;
     }
 
     /// Queues a step of task `id`, if it is still unfinished.
