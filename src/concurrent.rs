@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
 use crate::local;
 use crate::sync::{Arc, Condvar, Mutex};
+use smallvec::SmallVec;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -75,8 +76,10 @@ struct Inner<T> {
     state: CfState,
     /// `Some` exactly in `Finished`.
     outcome: Option<Result<T>>,
-    callbacks: Vec<Callback<T>>,
-    wakers: Vec<Waker>,
+    /// Done callbacks and wakers in registration order; the first of each is
+    /// held inline (a bridged future has one).
+    callbacks: SmallVec<[Callback<T>; 1]>,
+    wakers: SmallVec<[Waker; 1]>,
     /// The loop whose thread completes this future, when known (set by
     /// `run_coroutine_threadsafe`): a blocking `result()` from that loop's
     /// running thread would deadlock, and is refused instead (XTHREAD-9).
@@ -168,8 +171,8 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
                 inner: Mutex::new(Inner {
                     state: CfState::Pending,
                     outcome: None,
-                    callbacks: Vec::new(),
-                    wakers: Vec::new(),
+                    callbacks: SmallVec::new(),
+                    wakers: SmallVec::new(),
                     completing_loop: None,
                 }),
                 done: Condvar::new(),
@@ -288,7 +291,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
 
     /// Runs done callbacks in this thread; a panicking one is reported and
     /// the rest still run (CONC-6).
-    fn invoke(&self, callbacks: Vec<Callback<T>>, wakers: Vec<Waker>) {
+    fn invoke(&self, callbacks: SmallVec<[Callback<T>; 1]>, wakers: SmallVec<[Waker; 1]>) {
         for cb in callbacks {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| cb(self))) {
                 eprintln!(
@@ -323,7 +326,10 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
                 return;
             }
         }
-        self.invoke(vec![Box::new(cb)], Vec::new());
+        self.invoke(
+            smallvec::smallvec![Box::new(cb) as Callback<T>],
+            SmallVec::new(),
+        );
     }
 
     /// Blocks until the future is done or `timeout` passes (`None`: no

@@ -57,17 +57,21 @@ pub(crate) enum Waiter<T> {
     Waker(Waker),
 }
 
+/// A future's waiters, in registration order. The first is held inline:
+/// most futures have exactly one (the task or combinator awaiting them).
+pub(crate) type Waiters<T> = smallvec::SmallVec<[Waiter<T>; 1]>;
+
 pub(crate) struct Core<T> {
     pub(crate) lp: EventLoop,
     pub(crate) state: RefCell<FutureState<T>>,
-    pub(crate) waiters: RefCell<Vec<Waiter<T>>>,
+    pub(crate) waiters: RefCell<Waiters<T>>,
     /// Set when the result or exception was read; an exception never read is
     /// reported when the future is dropped (FUT-7).
     pub(crate) retrieved: Cell<bool>,
     /// Present for tasks.
     pub(crate) task: Option<TaskFields<T>>,
     /// Present for the future returned by `gather`.
-    pub(crate) gather: Option<GatherFields>,
+    pub(crate) gather: Option<Box<GatherFields>>,
     /// Done callbacks scheduled and not yet run, in order: each queued
     /// `Ready::Fire` entry runs the first.
     pub(crate) fired: RefCell<Fired<T>>,
@@ -230,7 +234,7 @@ impl<T: 'static> Future<T> {
             core: Rc::new(Core {
                 lp: lp.clone(),
                 state: RefCell::new(FutureState::Pending),
-                waiters: RefCell::new(Vec::new()),
+                waiters: RefCell::new(Waiters::new()),
                 retrieved: Cell::new(false),
                 task,
                 gather: None,
@@ -245,10 +249,10 @@ impl<T: 'static> Future<T> {
             core: Rc::new(Core {
                 lp: lp.clone(),
                 state: RefCell::new(FutureState::Pending),
-                waiters: RefCell::new(Vec::new()),
+                waiters: RefCell::new(Waiters::new()),
                 retrieved: Cell::new(false),
                 task: None,
-                gather: Some(gather),
+                gather: Some(Box::new(gather)),
                 fired: RefCell::new(Fired::default()),
             }),
         }

@@ -70,8 +70,11 @@ pub(crate) struct TaskFields<T> {
     num_cancels: Cell<u32>,
     waiting_on: RefCell<Vec<Rc<dyn AnyFuture>>>,
     /// An exception to deliver at the next step (self-await, other loop).
-    pending_exc: RefCell<Option<Error>>,
-    throw: RefCell<Option<Error>>,
+    /// Rare, so boxed: an `Error` inline would add its size to every task.
+    pending_exc: RefCell<Option<Box<Error>>>,
+    /// The exception being thrown into the coroutine during a step (boxed,
+    /// like `pending_exc`).
+    throw: RefCell<Option<Box<Error>>>,
     /// The message of the cancellation that ended the task, handed out to the
     /// first reader only (TASK-11, a CPython 3.11+ quirk).
     pub(crate) first_cancel_msg: RefCell<Option<Option<String>>>,
@@ -207,12 +210,12 @@ impl<T: 'static> Runnable for crate::future::Core<T> {
 
 impl<T: 'static> TaskDyn for crate::future::Core<T> {
     fn take_throw(&self) -> Option<Error> {
-        self.task.as_ref()?.throw.borrow_mut().take()
+        self.task.as_ref()?.throw.borrow_mut().take().map(|e| *e)
     }
 
     fn throw_next_step(self: Rc<Self>, e: Error) {
         let Some(t) = &self.task else { return };
-        *t.pending_exc.borrow_mut() = Some(e);
+        *t.pending_exc.borrow_mut() = Some(Box::new(e));
         schedule_self(&Future { core: self });
     }
 
@@ -325,7 +328,7 @@ fn step<T: 'static>(fut: Future<T>) {
     let throw = if t.must_cancel.replace(false) {
         Some(Error::Cancelled(t.cancel_msg.borrow().clone()))
     } else {
-        t.pending_exc.borrow_mut().take()
+        t.pending_exc.borrow_mut().take().map(|e| *e)
     };
     let Some(mut coro) = t.coro.borrow_mut().take() else {
         return; // destroyed by close()
@@ -338,12 +341,11 @@ fn step<T: 'static>(fut: Future<T>) {
         return;
     }
     t.started.set(true);
-    *t.throw.borrow_mut() = throw;
+    *t.throw.borrow_mut() = throw.map(Box::new);
     t.stepping.set(true);
     let prev = set_current(Some(fut.core.clone()));
-    let waker = t.waker.clone();
     let polled = catch_unwind(AssertUnwindSafe(|| {
-        coro.as_mut().poll(&mut Context::from_waker(&waker))
+        coro.as_mut().poll(&mut Context::from_waker(&t.waker))
     }));
     set_current(prev);
     t.stepping.set(false);
@@ -356,7 +358,7 @@ fn step<T: 'static>(fut: Future<T>) {
         Ok(Poll::Ready(outcome)) => {
             drop_coro(&lp, coro);
             let outcome = match unobserved {
-                Some(exc) => Err(exc),
+                Some(exc) => Err(*exc),
                 None => outcome,
             };
             if outcome.is_ok() && t.must_cancel.replace(false) {
@@ -372,7 +374,7 @@ fn step<T: 'static>(fut: Future<T>) {
             if let Some(exc) = unobserved {
                 // The future could not observe the exception: drop it.
                 drop_coro(&lp, coro);
-                finish(&fut, Err(exc));
+                finish(&fut, Err(*exc));
                 return;
             }
             *t.coro.borrow_mut() = Some(coro);
