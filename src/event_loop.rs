@@ -791,7 +791,9 @@ impl EventLoop {
             // this read is taken in the next iteration.
             return;
         }
-        if timeout != Some(0.0) {
+        let jumps = timeout.is_some() && self.shared.clock.kind() == ClockKind::Virtual;
+        if timeout != Some(0.0) && !jumps {
+            // About to park (a virtual clock jumps to the deadline instead).
             self.spin_for_work();
         }
         // Seeded bug (loom mutant check): decide about the inbox from the
@@ -842,8 +844,14 @@ impl EventLoop {
     /// the middle of a burst usually delivers within a microsecond, which is
     /// far cheaper than a park and a wake-up. Only the unlocked hints are
     /// read; the decision to park is still taken under the lock. Loom models
-    /// skip it (spinning only multiplies their interleavings).
+    /// skip it (spinning only multiplies their interleavings), and so does a
+    /// thread that may run on one CPU only: nobody can deliver while it spins
+    /// there (the rule of adaptive mutexes and of Go's scheduler).
     fn spin_for_work(&self) {
+        #[cfg(not(loom))]
+        if !spinning_can_help() {
+            return;
+        }
         #[cfg(not(loom))]
         for i in 0..SPIN_ROUNDS {
             if self.shared.inbox_len.load(Ordering::Acquire) != 0 || self.shared.stopping.get() {
@@ -1123,6 +1131,18 @@ impl EventLoop {
 const SPIN_ROUNDS: u32 = 32;
 #[cfg(not(loom))]
 const YIELD_ROUNDS: u32 = 8;
+
+/// Whether the calling thread may run on more than one CPU, so that a
+/// producer can deliver while the loop spins. Read once per thread (the
+/// affinity mask a thread has when its loop first waits).
+#[cfg(not(loom))]
+fn spinning_can_help() -> bool {
+    std::thread_local! {
+        static MULTI_CPU: bool =
+            std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    }
+    MULTI_CPU.with(|m| *m)
+}
 
 /// The default exception handler: one line on stderr.
 pub fn default_exception_handler(context: &ExceptionContext) {
