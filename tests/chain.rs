@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::{capture_exceptions, in_thread, run_once, vloop};
+use common::{
+    capture_exceptions, cf_exception, cf_result, in_thread, recv_or_hang, run_once, vloop,
+};
 use loopspec::{CfState, ConcurrentFuture, DoneCallback, Error, Future, wrap_future};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -312,7 +314,7 @@ fn wrap_future_completed_from_another_thread_wakes_a_parked_loop() {
     let (tx, rx) = mpsc::channel::<()>();
     let c = cf.clone();
     let completer = thread::spawn(move || {
-        rx.recv().unwrap();
+        recv_or_hang(&rx, "the loop is running");
         c.set_result(12).unwrap();
     });
     lp.call_soon(move || tx.send(()).unwrap()).unwrap();
@@ -401,7 +403,7 @@ fn cancelling_the_wrapper_of_a_running_source_leaves_the_source_running() {
     run_once(&lp);
     assert!(w.cancelled(), "the wrapper stays cancelled");
     assert_eq!(cf.state(), CfState::Finished);
-    assert_eq!(cf.result(None), Ok(5));
+    assert_eq!(cf_result(&cf), Ok(5));
     assert!(
         errors.lock().unwrap().is_empty(),
         "{:?}",
@@ -423,10 +425,10 @@ fn wrapper_of_a_running_source_finished_by_another_thread_stays_cancelled() {
     let worker = thread::spawn(move || {
         assert!(worker_cf.set_running_or_notify_cancel().unwrap());
         started_tx.send(()).unwrap();
-        finish_rx.recv().unwrap();
+        recv_or_hang(&finish_rx, "the go-ahead to finish");
         worker_cf.set_exception(Error::raise("ValueError", "late"))
     });
-    started_rx.recv().unwrap();
+    recv_or_hang(&started_rx, "the worker started");
     w.cancel();
     run_once(&lp);
     finish_tx.send(()).unwrap();
@@ -435,7 +437,7 @@ fn wrapper_of_a_running_source_finished_by_another_thread_stays_cancelled() {
     assert!(w.cancelled());
     assert_cancelled(&w.result().unwrap_err());
     assert_eq!(
-        cf.exception(None),
+        cf_exception(&cf),
         Ok(Some(Error::raise("ValueError", "late")))
     );
     assert!(errors.lock().unwrap().is_empty());
@@ -518,7 +520,7 @@ fn source_completes_then_destination_cancelled_before_the_copy() {
     }
     assert!(w.cancelled(), "the queued copy is ignored");
     assert_eq!(cf.state(), CfState::Finished);
-    assert_eq!(cf.result(None), Ok(1));
+    assert_eq!(cf_result(&cf), Ok(1));
     assert!(errors.lock().unwrap().is_empty());
     lp.close().unwrap();
 }
@@ -587,7 +589,7 @@ fn destination_cancel_racing_with_source_completion_has_an_allowed_outcome() {
                 Ok(false)
             }
         });
-        ready_rx.recv().unwrap();
+        recv_or_hang(&ready_rx, "the worker is ready");
         assert!(w.cancel());
         run_once(&lp); // races with the worker
         let worked = worker.join().unwrap();
@@ -596,7 +598,7 @@ fn destination_cancel_racing_with_source_completion_has_an_allowed_outcome() {
         assert!(w.cancelled(), "run {i}: the destination ends cancelled");
         match (cf.state(), worked) {
             (CfState::Finished, Ok(true)) => {
-                assert_eq!(cf.result(None), Ok(i));
+                assert_eq!(cf_result(&cf), Ok(i));
                 finished += 1;
             }
             (CfState::CancelledAndNotified, Ok(false)) => cancelled += 1,

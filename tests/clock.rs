@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Log, run_once, vloop};
+use common::{Log, recv_or_hang, run_once, vloop};
 use loopspec::{ClockKind, EventLoop, sleep};
 use std::sync::mpsc;
 
@@ -181,7 +181,7 @@ fn virtual_loop_without_timers_waits_for_other_thread() {
         lp_t.call_soon(move || tx.send(()).unwrap()).unwrap();
         lp_t.run_forever()
     });
-    rx.recv().unwrap();
+    recv_or_hang(&rx, "the loop thread started its run");
     let (ttx, trx) = mpsc::channel();
     let lp2 = lp.clone();
     lp.call_soon_threadsafe(move || {
@@ -190,7 +190,7 @@ fn virtual_loop_without_timers_waits_for_other_thread() {
     })
     .unwrap();
     th.join().unwrap().unwrap();
-    assert_eq!(trx.recv().unwrap(), 0.0);
+    assert_eq!(recv_or_hang(&trx, "the loop's time"), 0.0);
     assert_eq!(lp.time(), 0.0);
     assert!(!lp.is_running());
 }

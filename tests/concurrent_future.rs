@@ -4,10 +4,13 @@
 //! Deterministic: timeouts are only used as `Duration::ZERO` to observe
 //! "not done yet"; other threads are joined before asserting, and a thread
 //! blocked in `result()` can only return once the test completes the future.
+//! Waits that only read an outcome or a message are bounded by tests/common's
+//! hang guard (`cf_result`, `recv_or_hang`); the CONC-2 tests of
+//! `result(None)` itself keep calling it.
 
 mod common;
 
-use common::vloop;
+use common::{cf_exception, cf_result, recv_or_hang, vloop};
 use loopspec::{CfState, ConcurrentFuture, Error};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -145,7 +148,7 @@ fn concurrent_future_clones_share_one_state() {
     assert_ne!(cf, ConcurrentFuture::new());
     other.set_result(3).unwrap();
     assert_eq!(cf.state(), CfState::Finished);
-    assert_eq!(cf.result(None), Ok(3));
+    assert_eq!(cf_result(&cf), Ok(3));
 }
 
 // ---------------------------------------------------------------------------
@@ -246,7 +249,7 @@ fn concurrent_future_result_blocks_until_another_thread_completes_it() {
         })
         .collect();
     for _ in 0..3 {
-        rx.recv().unwrap();
+        recv_or_hang(&rx, "a waiter started");
     }
     cf.set_result("hello".to_string()).unwrap();
     let got: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
@@ -263,7 +266,7 @@ fn concurrent_future_blocked_waiter_is_woken_by_cancel() {
         tx.send(()).unwrap();
         (w.result(None), w.exception(None))
     });
-    rx.recv().unwrap();
+    recv_or_hang(&rx, "the waiter started");
     assert!(cf.cancel());
     let (r, e) = waiter.join().unwrap();
     assert_cancelled(&r.unwrap_err());
@@ -328,13 +331,13 @@ fn concurrent_future_cancel_running_or_finished_returns_false() {
     assert_eq!(running.state(), CfState::Running);
     // The work can still finish.
     running.set_result(9).unwrap();
-    assert_eq!(running.result(None), Ok(9));
+    assert_eq!(cf_result(&running), Ok(9));
 
     let finished = ConcurrentFuture::<i32>::new();
     finished.set_result(1).unwrap();
     assert!(!finished.cancel());
     assert_eq!(finished.state(), CfState::Finished);
-    assert_eq!(finished.result(None), Ok(1));
+    assert_eq!(cf_result(&finished), Ok(1));
 
     let failed = ConcurrentFuture::<i32>::new();
     failed
@@ -433,12 +436,12 @@ fn set_running_or_notify_cancel_other_states_fail() {
 fn concurrent_future_completes_from_pending_and_running() {
     let from_pending = ConcurrentFuture::<i32>::new();
     assert_eq!(from_pending.set_result(1), Ok(()));
-    assert_eq!(from_pending.result(None), Ok(1));
+    assert_eq!(cf_result(&from_pending), Ok(1));
 
     let from_running = ConcurrentFuture::<i32>::new();
     from_running.set_running_or_notify_cancel().unwrap();
     assert_eq!(from_running.set_result(2), Ok(()));
-    assert_eq!(from_running.result(None), Ok(2));
+    assert_eq!(cf_result(&from_running), Ok(2));
 
     let exc_pending = ConcurrentFuture::<i32>::new();
     assert_eq!(
@@ -452,7 +455,7 @@ fn concurrent_future_completes_from_pending_and_running() {
         Ok(())
     );
     assert_eq!(
-        exc_running.exception(None),
+        cf_exception(&exc_running),
         Ok(Some(Error::raise("ValueError", "b")))
     );
 }
@@ -474,7 +477,7 @@ fn concurrent_future_completing_finished_fails_with_state_and_repr() {
         " state=finished returned i32>",
     );
     // The first outcome is kept.
-    assert_eq!(cf.result(None), Ok(1));
+    assert_eq!(cf_result(&cf), Ok(1));
 
     let failed = ConcurrentFuture::<i32>::new();
     failed
@@ -486,7 +489,7 @@ fn concurrent_future_completing_finished_fails_with_state_and_repr() {
         " state=finished raised ValueError>",
     );
     assert_eq!(
-        failed.exception(None),
+        cf_exception(&failed),
         Ok(Some(Error::raise("ValueError", "x")))
     );
 }
@@ -509,7 +512,7 @@ fn concurrent_future_completing_cancelled_fails_with_state_and_repr() {
         " state=cancelled>",
     );
     assert!(cf.cancelled());
-    assert_cancelled(&cf.result(None).unwrap_err());
+    assert_cancelled(&cf_result(&cf).unwrap_err());
 }
 
 /// Rules: CONC-5
@@ -599,7 +602,7 @@ fn concurrent_future_callback_added_when_done_runs_at_once_in_the_adding_thread(
     let ran_in = Arc::new(Mutex::new(None));
     let r = ran_in.clone();
     cf.add_done_callback(move |f| {
-        *r.lock().unwrap() = Some((thread::current().id(), f.result(None)))
+        *r.lock().unwrap() = Some((thread::current().id(), cf_result(f)))
     });
     // Already ran, before add_done_callback returned, in this thread.
     assert_eq!(
@@ -655,7 +658,7 @@ fn concurrent_future_panicking_callback_does_not_stop_the_others() {
     // The completion succeeds and the panic does not escape.
     assert_eq!(cf.set_result(1), Ok(()));
     assert_eq!(log.get(), ["first", "third"]);
-    assert_eq!(cf.result(None), Ok(1));
+    assert_eq!(cf_result(&cf), Ok(1));
 
     // Also for a callback added to a done future.
     cf.add_done_callback(|_| panic!("late callback failed"));
@@ -691,7 +694,7 @@ fn concurrent_future_awaited_by_tokio_block_on() {
     let c = cf.clone();
     let (tx, rx) = mpsc::channel::<()>();
     let completer = thread::spawn(move || {
-        rx.recv().unwrap();
+        recv_or_hang(&rx, "the runtime is waiting");
         c.set_result(11).unwrap();
     });
     let got = rt.block_on(async move {
@@ -724,7 +727,7 @@ fn concurrent_future_awaited_by_a_loopspec_task() {
     let c = cf.clone();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let completer = thread::spawn(move || {
-        go_rx.recv().unwrap();
+        recv_or_hang(&go_rx, "the task is waiting");
         c.set_result("from a thread".into()).unwrap();
     });
     let got = lp
@@ -747,7 +750,7 @@ fn concurrent_future_awaited_by_a_loopspec_task_gets_cancellation() {
     let c = cf.clone();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let canceller = thread::spawn(move || {
-        go_rx.recv().unwrap();
+        recv_or_hang(&go_rx, "the task is waiting");
         assert!(c.cancel());
     });
     let got = lp.run_until_complete(async move {

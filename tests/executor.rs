@@ -10,18 +10,13 @@
 
 mod common;
 
-use common::{capture_exceptions, run_once, vloop};
+use common::{HANG_GUARD, capture_exceptions, recv_or_hang, run_once, vloop};
 use loopspec::{Error, Executor, Job, ThreadPool};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
-
-/// A hang guard, never a timing assertion: a passing run gets its message
-/// long before this.
-const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// Queues jobs until the test runs them with `run_all`.
 #[derive(Default)]
@@ -574,7 +569,7 @@ fn cancelling_a_running_job_lets_it_finish_and_drops_the_result() {
     run_once(&lp); // cancel() on the running concurrent future fails
     assert!(!finished.load(Ordering::SeqCst));
     release_tx.send(()).unwrap();
-    returned_rx.recv().unwrap(); // the job set its result and returned
+    recv_or_hang(&returned_rx, "the job returned"); // the job set its result and returned
     assert!(finished.load(Ordering::SeqCst), "the running job finished");
     for _ in 0..3 {
         run_once(&lp); // the copy arrives and is ignored
@@ -671,7 +666,7 @@ fn thread_pool_after_shutdown_refuses_new_jobs() {
     let (tx, rx) = mpsc::channel();
     pool.submit(Box::new(move || tx.send(thread_name()).unwrap()))
         .unwrap();
-    assert_eq!(rx.recv().unwrap(), "pool_0");
+    assert_eq!(recv_or_hang(&rx, "the job ran"), "pool_0");
     pool.shutdown(true);
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();

@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{DropCount, Log, capture_exceptions, count, counter, in_thread, run_once, vloop};
+use common::{
+    DropCount, Log, capture_exceptions, count, counter, in_thread, recv_or_hang, run_once, vloop,
+};
 use loopspec::{
     DoneCallback, Error, EventLoop, Future, all_tasks, current_task, get_running_loop,
     set_event_loop,
@@ -37,7 +39,7 @@ fn spawn_running(lp: &EventLoop) -> thread::JoinHandle<loopspec::Result<()>> {
             l.run_forever()
         })
         .unwrap();
-    rx.recv().expect("the loop thread started its run");
+    recv_or_hang(&rx, "the loop thread started its run");
     h
 }
 
@@ -153,7 +155,7 @@ fn running_loop_seen_from_another_thread() {
         .unwrap();
     })
     .unwrap();
-    let (same, running, name) = rx.recv().unwrap();
+    let (same, running, name) = recv_or_hang(&rx, "the callback ran on the loop thread");
     assert!(
         same,
         "the running-loop slot of the loop's thread is unchanged"

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Log, run_once, vloop};
+use common::{Log, recv_or_hang, run_once, vloop};
 use loopspec::{
     ConcurrentFuture, Error, EventLoop, Executor, Future, Policy, Profile, Task, ThreadPool,
 };
@@ -55,7 +55,7 @@ fn loop_homed_elsewhere(
             let _ = wait.recv();
         })
         .unwrap();
-    ready_rx.recv().unwrap();
+    recv_or_hang(&ready_rx, "the other thread bound the loop");
     (lp, release, h)
 }
 

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Holding, Log, PanicOnDrop, capture_exceptions, run_once, vloop};
+use common::{Holding, Log, PanicOnDrop, capture_exceptions, cf_result, run_once, vloop};
 use loopspec::{ConcurrentFuture, DoneCallback, Error, EventLoop, Future};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -223,11 +223,7 @@ fn panicking_concurrent_future_callback_is_contained_and_the_others_run() {
     let cf: ConcurrentFuture<i32> = ConcurrentFuture::new();
     let ran = Arc::new(Mutex::new(Vec::new()));
     let (r1, r3) = (ran.clone(), ran.clone());
-    cf.add_done_callback(move |f| {
-        r1.lock()
-            .unwrap()
-            .push(format!("first {:?}", f.result(None)))
-    });
+    cf.add_done_callback(move |f| r1.lock().unwrap().push(format!("first {:?}", cf_result(f))));
     cf.add_done_callback(|_| panic!("boom in a concurrent callback"));
     cf.add_done_callback(move |_| r3.lock().unwrap().push("third".to_string()));
     let worker = cf.clone();
@@ -238,7 +234,7 @@ fn panicking_concurrent_future_callback_is_contained_and_the_others_run() {
         "set_result does not report the callback's panic"
     );
     assert_eq!(*ran.lock().unwrap(), ["first Ok(3)", "third"]);
-    assert_eq!(cf.result(None), Ok(3));
+    assert_eq!(cf_result(&cf), Ok(3));
     // Added after completion: runs at once in this thread, still contained.
     cf.add_done_callback(|_| panic!("boom added late"));
     let r4 = ran.clone();
@@ -389,11 +385,11 @@ fn panicking_run_coroutine_threadsafe_task_reaches_the_caller_as_its_exception()
     )
     .unwrap();
     assert_eq!(
-        cf.result(None),
+        cf_result(&cf),
         Err(Error::Panic("boom on the loop thread".into()))
     );
     // The loop thread goes on serving.
     let ok = loopspec::run_coroutine_threadsafe(|| async { Ok(2) }, lt.event_loop()).unwrap();
-    assert_eq!(ok.result(None), Ok(2));
+    assert_eq!(cf_result(&ok), Ok(2));
     lt.stop_and_join().unwrap();
 }

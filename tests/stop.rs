@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Log, run_once, vloop};
+use common::{Log, recv_or_hang, run_once, vloop};
 use loopspec::{DoneCallback, Error, EventLoop, Future, get_running_loop, yield_now};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -460,7 +460,7 @@ fn run_in_thread(
 fn stop_from_other_thread_wakes_parked_loop() {
     let lp = EventLoop::new();
     let (th, rx) = run_in_thread(&lp, |_| {});
-    rx.recv().unwrap();
+    recv_or_hang(&rx, "the loop thread started its run");
     lp.stop();
     th.join().unwrap().unwrap();
     assert!(!lp.is_running());
@@ -474,7 +474,7 @@ fn stop_from_other_thread_wakes_parked_loop() {
 fn call_soon_threadsafe_stop_ends_parked_loop() {
     let lp = EventLoop::new();
     let (th, rx) = run_in_thread(&lp, |_| {});
-    rx.recv().unwrap();
+    recv_or_hang(&rx, "the loop thread started its run");
     let lp2 = lp.clone();
     lp.call_soon_threadsafe(move || lp2.stop()).unwrap();
     th.join().unwrap().unwrap();
@@ -496,7 +496,7 @@ fn stop_from_other_thread_does_not_wait_for_far_timer() {
         })
         .unwrap();
     });
-    rx.recv().unwrap();
+    recv_or_hang(&rx, "the loop thread started its run");
     lp.stop();
     th.join().unwrap().unwrap();
     assert!(!lp.is_running());

@@ -24,13 +24,13 @@
 
 mod common;
 
+use common::HANG_GUARD;
 use loopspec::{Error, EventLoop, InboxStats};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
 
 const PRODUCERS: usize = 4;
 const PER_PRODUCER: usize = 5_000;
@@ -40,8 +40,6 @@ const TOTAL: usize = PRODUCERS * PER_PRODUCER;
 const TAIL: usize = PER_PRODUCER / 10;
 const ROUNDS: u64 = 3;
 const DEFAULT_SEED: u64 = 0x100b_5eed;
-/// A hang guard, not a timing assertion.
-const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// Per-submission counters, by index.
 struct Counters {

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{DropCount, DropWhere, Log, count, counter, in_thread, run_once, vloop};
+use common::{DropCount, DropWhere, Log, count, counter, in_thread, recv_or_hang, run_once, vloop};
 use loopspec::{Error, EventLoop, Future, Handle, Task, TaskRef, TimerHandle};
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -90,7 +90,7 @@ fn spawn_running(lp: &EventLoop) -> thread::JoinHandle<loopspec::Result<()>> {
             l.run_forever()
         })
         .unwrap();
-    rx.recv().expect("the loop thread started its run");
+    recv_or_hang(&rx, "the loop thread started its run");
     h
 }
 
@@ -988,7 +988,7 @@ fn task_awaiting_a_tokio_oneshot_is_woken_from_another_thread() {
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
     let (waiting_tx, waiting_rx) = mpsc::channel();
     let sender = thread::spawn(move || {
-        waiting_rx.recv().unwrap();
+        recv_or_hang(&waiting_rx, "the task is waiting");
         tx.send(42).unwrap();
     });
     let v = lp
@@ -1045,7 +1045,7 @@ fn task_waker_sent_to_another_thread_wakes_the_parked_loop() {
     let s = shared.clone();
     let completer = thread::spawn(move || {
         // The waker itself is Send + Sync: it was sent here.
-        let waker = waker_rx.recv().unwrap();
+        let waker = recv_or_hang(&waker_rx, "the task's waker");
         s.lock().unwrap().value = Some(7);
         waker.wake();
     });
@@ -1079,10 +1079,10 @@ fn task_woken_from_another_thread_while_a_real_loop_runs_other_work() {
         task.add_done_callback(cb).unwrap();
     })
     .unwrap();
-    let waker = waker_rx.recv().unwrap();
+    let waker = recv_or_hang(&waker_rx, "the task's waker");
     shared.lock().unwrap().value = Some(11);
     waker.wake_by_ref();
-    assert_eq!(done_rx.recv().unwrap(), 11);
+    assert_eq!(recv_or_hang(&done_rx, "the task finished"), 11);
     lp.stop();
     runner.join().unwrap().unwrap();
     drop(waker);
@@ -1148,7 +1148,7 @@ fn task_waker_called_after_the_loop_closed_is_harmless() {
     let task = lp.create_task(async move { Ok(fut.await) }).unwrap();
     run_once(&lp);
     assert!(!task.done());
-    let waker = waker_rx.recv().unwrap();
+    let waker = recv_or_hang(&waker_rx, "the task's waker");
     drop(task);
     lp.close().unwrap();
     let before = lp.inbox_stats().submissions;

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::vloop;
+use common::{recv_or_hang, vloop};
 use loopspec::{ConcurrentFuture, Error, LoopThread, run_coroutine_threadsafe};
 use std::thread;
 
@@ -152,7 +152,7 @@ fn tokio_current_thread_block_on_awaits_run_coroutine_threadsafe() {
     let cf = run_coroutine_threadsafe(
         move || async move {
             // The loop thread waits for tokio to be waiting first.
-            go_rx.recv().unwrap();
+            recv_or_hang(&go_rx, "tokio is waiting");
             Ok(5)
         },
         lt.event_loop(),
@@ -189,7 +189,7 @@ fn tokio_task_sees_the_loop_tasks_exception_and_cancellation() {
         lt.event_loop(),
     )
     .unwrap();
-    started_rx.recv().unwrap();
+    recv_or_hang(&started_rx, "the coroutine started");
     let waiter = endless.clone();
     let got = rt.block_on(async move {
         let h = tokio::spawn(waiter);

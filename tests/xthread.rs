@@ -5,20 +5,22 @@
 //! Most tests drive a virtual-clock loop one iteration at a time on the test
 //! thread and join every other thread before asserting. The few that need a
 //! parked loop woken from another thread run a real-clock loop whose run can
-//! only end through that wake-up: if it were lost the test would hang, never
-//! pass by luck. "Wait until the loop parked" is a wait on the loop's own
-//! counter (`inbox_stats().parks`), not on time.
+//! only end through that wake-up: if it were lost the test would hang (or
+//! fail at tests/common's hang guard), never pass by luck. "Wait until the
+//! loop parked" is a wait on the loop's own counter (`inbox_stats().parks`),
+//! not on time.
 
 mod common;
 
 use common::{
-    DropCount, DropWhere, Log, capture_exceptions, count, counter, in_thread, run_once, vloop,
+    DropCount, DropWhere, HANG_GUARD, Log, capture_exceptions, cf_exception, cf_result, count,
+    counter, in_thread, recv_or_hang, run_once, vloop,
 };
 use loopspec::{CfState, ConcurrentFuture, Error, EventLoop, LoopThread, run_coroutine_threadsafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -74,9 +76,15 @@ fn complete<T: Clone + Send + 'static>(
 }
 
 /// Waits (on the loop's own counter, not on time) until `lp` has parked at
-/// least `n` times.
+/// least `n` times; fails the test if that takes the whole hang guard.
 fn wait_parked(lp: &EventLoop, n: u64) {
+    let deadline = Instant::now() + HANG_GUARD;
     while lp.inbox_stats().parks < n {
+        assert!(
+            Instant::now() < deadline,
+            "hang guard: the loop did not park {n} times: {:?}",
+            lp.inbox_stats()
+        );
         thread::yield_now();
     }
 }
@@ -434,7 +442,7 @@ fn submissions_racing_with_close_have_one_of_three_outcomes() {
                 early_tx.send(()).unwrap();
             }
             if i == 300 {
-                closed_rx.recv().unwrap(); // from here on, after close()
+                recv_or_hang(&closed_rx, "the close() signal"); // from here on, after close()
             }
             let g = Guard(d.clone(), i, false);
             let r = r.clone();
@@ -454,7 +462,7 @@ fn submissions_racing_with_close_have_one_of_three_outcomes() {
     });
     // Once 100 are in, run a few iterations while the producer goes on
     // submitting, then close.
-    early_rx.recv().unwrap();
+    recv_or_hang(&early_rx, "the first 100 submissions");
     for _ in 0..5 {
         run_once(&lp);
     }
@@ -571,7 +579,7 @@ fn burst_to_a_parked_loop_costs_one_wakeup() {
     // burst is in, so the burst meets a loop that is parked-and-notified or
     // busy: never a second park.
     let (go_tx, go_rx) = mpsc::channel::<()>();
-    lp.call_soon_threadsafe(move || go_rx.recv().unwrap())
+    lp.call_soon_threadsafe(move || recv_or_hang(&go_rx, "the end of the burst"))
         .unwrap();
     let ran = counter();
     for _ in 0..N {
@@ -608,7 +616,7 @@ fn parked_loop_woken_repeatedly_gets_at_most_one_wakeup_per_park() {
         let (tx, rx) = mpsc::channel();
         lp.call_soon_threadsafe(move || tx.send(()).unwrap())
             .unwrap();
-        rx.recv().unwrap();
+        recv_or_hang(&rx, "the submission to the parked loop ran");
     }
     lp.stop();
     assert_eq!(runner.join().unwrap(), Ok(()));
@@ -753,7 +761,7 @@ fn cancel_racing_with_the_run_runs_at_most_once() {
     lt.event_loop()
         .call_soon_threadsafe(move || done_tx.send(()).unwrap())
         .unwrap();
-    done_rx.recv().unwrap();
+    recv_or_hang(&done_rx, "the marker submitted last ran");
     lt.stop_and_join().unwrap();
     let total: usize = runs
         .iter()
@@ -800,7 +808,7 @@ fn run_coroutine_threadsafe_returns_at_once_and_the_work_waits_for_the_loop() {
     assert_eq!(lp.inbox_stats().submissions, 1, "one call_soon_threadsafe");
     drive(&lp, 10, || cf.done());
     assert!(made.load(Ordering::SeqCst));
-    assert_eq!(cf.result(None), Ok(42));
+    assert_eq!(cf_result(&cf), Ok(42));
     lp.close().unwrap();
 }
 
@@ -812,7 +820,7 @@ fn run_coroutine_threadsafe_result_arrives_once_the_loop_runs_in_a_thread() {
     let cf = run_coroutine_threadsafe(|| async { Ok("late") }, &lp).unwrap();
     assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Timeout));
     let lt = LoopThread::spawn_with(lp, "late-loop").unwrap();
-    assert_eq!(cf.result(None), Ok("late"));
+    assert_eq!(cf_result(&cf), Ok("late"));
     lt.stop_and_join().unwrap();
 }
 
@@ -839,7 +847,7 @@ fn run_coroutine_threadsafe_makes_the_task_on_the_loops_thread() {
         .join()
         .unwrap();
         drive(&lp, 10, || cf.done());
-        assert_eq!(cf.result(None), Ok("Task-1".to_string()));
+        assert_eq!(cf_result(&cf), Ok("Task-1".to_string()));
         lp.close().unwrap();
         let got = *made_on.lock().unwrap();
         (thread::current().id(), got)
@@ -884,9 +892,9 @@ fn run_coroutine_threadsafe_submission_dropped_by_close_fails_the_future() {
     // CPython's future would never complete; loopspec's fails at close.
     assert!(cf.done());
     assert_eq!(cf.state(), CfState::Finished);
-    let err = cf.result(None).unwrap_err();
+    let err = cf_result(&cf).unwrap_err();
     assert_closed(&err);
-    assert_eq!(cf.exception(None), Ok(Some(Error::Closed)));
+    assert_eq!(cf_exception(&cf), Ok(Some(Error::Closed)));
     assert!(!made.load(Ordering::SeqCst), "the task was never made");
 }
 
@@ -896,7 +904,7 @@ fn run_coroutine_threadsafe_submission_dropped_by_close_from_another_thread() {
     let lp = vloop();
     let cf = run_coroutine_threadsafe(|| async { Ok(1) }, &lp).unwrap();
     let w = cf.clone();
-    let waiter = thread::spawn(move || w.result(None));
+    let waiter = thread::spawn(move || cf_result(&w));
     let l = lp.clone();
     thread::spawn(move || l.close().unwrap()).join().unwrap();
     assert_closed(&waiter.join().unwrap().unwrap_err());
@@ -910,7 +918,7 @@ fn run_coroutine_threadsafe_cancelled_then_dropped_by_close_stays_cancelled() {
     assert!(cf.cancel());
     lp.close().unwrap();
     assert!(cf.cancelled());
-    assert_cancelled(&cf.result(None).unwrap_err());
+    assert_cancelled(&cf_result(&cf).unwrap_err());
 }
 
 // ---------------------------------------------------------------------------
@@ -930,9 +938,9 @@ fn run_coroutine_threadsafe_result_reaches_a_waiting_thread() {
     )
     .unwrap();
     let w = cf.clone();
-    let got = thread::spawn(move || w.result(None)).join().unwrap();
+    let got = thread::spawn(move || cf_result(&w)).join().unwrap();
     assert_eq!(got, Ok(vec![1, 2, 3]));
-    assert_eq!(cf.exception(None), Ok(None));
+    assert_eq!(cf_exception(&cf), Ok(None));
     assert_eq!(cf.state(), CfState::Finished);
     lt.stop_and_join().unwrap();
 }
@@ -953,13 +961,13 @@ fn run_coroutine_threadsafe_exception_reaches_the_caller() {
     let timeout =
         run_coroutine_threadsafe(|| async { Err::<i32, _>(Error::Timeout) }, &lp).unwrap();
     drive(&lp, 10, || cf.done() && timeout.done());
-    let err = cf.result(None).unwrap_err();
+    let err = cf_result(&cf).unwrap_err();
     assert_eq!(err, Error::raise("ValueError", "remote failure"));
     assert_eq!(err.python_type(), "ValueError");
     assert_eq!(err.to_string(), "remote failure");
-    assert_eq!(cf.exception(None), Ok(Some(err)));
+    assert_eq!(cf_exception(&cf), Ok(Some(err)));
     // X-3: a TimeoutError raised inside stays a TimeoutError.
-    assert_eq!(timeout.result(None), Err(Error::Timeout));
+    assert_eq!(cf_result(&timeout), Err(Error::Timeout));
     // The task's exception was retrieved: nothing reported.
     for _ in 0..3 {
         run_once(&lp);
@@ -988,7 +996,7 @@ fn run_coroutine_threadsafe_panic_reaches_the_caller() {
     )
     .unwrap();
     drive(&lp, 10, || cf.done());
-    let err = cf.result(None).unwrap_err();
+    let err = cf_result(&cf).unwrap_err();
     assert_eq!(err, Error::Panic("boom in the loop".into()));
     assert_eq!(err.python_type(), "Panic");
     assert_eq!(err.to_string(), "boom in the loop");
@@ -1019,8 +1027,8 @@ fn task_cancelled_on_the_loop_side_cancels_the_concurrent_future() {
     drive(&lp, 10, || cf.done());
     assert!(cf.cancelled());
     // X-3: result() raises the (concurrent) CancelledError.
-    assert_cancelled(&cf.result(None).unwrap_err());
-    assert_cancelled(&cf.exception(None).unwrap_err());
+    assert_cancelled(&cf_result(&cf).unwrap_err());
+    assert_cancelled(&cf_exception(&cf).unwrap_err());
     assert_eq!(lp.time(), 0.0, "cancelled before the sleep ended");
     lp.close().unwrap();
 }
@@ -1082,7 +1090,7 @@ fn concurrent_future_stays_pending_while_the_task_runs() {
         assert!(!cf.running(), "running() stays false while the task runs");
     }
     assert_eq!(complete(&lp, &cf), Ok(2));
-    assert_eq!(cf.result(None), Ok(2));
+    assert_eq!(cf_result(&cf), Ok(2));
     assert!(!cf.cancel(), "finished: cancel() fails");
     lp.close().unwrap();
 }
@@ -1124,7 +1132,7 @@ fn cancelling_the_concurrent_future_cancels_the_suspended_task() {
     run_once(&lp);
     assert!(cf.cancelled());
     assert_eq!(cf.state(), CfState::CancelledAndNotified);
-    assert_cancelled(&cf.result(None).unwrap_err());
+    assert_cancelled(&cf_result(&cf).unwrap_err());
     lp.close().unwrap();
 }
 
@@ -1160,7 +1168,7 @@ fn early_cancel_still_runs_a_one_step_coroutine_to_completion() {
     );
     assert!(cf.cancelled(), "the concurrent future reports cancelled");
     assert_eq!(cf.state(), CfState::CancelledAndNotified);
-    assert_cancelled(&cf.result(None).unwrap_err());
+    assert_cancelled(&cf_result(&cf).unwrap_err());
     lp.close().unwrap();
 }
 
@@ -1217,10 +1225,13 @@ fn cancelling_the_concurrent_future_from_another_thread_reaches_a_loop_thread() 
         lt.event_loop(),
     )
     .unwrap();
-    started_rx.recv().unwrap();
+    recv_or_hang(&started_rx, "the coroutine started");
     assert!(cf.cancel());
-    assert_eq!(seen_rx.recv().unwrap(), Err(Error::Cancelled(None)));
-    assert_cancelled(&cf.result(None).unwrap_err());
+    assert_eq!(
+        recv_or_hang(&seen_rx, "the coroutine saw its cancellation"),
+        Err(Error::Cancelled(None))
+    );
+    assert_cancelled(&cf_result(&cf).unwrap_err());
     lt.stop_and_join().unwrap();
 }
 
@@ -1257,7 +1268,7 @@ fn result_from_a_task_on_the_loops_thread_fails_at_once() {
     assert_result_from_loop_thread(&e.unwrap_err());
     // The future itself is unaffected and completes normally.
     assert_eq!(complete(&lp, &cf), Ok(3));
-    assert_eq!(cf.result(None), Ok(3));
+    assert_eq!(cf_result(&cf), Ok(3));
     lp.close().unwrap();
 }
 
@@ -1360,7 +1371,7 @@ fn loop_thread_runs_work_on_a_thread_with_its_name() {
         lt.event_loop(),
     )
     .unwrap();
-    assert_eq!(cf.result(None), Ok((Some("io-loop".to_string()), true)));
+    assert_eq!(cf_result(&cf), Ok((Some("io-loop".to_string()), true)));
     let lp = lt.event_loop().clone();
     assert_eq!(lt.stop_and_join(), Ok(()));
     assert!(lp.is_closed(), "closed by its thread");
@@ -1378,13 +1389,16 @@ fn loop_thread_survives_a_plain_stop() {
         // Work submitted after the stop still runs: the thread went back to
         // run_forever.
         let cf = run_coroutine_threadsafe(move || async move { Ok(i) }, &lp).unwrap();
-        assert_eq!(cf.result(None), Ok(i));
+        assert_eq!(cf_result(&cf), Ok(i));
         let (tx, rx) = mpsc::channel();
         lp.call_soon_threadsafe(move || {
             tx.send(thread::current().name().map(String::from)).unwrap()
         })
         .unwrap();
-        assert_eq!(rx.recv().unwrap().as_deref(), Some("sturdy-loop"));
+        assert_eq!(
+            recv_or_hang(&rx, "the callback ran").as_deref(),
+            Some("sturdy-loop")
+        );
     }
     assert!(!lp.is_closed());
     assert_eq!(lt.stop_and_join(), Ok(()));
@@ -1397,7 +1411,7 @@ fn loop_thread_dropped_stops_closes_and_joins() {
     let lt = LoopThread::spawn("dropped-loop").unwrap();
     let lp = lt.event_loop().clone();
     let cf = run_coroutine_threadsafe(|| async { Ok(()) }, &lp).unwrap();
-    cf.result(None).unwrap();
+    cf_result(&cf).unwrap();
     drop(lt);
     assert!(lp.is_closed());
     assert!(!lp.is_running());
@@ -1424,7 +1438,7 @@ fn loop_thread_drops_pending_work_on_its_own_thread() {
         &lp,
     )
     .unwrap();
-    started_rx.recv().unwrap();
+    recv_or_hang(&started_rx, "the coroutine started");
     let errors = capture_exceptions(&lp);
     assert_eq!(lt.stop_and_join(), Ok(()));
     assert_eq!(*drops.lock().unwrap(), ["owner-loop"]);
@@ -1473,7 +1487,7 @@ fn loop_thread_is_woken_by_call_soon_threadsafe() {
     thread::spawn(move || l.call_soon_threadsafe(move || tx.send(7).unwrap()).unwrap())
         .join()
         .unwrap();
-    assert_eq!(rx.recv().unwrap(), 7);
+    assert_eq!(recv_or_hang(&rx, "the woken loop ran the callback"), 7);
     lt.stop_and_join().unwrap();
 }
 

@@ -2,11 +2,70 @@
 //! virtual clocks, no sleeps, threads joined before asserting.
 #![allow(dead_code)]
 
-use loopspec::{ClockKind, Error, EventLoop, ExceptionContext, Task};
+use loopspec::{ClockKind, ConcurrentFuture, Error, EventLoop, ExceptionContext, Task};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The longest a test waits for what it checks (a message, a concurrent
+/// future's outcome) before it fails instead of hanging. A bound only a
+/// regression reaches, never a timing assertion: a passing run gets what it
+/// waits for long before this, and no assertion depends on how long a wait
+/// took.
+pub const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// Receives from `rx` like `rx.recv().unwrap()`, but fails the test, naming
+/// `what`, if nothing arrives within [`HANG_GUARD`] (or every sender is gone).
+#[track_caller]
+pub fn recv_or_hang<T>(rx: &Receiver<T>, what: &str) -> T {
+    match rx.recv_timeout(HANG_GUARD) {
+        Ok(v) => v,
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("hang guard: {what}: nothing received in {HANG_GUARD:?}")
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            panic!("{what}: every sender was dropped before sending")
+        }
+    }
+}
+
+/// `cf.result(None)` from a thread that is not running the loop completing
+/// `cf`, but failing the test if `cf` is not done within [`HANG_GUARD`]. A
+/// `TimeoutError` that is `cf`'s own outcome is returned as such. (On the
+/// loop's own thread `result(None)` fails at once, XTHREAD-9, and a timeout
+/// would wait instead: tests of that keep `result(None)`.)
+#[track_caller]
+pub fn cf_result<T: Clone + Send + 'static>(cf: &ConcurrentFuture<T>) -> loopspec::Result<T> {
+    match cf.result(Some(HANG_GUARD)) {
+        Err(Error::Timeout) => {
+            assert!(
+                cf.done(),
+                "hang guard: {cf:?} is still not done after {HANG_GUARD:?}"
+            );
+            // Done: the TimeoutError is its outcome (or it finished just
+            // after the guard); read the outcome without waiting.
+            cf.result(Some(Duration::ZERO))
+        }
+        r => r,
+    }
+}
+
+/// `cf.exception(None)`, bounded like [`cf_result`]. (A `TimeoutError`
+/// outcome reads as `Ok(Some(Timeout))`: `Err(Timeout)` is only the wait's.)
+#[track_caller]
+pub fn cf_exception<T: Send + 'static>(
+    cf: &ConcurrentFuture<T>,
+) -> loopspec::Result<Option<Error>> {
+    let r = cf.exception(Some(HANG_GUARD));
+    assert!(
+        r != Err(Error::Timeout),
+        "hang guard: {cf:?} is still not done after {HANG_GUARD:?}"
+    );
+    r
+}
 
 /// A new loop on the virtual clock.
 pub fn vloop() -> EventLoop {
