@@ -22,11 +22,11 @@ use crate::clock::{self, Clock, ClockKind};
 use crate::error::{Error, Result};
 use crate::future::{DoneCallback, Future};
 use crate::handle::{Handle, TimerHandle};
-use crate::inbox::{Inbox, InboxStats, Submission};
+use crate::inbox::{Channel, Inbox, InboxStats, Sent, Submission};
 use crate::local::{self, LocalHalf, Ready};
 use crate::policy::{self, Profile};
 use crate::run_state::{Home, RunState, StopFlag};
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
+use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, thread};
 use crate::task::{self, Task};
 use std::any::Any;
 use std::collections::VecDeque;
@@ -80,29 +80,15 @@ impl fmt::Display for ExceptionContext {
     }
 }
 
-/// A value on a cache line of its own (false sharing with the lock word and
-/// the queue would make every push invalidate what a spinning loop reads).
-#[derive(Debug)]
-#[repr(align(128))]
-struct CachePadded<T>(T);
-
-impl<T> std::ops::Deref for CachePadded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 /// State shared by every handle of one loop.
 struct Shared {
-    /// Run state and inbox, under one lock (see `run_state` and `inbox`).
+    /// Run state and the inbox's wake state, under one lock (see
+    /// `run_state` and `inbox`).
     state: Mutex<State>,
     /// The loop parks here while it waits for submissions.
     wakeup: Condvar,
-    /// 1 when the inbox is not empty, else 0: a hint that lets the loop
-    /// thread skip the lock when the inbox is empty. Written under the lock,
-    /// on each change; on a cache line of its own.
-    inbox_len: CachePadded<AtomicUsize>,
+    /// The inbox's channel and word: what producers touch, lock-free.
+    channel: Channel,
     clock: Clock,
     profile: Profile,
     handler: Mutex<Option<ExceptionHandler>>,
@@ -213,7 +199,7 @@ impl Builder {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 wakeup: Condvar::new(),
-                inbox_len: CachePadded(AtomicUsize::new(0)),
+                channel: Channel::new(),
                 clock: Clock::new(self.clock),
                 profile: self.profile,
                 handler: Mutex::new(None),
@@ -324,13 +310,7 @@ impl EventLoop {
     /// assert_eq!((stats.submissions, stats.wakeups, stats.parks, stats.queued), (3, 0, 0, 3));
     /// ```
     pub fn inbox_stats(&self) -> InboxStats {
-        let st = self.lock();
-        InboxStats {
-            submissions: st.inbox.pushed,
-            wakeups: st.inbox.wakeups,
-            parks: st.inbox.parks,
-            queued: st.inbox.queue.len(),
-        }
+        self.lock().inbox.stats(&self.shared.channel)
     }
 
     // ------------------------------------------------------------------
@@ -378,8 +358,8 @@ impl EventLoop {
     /// whatever the caller is about to queue.
     fn running_here(&self) -> Option<Rc<LocalHalf>> {
         let half = local::running_half(self)?;
-        if self.shared.inbox_len.load(Ordering::Acquire) != 0 {
-            self.take_inbox(&mut self.lock(), &half);
+        if self.shared.channel.pending() {
+            self.take_inbox(None, &half);
             half.accept_spare();
         }
         Some(half)
@@ -420,46 +400,59 @@ impl EventLoop {
     /// Moves every inbox submission to `half`'s ready queue, in order, all
     /// under the lock.
     fn move_inbox(&self, st: &mut State, half: &LocalHalf) {
-        self.take_inbox(st, half);
+        self.take_inbox(Some(st), half);
         half.accept_spare();
     }
 
-    /// Swaps the inbox's submissions into `half`'s spare buffer: the only
-    /// part of a drain that needs the lock. The caller then converts them
-    /// with [`LocalHalf::accept_spare`] — after releasing the lock, on the
-    /// hot paths, so producers do not wait while the loop reads each entry —
-    /// before it queues anything else, so they keep their place.
-    fn take_inbox(&self, st: &mut State, half: &LocalHalf) {
-        if st.inbox.queue.is_empty() {
-            return;
+    /// Takes the inbox's submissions into `half`'s spare buffer, in order: a
+    /// home's hand-back first (under the state lock: `st` if the caller holds
+    /// it), then the channel. The caller converts them with
+    /// [`LocalHalf::accept_spare`] before it queues anything else, so they
+    /// keep their place.
+    fn take_inbox(&self, st: Option<&mut State>, half: &LocalHalf) {
+        let ch = &self.shared.channel;
+        let mut spare = half.spare.borrow_mut();
+        if ch.has_front() {
+            match st {
+                Some(st) => st.inbox.take_front(ch, &mut spare),
+                None => self.lock().inbox.take_front(ch, &mut spare),
+            }
         }
-        self.shared.inbox_len.store(0, Ordering::Release);
-        std::mem::swap(&mut st.inbox.queue, &mut *half.spare.borrow_mut());
+        ch.receive_into(&mut spare);
     }
 
-    /// Hands a `Send` submission to the loop from any thread. Closed loops
-    /// refuse it; the check and the enqueue are one critical section.
+    /// Hands a `Send` submission to the loop from any thread, without the
+    /// loop's lock (see `inbox`). A closed loop refuses it: the submission is
+    /// dropped here (with anything else a racing `close()` left behind).
     pub(crate) fn submit(&self, s: Submission) -> Result<()> {
-        let wake = {
-            let mut st = self.lock();
-            // Seeded bug (loom mutant check): a closed loop accepts work.
-            #[cfg(not(feature = "mutant-schedule-on-closed"))]
-            if st.run.closed {
+        match self.shared.channel.send(s) {
+            Sent::Queued { wake } => {
+                if wake {
+                    self.wake_parked();
+                }
+            }
+            Sent::Refused(s) => {
+                drop(s);
                 return Err(Error::Closed);
             }
-            let wake = st.inbox.push(s);
-            if st.inbox.queue.len() == 1 {
-                // The hint only says "not empty": write it on that change
-                // alone, so a burst does not bounce its cache line between
-                // the producer and a loop spinning on it.
-                self.shared.inbox_len.store(1, Ordering::Release);
+            Sent::Closed => {
+                let left = self.shared.channel.drain_closed(true);
+                let mut panics = Vec::new();
+                local::drop_each(left, &mut panics);
+                self.report_drop_panics("a queued cross-thread callback", panics);
+                return Err(Error::Closed);
             }
-            wake
-        };
+        }
+        Ok(())
+    }
+
+    /// Wakes the loop if it is parked and not woken yet (a send saw
+    /// `PARKED`; see `inbox`).
+    fn wake_parked(&self) {
+        let wake = self.lock().inbox.wake();
         if wake {
             self.shared.wakeup.notify_one();
         }
-        Ok(())
     }
 
     /// Schedules `f` to run in the next iteration (SCHED-2). Callbacks run in
@@ -785,8 +778,9 @@ impl EventLoop {
     /// (`None`: no limit), then move them to the ready queue. A virtual clock
     /// advances by the timeout instead of waiting (CLOCK-2).
     fn poll(&self, half: &LocalHalf, timeout: Option<f64>) {
-        if timeout == Some(0.0) && self.shared.inbox_len.load(Ordering::Acquire) == 0 {
-            // Work is ready and, as far as the hint says, nothing is waiting
+        let ch = &self.shared.channel;
+        if timeout == Some(0.0) && !ch.pending() {
+            // Work is ready and, as far as the word says, nothing is waiting
             // in the inbox: no need for the lock. A submission racing with
             // this read is taken in the next iteration.
             return;
@@ -796,16 +790,9 @@ impl EventLoop {
             // About to park (a virtual clock jumps to the deadline instead).
             self.spin_for_work();
         }
-        // Seeded bug (loom mutant check): decide about the inbox from the
-        // unlocked hint, before the lock, as rloop does — a submission landing
-        // between this read and the park below is never noticed.
-        #[cfg(feature = "mutant-lost-wakeup")]
-        let inbox_pending = self.shared.inbox_len.load(Ordering::Acquire) != 0;
         let mut st = self.lock();
-        #[cfg(not(feature = "mutant-lost-wakeup"))]
-        let inbox_pending = !st.inbox.queue.is_empty();
         let stopping = self.shared.stopping.get();
-        let timeout = if stopping || inbox_pending {
+        let timeout = if stopping || ch.pending() {
             Some(0.0)
         } else {
             timeout
@@ -815,6 +802,9 @@ impl EventLoop {
             Some(t) if self.shared.clock.kind() == ClockKind::Virtual => {
                 self.shared.clock.advance(t);
             }
+            // The last look at the word sets PARKED in the same step; a
+            // send announced before it cancels the park (no lost wake-up).
+            _ if !ch.try_park() => {}
             _ => {
                 st.inbox.parked = true;
                 st.inbox.parks += 1;
@@ -833,9 +823,10 @@ impl EventLoop {
                 }
                 st.inbox.parked = false;
                 st.inbox.notified = false;
+                ch.unpark();
             }
         }
-        self.take_inbox(&mut st, half);
+        self.take_inbox(Some(&mut st), half);
         drop(st);
         half.accept_spare();
     }
@@ -854,7 +845,7 @@ impl EventLoop {
         }
         #[cfg(not(loom))]
         for i in 0..SPIN_ROUNDS {
-            if self.shared.inbox_len.load(Ordering::Acquire) != 0 || self.shared.stopping.get() {
+            if self.shared.channel.pending() || self.shared.stopping.get() {
                 return;
             }
             if i < SPIN_ROUNDS - YIELD_ROUNDS {
@@ -932,7 +923,7 @@ impl EventLoop {
     /// it exits (THREAD-5).
     pub fn close(&self) -> Result<()> {
         let me = local::current_thread_id();
-        let (inbox, home_is_me) = {
+        let (mut inbox, home_is_me) = {
             let mut st = self.lock();
             if st.run.running.is_some() {
                 return Err(Error::CloseRunning);
@@ -943,13 +934,21 @@ impl EventLoop {
                 return Ok(());
             }
             st.run.closed = true;
-            self.shared.inbox_len.store(0, Ordering::Release);
+            self.shared.channel.close();
             let home_is_me = st.run.home.as_ref().is_some_and(|h| h.thread == me);
             if home_is_me {
                 st.run.home = None;
             }
-            (std::mem::take(&mut st.inbox.queue), home_is_me)
+            let mut front = VecDeque::new();
+            st.inbox.take_front(&self.shared.channel, &mut front);
+            (front, home_is_me)
         };
+        // Sends announced before CLOSED are in the channel now; later ones
+        // drop their own (see `inbox`).
+        // Seeded bug (loom mutant check): what was accepted stays in the
+        // channel of the closed loop.
+        #[cfg(not(feature = "mutant-close-skips-drain"))]
+        inbox.append(&mut self.shared.channel.drain_closed(false));
         let mut panics = Vec::new();
         local::drop_each(inbox, &mut panics);
         self.report_drop_panics("a queued cross-thread callback", panics);
@@ -1022,8 +1021,7 @@ impl EventLoop {
             if !keep {
                 return sent;
             }
-            self.shared.inbox_len.store(1, Ordering::Release);
-            st.inbox.push_front_all(sent)
+            st.inbox.push_front_all(&self.shared.channel, sent)
         };
         if wake {
             self.shared.wakeup.notify_one();

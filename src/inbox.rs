@@ -2,39 +2,56 @@
 //! decides when the loop must be woken.
 //!
 //! The inbox holds `Send` submissions: callbacks from `call_soon_threadsafe`
-//! and task wake-ups from wakers called off the loop's thread. It lives in the
-//! loop's shared state under one mutex with the [run state](crate::run_state),
-//! and the loop parks on a condvar paired with that mutex.
+//! and task wake-ups from wakers called off the loop's thread. They travel
+//! through a multi-producer channel (std's lock-free `mpsc`; loom's modelled
+//! one under `--cfg loom`), so a producer never takes the loop's lock on the
+//! way. One atomic word beside the channel carries everything a producer and
+//! the loop must agree on, and the rarer parts of the protocol — parking,
+//! wake-ups, a home thread's hand-back — stay under the loop's state lock.
 //!
-//! # Wake state
+//! # The word
 //!
-//! Two flags, both guarded by the mutex:
+//! | bits | name | set by | cleared by |
+//! |---|---|---|---|
+//! | 0 | `CLOSED` | `close()` | never |
+//! | 1 | `PARKED` | the loop, under the lock, before its last look | the loop, when it stops waiting |
+//! | 2 | `FRONT` | a home thread's exit, under the lock | the drain that takes the front queue, under the lock |
+//! | 3.. | count | `+1` by a producer after its send; `+n` by a hand-back | `-n` by the drain that took `n` |
 //!
-//! * `parked` — the loop thread is waiting (or about to wait) on the condvar.
-//!   Set by the loop only after it found, under the lock, that the inbox is
-//!   empty and no stop is requested. Cleared by the loop when it returns from
-//!   the wait.
-//! * `notified` — a wake-up was issued for the current park and not consumed
-//!   yet. Set by the first producer (or `stop()`) that finds `parked && !notified`;
-//!   cleared with `parked`.
+//! The count is signed: the loop may receive a submission before its
+//! producer adds it, so it can dip below zero for a moment. "Pending" means
+//! a count above zero or `FRONT`.
 //!
 //! Invariants:
 //!
-//! 1. **No lost wake-up.** The loop decides to park and checks the inbox in
-//!    one critical section; a producer pushes and reads `parked` in one
-//!    critical section. So either the loop sees the item before parking, or
-//!    the producer sees `parked` and notifies. There is no window between.
+//! 1. **No lost wake-up.** A producer announces with one read-modify-write
+//!    after its send; the loop decides to park with one read-modify-write
+//!    that sets `PARKED`. Read-modify-writes of one word are totally ordered:
+//!    either the loop sees the count and does not park, or the producer sees
+//!    `PARKED` and takes the lock to wake it. The loop holds the lock from
+//!    setting `PARKED` until it waits, so that wake-up finds it waiting.
 //! 2. **Coalescing.** A producer signals the condvar only on the transition
-//!    `parked && !notified` → `notified`: one signal per park, however many
-//!    items arrive. A loop that is busy (not parked) receives no signal at
-//!    all, so a burst of submissions to a busy loop costs no condvar calls.
-//! 3. The loop waits in a loop on `!notified` (spurious wake-ups are
-//!    absorbed) and, with a timeout, until the deadline passes.
+//!    `parked && !notified` → `notified` (under the lock): one signal per
+//!    park, however many items arrive. A busy loop is never `PARKED`, so a
+//!    burst to it costs no lock and no condvar call at all.
+//! 3. **Nothing stranded by `close()`.** `close()` sets `CLOSED` with a
+//!    read-modify-write, then drains the channel. A submission announced
+//!    before that was accepted, and `close()` drops it; a producer whose
+//!    announce finds `CLOSED` is refused (`Event loop is closed`) and drains
+//!    the channel itself, since its send may have landed after `close()`
+//!    drained. Either way nothing is left in the channel.
+//!
+//! The loop's other reads of the word are hints (a drain now or at the
+//! next look); see `Channel::read` for how loom is made to explore them.
+//! 4. **Order.** The channel is FIFO per producer and the front queue (what
+//!    an exiting home thread had taken, THREAD-4) is older than anything in
+//!    the channel, so a drain takes the front queue first.
 //!
 //! The inbox counts submissions, signals and parks ([`InboxStats`]), so tests
 //! and benchmarks can show the coalescing.
 
 use crate::handle::QueuedCall;
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, mpsc};
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -51,19 +68,204 @@ impl fmt::Debug for QueuedCall {
     }
 }
 
-/// The queue of submissions and the wake state; see the [module docs](self).
+/// Bit 0 of the word: the loop is closed.
+const CLOSED: usize = 1;
+/// Bit 1: the loop is parked, or about to park.
+const PARKED: usize = 2;
+/// Bit 2: the front queue (a hand-back) is not empty.
+const FRONT: usize = 4;
+/// One submission in the count (bits 3 and up).
+const ONE: usize = 8;
+
+/// The signed count of a word.
+fn count(word: usize) -> isize {
+    (word as isize) >> 3
+}
+
+/// Whether a word says work is waiting: a positive count or a front queue.
+fn pending(word: usize) -> bool {
+    count(word) > 0 || word & FRONT != 0
+}
+
+/// A value on a cache line of its own (false sharing with the channel's
+/// indices would make every send invalidate what a spinning loop reads).
+#[derive(Debug)]
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+/// The lock-free part of the inbox, beside the loop's state lock.
+pub(crate) struct Channel {
+    tx: mpsc::Sender<Submission>,
+    rx: Mutex<mpsc::Receiver<Submission>>,
+    word: CachePadded<AtomicUsize>,
+    /// Submissions taken out (run or dropped) since the loop was made.
+    taken: AtomicU64,
+}
+
+/// What became of a [`Channel::send`].
+pub(crate) enum Sent {
+    /// Queued; `wake` says the loop was parked and must be woken.
+    Queued { wake: bool },
+    /// Not sent (the channel is gone; cannot happen while the loop lives).
+    Refused(Submission),
+    /// Sent after `close()` marked the loop closed: refused, and the sender
+    /// must drain the channel ([`Channel::drain_closed`]), since `close()`
+    /// may have drained it before this send landed.
+    Closed,
+}
+
+impl Channel {
+    pub(crate) fn new() -> Channel {
+        let (tx, rx) = mpsc::channel();
+        Channel {
+            tx,
+            rx: Mutex::new(rx),
+            word: CachePadded(AtomicUsize::new(0)),
+            taken: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues `s` from any thread: send, then announce. An announce that
+    /// finds `CLOSED` means `close()` came first: the caller must drain the
+    /// channel ([`Channel::drain_closed`]) and report the loop closed.
+    pub(crate) fn send(&self, s: Submission) -> Sent {
+        if let Err(refused) = self.tx.send(s) {
+            // The receiver lives as long as the loop: cannot happen.
+            return Sent::Refused(refused.0);
+        }
+        let before = self.word.0.fetch_add(ONE, Ordering::AcqRel);
+        // Seeded bug (loom mutant check): a closed loop accepts work.
+        #[cfg(not(feature = "mutant-schedule-on-closed"))]
+        if before & CLOSED != 0 {
+            return Sent::Closed;
+        }
+        Sent::Queued {
+            wake: before & PARKED != 0,
+        }
+    }
+
+    /// The word, read by the loop: a load. Under loom, a read-modify-write
+    /// that changes nothing: loom's scheduler explores a producer's announce
+    /// on either side of a read-modify-write but not of a load, and the
+    /// models must see an announce land just before a drain. (What a load
+    /// can return beyond that — an older value — only delays a drain to the
+    /// next look: every decision that must not miss an announce, parking
+    /// and closing, is a read-modify-write in both builds; and a hand-back's
+    /// `FRONT` is set under the state lock the next home claims the loop
+    /// under, so the next home cannot read it stale.)
+    fn read(&self) -> usize {
+        #[cfg(loom)]
+        return self.word.0.fetch_add(0, Ordering::AcqRel);
+        #[cfg(not(loom))]
+        self.word.0.load(Ordering::Acquire)
+    }
+
+    /// Whether work is waiting, from the word alone (no lock). A submission
+    /// whose producer has not announced it yet is not seen: it is taken by
+    /// a later drain, and its announce wakes a parked loop.
+    pub(crate) fn pending(&self) -> bool {
+        pending(self.read())
+    }
+
+    /// Whether a hand-back is waiting in the front queue (take it under the
+    /// lock with [`Inbox::take_front`]).
+    pub(crate) fn has_front(&self) -> bool {
+        self.read() & FRONT != 0
+    }
+
+    /// Receives every submission in the channel into `out`, in order, and
+    /// takes them off the count. Returns how many.
+    pub(crate) fn receive_into(&self, out: &mut VecDeque<Submission>) -> usize {
+        let rx = self.rx.lock();
+        let mut n = 0;
+        while let Ok(s) = rx.try_recv() {
+            out.push_back(s);
+            n += 1;
+        }
+        if n > 0 {
+            // Counted before the receiver is released, so a later drain
+            // (which takes the receiver after this one) sees the count.
+            self.taken.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        drop(rx);
+        if n > 0 {
+            self.word.0.fetch_sub(n * ONE, Ordering::AcqRel);
+        }
+        n
+    }
+
+    /// After `close()`: everything left in the channel, to be dropped by the
+    /// caller. `refused` says the caller is a send that found `CLOSED`: its
+    /// own submission was never accepted and leaves the count of
+    /// submissions (whoever drained it).
+    pub(crate) fn drain_closed(&self, refused: bool) -> VecDeque<Submission> {
+        let mut out = VecDeque::new();
+        self.receive_into(&mut out);
+        if refused {
+            self.taken.fetch_sub(1, Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// Under the state lock, with the loop about to wait: sets `PARKED` and
+    /// returns whether it may wait — false if work is pending (then `PARKED`
+    /// is cleared again).
+    pub(crate) fn try_park(&self) -> bool {
+        // Seeded bug (loom mutant check): decide from a plain read before
+        // setting the flag, as rloop does — a submission announced between
+        // the read and the set is never noticed.
+        #[cfg(feature = "mutant-lost-wakeup")]
+        let before = {
+            let seen = self.word.0.load(Ordering::Acquire);
+            self.word.0.fetch_or(PARKED, Ordering::AcqRel);
+            seen
+        };
+        #[cfg(not(feature = "mutant-lost-wakeup"))]
+        let before = self.word.0.fetch_or(PARKED, Ordering::AcqRel);
+        if pending(before) {
+            self.unpark();
+            return false;
+        }
+        true
+    }
+
+    /// Clears `PARKED` (the loop stopped waiting, or chose not to).
+    pub(crate) fn unpark(&self) {
+        self.word.0.fetch_and(!PARKED, Ordering::AcqRel);
+    }
+
+    /// Marks the loop closed (under the state lock); later sends are refused.
+    pub(crate) fn close(&self) {
+        self.word.0.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+
+    /// Submissions waiting now (exact when no send is in flight).
+    fn queued(&self) -> usize {
+        count(self.word.0.load(Ordering::Acquire)).max(0) as usize
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("word", &self.word.0.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The part of the inbox under the loop's state lock: the wake state and
+/// the front queue; see the [module docs](self).
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
-    /// Submissions in arrival order.
-    pub(crate) queue: VecDeque<Submission>,
+    /// Submissions a home thread had taken in and handed back at its exit
+    /// (THREAD-4): older than anything in the channel.
+    front: VecDeque<Submission>,
     /// The loop thread is waiting, or about to wait, on the condvar.
     pub(crate) parked: bool,
     /// A wake-up was issued for the current park and not consumed yet.
     pub(crate) notified: bool,
-    /// Submissions accepted since the loop was made.
-    pub(crate) pushed: u64,
     /// Condvar signals issued since the loop was made.
-    pub(crate) wakeups: u64,
+    wakeups: u64,
     /// Times the loop parked (waited on the condvar) since it was made.
     pub(crate) parks: u64,
 }
@@ -82,25 +284,39 @@ pub struct InboxStats {
 }
 
 impl Inbox {
-    /// Appends `s`. Returns whether the caller must signal the condvar (after
-    /// releasing the lock): true exactly on `parked && !notified`.
-    pub(crate) fn push(&mut self, s: Submission) -> bool {
-        self.queue.push_back(s);
-        self.pushed += 1;
-        self.wake()
-    }
-
     /// Puts `earlier` — submissions accepted before everything queued now —
-    /// back at the front of the queue, in their order (a home thread that
-    /// exits hands back the ones its half had taken in, THREAD-4). They are
-    /// not counted again. Returns whether the caller must signal the condvar.
-    pub(crate) fn push_front_all(&mut self, mut earlier: VecDeque<Submission>) -> bool {
-        earlier.append(&mut self.queue);
-        self.queue = earlier;
+    /// at the front, in their order (a home thread that exits hands back the
+    /// ones its half had taken in, THREAD-4). They are not counted as new
+    /// submissions. Returns whether the caller must signal the condvar.
+    pub(crate) fn push_front_all(
+        &mut self,
+        ch: &Channel,
+        mut earlier: VecDeque<Submission>,
+    ) -> bool {
+        let n = earlier.len();
+        if n == 0 {
+            return false;
+        }
+        let flag = if self.front.is_empty() { FRONT } else { 0 };
+        earlier.append(&mut self.front);
+        self.front = earlier;
+        ch.word.0.fetch_add(n * ONE + flag, Ordering::AcqRel);
+        ch.taken.fetch_sub(n as u64, Ordering::Relaxed);
         self.wake()
     }
 
-    /// Requests a wake-up of a parked loop (a push or a stop). Returns whether
+    /// Moves the front queue to `out` and takes it off the word.
+    pub(crate) fn take_front(&mut self, ch: &Channel, out: &mut VecDeque<Submission>) {
+        let n = self.front.len();
+        if n == 0 {
+            return;
+        }
+        out.append(&mut self.front);
+        ch.word.0.fetch_sub(n * ONE + FRONT, Ordering::AcqRel);
+        ch.taken.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Requests a wake-up of a parked loop (a send or a stop). Returns whether
     /// the caller must signal the condvar.
     pub(crate) fn wake(&mut self) -> bool {
         // Seeded bug (loom mutant check): signal on every push to a parked
@@ -115,6 +331,17 @@ impl Inbox {
             true
         } else {
             false
+        }
+    }
+
+    /// The counters, with the channel's.
+    pub(crate) fn stats(&self, ch: &Channel) -> InboxStats {
+        let queued = ch.queued();
+        InboxStats {
+            submissions: ch.taken.load(Ordering::Relaxed) + queued as u64,
+            wakeups: self.wakeups,
+            parks: self.parks,
+            queued,
         }
     }
 }

@@ -83,9 +83,10 @@ pub(crate) struct RunState {
     ///
     /// * Only set while `running` is `None` (`close()` on a running loop is
     ///   refused with "Cannot close a running event loop").
-    /// * Once set, no submission is accepted: every enqueue checks it under
-    ///   the same lock, and `close()` empties the inbox in the same critical
-    ///   section that sets it (XTHREAD rules build on this).
+    /// * Once set, no submission is accepted: `close()` also sets the inbox
+    ///   word's `CLOSED` bit, which every cross-thread submission's announce
+    ///   reads in the same atomic step, and then empties the inbox (see
+    ///   `inbox`; XTHREAD rules build on this).
     pub(crate) closed: bool,
 
     /// The thread whose loop-bound half (ready queue, timers, tasks) currently

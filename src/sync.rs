@@ -22,6 +22,7 @@
 mod imp {
     pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::mpsc;
     pub(crate) use std::thread;
     pub(crate) use std::thread_local;
 
@@ -83,6 +84,7 @@ mod imp {
 mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::mpsc;
     pub(crate) use loom::thread;
     pub(crate) use loom::thread_local;
 
