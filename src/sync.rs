@@ -1,8 +1,9 @@
 //! The sync shim: the one place that chooses between `std` and `loom`.
 //!
 //! Every piece of state that more than one thread can touch — the loop's
-//! [`run state`](crate::run_state), its inbox of cross-thread submissions, the
-//! parking condvar, counters — is built from the types re-exported here. Under
+//! [`run state`](crate::run_state), its inbox of cross-thread submissions (an
+//! `mpsc` channel and an atomic word), the parking condvar, counters — is
+//! built from the types re-exported here. Under
 //! `RUSTFLAGS="--cfg loom"` they are loom's model-checked doubles, so loom
 //! explores the crate's real code, not a copy of it. Nothing in the crate
 //! imports `std::sync` or `std::thread` for shared state directly.
