@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Log, recv_or_hang, run_once, vloop};
+use common::{Log, recv_or_hang, run_once, vloop, wait_parked};
 use loopspec::{DoneCallback, Error, EventLoop, Future, get_running_loop, yield_now};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -452,38 +452,54 @@ fn run_in_thread(
     (th, rx)
 }
 
-/// loopspec's `stop()` is thread-safe and wakes a parked loop: a real-clock
-/// loop with nothing to do, parked with no timeout, returns. (If the wake-up
-/// were lost this test would hang; nothing else can end the run.)
+/// loopspec's `stop()` is thread-safe and wakes a parked loop: the test waits
+/// until a real-clock loop with nothing to do has parked with no timeout (on
+/// the loop's own `inbox_stats().parks` counter, not on time), stops it from
+/// this thread, and the run returns. (If the wake-up were lost this test would
+/// hang; nothing else can end the run.)
 /// Rules: STOP-5
 #[test]
 fn stop_from_other_thread_wakes_parked_loop() {
     let lp = EventLoop::new();
     let (th, rx) = run_in_thread(&lp, |_| {});
     recv_or_hang(&rx, "the loop thread started its run");
+    wait_parked(&lp, 1);
+    assert_eq!(lp.inbox_stats().wakeups, 0);
     lp.stop();
     th.join().unwrap().unwrap();
     assert!(!lp.is_running());
+    // The one park was ended by the one wake-up this thread's call issued.
+    let stats = lp.inbox_stats();
+    assert_eq!((stats.parks, stats.wakeups), (1, 1), "{stats:?}");
     lp.close().unwrap();
 }
 
 /// The portable form: `call_soon_threadsafe(stop)` from another thread ends
-/// the blocked `run_forever`.
+/// the blocked `run_forever`. The submission is made only once the loop has
+/// parked (waited for on its `inbox_stats().parks` counter, not on time), so
+/// it has to wake the parked loop.
 /// Rules: STOP-5
 #[test]
 fn call_soon_threadsafe_stop_ends_parked_loop() {
     let lp = EventLoop::new();
     let (th, rx) = run_in_thread(&lp, |_| {});
     recv_or_hang(&rx, "the loop thread started its run");
+    wait_parked(&lp, 1);
+    assert_eq!(lp.inbox_stats().wakeups, 0);
     let lp2 = lp.clone();
     lp.call_soon_threadsafe(move || lp2.stop()).unwrap();
     th.join().unwrap().unwrap();
     assert!(!lp.is_running());
+    // The one park was ended by the one wake-up this thread's call issued.
+    let stats = lp.inbox_stats();
+    assert_eq!((stats.parks, stats.wakeups), (1, 1), "{stats:?}");
     lp.close().unwrap();
 }
 
 /// A plain `stop()` from another thread does not wait for the next timer: a
-/// real-clock loop whose only timer is three days away returns at once.
+/// real-clock loop whose only timer is three days away, stopped once it has
+/// parked until that timer (waited for on its `inbox_stats().parks` counter,
+/// not on time), returns at once.
 /// Rules: STOP-5
 #[test]
 fn stop_from_other_thread_does_not_wait_for_far_timer() {
@@ -497,9 +513,14 @@ fn stop_from_other_thread_does_not_wait_for_far_timer() {
         .unwrap();
     });
     recv_or_hang(&rx, "the loop thread started its run");
+    wait_parked(&lp, 1);
+    assert_eq!(lp.inbox_stats().wakeups, 0);
     lp.stop();
     th.join().unwrap().unwrap();
     assert!(!lp.is_running());
+    // The one park was ended by the one wake-up this thread's call issued.
+    let stats = lp.inbox_stats();
+    assert_eq!((stats.parks, stats.wakeups), (1, 1), "{stats:?}");
     assert!(!fired.load(std::sync::atomic::Ordering::SeqCst));
     lp.close().unwrap();
 }

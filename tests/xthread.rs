@@ -13,14 +13,14 @@
 mod common;
 
 use common::{
-    DropCount, DropWhere, HANG_GUARD, Log, capture_exceptions, cf_exception, cf_result, count,
-    counter, in_thread, recv_or_hang, run_once, vloop,
+    DropCount, DropWhere, Log, capture_exceptions, cf_exception, cf_result, count, counter,
+    in_thread, recv_or_hang, run_once, vloop, wait_parked,
 };
 use loopspec::{CfState, ConcurrentFuture, Error, EventLoop, LoopThread, run_coroutine_threadsafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -73,20 +73,6 @@ fn complete<T: Clone + Send + 'static>(
     cf: &ConcurrentFuture<T>,
 ) -> loopspec::Result<T> {
     lp.run_until_complete(loopspec::wrap_future(cf, lp).unwrap())
-}
-
-/// Waits (on the loop's own counter, not on time) until `lp` has parked at
-/// least `n` times; fails the test if that takes the whole hang guard.
-fn wait_parked(lp: &EventLoop, n: u64) {
-    let deadline = Instant::now() + HANG_GUARD;
-    while lp.inbox_stats().parks < n {
-        assert!(
-            Instant::now() < deadline,
-            "hang guard: the loop did not park {n} times: {:?}",
-            lp.inbox_stats()
-        );
-        thread::yield_now();
-    }
 }
 
 /// Starts `lp.run_forever()` on a new thread.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest a test waits for what it checks (a message, a concurrent
 /// future's outcome) before it fails instead of hanging. A bound only a
@@ -29,6 +29,24 @@ pub fn recv_or_hang<T>(rx: &Receiver<T>, what: &str) -> T {
         Err(RecvTimeoutError::Disconnected) => {
             panic!("{what}: every sender was dropped before sending")
         }
+    }
+}
+
+/// Waits (on the loop's own counter, not on time) until `lp` has parked at
+/// least `n` times; fails the test if that takes the whole [`HANG_GUARD`].
+/// The loop counts a park under its lock and releases the lock only by
+/// starting to wait, so once this returns the loop is parked unless something
+/// has woken it since.
+#[track_caller]
+pub fn wait_parked(lp: &EventLoop, n: u64) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while lp.inbox_stats().parks < n {
+        assert!(
+            Instant::now() < deadline,
+            "hang guard: the loop did not park {n} times: {:?}",
+            lp.inbox_stats()
+        );
+        std::thread::yield_now();
     }
 }
 
