@@ -556,6 +556,126 @@ fn task_cancel_propagated_ends_cancelled_with_message() {
     );
 }
 
+/// The await cycle of TASK-4: `m` awaits a gather of `t0`, and `t0` awaits
+/// `m`. CPython's `m.cancel()` goes round the cycle (m → gather → t0 → m → …)
+/// until `RecursionError` (conformance scenario `task-6-cancel-await-cycle`,
+/// a recorded divergence); loopspec's cancel reaches `t0`, finds that `t0`
+/// awaits `m`, whose `cancel()` is already running, and stops there: each task
+/// is cancelled exactly once, both calls return true, nothing is done yet, and
+/// the stack does not overflow (conformance/README.md records that it once
+/// did). `t0` has no cancelled future to wake it, so it gets a step of its
+/// own, where the `CancelledError` (with the message) comes out of its
+/// `m.await`; it ends cancelled, the gather then finishes with that
+/// `CancelledError` as its exception (GATHER-6), and `m`, woken by the
+/// gather, ends cancelled with the message too.
+/// Rules: TASK-4
+#[test]
+fn task_cancel_of_an_await_cycle_stops_at_the_task_being_cancelled() {
+    let lp = vloop();
+    let log = Log::new();
+    let m_slot: Rc<RefCell<Option<Task<usize>>>> = Rc::new(RefCell::new(None));
+    let (slot, l) = (m_slot.clone(), log.clone());
+    let t0 = lp
+        .create_task(async move {
+            let m = slot.borrow_mut().take().unwrap();
+            let r = m.await;
+            l.push(format!("t0: {r:?}"));
+            r
+        })
+        .unwrap();
+    let g = loopspec::gather([t0.clone()], false).unwrap();
+    let (gm, l) = (g.clone(), log.clone());
+    let m = lp
+        .create_task(async move {
+            let r = gm.await;
+            l.push(format!("m: {r:?}"));
+            r.map(|v| v.len())
+        })
+        .unwrap();
+    *m_slot.borrow_mut() = Some(m.clone());
+    // One iteration: t0 awaits m, m awaits the gather of t0.
+    run_once(&lp);
+    assert!(log.take().is_empty());
+    assert!(!t0.done() && !m.done() && !g.done());
+
+    assert!(m.cancel_with(Some("cycle".into())));
+    // Once round the cycle, not again: one cancel each.
+    assert_eq!((m.cancelling(), t0.cancelling()), (1, 1));
+    assert!(!t0.done() && !m.done() && !g.done());
+
+    // t0's next step delivers the cancellation; it is t0 that ends first.
+    run_once(&lp);
+    assert_eq!(log.take(), [r#"t0: Err(CancelledError('cycle'))"#]);
+    assert!(t0.done() && t0.cancelled());
+    assert!(!m.done());
+
+    // Running on: the gather finishes with the CancelledError as its
+    // exception, and m ends cancelled with the message, all at time 0.
+    let err = lp.run_until_complete(m.clone()).unwrap_err();
+    assert_eq!(err, Error::Cancelled(Some("cycle".into())));
+    assert_eq!(log.take(), [r#"m: Err(CancelledError('cycle'))"#]);
+    assert!(m.cancelled());
+    assert!(g.done() && !g.cancelled());
+    assert!(g.exception().unwrap().is_some_and(|e| e.is_cancelled()));
+    assert!(t0.cancelled());
+    assert_eq!((m.cancelling(), t0.cancelling()), (1, 1));
+    assert_eq!(lp.time(), 0.0);
+    // Done tasks: cancelling again does nothing.
+    assert!(!m.cancel());
+    assert!(!t0.cancel());
+}
+
+/// The shortest await cycle: task `a` awaits task `b`, and `b` awaits `a`.
+/// `a.cancel()` cancels `b`, whose cancel finds `a`'s `cancel()` already
+/// running and stops; `b` is stepped with the `CancelledError` and ends
+/// cancelled, and `a`, woken by `b`, ends cancelled with the message.
+/// Rules: TASK-4
+#[test]
+fn task_cancel_of_an_await_cycle_of_two_tasks_cancels_each_once() {
+    let lp = vloop();
+    let log = Log::new();
+    let a_slot: Rc<RefCell<Option<Task<i32>>>> = Rc::new(RefCell::new(None));
+    let b_slot: Rc<RefCell<Option<Task<i32>>>> = Rc::new(RefCell::new(None));
+    let (slot, l) = (b_slot.clone(), log.clone());
+    let a = lp
+        .create_task(async move {
+            let b = slot.borrow_mut().take().unwrap();
+            let r = b.await;
+            l.push(format!("a: {r:?}"));
+            r
+        })
+        .unwrap();
+    let (slot, l) = (a_slot.clone(), log.clone());
+    let b = lp
+        .create_task(async move {
+            let a = slot.borrow_mut().take().unwrap();
+            let r = a.await;
+            l.push(format!("b: {r:?}"));
+            r
+        })
+        .unwrap();
+    *a_slot.borrow_mut() = Some(a.clone());
+    *b_slot.borrow_mut() = Some(b.clone());
+    run_once(&lp);
+    assert!(!a.done() && !b.done());
+
+    assert!(a.cancel_with(Some("ab".into())));
+    assert_eq!((a.cancelling(), b.cancelling()), (1, 1));
+    assert!(!a.done() && !b.done());
+
+    run_once(&lp);
+    assert_eq!(log.take(), [r#"b: Err(CancelledError('ab'))"#]);
+    assert!(b.cancelled());
+    assert!(!a.done());
+
+    let err = lp.run_until_complete(a.clone()).unwrap_err();
+    assert_eq!(err, Error::Cancelled(Some("ab".into())));
+    assert_eq!(log.take(), [r#"a: Err(CancelledError('ab'))"#]);
+    assert!(a.cancelled() && b.cancelled());
+    assert_eq!((a.cancelling(), b.cancelling()), (1, 1));
+    assert_eq!(lp.time(), 0.0);
+}
+
 // ---------------------------------------------------------------------------
 // TASK-5: cancelled in the step that returns
 // ---------------------------------------------------------------------------
