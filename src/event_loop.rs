@@ -422,8 +422,9 @@ impl EventLoop {
     }
 
     /// Hands a `Send` submission to the loop from any thread, without the
-    /// loop's lock (see `inbox`). A closed loop refuses it: the submission is
-    /// dropped here (with anything else a racing `close()` left behind).
+    /// loop's lock (see `inbox`). A closed loop refuses it, and it is dropped
+    /// here, never run; the announce that decides this is atomic with
+    /// `close()`'s.
     pub(crate) fn submit(&self, s: Submission) -> Result<()> {
         match self.shared.channel.send(s) {
             Sent::Queued { wake } => {
@@ -433,13 +434,6 @@ impl EventLoop {
             }
             Sent::Refused(s) => {
                 drop(s);
-                return Err(Error::Closed);
-            }
-            Sent::Closed => {
-                let left = self.shared.channel.drain_closed(true);
-                let mut panics = Vec::new();
-                local::drop_each(left, &mut panics);
-                self.report_drop_panics("a queued cross-thread callback", panics);
                 return Err(Error::Closed);
             }
         }
@@ -943,12 +937,12 @@ impl EventLoop {
             st.inbox.take_front(&self.shared.channel, &mut front);
             (front, home_is_me)
         };
-        // Sends announced before CLOSED are in the channel now; later ones
-        // drop their own (see `inbox`).
+        // Sends announced before CLOSED were accepted: receive them all,
+        // waiting out any still in flight; later ones are refused (`inbox`).
         // Seeded bug (loom mutant check): what was accepted stays in the
         // channel of the closed loop.
         #[cfg(not(feature = "mutant-close-skips-drain"))]
-        inbox.append(&mut self.shared.channel.drain_closed(false));
+        inbox.append(&mut self.shared.channel.drain_closed());
         let mut panics = Vec::new();
         local::drop_each(inbox, &mut panics);
         self.report_drop_panics("a queued cross-thread callback", panics);

@@ -16,30 +16,32 @@
 //! | 0 | `CLOSED` | `close()` | never |
 //! | 1 | `PARKED` | the loop, under the lock, before its last look | the loop, when it stops waiting |
 //! | 2 | `FRONT` | a home thread's exit, under the lock | the drain that takes the front queue, under the lock |
-//! | 3.. | count | `+1` by a producer after its send; `+n` by a hand-back | `-n` by the drain that took `n` |
+//! | 3.. | count | `+1` by a producer before its send; `+n` by a hand-back | `-n` by the drain that took `n`; `-1` by a refused producer |
 //!
-//! The count is signed: the loop may receive a submission before its
-//! producer adds it, so it can dip below zero for a moment. "Pending" means
-//! a count above zero or `FRONT`.
+//! The count is the number of submissions announced and not yet received:
+//! never below what the channel holds (a send may still be in flight after
+//! its announce). "Pending" means a count above zero or `FRONT`.
 //!
 //! Invariants:
 //!
-//! 1. **No lost wake-up.** A producer announces with one read-modify-write
-//!    after its send; the loop decides to park with one read-modify-write
-//!    that sets `PARKED`. Read-modify-writes of one word are totally ordered:
-//!    either the loop sees the count and does not park, or the producer sees
-//!    `PARKED` and takes the lock to wake it. The loop holds the lock from
-//!    setting `PARKED` until it waits, so that wake-up finds it waiting.
+//! 1. **No lost wake-up.** A producer announces with one read-modify-write,
+//!    then sends; the loop decides to park with one read-modify-write that
+//!    sets `PARKED`. Read-modify-writes of one word are totally ordered:
+//!    either the loop sees the count and does not park (it polls again until
+//!    the send lands), or the producer sees `PARKED` and, once it has sent,
+//!    takes the lock to wake it. The loop holds the lock from setting
+//!    `PARKED` until it waits, so that wake-up finds it waiting.
 //! 2. **Coalescing.** A producer signals the condvar only on the transition
 //!    `parked && !notified` → `notified` (under the lock): one signal per
 //!    park, however many items arrive. A busy loop is never `PARKED`, so a
 //!    burst to it costs no lock and no condvar call at all.
-//! 3. **Nothing stranded by `close()`.** `close()` sets `CLOSED` with a
-//!    read-modify-write, then drains the channel. A submission announced
-//!    before that was accepted, and `close()` drops it; a producer whose
-//!    announce finds `CLOSED` is refused (`Event loop is closed`) and drains
-//!    the channel itself, since its send may have landed after `close()`
-//!    drained. Either way nothing is left in the channel.
+//! 3. **Accepted or refused, decided at the announce.** A producer whose
+//!    announce finds `CLOSED` takes it back and never sends: refused
+//!    (`Event loop is closed`), so its callback cannot run. One announced
+//!    before `CLOSED` is accepted: the loop runs it, or `close()` drops it —
+//!    `close()` sets `CLOSED` with a read-modify-write, then receives until
+//!    the count is zero, waiting out sends still in flight. Nothing is left
+//!    in the channel of a closed loop.
 //!
 //! The loop's other reads of the word are hints (a drain now or at the
 //! next look); see `Channel::read` for how loom is made to explore them.
@@ -51,7 +53,7 @@
 //! and benchmarks can show the coalescing.
 
 use crate::handle::QueuedCall;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, mpsc};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, mpsc, thread};
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -106,12 +108,9 @@ pub(crate) struct Channel {
 pub(crate) enum Sent {
     /// Queued; `wake` says the loop was parked and must be woken.
     Queued { wake: bool },
-    /// Not sent (the channel is gone; cannot happen while the loop lives).
-    Refused(Submission),
-    /// Sent after `close()` marked the loop closed: refused, and the sender
-    /// must drain the channel ([`Channel::drain_closed`]), since `close()`
-    /// may have drained it before this send landed.
-    Closed,
+    /// Refused, never sent: the loop is closed. The submission comes back
+    /// to be dropped by the caller.
+    Refused(Option<Submission>),
 }
 
 impl Channel {
@@ -125,19 +124,29 @@ impl Channel {
         }
     }
 
-    /// Queues `s` from any thread: send, then announce. An announce that
-    /// finds `CLOSED` means `close()` came first: the caller must drain the
-    /// channel ([`Channel::drain_closed`]) and report the loop closed.
+    /// Queues `s` from any thread: announce, then send. An announce that
+    /// finds `CLOSED` is taken back and `s` is refused, never sent.
     pub(crate) fn send(&self, s: Submission) -> Sent {
-        if let Err(refused) = self.tx.send(s) {
-            // The receiver lives as long as the loop: cannot happen.
-            return Sent::Refused(refused.0);
-        }
+        // Seeded bug (loom mutant check): send before the announce, as this
+        // inbox first did — the loop can receive and run the submission
+        // before an announce that then finds CLOSED reports it refused.
+        #[cfg(feature = "mutant-refuse-after-send")]
+        let s = self.tx.send(s).err().map(|e| e.0);
+        #[cfg(not(feature = "mutant-refuse-after-send"))]
+        let s = Some(s);
         let before = self.word.0.fetch_add(ONE, Ordering::AcqRel);
         // Seeded bug (loom mutant check): a closed loop accepts work.
         #[cfg(not(feature = "mutant-schedule-on-closed"))]
         if before & CLOSED != 0 {
-            return Sent::Closed;
+            self.word.0.fetch_sub(ONE, Ordering::AcqRel);
+            return Sent::Refused(s);
+        }
+        if let Some(s) = s {
+            if let Err(refused) = self.tx.send(s) {
+                // The receiver lives as long as the loop: cannot happen.
+                self.word.0.fetch_sub(ONE, Ordering::AcqRel);
+                return Sent::Refused(Some(refused.0));
+            }
         }
         Sent::Queued {
             wake: before & PARKED != 0,
@@ -161,8 +170,8 @@ impl Channel {
     }
 
     /// Whether work is waiting, from the word alone (no lock). A submission
-    /// whose producer has not announced it yet is not seen: it is taken by
-    /// a later drain, and its announce wakes a parked loop.
+    /// announced but still being sent counts: the loop polls again, rather
+    /// than park, until it lands.
     pub(crate) fn pending(&self) -> bool {
         pending(self.read())
     }
@@ -194,17 +203,20 @@ impl Channel {
         n
     }
 
-    /// After `close()`: everything left in the channel, to be dropped by the
-    /// caller. `refused` says the caller is a send that found `CLOSED`: its
-    /// own submission was never accepted and leaves the count of
-    /// submissions (whoever drained it).
-    pub(crate) fn drain_closed(&self, refused: bool) -> VecDeque<Submission> {
+    /// For `close()`, once `CLOSED` is set and the front queue taken:
+    /// receives every accepted submission, to be dropped by the caller. A
+    /// producer announced before `CLOSED` may still be sending; this waits,
+    /// yielding, until the count is zero (a refused producer's announce is
+    /// taken back just as quickly).
+    pub(crate) fn drain_closed(&self) -> VecDeque<Submission> {
         let mut out = VecDeque::new();
-        self.receive_into(&mut out);
-        if refused {
-            self.taken.fetch_sub(1, Ordering::Relaxed);
+        loop {
+            self.receive_into(&mut out);
+            if count(self.read()) <= 0 {
+                return out;
+            }
+            thread::yield_now();
         }
-        out
     }
 
     /// Under the state lock, with the loop about to wait: sets `PARKED` and

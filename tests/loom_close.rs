@@ -50,3 +50,39 @@ fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
         assert_eq!(stats.submissions, u64::from(accepted));
     });
 }
+
+/// The same race with the loop running one iteration before `close()`: the
+/// submission runs (then the call returned `Ok`), is dropped by `close()`
+/// (`Ok`), or is refused (`Event loop is closed`, never run). A call that
+/// reports the loop closed never has its callback run.
+/// Catches: `mutant-refuse-after-send` (sending before the announce, the bug
+/// `tests/xthread.rs`'s racing-close test found in this inbox's first
+/// version), `mutant-close-skips-drain`.
+/// Rules: XTHREAD-3
+#[test]
+fn loom_submission_racing_a_run_then_close_runs_only_if_accepted() {
+    loom::model(|| {
+        let lp = EventLoop::with_clock(ClockKind::Virtual);
+        let (ran, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (remote, r, d) = (lp.clone(), ran.clone(), drops.clone());
+        let producer = loom::thread::spawn(move || {
+            let guard = Dropped(d);
+            remote
+                .call_soon_threadsafe(move || {
+                    let _guard = &guard;
+                    r.fetch_add(1, Ordering::Relaxed);
+                })
+                .is_ok()
+        });
+        lp.stop();
+        lp.run_forever().unwrap();
+        lp.close().unwrap();
+        let accepted = producer.join().unwrap();
+        let ran = ran.load(Ordering::Relaxed);
+        assert!(ran == 0 || accepted, "refused, yet it ran");
+        assert_eq!(drops.load(Ordering::Relaxed), 1, "closure not dropped once");
+        let stats = lp.inbox_stats();
+        assert_eq!(stats.queued, 0, "left in a closed loop's inbox");
+        assert_eq!(stats.submissions, u64::from(accepted));
+    });
+}
