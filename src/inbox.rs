@@ -18,9 +18,10 @@
 //! | 2 | `FRONT` | a home thread's exit, under the lock | the drain that takes the front queue, under the lock |
 //! | 3.. | count | `+1` by a producer before its send; `+n` by a hand-back | `-n` by the drain that took `n`; `-1` by a refused producer |
 //!
-//! The count is the number of submissions announced and not yet received:
-//! never below what the channel holds (a send may still be in flight after
-//! its announce). "Pending" means a count above zero or `FRONT`.
+//! The count is the number of submissions announced (or handed back) and not
+//! yet taken: never below what the channel and the front queue hold (a send
+//! may still be in flight after its announce). "Pending" means a count above
+//! zero or `FRONT`.
 //!
 //! Invariants:
 //!
@@ -42,12 +43,12 @@
 //!    `close()` sets `CLOSED` with a read-modify-write, then receives until
 //!    the count is zero, waiting out sends still in flight. Nothing is left
 //!    in the channel of a closed loop.
-//!
-//! The loop's other reads of the word are hints (a drain now or at the
-//! next look); see `Channel::read` for how loom is made to explore them.
 //! 4. **Order.** The channel is FIFO per producer and the front queue (what
 //!    an exiting home thread had taken, THREAD-4) is older than anything in
 //!    the channel, so a drain takes the front queue first.
+//!
+//! The loop's other reads of the word are hints (a drain now or at the
+//! next look); see `Channel::read` for how loom is made to explore them.
 //!
 //! The inbox counts submissions, signals and parks ([`InboxStats`]), so tests
 //! and benchmarks can show the coalescing.
@@ -158,10 +159,12 @@ impl Channel {
     /// on either side of a read-modify-write but not of a load, and the
     /// models must see an announce land just before a drain. (What a load
     /// can return beyond that — an older value — only delays a drain to the
-    /// next look: every decision that must not miss an announce, parking
-    /// and closing, is a read-modify-write in both builds; and a hand-back's
-    /// `FRONT` is set under the state lock the next home claims the loop
-    /// under, so the next home cannot read it stale.)
+    /// next look: every decision that must not miss an announce is a
+    /// read-modify-write in both builds (parking; closing, whose later
+    /// loads come after its own `fetch_or` and so, by coherence, see every
+    /// announce before it); and a hand-back's `FRONT` is set under the
+    /// state lock the next home claims the loop under, so the next home
+    /// cannot read it stale.)
     fn read(&self) -> usize {
         #[cfg(loom)]
         return self.word.0.fetch_add(0, Ordering::AcqRel);

@@ -4,8 +4,9 @@
 //! awaiting the `ConcurrentFuture` of `run_coroutine_threadsafe` (CONC-7).
 //!
 //! Each cross-thread completion is made to happen after the waiting side
-//! has started waiting (it first sends a "go" the completing side waits for),
-//! so the wake-up really crosses threads. Runtimes are shut down and loop
+//! has started waiting (the completing side waits for a "go" that a loopspec
+//! task sends only after the waiting task has polled what it awaits), so the
+//! wake-up really crosses threads. Runtimes are shut down and loop
 //! threads joined before the test ends.
 
 mod common;
@@ -39,8 +40,17 @@ fn loopspec_task_awaits_a_tokio_join_handle() {
     let before = lp.inbox_stats().submissions;
     let (name, value) = lp
         .run_until_complete(async move {
-            go_tx.send(()).unwrap(); // the tokio task can finish only now
-            handle.await.map_err(join_error)
+            // The "go" goes out from a task whose first step comes after
+            // this step has polled the join handle (pending, waker stored):
+            // the tokio task can finish only then, so its completion must
+            // wake this task from a tokio thread.
+            let sender = loopspec::create_task(async move {
+                go_tx.send(()).unwrap();
+                Ok(())
+            })?;
+            let out = handle.await.map_err(join_error);
+            sender.await?;
+            out
         })
         .unwrap();
     assert_eq!(value, 42);
@@ -64,8 +74,14 @@ fn loopspec_task_awaits_a_oneshot_sent_from_a_tokio_task() {
     });
     let got = lp
         .run_until_complete(async move {
-            go_tx.send(7).unwrap();
-            rx.await.map_err(Error::from_error)
+            // Sent by a task that steps after this one is waiting (see above).
+            let sender = loopspec::create_task(async move {
+                go_tx.send(7).unwrap();
+                Ok(())
+            })?;
+            let got = rx.await.map_err(Error::from_error);
+            sender.await?;
+            got
         })
         .unwrap();
     assert_eq!(got, "7 from tokio");
@@ -97,11 +113,16 @@ fn loopspec_task_receives_a_stream_of_messages_from_tokio_tasks() {
     });
     let got = lp
         .run_until_complete(async move {
-            go_tx.send(()).unwrap();
+            // Sent by a task that steps after this one is waiting (see above).
+            let sender = loopspec::create_task(async move {
+                go_tx.send(()).unwrap();
+                Ok(())
+            })?;
             let mut got = Vec::new();
             while let Some(v) = rx.recv().await {
                 got.push(v);
             }
+            sender.await?;
             Ok(got)
         })
         .unwrap();
