@@ -125,9 +125,9 @@ pub(crate) struct LocalHalf {
     /// Loop-bound values that `Send` closures refer to by id (the destination
     /// of a `wrap_future`, whose completion arrives from another thread).
     pub(crate) held: RefCell<HashMap<u64, Box<dyn std::any::Any>, BuildHasherDefault<IdHasher>>>,
-    /// A spare buffer swapped with the inbox queue, so that draining the inbox
-    /// does not allocate and holds the state lock only for the swap. Empty
-    /// except between that swap and [`accept_spare`](LocalHalf::accept_spare).
+    /// The buffer an inbox drain fills (reused, so a drain does not
+    /// allocate). Empty except between a drain and
+    /// [`accept_spare`](LocalHalf::accept_spare).
     pub(crate) spare: RefCell<VecDeque<Submission>>,
 }
 
@@ -170,13 +170,13 @@ impl LocalHalf {
         }
     }
 
-    /// Accepts the submissions swapped into the spare buffer, in order.
+    /// Accepts the submissions a drain put in the spare buffer, in order.
     pub(crate) fn accept_spare(&self) {
         let mut spare = std::mem::take(&mut *self.spare.borrow_mut());
         for s in spare.drain(..) {
             self.accept(s);
         }
-        // Give the (empty) buffer back for the next swap.
+        // Give the (empty) buffer back for the next drain.
         *self.spare.borrow_mut() = spare;
     }
 

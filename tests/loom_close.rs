@@ -15,6 +15,35 @@ impl Drop for Dropped {
     }
 }
 
+/// Spawns a thread that submits one callback to `lp`, returning whether it
+/// was accepted (a refusal must be `Event loop is closed`), with counters of
+/// the callback's runs and of its closure's drops.
+fn submit_from_another_thread(
+    lp: &EventLoop,
+) -> (
+    loom::thread::JoinHandle<bool>,
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+) {
+    let (ran, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (remote, r, d) = (lp.clone(), ran.clone(), drops.clone());
+    let producer = loom::thread::spawn(move || {
+        let guard = Dropped(d);
+        let outcome = remote.call_soon_threadsafe(move || {
+            let _guard = &guard;
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+        match outcome {
+            Ok(_) => true,
+            Err(e) => {
+                assert_eq!(e, Error::Closed);
+                false
+            }
+        }
+    });
+    (producer, ran, drops)
+}
+
 /// A submission racing with `close()` from another thread is accepted (and
 /// then dropped by `close()`) or refused with `Event loop is closed`; either
 /// way it never runs, its closure is dropped exactly once by the time both
@@ -25,22 +54,7 @@ impl Drop for Dropped {
 fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
     loom::model(|| {
         let lp = EventLoop::with_clock(ClockKind::Virtual);
-        let (ran, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (remote, r, d) = (lp.clone(), ran.clone(), drops.clone());
-        let producer = loom::thread::spawn(move || {
-            let guard = Dropped(d);
-            let outcome = remote.call_soon_threadsafe(move || {
-                let _guard = &guard;
-                r.fetch_add(1, Ordering::Relaxed);
-            });
-            match outcome {
-                Ok(_) => true,
-                Err(e) => {
-                    assert_eq!(e, Error::Closed);
-                    false
-                }
-            }
-        });
+        let (producer, ran, drops) = submit_from_another_thread(&lp);
         lp.close().unwrap();
         let accepted = producer.join().unwrap();
         assert_eq!(ran.load(Ordering::Relaxed), 0, "ran on a closed loop");
@@ -63,17 +77,7 @@ fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
 fn loom_submission_racing_a_run_then_close_runs_only_if_accepted() {
     loom::model(|| {
         let lp = EventLoop::with_clock(ClockKind::Virtual);
-        let (ran, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (remote, r, d) = (lp.clone(), ran.clone(), drops.clone());
-        let producer = loom::thread::spawn(move || {
-            let guard = Dropped(d);
-            remote
-                .call_soon_threadsafe(move || {
-                    let _guard = &guard;
-                    r.fetch_add(1, Ordering::Relaxed);
-                })
-                .is_ok()
-        });
+        let (producer, ran, drops) = submit_from_another_thread(&lp);
         lp.stop();
         lp.run_forever().unwrap();
         lp.close().unwrap();

@@ -556,6 +556,25 @@ fn task_cancel_propagated_ends_cancelled_with_message() {
     );
 }
 
+/// A task that, at its first step, takes the task `slot` holds by then,
+/// awaits it and logs `name: outcome` (so two such tasks can await each
+/// other: the slots are filled after both are made).
+fn awaiting_the_task_in<T: Clone + std::fmt::Debug + 'static>(
+    lp: &EventLoop,
+    slot: &Rc<RefCell<Option<Task<T>>>>,
+    log: &Log,
+    name: &'static str,
+) -> Task<T> {
+    let (slot, log) = (slot.clone(), log.clone());
+    lp.create_task(async move {
+        let other = slot.borrow_mut().take().unwrap();
+        let r = other.await;
+        log.push(format!("{name}: {r:?}"));
+        r
+    })
+    .unwrap()
+}
+
 /// The await cycle of TASK-4: `m` awaits a gather of `t0`, and `t0` awaits
 /// `m`. CPython's `m.cancel()` goes round the cycle (m → gather → t0 → m → …)
 /// until `RecursionError` (conformance scenario `task-6-cancel-await-cycle`,
@@ -573,16 +592,8 @@ fn task_cancel_propagated_ends_cancelled_with_message() {
 fn task_cancel_of_an_await_cycle_stops_at_the_task_being_cancelled() {
     let lp = vloop();
     let log = Log::new();
-    let m_slot: Rc<RefCell<Option<Task<usize>>>> = Rc::new(RefCell::new(None));
-    let (slot, l) = (m_slot.clone(), log.clone());
-    let t0 = lp
-        .create_task(async move {
-            let m = slot.borrow_mut().take().unwrap();
-            let r = m.await;
-            l.push(format!("t0: {r:?}"));
-            r
-        })
-        .unwrap();
+    let m_slot = Rc::new(RefCell::new(None));
+    let t0 = awaiting_the_task_in(&lp, &m_slot, &log, "t0");
     let g = loopspec::gather([t0.clone()], false).unwrap();
     let (gm, l) = (g.clone(), log.clone());
     let m = lp
@@ -635,25 +646,9 @@ fn task_cancel_of_an_await_cycle_of_two_tasks_cancels_each_once() {
     let lp = vloop();
     let log = Log::new();
     let a_slot: Rc<RefCell<Option<Task<i32>>>> = Rc::new(RefCell::new(None));
-    let b_slot: Rc<RefCell<Option<Task<i32>>>> = Rc::new(RefCell::new(None));
-    let (slot, l) = (b_slot.clone(), log.clone());
-    let a = lp
-        .create_task(async move {
-            let b = slot.borrow_mut().take().unwrap();
-            let r = b.await;
-            l.push(format!("a: {r:?}"));
-            r
-        })
-        .unwrap();
-    let (slot, l) = (a_slot.clone(), log.clone());
-    let b = lp
-        .create_task(async move {
-            let a = slot.borrow_mut().take().unwrap();
-            let r = a.await;
-            l.push(format!("b: {r:?}"));
-            r
-        })
-        .unwrap();
+    let b_slot = Rc::new(RefCell::new(None));
+    let a = awaiting_the_task_in(&lp, &b_slot, &log, "a");
+    let b = awaiting_the_task_in(&lp, &a_slot, &log, "b");
     *a_slot.borrow_mut() = Some(a.clone());
     *b_slot.borrow_mut() = Some(b.clone());
     run_once(&lp);
