@@ -46,6 +46,12 @@
 //! 4. **Order.** The channel is FIFO per producer and the front queue (what
 //!    an exiting home thread had taken, THREAD-4) is older than anything in
 //!    the channel, so a drain takes the front queue first.
+//! 5. **Progress.** A drain reads the count before it receives and takes at
+//!    most that many (XTHREAD-11): sends that land while it runs wait for
+//!    the next drain, so producers that never pause cannot hold the loop in
+//!    one drain. A submission sent before the read is within the bound (its
+//!    announce preceded its send), which keeps XTHREAD-2's order with
+//!    `call_soon`. Only `close()` drains until the count is zero.
 //!
 //! The loop's other reads of the word are hints (a drain now or at the
 //! next look); see `Channel::read` for how loom is made to explore them.
@@ -103,6 +109,15 @@ pub(crate) struct Channel {
     word: CachePadded<AtomicUsize>,
     /// Submissions taken out (run or dropped) since the loop was made.
     taken: AtomicU64,
+}
+
+/// What a [`Channel::receive_into`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Drained {
+    /// The count it read when it started: its bound.
+    pub(crate) announced: usize,
+    /// Submissions it took (never more than `announced`).
+    pub(crate) taken: usize,
 }
 
 /// What became of a [`Channel::send`].
@@ -185,12 +200,42 @@ impl Channel {
         self.read() & FRONT != 0
     }
 
-    /// Receives every submission in the channel into `out`, in order, and
-    /// takes them off the count. Returns how many.
-    pub(crate) fn receive_into(&self, out: &mut VecDeque<Submission>) -> usize {
+    /// Receives into `out`, in order, at most the submissions announced when
+    /// it starts: it reads the count first and takes no more than that, so
+    /// producers that keep sending while it runs cannot extend it
+    /// (XTHREAD-11); what they send waits for the next drain. It takes fewer
+    /// when an announced send is still in flight (the channel looks empty).
+    pub(crate) fn receive_into(&self, out: &mut VecDeque<Submission>) -> Drained {
         let rx = self.rx.lock();
+        let announced = count(self.read()).max(0) as usize;
+        // Seeded bug (loom mutant check): drain until the channel is empty,
+        // as this inbox first did: a flood holds the loop in one drain.
+        #[cfg(feature = "mutant-unbounded-drain")]
+        let limit = usize::MAX;
+        #[cfg(not(feature = "mutant-unbounded-drain"))]
+        let limit = announced;
+        let taken = self.receive_locked(&rx, out, limit);
+        Drained { announced, taken }
+    }
+
+    /// Receives up to `limit` submissions with the receiver held, and takes
+    /// them off the count.
+    fn receive_locked(
+        &self,
+        rx: &mpsc::Receiver<Submission>,
+        out: &mut VecDeque<Submission>,
+        limit: usize,
+    ) -> usize {
         let mut n = 0;
-        while let Ok(s) = rx.try_recv() {
+        while n < limit {
+            // Under loom, a point where a send may land: loom's channel takes
+            // no scheduling decision at `try_recv`'s emptiness check, so
+            // without it the models never see a send arrive mid-drain.
+            #[cfg(loom)]
+            if n > 0 {
+                thread::yield_now();
+            }
+            let Ok(s) = rx.try_recv() else { break };
             out.push_back(s);
             n += 1;
         }
@@ -198,9 +243,6 @@ impl Channel {
             // Counted before the receiver is released, so a later drain
             // (which takes the receiver after this one) sees the count.
             self.taken.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        drop(rx);
-        if n > 0 {
             self.word.0.fetch_sub(n * ONE, Ordering::AcqRel);
         }
         n
@@ -214,7 +256,7 @@ impl Channel {
     pub(crate) fn drain_closed(&self) -> VecDeque<Submission> {
         let mut out = VecDeque::new();
         loop {
-            self.receive_into(&mut out);
+            self.receive_locked(&self.rx.lock(), &mut out, usize::MAX);
             if count(self.read()) <= 0 {
                 return out;
             }
@@ -358,5 +400,57 @@ impl Inbox {
             parks: self.parks,
             queued,
         }
+    }
+}
+
+/// Loom models of the channel alone (`.ci/loom` runs them with the
+/// whole-loop models in `tests/loom_*.rs`).
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::handle::sent_call;
+    use crate::sync::Arc;
+
+    fn submission() -> Submission {
+        sent_call(|| ()).0
+    }
+
+    /// A producer that keeps sending while the loop drains cannot extend the
+    /// drain beyond the count it read when it started; what was queued
+    /// before the drain is within that count; and a later drain takes the
+    /// rest.
+    /// Catches: `mutant-unbounded-drain`.
+    /// Rules: XTHREAD-11, XTHREAD-2
+    #[test]
+    fn loom_drain_takes_at_most_what_was_announced() {
+        loom::model(|| {
+            let ch = Arc::new(Channel::new());
+            assert!(matches!(ch.send(submission()), Sent::Queued { .. }));
+            let producer = {
+                let ch = ch.clone();
+                loom::thread::spawn(move || {
+                    for _ in 0..2 {
+                        assert!(matches!(ch.send(submission()), Sent::Queued { .. }));
+                    }
+                })
+            };
+            let mut out = VecDeque::new();
+            let first = ch.receive_into(&mut out);
+            assert!(
+                first.taken <= first.announced,
+                "the drain took {} of {} announced",
+                first.taken,
+                first.announced
+            );
+            assert!(
+                first.taken >= 1,
+                "what was queued before the drain is taken"
+            );
+            producer.join().unwrap();
+            let second = ch.receive_into(&mut out);
+            assert_eq!(first.taken + second.taken, 3);
+            assert_eq!(out.len(), 3);
+            assert_eq!(ch.queued(), 0);
+        });
     }
 }
