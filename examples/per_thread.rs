@@ -69,15 +69,12 @@ fn main() {
     for profile in Profile::ALL {
         let line = std::thread::spawn(move || {
             let policy = Policy::new(profile).with_main_thread(std::thread::current().id());
-            let got = match policy.get_event_loop() {
+            let (got, warnings) = loopspec::catch_warnings(|| policy.get_event_loop());
+            let got = match got {
                 Ok(_) => "creates a loop".to_string(),
                 Err(e) => format!("{}: {e}", e.python_type()),
             };
-            let warnings: Vec<String> = policy
-                .take_warnings()
-                .iter()
-                .map(|w| w.to_string())
-                .collect();
+            let warnings: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
             format!("[POLICY-3] {profile:?}: {got}; warnings: {warnings:?}")
         })
         .join()

@@ -70,6 +70,10 @@ pub enum Error {
     PoolShutdown,
     /// `RuntimeError: asyncio.run() cannot be called from a running event loop`
     RunInRunningLoop,
+    /// `RuntimeError: Runner.run() cannot be called from a running event loop`
+    RunnerInRunningLoop,
+    /// `RuntimeError: Runner is closed`
+    RunnerClosed,
     /// `RuntimeError: Task does not support set_result operation`
     TaskSetResult,
     /// `RuntimeError: Task does not support set_exception operation`
@@ -139,6 +143,8 @@ impl Error {
             | NonThreadSafeCall
             | BoundToThread { .. }
             | RunInRunningLoop
+            | RunnerInRunningLoop
+            | RunnerClosed
             | UnexpectedState
             | TimeoutOutsideTask
             | ResultFromLoopThread
@@ -236,6 +242,10 @@ impl fmt::Display for Error {
             RunInRunningLoop => {
                 f.write_str("asyncio.run() cannot be called from a running event loop")
             }
+            RunnerInRunningLoop => {
+                f.write_str("Runner.run() cannot be called from a running event loop")
+            }
+            RunnerClosed => f.write_str("Runner is closed"),
             TaskSetResult => f.write_str("Task does not support set_result operation"),
             TaskSetException => f.write_str("Task does not support set_exception operation"),
             TaskAwaitsItself { task } => write!(f, "Task cannot await on itself: {task}"),

@@ -1696,8 +1696,9 @@ impl Ops {
                 let th = th_of(th);
                 let policy = self.policy.clone();
                 let (got, warnings) = self.exec(th, move |_| {
-                    let got = crate::get_event_loop_with(&policy);
-                    (got, policy.take_warnings().len())
+                    let (got, warnings) =
+                        crate::catch_warnings(|| crate::get_event_loop_with(&policy));
+                    (got, warnings.len())
                 })?;
                 let slot = self.slots[th];
                 match slot.current {

@@ -21,7 +21,10 @@
 //! the module docs name the rules they implement and the tests name the
 //! rules they check.
 //!
-//! * [`policy`]: the per-thread current loop (`get_event_loop`, ...).
+//! * [`policy`]: the per-thread current loop (`get_event_loop`, ...), and
+//!   [`runner`]: [`Runner`], the 3.11+ way to put a loop on a thread.
+//! * [`warnings`]: the `DeprecationWarning`s asyncio raises, caught with
+//!   [`catch_warnings`].
 //! * [`event_loop`]: [`EventLoop`], its iteration ([`EventLoop::run_forever`]
 //!   is a loop over one function, `run_once`), `stop` and `close`.
 //! * [`run_state`] and [`inbox`]: the loop's shared state, documented flag by
@@ -47,8 +50,10 @@ mod local;
 pub mod loop_thread;
 pub mod policy;
 pub mod run_state;
+pub mod runner;
 mod sync;
 pub mod task;
+pub mod warnings;
 
 pub use chain::{run_coroutine_threadsafe, wrap_future};
 pub use clock::ClockKind;
@@ -65,7 +70,9 @@ pub use handle::{Handle, TimerHandle};
 pub use inbox::InboxStats;
 pub use loop_thread::LoopThread;
 pub use policy::{
-    Policy, Profile, Warning, ensure_future, get_event_loop, get_event_loop_with, new_event_loop,
-    run, set_event_loop,
+    Policy, Profile, ensure_future, get_event_loop, get_event_loop_policy, get_event_loop_with,
+    new_event_loop, run, set_event_loop, set_event_loop_policy,
 };
+pub use runner::{Runner, run_with_loop_factory};
 pub use task::{Task, TaskRef, YieldNow, create_task, current_task, sleep, yield_now};
+pub use warnings::{Warning, catch_warnings};

@@ -2,20 +2,23 @@
 //! joined on request — the helper every asyncio bridge writes by hand
 //! (SPEC.md XTHREAD-10).
 
+use crate::concurrent::ConcurrentFuture;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::sync::{Arc, AtomicBool, Ordering, thread};
+use crate::runner::Runner;
+use crate::sync::thread;
 use std::fmt;
 
-/// A loop running `run_forever` on its own thread.
+/// A loop running on its own thread until asked to stop, with a [`Runner`].
 ///
 /// Hand it work with the thread-safe calls
 /// ([`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
 /// [`run_coroutine_threadsafe`](crate::run_coroutine_threadsafe)).
-/// [`stop_and_join`](LoopThread::stop_and_join) ends the run, closes the loop
-/// on its thread (so its loop-bound work is dropped there) and joins; dropping
+/// [`stop_and_join`](LoopThread::stop_and_join) ends the run and joins; on
+/// its way out the thread closes its runner, which cancels the tasks still
+/// pending, waits for them and closes the loop there (RUNNER-4). Dropping
 /// the `LoopThread` does the same. A `stop()` from anyone else does not end
-/// the thread: it runs `run_forever` again.
+/// the thread: it runs the loop again.
 ///
 /// ```
 /// use loopspec::LoopThread;
@@ -31,7 +34,9 @@ use std::fmt;
 /// ```
 pub struct LoopThread {
     lp: EventLoop,
-    shutdown: Arc<AtomicBool>,
+    /// Done when the thread is asked to finish: its runner's main task
+    /// awaits it.
+    shutdown: ConcurrentFuture<()>,
     join: Option<thread::JoinHandle<Result<()>>>,
 }
 
@@ -47,24 +52,16 @@ impl LoopThread {
         LoopThread::spawn_with(EventLoop::new(), name)
     }
 
-    /// Starts a thread called `name` running `lp`. `lp` must not have
-    /// loop-bound work on another thread (THREAD-2), or the run fails and
+    /// Starts a thread called `name` running `lp` (the runner's loop
+    /// factory returns it). `lp` must not have loop-bound work on another
+    /// thread (THREAD-2), or the run fails and
     /// [`stop_and_join`](LoopThread::stop_and_join) reports it.
     pub fn spawn_with(lp: EventLoop, name: impl Into<String>) -> std::io::Result<LoopThread> {
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let (run_lp, run_shutdown) = (lp.clone(), shutdown.clone());
-        let join = thread::Builder::new().name(name.into()).spawn(move || {
-            let result = loop {
-                if let Err(e) = run_lp.run_forever() {
-                    break Err(e);
-                }
-                if run_shutdown.load(Ordering::Acquire) {
-                    break Ok(());
-                }
-            };
-            let closed = run_lp.close();
-            result.and(closed)
-        })?;
+        let shutdown = ConcurrentFuture::new();
+        let (factory_lp, done) = (lp.clone(), shutdown.clone());
+        let join = thread::Builder::new()
+            .name(name.into())
+            .spawn(move || serve(Runner::with_loop_factory(move || factory_lp.clone()), done))?;
         Ok(LoopThread {
             lp,
             shutdown,
@@ -77,9 +74,8 @@ impl LoopThread {
         &self.lp
     }
 
-    /// Stops the loop, lets its thread close it, and joins the thread.
-    /// Returns the run's error if it failed, or [`Error::Panic`] if the
-    /// thread panicked.
+    /// Asks the thread to finish, and joins it. Returns the run's error if
+    /// it failed, or [`Error::Panic`] if the thread panicked.
     pub fn stop_and_join(mut self) -> Result<()> {
         self.finish()
     }
@@ -88,10 +84,23 @@ impl LoopThread {
         let Some(join) = self.join.take() else {
             return Ok(());
         };
-        self.shutdown.store(true, Ordering::Release);
-        self.lp.stop();
+        let _ = self.shutdown.set_result(());
         join.join().unwrap_or_else(|p| Err(Error::from_panic(p)))
     }
+}
+
+/// The thread's body: runs the runner's loop until `shutdown` is done, then
+/// closes the runner. A `stop()` from elsewhere ends one run only (its
+/// wrapper task stays pending until `shutdown` completes it too).
+fn serve(mut runner: Runner, shutdown: ConcurrentFuture<()>) -> Result<()> {
+    let result = loop {
+        match runner.run(shutdown.clone()) {
+            Err(Error::StoppedBeforeComplete) => continue,
+            other => break other,
+        }
+    };
+    runner.close();
+    result
 }
 
 impl Drop for LoopThread {

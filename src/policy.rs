@@ -18,7 +18,8 @@ use crate::clock::ClockKind;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
 use crate::local;
-use crate::sync::{Arc, Mutex, thread, thread_local};
+use crate::sync::{Global, thread, thread_local};
+use crate::warnings::warn;
 use std::cell::RefCell;
 use std::fmt;
 
@@ -33,32 +34,42 @@ pub enum Profile {
     Py312,
     /// 3.13: as 3.12; `uncancel()` reaching zero withdraws a pending cancel.
     Py313,
-    /// 3.14 and later: no implicit creation in any thread.
+    /// 3.14: no implicit creation in any thread; the policy API warns that
+    /// it goes in 3.16 (POLICY-14).
     Py314,
+    /// 3.15: as 3.14 in every rule.
+    Py315,
 }
 
 impl Profile {
     /// Every profile, oldest first.
-    pub const ALL: [Profile; 4] = [
+    pub const ALL: [Profile; 5] = [
         Profile::Py311,
         Profile::Py312,
         Profile::Py313,
         Profile::Py314,
+        Profile::Py315,
     ];
-}
 
-/// A warning a policy reported, like Python's `warnings.warn`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// The warning class, e.g. `"DeprecationWarning"`.
-    pub category: &'static str,
-    /// The message, e.g. `"There is no current event loop"`.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.category, self.message)
+    /// The profile that models CPython `major.minor`: 3.10 and 3.11 →
+    /// `Py311` (3.10.9 and later follow 3.11's rules where loopspec models
+    /// them), 3.12 → `Py312`, ..., 3.15 → `Py315`; `None` for other
+    /// versions.
+    ///
+    /// ```
+    /// use loopspec::Profile;
+    /// assert_eq!(Profile::for_python(3, 15), Some(Profile::Py315));
+    /// assert_eq!(Profile::for_python(3, 9), None);
+    /// ```
+    pub fn for_python(major: u32, minor: u32) -> Option<Profile> {
+        match (major, minor) {
+            (3, 10 | 11) => Some(Profile::Py311),
+            (3, 12) => Some(Profile::Py312),
+            (3, 13) => Some(Profile::Py313),
+            (3, 14) => Some(Profile::Py314),
+            (3, 15) => Some(Profile::Py315),
+            _ => None,
+        }
     }
 }
 
@@ -115,7 +126,6 @@ pub struct Policy {
     /// The main thread; `None`: the thread Rust names `main`.
     main: Option<thread::ThreadId>,
     clock: ClockKind,
-    warnings: Option<Arc<Mutex<Vec<Warning>>>>,
 }
 
 impl fmt::Debug for Policy {
@@ -138,12 +148,10 @@ impl Policy {
     /// A policy following `profile`, whose main thread is the one Rust names
     /// `main` and whose loops use the real clock.
     pub fn new(profile: Profile) -> Policy {
-        let warns = matches!(profile, Profile::Py312 | Profile::Py313);
         Policy {
             profile,
             main: None,
             clock: ClockKind::Real,
-            warnings: warns.then(|| Arc::new(Mutex::new(Vec::new()))),
         }
     }
 
@@ -196,9 +204,11 @@ impl Policy {
     }
 
     /// The policy-level `get_event_loop()`: the slot's loop, else (main
-    /// thread, never set, profile before 3.14) a new loop made current, else
-    /// `There is no current event loop in thread 'NAME'.` It does not look at
-    /// the running loop; [`get_event_loop_with`] does (POLICY-2).
+    /// thread, never set, profile before 3.14) a new loop made current — with
+    /// a `DeprecationWarning` under 3.12 and 3.13 (see
+    /// [`catch_warnings`](crate::warnings::catch_warnings)) — else `There is
+    /// no current event loop in thread 'NAME'.` It does not look at the
+    /// running loop; [`get_event_loop_with`] does (POLICY-2).
     pub fn get_event_loop(&self) -> Result<EventLoop> {
         let (current, set_called) =
             with_slot(|s| (s.current.clone(), s.set_called)).unwrap_or((None, true));
@@ -206,14 +216,11 @@ impl Policy {
             return Ok(lp);
         }
         if self.profile < Profile::Py314 && !set_called && self.is_main_thread() {
+            if matches!(self.profile, Profile::Py312 | Profile::Py313) {
+                warn("DeprecationWarning", "There is no current event loop");
+            }
             let lp = self.new_event_loop();
             self.set_event_loop(Some(&lp));
-            if let Some(w) = &self.warnings {
-                w.lock().push(Warning {
-                    category: "DeprecationWarning",
-                    message: "There is no current event loop".into(),
-                });
-            }
             return Ok(lp);
         }
         Err(Error::NoCurrentLoop {
@@ -221,19 +228,12 @@ impl Policy {
         })
     }
 
-    /// Takes the warnings reported so far (3.12 and 3.13 profiles report a
-    /// `DeprecationWarning` on implicit creation, POLICY-3).
-    pub fn take_warnings(&self) -> Vec<Warning> {
-        match &self.warnings {
-            Some(w) => std::mem::take(&mut *w.lock()),
-            None => Vec::new(),
-        }
-    }
-
     /// asyncio's `run(main)` under this policy: refuses to run inside a
-    /// running loop; otherwise makes a new loop current, runs `main` to
-    /// completion, cancels the tasks still pending and waits for them, closes
-    /// the loop and leaves `None` in the slot (POLICY-6).
+    /// running loop (`asyncio.run() cannot be called from a running event
+    /// loop`); otherwise runs `main` with a [`Runner`](crate::Runner) on a
+    /// new loop of this policy made current, then closes the runner — the
+    /// leftover tasks are cancelled and waited for, the loop closed and the
+    /// slot left empty (POLICY-6, RUNNER-4).
     pub fn run<T, F>(&self, main: F) -> Result<T>
     where
         T: Clone + 'static,
@@ -242,43 +242,11 @@ impl Policy {
         if local::running_loop().is_some() {
             return Err(Error::RunInRunningLoop);
         }
-        let lp = self.new_event_loop();
-        self.set_event_loop(Some(&lp));
-        let result = lp.run_until_complete(main);
-        cancel_all_tasks(&lp);
-        let _ = lp.close();
-        self.set_event_loop(None);
+        let mut runner = crate::Runner::with_policy(self.clone());
+        let result = runner.run(main);
+        runner.close();
         result
     }
-}
-
-/// Cancels every unfinished task of `lp` and runs the loop until they are
-/// done, as asyncio's runner does at the end of `run()` (by gathering them):
-/// the loop waits on their done callbacks, so it can park and a virtual
-/// clock can move while a cancelled task still sleeps.
-fn cancel_all_tasks(lp: &EventLoop) {
-    let tasks = lp.local_tasks();
-    if tasks.is_empty() {
-        return;
-    }
-    let all_done = lp.create_future::<()>();
-    let left = std::rc::Rc::new(std::cell::Cell::new(tasks.len()));
-    for t in &tasks {
-        let (left, all_done) = (left.clone(), all_done.clone());
-        let hook: std::rc::Rc<dyn Fn()> = std::rc::Rc::new(move || {
-            left.set(left.get() - 1);
-            if left.get() == 0 {
-                let _ = all_done.set_result(());
-            }
-        });
-        if t.clone().add_done_hook(hook).is_err() {
-            return; // the loop is closed: nothing can run any more
-        }
-    }
-    for t in tasks {
-        crate::task::TaskRef::from_dyn(t).cancel();
-    }
-    let _ = lp.run_until_complete(all_done);
 }
 
 /// The name asyncio would print for the calling thread (POLICY-9): the
@@ -304,8 +272,56 @@ pub(crate) fn current_thread_name(policy: Option<&Policy>) -> String {
     }
 }
 
-/// asyncio's `get_event_loop()` with the default policy: the loop running in
-/// this thread if any, else [`Policy::get_event_loop`] (POLICY-2).
+/// The policy the free functions follow ([`set_event_loop_policy`]); never
+/// set: `Policy::default()`.
+static PROCESS_POLICY: Global<Policy> = Global::new();
+
+/// The process-wide policy, read without a warning (asyncio's internal
+/// getter).
+pub(crate) fn process_policy() -> Policy {
+    PROCESS_POLICY.with(|p| p.clone()).unwrap_or_default()
+}
+
+/// Raises POLICY-14's `DeprecationWarning` for `name` under the 3.14 and
+/// later profiles.
+fn deprecated(profile: Profile, name: &str) {
+    if profile >= Profile::Py314 {
+        warn(
+            "DeprecationWarning",
+            format!("'{name}' is deprecated and slated for removal in Python 3.16"),
+        );
+    }
+}
+
+/// asyncio's `get_event_loop_policy()`: the policy the free functions follow
+/// ([`get_event_loop`], [`set_event_loop`], [`new_event_loop`], [`run`],
+/// [`Runner::new`](crate::Runner::new)). Deprecated in 3.14 (POLICY-14):
+/// under a 3.14 or later profile it raises `DeprecationWarning:
+/// 'asyncio.get_event_loop_policy' is deprecated and slated for removal in
+/// Python 3.16` (see [`catch_warnings`](crate::warnings::catch_warnings)).
+pub fn get_event_loop_policy() -> Policy {
+    let policy = process_policy();
+    deprecated(policy.profile, "asyncio.get_event_loop_policy");
+    policy
+}
+
+/// asyncio's `set_event_loop_policy(policy)`: installs the policy the free
+/// functions follow (`None`: the default again). Deprecated in 3.14
+/// (POLICY-14): it warns like [`get_event_loop_policy`] when the policy it
+/// installs — for `None`, the one in effect — follows 3.14 or later. Set it
+/// before threads start: it is process-wide, like asyncio's.
+pub fn set_event_loop_policy(policy: Option<Policy>) {
+    let profile = match &policy {
+        Some(p) => p.profile,
+        None => process_policy().profile,
+    };
+    deprecated(profile, "asyncio.set_event_loop_policy");
+    PROCESS_POLICY.with(|p| *p = policy);
+}
+
+/// asyncio's `get_event_loop()` with the process-wide policy: the loop
+/// running in this thread if any, else [`Policy::get_event_loop`]
+/// (POLICY-2).
 ///
 /// ```
 /// let err = std::thread::spawn(|| loopspec::get_event_loop().unwrap_err())
@@ -314,7 +330,7 @@ pub(crate) fn current_thread_name(policy: Option<&Policy>) -> String {
 /// assert!(err.to_string().starts_with("There is no current event loop in thread 'Thread-"));
 /// ```
 pub fn get_event_loop() -> Result<EventLoop> {
-    get_event_loop_with(&Policy::default())
+    get_event_loop_with(&process_policy())
 }
 
 /// asyncio's `get_event_loop()` under `policy`: the running loop wins, then
@@ -329,15 +345,16 @@ pub fn get_event_loop_with(policy: &Policy) -> Result<EventLoop> {
 /// Sets (or clears) the calling thread's current loop; see
 /// [`Policy::set_event_loop`].
 pub fn set_event_loop(lp: Option<&EventLoop>) {
-    Policy::default().set_event_loop(lp);
+    process_policy().set_event_loop(lp);
 }
 
-/// A new loop on the real clock; it does not become current (POLICY-8).
+/// A new loop of the process-wide policy; it does not become current
+/// (POLICY-8).
 pub fn new_event_loop() -> EventLoop {
-    Policy::default().new_event_loop()
+    process_policy().new_event_loop()
 }
 
-/// asyncio's `run(main)` with the default policy; see [`Policy::run`].
+/// asyncio's `run(main)` with the process-wide policy; see [`Policy::run`].
 ///
 /// ```
 /// let v = std::thread::spawn(|| loopspec::run(async { Ok(5) })).join().unwrap();
@@ -348,7 +365,7 @@ where
     T: Clone + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
-    Policy::default().run(main)
+    process_policy().run(main)
 }
 
 /// asyncio's `ensure_future(f)` without a loop: the loop is found with

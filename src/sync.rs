@@ -14,6 +14,9 @@
 //! take and return guards. Under loom, `wait_timeout` never times out (loom has
 //! no time), so models must make progress through notifications only.
 //!
+//! The one exception is [`Global`], a process-wide setting (the policy the
+//! free functions use), which loom cannot model and no model races.
+//!
 //! Thread-local state (the per-thread current-loop slot, the running loop and
 //! the loop-bound halves of loops) uses [`thread_local!`](crate::sync::thread_local),
 //! which is loom's mock under loom so that each modelled thread gets its own
@@ -145,3 +148,24 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// A process-wide setting behind a lock: the policy that the free functions
+/// use (`set_event_loop_policy`). It is std's mutex in both builds: loom
+/// cannot model a `static`, and no model exercises process-wide settings —
+/// they are set before threads start, not raced.
+#[derive(Debug)]
+pub(crate) struct Global<T>(std::sync::Mutex<Option<T>>);
+
+impl<T> Global<T> {
+    pub(crate) const fn new() -> Self {
+        Global(std::sync::Mutex::new(None))
+    }
+
+    /// Runs `f` on the setting (`None`: never set).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Option<T>) -> R) -> R {
+        f(&mut self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}

@@ -104,6 +104,9 @@ pub(crate) trait TaskDyn: Runnable {
     fn uncancel(&self) -> u32;
     fn done_dyn(&self) -> bool;
     fn cancelled_dyn(&self) -> bool;
+    /// The exception the task ended with, if it ended with one other than
+    /// its cancellation; reading it counts as retrieving it (FUT-7).
+    fn exception_dyn(&self) -> Option<Error>;
     /// Adds a done callback that needs no access to the result.
     fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()>;
 }
@@ -269,6 +272,14 @@ impl<T: 'static> TaskDyn for crate::future::Core<T> {
 
     fn cancelled_dyn(&self) -> bool {
         matches!(*self.state.borrow(), FutureState::Cancelled(_))
+    }
+
+    fn exception_dyn(&self) -> Option<Error> {
+        let FutureState::Finished(Err(e)) = &*self.state.borrow() else {
+            return None;
+        };
+        self.retrieved.set(true);
+        Some(e.clone())
     }
 
     fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()> {
@@ -670,6 +681,13 @@ impl TaskRef {
     /// Whether the task is cancelled.
     pub fn cancelled(&self) -> bool {
         self.inner.cancelled_dyn()
+    }
+
+    /// The exception the task ended with, if it is done and ended with one
+    /// (not cancelled); like `Task.exception()`, reading it counts as
+    /// retrieving it.
+    pub fn exception(&self) -> Option<Error> {
+        self.inner.exception_dyn()
     }
 
     /// The loop the task belongs to.

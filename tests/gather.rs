@@ -637,7 +637,12 @@ fn gather_of_done_children_311_completes_an_iteration_later() {
 /// Rules: GATHER-8
 #[test]
 fn gather_of_done_children_312_is_done_at_once() {
-    for profile in [Profile::Py312, Profile::Py313, Profile::Py314] {
+    for profile in [
+        Profile::Py312,
+        Profile::Py313,
+        Profile::Py314,
+        Profile::Py315,
+    ] {
         let lp = loop_with(profile);
         let f = lp.create_future::<i32>();
         f.set_result(1).unwrap();

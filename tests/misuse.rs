@@ -711,3 +711,39 @@ fn misuse_that_is_allowed_stop_close_and_cancel_twice() {
     assert!(fut.cancel());
     assert!(!fut.cancel(), "FUT-4: a second cancel returns false");
 }
+
+/// Rules: RUNNER-3
+#[test]
+fn misuse_runner_run_inside_a_running_loop() {
+    let lp = vloop();
+    let err = lp
+        .run_until_complete(async {
+            let mut runner = loopspec::Runner::with_loop_factory(vloop);
+            Ok(runner.run(async { Ok(1) }))
+        })
+        .unwrap()
+        .unwrap_err();
+    assert_error(
+        &err,
+        "RuntimeError",
+        "Runner.run() cannot be called from a running event loop",
+    );
+}
+
+/// Rules: RUNNER-3, RUNNER-4
+#[test]
+fn misuse_using_a_closed_runner() {
+    let mut runner = loopspec::Runner::with_loop_factory(vloop);
+    runner.get_loop().unwrap();
+    runner.close();
+    assert_error(
+        &runner.run(async { Ok(1) }).unwrap_err(),
+        "RuntimeError",
+        "Runner is closed",
+    );
+    assert_error(
+        &runner.get_loop().unwrap_err(),
+        "RuntimeError",
+        "Runner is closed",
+    );
+}

@@ -187,13 +187,14 @@ fn running_loop_wins_without_implicit_creation_in_the_main_thread() {
     // nothing is created (or warned about) through the policy.
     in_thread("p2-main", || {
         let policy = main_policy(Profile::Py312);
+        let caught = loopspec::warnings::catch();
         let running = vloop();
         let p = policy.clone();
         let got = running
             .run_until_complete(async move { get_event_loop_with(&p) })
             .unwrap();
         assert_eq!(got, running);
-        assert!(policy.take_warnings().is_empty());
+        assert!(caught.take().is_empty());
         assert_eq!(peek_slot(), None);
     });
 }
@@ -207,6 +208,7 @@ fn running_loop_wins_without_implicit_creation_in_the_main_thread() {
 fn get_event_loop_creates_a_loop_silently_in_the_main_thread_py311() {
     in_thread("p3-311", || {
         let policy = main_policy(Profile::Py311);
+        let caught = loopspec::warnings::catch();
         assert_eq!(peek_slot(), None);
         let lp = policy.get_event_loop().unwrap();
         assert!(!lp.is_running());
@@ -216,7 +218,7 @@ fn get_event_loop_creates_a_loop_silently_in_the_main_thread_py311() {
         assert_eq!(peek_slot(), Some(lp.clone()));
         assert_eq!(policy.get_event_loop().unwrap(), lp);
         assert_eq!(get_event_loop_with(&policy).unwrap(), lp);
-        assert!(policy.take_warnings().is_empty());
+        assert!(caught.take().is_empty());
     });
 }
 
@@ -226,9 +228,10 @@ fn get_event_loop_creates_a_loop_and_warns_once_py312_py313() {
     for profile in [Profile::Py312, Profile::Py313] {
         in_thread("p3-312-313", move || {
             let policy = main_policy(profile);
+            let caught = loopspec::warnings::catch();
             let lp = policy.get_event_loop().unwrap();
             assert_eq!(lp.profile(), profile);
-            assert_eq!(policy.take_warnings(), vec![no_current_loop_warning()]);
+            assert_eq!(caught.take(), vec![no_current_loop_warning()]);
             assert_eq!(
                 no_current_loop_warning().to_string(),
                 "DeprecationWarning: There is no current event loop"
@@ -236,7 +239,7 @@ fn get_event_loop_creates_a_loop_and_warns_once_py312_py313() {
             // Only the creating call warns.
             assert_eq!(policy.get_event_loop().unwrap(), lp);
             assert_eq!(get_event_loop_with(&policy).unwrap(), lp);
-            assert!(policy.take_warnings().is_empty(), "{profile:?}");
+            assert!(caught.take().is_empty(), "{profile:?}");
         });
     }
 }
@@ -246,13 +249,14 @@ fn get_event_loop_creates_a_loop_and_warns_once_py312_py313() {
 fn get_event_loop_creates_nothing_in_the_main_thread_py314() {
     in_thread("p3-314", || {
         let policy = main_policy(Profile::Py314);
+        let caught = loopspec::warnings::catch();
         for _ in 0..2 {
             let err = policy.get_event_loop().unwrap_err();
             assert_no_current_loop(&err, "MainThread");
             let err = get_event_loop_with(&policy).unwrap_err();
             assert_no_current_loop(&err, "MainThread");
         }
-        assert!(policy.take_warnings().is_empty());
+        assert!(caught.take().is_empty());
         assert_eq!(peek_slot(), None);
     });
 }
@@ -274,8 +278,9 @@ fn get_event_loop_per_profile_in_the_main_thread() {
     for profile in Profile::ALL {
         in_thread("p3-all", move || {
             let policy = main_policy(profile);
+            let caught = loopspec::warnings::catch();
             let first = policy.get_event_loop();
-            let warnings = policy.take_warnings();
+            let warnings = caught.take();
             match profile {
                 Profile::Py311 => {
                     assert!(first.is_ok());
@@ -285,7 +290,7 @@ fn get_event_loop_per_profile_in_the_main_thread() {
                     assert!(first.is_ok());
                     assert_eq!(warnings, vec![no_current_loop_warning()]);
                 }
-                Profile::Py314 => {
+                Profile::Py314 | Profile::Py315 => {
                     assert_no_current_loop(first.as_ref().unwrap_err(), "MainThread");
                     assert!(warnings.is_empty());
                 }
@@ -293,7 +298,7 @@ fn get_event_loop_per_profile_in_the_main_thread() {
             // The second call agrees with the first, silently.
             let second = policy.get_event_loop();
             assert_eq!(second, first);
-            assert!(policy.take_warnings().is_empty());
+            assert!(caught.take().is_empty());
         });
     }
 }
@@ -316,14 +321,15 @@ fn get_event_loop_does_not_create_after_set_event_loop_was_called() {
     // another set keeps implicit creation off, but a set loop is returned.
     in_thread("p3-set", || {
         let policy = main_policy(Profile::Py312);
+        let caught = loopspec::warnings::catch();
         let lp = policy.new_event_loop();
         policy.set_event_loop(Some(&lp));
         assert_eq!(policy.get_event_loop().unwrap(), lp);
-        assert!(policy.take_warnings().is_empty());
+        assert!(caught.take().is_empty());
         policy.set_event_loop(None);
         let err = policy.get_event_loop().unwrap_err();
         assert_no_current_loop(&err, "MainThread");
-        assert!(policy.take_warnings().is_empty());
+        assert!(caught.take().is_empty());
     });
 }
 
@@ -344,8 +350,10 @@ fn get_event_loop_never_creates_outside_the_main_thread_any_profile() {
     for profile in Profile::ALL {
         in_thread("home", move || {
             let policy = main_policy(profile);
+            let caught = loopspec::warnings::catch();
             let p = policy.clone();
             in_thread("not-main", move || {
+                let caught_here = loopspec::warnings::catch();
                 for _ in 0..2 {
                     let err = p.get_event_loop().unwrap_err();
                     assert_no_current_loop(&err, "not-main");
@@ -353,9 +361,9 @@ fn get_event_loop_never_creates_outside_the_main_thread_any_profile() {
                     assert_no_current_loop(&err, "not-main");
                 }
                 assert_eq!(peek_slot(), None);
-                assert!(p.take_warnings().is_empty(), "{profile:?}");
+                assert!(caught_here.take().is_empty(), "{profile:?}");
             });
-            assert!(policy.take_warnings().is_empty());
+            assert!(caught.take().is_empty());
         });
     }
 }
@@ -380,12 +388,13 @@ fn set_event_loop_none_turns_off_implicit_creation() {
     for profile in Profile::ALL {
         in_thread("p5", move || {
             let policy = main_policy(profile);
+            let caught = loopspec::warnings::catch();
             policy.set_event_loop(None);
             for _ in 0..2 {
                 let err = policy.get_event_loop().unwrap_err();
                 assert_no_current_loop(&err, "MainThread");
             }
-            assert!(policy.take_warnings().is_empty(), "{profile:?}");
+            assert!(caught.take().is_empty(), "{profile:?}");
         });
     }
 }
@@ -424,10 +433,11 @@ fn run_leaves_the_main_thread_slot_empty() {
     for profile in Profile::ALL {
         in_thread("p6", move || {
             let policy = main_policy(profile);
+            let caught = loopspec::warnings::catch();
             assert_eq!(policy.run(async { Ok(7) }).unwrap(), 7);
             let err = policy.get_event_loop().unwrap_err();
             assert_no_current_loop(&err, "MainThread");
-            assert!(policy.take_warnings().is_empty(), "{profile:?}");
+            assert!(caught.take().is_empty(), "{profile:?}");
             assert_eq!(peek_slot(), None);
         });
     }
@@ -561,13 +571,14 @@ fn closed_implicit_loop_is_not_replaced_in_the_main_thread() {
     for profile in [Profile::Py311, Profile::Py312, Profile::Py313] {
         in_thread("p7-main", move || {
             let policy = main_policy(profile);
+            let caught = loopspec::warnings::catch();
             let lp = policy.get_event_loop().unwrap();
-            policy.take_warnings();
+            caught.take();
             lp.close().unwrap();
             let again = policy.get_event_loop().unwrap();
             assert_eq!(again, lp);
             assert!(again.is_closed());
-            assert!(policy.take_warnings().is_empty());
+            assert!(caught.take().is_empty());
         });
     }
 }

@@ -1079,7 +1079,7 @@ fn uncancel_before_first_step(profile: Profile) -> (Task<&'static str>, bool) {
 /// Rules: TASK-10
 #[test]
 fn uncancel_to_zero_withdraws_pending_cancel_py313() {
-    for profile in [Profile::Py313, Profile::Py314] {
+    for profile in [Profile::Py313, Profile::Py314, Profile::Py315] {
         let (t, ran) = uncancel_before_first_step(profile);
         assert!(ran, "{profile:?}");
         assert!(!t.cancelled(), "{profile:?}");

@@ -1403,9 +1403,9 @@ fn loop_thread_dropped_stops_closes_and_joins() {
     assert!(!lp.is_running());
 }
 
-/// Rules: XTHREAD-10, THREAD-5, LIFE-7
+/// Rules: XTHREAD-10, RUNNER-4, THREAD-5
 #[test]
-fn loop_thread_drops_pending_work_on_its_own_thread() {
+fn loop_thread_cancels_pending_tasks_on_its_own_thread() {
     let lt = LoopThread::spawn("owner-loop").unwrap();
     let lp = lt.event_loop().clone();
     let drops = Arc::new(Mutex::new(Vec::new()));
@@ -1427,37 +1427,28 @@ fn loop_thread_drops_pending_work_on_its_own_thread() {
     recv_or_hang(&started_rx, "the coroutine started");
     let errors = capture_exceptions(&lp);
     assert_eq!(lt.stop_and_join(), Ok(()));
+    // Its runner's close() cancelled the task and waited for it, on the
+    // loop's thread, before closing the loop (RUNNER-4), as CPython's does.
     assert_eq!(*drops.lock().unwrap(), ["owner-loop"]);
-    // The task never finished: its concurrent future fails instead of staying
-    // pending as in CPython (XTHREAD-6), already failed by the join.
-    assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Closed));
-    let errors = errors.lock().unwrap();
+    assert!(lp.is_closed());
+    assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Cancelled(None)));
     assert!(
-        errors
-            .iter()
-            .any(|c| c.message == "Task was destroyed but it is pending!"),
-        "{errors:?}"
+        errors.lock().unwrap().is_empty(),
+        "nothing destroyed pending"
     );
 }
 
-/// Rules: XTHREAD-10, THREAD-2
+/// Rules: XTHREAD-10, THREAD-1
 #[test]
 fn loop_thread_with_a_loop_bound_elsewhere_reports_the_run_error() {
     in_thread("bound-home", || {
         let lp = EventLoop::new();
         lp.call_soon(|| ()).unwrap(); // loop-bound work on this thread
         let lt = LoopThread::spawn_with(lp.clone(), "refused-loop").unwrap();
+        // Its runner's first step, making the main task, is a loop-bound
+        // call from another thread.
         let err = lt.stop_and_join().unwrap_err();
-        assert_eq!(
-            err,
-            Error::BoundToThread {
-                thread: "bound-home".into()
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "Event loop is bound to thread 'bound-home', which holds its loop-bound callbacks, timers or tasks"
-        );
+        assert_eq!(err, Error::NonThreadSafeCall);
         assert!(lp.is_closed(), "its thread closed the loop");
     });
 }

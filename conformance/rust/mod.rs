@@ -351,6 +351,7 @@ pub fn profile_for(version: &str) -> Option<Profile> {
         ("3", "12") => Some(Profile::Py312),
         ("3", "13") => Some(Profile::Py313),
         ("3", "14") => Some(Profile::Py314),
+        ("3", "15") => Some(Profile::Py315),
         _ => None,
     }
 }
