@@ -1,0 +1,2 @@
+"""Built-in adapters: loops that need more than a factory to run scenarios
+(`loopspec-conformance run --adapter NAME`, or `--adapter path/to/file.py`)."""
