@@ -151,30 +151,37 @@ struct GatherState<T> {
 
 impl<T: Clone + 'static> GatherState<T> {
     /// asyncio's `_done_callback` of `gather`.
+    ///
+    /// A gather nobody refers to any more is gone here, but in CPython this
+    /// callback keeps it alive: the callback reads its children just the
+    /// same (a cancelled child's first-reader message is used up, TASK-11;
+    /// exceptions count as retrieved) and only has nothing to complete.
     fn on_child_done(&self, fut: &Future<T>) {
         self.nfinished.set(self.nfinished.get() + 1);
-        let outer = match self.outer.upgrade() {
-            Some(outer) if !outer.done() => outer,
-            // Done, or dropped by everyone: only mark the outcome retrieved.
-            _ => {
-                if !fut.cancelled() {
-                    let _ = fut.exception();
+        let outer = self.outer.upgrade();
+        if outer.as_ref().is_some_and(Future::done) {
+            if !fut.cancelled() {
+                let _ = fut.exception(); // marks it retrieved
+            }
+            return;
+        }
+        if !self.return_exceptions {
+            if fut.cancelled() {
+                let e = fut.make_cancelled_error();
+                if let Some(outer) = &outer {
+                    let _ = outer.set_exception(e);
                 }
                 return;
             }
-        };
-        if !self.return_exceptions {
-            if fut.cancelled() {
-                let _ = outer.set_exception(fut.make_cancelled_error());
-                return;
-            }
             if let Ok(Some(e)) = fut.exception() {
-                let _ = outer.set_exception(e);
+                if let Some(outer) = &outer {
+                    let _ = outer.set_exception(e);
+                }
                 return;
             }
         }
         if self.nfinished.get() == self.nfuts {
-            // The outer future holds every child, so they are all alive.
+            // A live outer future holds every child, so they are all alive.
             let children: Vec<Future<T>> = self
                 .children
                 .iter()
@@ -192,6 +199,7 @@ impl<T: Clone + 'static> GatherState<T> {
                     }
                 })
                 .collect();
+            let Some(outer) = outer else { return };
             if outer.gather_cancel_requested() {
                 // CPython takes the error from the last child in argument
                 // order (its results loop rebinds `fut`), not the one that
@@ -516,6 +524,9 @@ where
 impl<T: Clone + 'static> AsCompleted<T> {
     /// The next future to complete: `None` when all were yielded,
     /// `Some(Err(Timeout))` for each future still pending at the timeout.
+    /// A wait that is interrupted (the awaiting task is cancelled) returns
+    /// its error and, under the 3.14 and later profiles, does not count as a
+    /// yielded item (ASCOMP-3).
     pub async fn next(&mut self) -> Option<Result<Future<T>>> {
         if self.remaining == 0 {
             return None;
@@ -529,6 +540,12 @@ impl<T: Clone + 'static> AsCompleted<T> {
             let getter = self.state.lp.create_future::<()>();
             *self.state.getter.borrow_mut() = Some(getter.clone());
             if let Err(e) = getter.await {
+                // Interrupted (cancelled) before a future was taken: from
+                // 3.14 the item is given back, so one more is yielded
+                // (ASCOMP-3).
+                if self.state.lp.profile() >= crate::Profile::Py314 {
+                    self.remaining += 1;
+                }
                 return Some(Err(e));
             }
         }

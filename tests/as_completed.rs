@@ -232,3 +232,37 @@ fn as_completed_timeout_after_everything_completed_changes_nothing() {
     // the timer was cancelled: nothing keeps the loop busy until 5.0
     assert_holds_no_work(&lp);
 }
+
+/// A task cancels itself, then drains `as_completed` over one task, catching
+/// every error: the cancelled wait uses up the only item up to 3.13, and
+/// gives it back from 3.14, so the task still gets the future (the corpus
+/// scenario `ascomp-3-interrupted-wait-gives-the-item-back`).
+/// Rules: ASCOMP-3
+#[test]
+fn as_completed_interrupted_wait_gives_its_item_back_from_3_14() {
+    for profile in loopspec::Profile::ALL {
+        let lp = EventLoop::builder()
+            .clock(loopspec::ClockKind::Virtual)
+            .profile(profile)
+            .build();
+        let l = lp.clone();
+        let items = lp
+            .run_until_complete(async move {
+                loopspec::current_task()?.expect("in a task").cancel();
+                let s0 = l.create_task(async { Ok(1) })?;
+                let mut it = as_completed([s0], None)?;
+                let mut items = Vec::new();
+                while let Some(next) = it.next().await {
+                    items.push(next.and_then(|f| f.result()));
+                }
+                Ok(items)
+            })
+            .unwrap();
+        let expected = if profile >= loopspec::Profile::Py314 {
+            vec![Err(Error::Cancelled(None)), Ok(1)]
+        } else {
+            vec![Err(Error::Cancelled(None))]
+        };
+        assert_eq!(items, expected, "{profile:?}");
+    }
+}

@@ -182,10 +182,10 @@ fn corpus_wait_for_scenarios_match_cpython() {
     );
 }
 
-/// Rules: ASCOMP-1, ASCOMP-2
+/// Rules: ASCOMP-1, ASCOMP-2, ASCOMP-3
 #[test]
 fn corpus_as_completed_scenarios_match_cpython() {
-    check_area("ASCOMP", &["ASCOMP-1", "ASCOMP-2"]);
+    check_area("ASCOMP", &["ASCOMP-1", "ASCOMP-2", "ASCOMP-3"]);
 }
 
 /// Rules: CLOCK-2

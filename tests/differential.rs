@@ -3,11 +3,14 @@
 //! loopspec (conformance/rust), and the traces must be equal — every event,
 //! its virtual time, and every future's final state.
 //!
-//! It runs against every CPython 3.10–3.13 it finds (`python3.X` on `PATH`,
-//! pyenv's versions, `python3`; `LOOPSPEC_PYTHONS`, a `:`-separated list of
-//! interpreters, replaces the search), one runner process per version for the
-//! whole run, and prints which it found. loopspec runs in the profile of each
-//! version (3.10 and 3.11: `Py311`; 3.12: `Py312`; 3.13: `Py313`). A scenario
+//! It runs against every CPython 3.10–3.15 it finds (`LOOPSPEC_PYTHONS`, a
+//! `:`-separated list of interpreters such as `.ci/pythons` prints, replaces
+//! the search; otherwise the wrappers `.ci/pythons` left in
+//! `target/pythons/bin`, `python3.X` on `PATH`, pyenv's versions, `python3`),
+//! one runner process per version for the whole run, and prints which it
+//! found and how many scenarios each compared. loopspec runs in the profile
+//! of each version (`Profile::for_python`: 3.10 and 3.11 → `Py311`, ...,
+//! 3.15 → `Py315`). A scenario
 //! is compared only on the versions it holds for: `wait_for` only on 3.12+
 //! (loopspec builds it the 3.12 way in every profile, SPEC.md WAITFOR-1/5),
 //! `cancelling`/`uncancel` on 3.11+, and on 3.10 only scenarios without
@@ -22,8 +25,9 @@
 //! expectations) under the test's target directory, and printed: name its
 //! rules and move it to conformance/scenarios/.
 //!
-//! With no CPython 3.10–3.13 the test fails when `CI=true` and otherwise
-//! prints a skip notice and passes.
+//! Under `CI=true` every one of the six versions must be found, or the test
+//! fails naming those it found; otherwise it runs on what it finds, and with
+//! none prints a skip notice and passes.
 
 #[path = "../conformance/rust/mod.rs"]
 mod conformance;
@@ -43,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-const MINORS: [&str; 4] = ["3.10", "3.11", "3.12", "3.13"];
+const MINORS: [&str; 6] = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.15"];
 const DEFAULT_SEED: u64 = 0x1005_5bec;
 
 // ---------------------------------------------------------------------------
@@ -83,7 +87,9 @@ fn candidates() -> Vec<PathBuf> {
             .collect();
     }
     let mut out = Vec::new();
+    let cached = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pythons/bin");
     for m in MINORS {
+        out.push(cached.join(format!("python{m}")));
         out.extend(on_path(&format!("python{m}")));
     }
     let mut roots = Vec::new();
@@ -187,7 +193,9 @@ fn find_pythons() -> Vec<PyRunner> {
 }
 
 fn profile_of(minor: &str) -> Profile {
-    conformance::profile_for(minor).unwrap_or(Profile::Py311)
+    let n: Option<u32> = minor.strip_prefix("3.").and_then(|m| m.parse().ok());
+    n.and_then(|m| Profile::for_python(3, m))
+        .unwrap_or(Profile::Py311)
 }
 
 // ---------------------------------------------------------------------------
@@ -940,19 +948,33 @@ fn fnv(s: &str) -> u64 {
 #[test]
 fn random_scenarios_match_cpython() {
     let pythons = find_pythons();
-    if pythons.is_empty() {
-        let msg = "differential: no CPython 3.10-3.13 found (python3.X on PATH, pyenv, \
-                   python3; or set LOOPSPEC_PYTHONS)";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}");
-        }
-        eprintln!("{msg}: SKIPPED");
-        return;
-    }
     let found: Vec<String> = pythons
         .iter()
         .map(|p| format!("{} ({})", p.version, p.exe.display()))
         .collect();
+    let missing: Vec<&str> = MINORS
+        .into_iter()
+        .filter(|m| !pythons.iter().any(|p| p.minor == *m))
+        .collect();
+    if std::env::var("CI").is_ok_and(|v| v == "true") && !missing.is_empty() {
+        panic!(
+            "differential: CPython {} not found (found: {}); set LOOPSPEC_PYTHONS to what \
+             `.ci/pythons` prints",
+            missing.join(", "),
+            if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            }
+        );
+    }
+    if pythons.is_empty() {
+        eprintln!(
+            "differential: no CPython 3.10-3.15 found (run .ci/pythons, or set \
+             LOOPSPEC_PYTHONS): SKIPPED"
+        );
+        return;
+    }
     eprintln!("differential: CPython found: {}", found.join(", "));
     let cases = env_u64("LOOPSPEC_DIFFERENTIAL_CASES", 500) as u32;
     let seed = env_u64("LOOPSPEC_DIFFERENTIAL_SEED", DEFAULT_SEED);

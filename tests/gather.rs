@@ -805,3 +805,21 @@ fn awaiting_a_task_cancelled_twice_raises_the_first_cancel_message() {
     let err = lp.run_until_complete(t.clone()).unwrap_err();
     assert_eq!(err, Error::Cancelled(Some("c0".into())));
 }
+
+/// A gather that nobody refers to any more still reads its children when
+/// one is done, as CPython's (its callback keeps it alive): a cancelled
+/// child's message goes to that first reader, and later readers get none
+/// (found by the differential test; the corpus scenario
+/// `task-11-an-abandoned-gather-still-reads-its-child`).
+/// Rules: TASK-11, GATHER-4
+#[test]
+fn gather_abandoned_still_reads_a_cancelled_child_first() {
+    let lp = vloop();
+    let t0 = lp.create_task(async { Ok(0) }).unwrap();
+    t0.cancel_with(Some("m0".into()));
+    drop(gather(vec![t0.clone()], false).unwrap());
+    lp.stop();
+    lp.run_forever().unwrap(); // t0's step: cancelled with "m0"
+    run_once(&lp); // the gather's callback reads t0 first
+    assert_eq!(t0.result(), Err(Error::Cancelled(None)));
+}
