@@ -21,8 +21,18 @@ use crate::concurrent::ConcurrentFuture;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
 use crate::future::{DoneCallback, Future};
+use crate::local;
+use crate::policy::Profile;
 use crate::task::Task;
 use std::rc::Rc;
+
+/// Whether a chain's callback, running on this thread, may touch `lp`'s side
+/// at once: from 3.13 (3.13.18 measured; 3.13.0 still went through
+/// `call_soon_threadsafe`), `_chain_future` acts directly when `lp` is the
+/// loop running in the calling thread (CHAIN-3, XTHREAD-8).
+fn acts_directly_on(lp: &EventLoop) -> bool {
+    lp.profile() >= Profile::Py313 && local::running_loop().as_ref() == Some(lp)
+}
 
 /// What a finished source hands to its destination.
 enum Copied<T> {
@@ -33,8 +43,10 @@ enum Copied<T> {
 /// asyncio's `wrap_future(cf, loop=lp)`: a future of `lp` that mirrors `cf`
 /// (CHAIN-1).
 ///
-/// The wrapper completes in an iteration of `lp` after `cf` completes — never
-/// synchronously, even if `cf` is already done (CHAIN-3). Cancelling the
+/// The wrapper completes in an iteration of `lp` after `cf` completes, even
+/// if `cf` is already done — unless (3.13+ profiles) `cf` completes on a
+/// thread where `lp` is running, which completes the wrapper at once
+/// (CHAIN-3). Cancelling the
 /// wrapper cancels `cf` (CHAIN-4); if `cf` is already running, it carries on
 /// and its result is dropped (CHAIN-5). On a closed loop nothing is scheduled
 /// and the wrapper stays pending (CHAIN-6).
@@ -84,6 +96,10 @@ where
                 None => return,
             }
         };
+        if acts_directly_on(&dest_loop) {
+            copy_into_held::<T>(&dest_loop, id, copied);
+            return;
+        }
         let lp = dest_loop.clone();
         // A closed loop refuses the closure: nothing is scheduled (CHAIN-6).
         let _ = dest_loop.call_soon_threadsafe(move || copy_into_held::<T>(&lp, id, copied));
@@ -206,6 +222,13 @@ where
         #[cfg(not(feature = "mutant-cancel-not-forwarded"))]
         let forward = cf.cancelled();
         if forward {
+            // Cancelled where the loop runs (3.13+): cancel the task now,
+            // so a concurrent future cancelled before the loop took the
+            // submission cancels the task before its first step.
+            if acts_directly_on(&source_loop) {
+                source_loop.cancel_task_by_id(task_id);
+                return;
+            }
             let lp = source_loop.clone();
             let _ = source_loop.call_soon_threadsafe(move || {
                 lp.cancel_task_by_id(task_id);

@@ -13,7 +13,7 @@ mod common;
 use common::{
     capture_exceptions, cf_exception, cf_result, in_thread, recv_or_hang, run_once, vloop,
 };
-use loopspec::{CfState, ConcurrentFuture, DoneCallback, Error, Future, wrap_future};
+use loopspec::{CfState, ConcurrentFuture, DoneCallback, Error, Future, Profile, wrap_future};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -257,23 +257,61 @@ fn wrap_future_completed_from_another_thread_is_done_in_the_next_iteration() {
     lp.close().unwrap();
 }
 
+/// A source completed by a callback of the running destination loop: up to
+/// 3.12 (and 3.13.0) the copy still waits an iteration; from 3.13 (3.13.18)
+/// it is made at once, so the next callback of the same iteration sees the
+/// wrapper done.
 /// Rules: CHAIN-3
 #[test]
-fn wrap_future_completed_inside_a_callback_is_done_an_iteration_later() {
-    let lp = vloop();
-    let cf = ConcurrentFuture::<i32>::new();
-    let w = wrap_future(&cf, &lp).unwrap();
-    let seen_in_same_iteration = Rc::new(RefCell::new(Vec::new()));
-    let (c, w1, s1) = (cf.clone(), w.clone(), seen_in_same_iteration.clone());
-    lp.call_soon(move || c.set_result(2).unwrap()).unwrap();
-    lp.call_soon(move || s1.borrow_mut().push(w1.done()))
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(*seen_in_same_iteration.borrow(), [false]);
-    assert!(!w.done(), "not in the iteration that completed the source");
-    run_once(&lp);
-    assert_eq!(w.result(), Ok(2));
-    lp.close().unwrap();
+fn wrap_future_completed_inside_a_callback_by_profile() {
+    for profile in Profile::ALL {
+        let lp = vloop_of(profile);
+        let cf = ConcurrentFuture::<i32>::new();
+        let w = wrap_future(&cf, &lp).unwrap();
+        let seen_in_same_iteration = Rc::new(RefCell::new(Vec::new()));
+        let (c, w1, s1) = (cf.clone(), w.clone(), seen_in_same_iteration.clone());
+        lp.call_soon(move || c.set_result(2).unwrap()).unwrap();
+        lp.call_soon(move || s1.borrow_mut().push(w1.done()))
+            .unwrap();
+        run_once(&lp);
+        let at_once = profile >= Profile::Py313;
+        assert_eq!(*seen_in_same_iteration.borrow(), [at_once], "{profile:?}");
+        assert_eq!(w.done(), at_once, "{profile:?}");
+        run_once(&lp);
+        assert_eq!(w.result(), Ok(2));
+        lp.close().unwrap();
+    }
+}
+
+/// `wrap_future` of a done source called from a task of the running loop:
+/// from 3.13 the wrapper is done when `wrap_future` returns.
+/// Rules: CHAIN-3
+#[test]
+fn wrap_future_of_a_done_source_inside_the_running_loop_by_profile() {
+    for profile in Profile::ALL {
+        let lp = vloop_of(profile);
+        let l = lp.clone();
+        let done_at_once = lp
+            .run_until_complete(async move {
+                let cf = ConcurrentFuture::<i32>::new();
+                cf.set_result(4).unwrap();
+                let w = wrap_future(&cf, &l)?;
+                let at_once = w.done();
+                assert_eq!(w.await, Ok(4));
+                Ok(at_once)
+            })
+            .unwrap();
+        assert_eq!(done_at_once, profile >= Profile::Py313, "{profile:?}");
+        lp.close().unwrap();
+    }
+}
+
+/// A loop on the virtual clock following `profile`.
+fn vloop_of(profile: Profile) -> loopspec::EventLoop {
+    loopspec::EventLoop::builder()
+        .clock(loopspec::ClockKind::Virtual)
+        .profile(profile)
+        .build()
 }
 
 /// Rules: CHAIN-3

@@ -16,7 +16,10 @@ use common::{
     DropCount, DropWhere, Log, capture_exceptions, cf_exception, cf_result, count, counter,
     in_thread, recv_or_hang, run_once, vloop, wait_parked,
 };
-use loopspec::{CfState, ConcurrentFuture, Error, EventLoop, LoopThread, run_coroutine_threadsafe};
+use loopspec::{
+    CfState, ClockKind, ConcurrentFuture, Error, EventLoop, LoopThread, Profile,
+    run_coroutine_threadsafe,
+};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -1122,76 +1125,98 @@ fn cancelling_the_concurrent_future_cancels_the_suspended_task() {
     lp.close().unwrap();
 }
 
-/// Rules: XTHREAD-8
-#[test]
-fn early_cancel_still_runs_a_one_step_coroutine_to_completion() {
-    // cf.cancel() before the loop took the submission; CPython 3.11.7
-    // observed `ran == True` and the future cancelled.
-    let lp = vloop();
-    let ran = Arc::new(AtomicBool::new(false));
-    let made = Arc::new(AtomicBool::new(false));
-    let (r, m) = (ran.clone(), made.clone());
-    let cf = run_coroutine_threadsafe(
-        move || {
-            m.store(true, Ordering::SeqCst);
-            async move {
-                r.store(true, Ordering::SeqCst);
-                Ok(1)
-            }
-        },
-        &lp,
-    )
-    .unwrap();
-    assert!(cf.cancel());
-    assert!(cf.cancelled());
-    for _ in 0..5 {
-        run_once(&lp);
-    }
-    assert!(made.load(Ordering::SeqCst), "the task is still made");
-    assert!(
-        ran.load(Ordering::SeqCst),
-        "its first step runs to completion"
-    );
-    assert!(cf.cancelled(), "the concurrent future reports cancelled");
-    assert_eq!(cf.state(), CfState::CancelledAndNotified);
-    assert_cancelled(&cf_result(&cf).unwrap_err());
-    lp.close().unwrap();
+/// A loop on the virtual clock following `profile`.
+fn vloop_of(profile: Profile) -> EventLoop {
+    EventLoop::builder()
+        .clock(ClockKind::Virtual)
+        .profile(profile)
+        .build()
 }
 
+/// cf.cancel() before the loop took the submission: the task is made
+/// either way; up to 3.12 its one step still runs to completion (CPython
+/// 3.11.7 observed `ran == True`), from 3.13 it is cancelled before it
+/// (3.13.18, 3.14.10, 3.15.2: `ran == False`). The future reports cancelled.
 /// Rules: XTHREAD-8
 #[test]
-fn early_cancel_runs_a_multi_step_coroutine_to_its_first_suspension() {
-    // observed ['started'] and then the task cancelled.
-    let lp = vloop();
-    let log = SyncLog::default();
-    let lg = log.clone();
-    let cf = run_coroutine_threadsafe(
-        move || async move {
-            lg.push("started");
-            match loopspec::yield_now().await {
-                Ok(()) => {
-                    lg.push("resumed");
+fn early_cancel_of_a_one_step_coroutine_by_profile() {
+    for profile in Profile::ALL {
+        let lp = vloop_of(profile);
+        let ran = Arc::new(AtomicBool::new(false));
+        let made = Arc::new(AtomicBool::new(false));
+        let (r, m) = (ran.clone(), made.clone());
+        let cf = run_coroutine_threadsafe(
+            move || {
+                m.store(true, Ordering::SeqCst);
+                async move {
+                    r.store(true, Ordering::SeqCst);
                     Ok(1)
                 }
-                Err(e) => {
-                    lg.push("cancelled");
-                    Err(e)
-                }
-            }
-        },
-        &lp,
-    )
-    .unwrap();
-    let c = cf.clone();
-    assert!(thread::spawn(move || c.cancel()).join().unwrap());
-    for _ in 0..6 {
-        run_once(&lp);
+            },
+            &lp,
+        )
+        .unwrap();
+        assert!(cf.cancel());
+        assert!(cf.cancelled());
+        for _ in 0..5 {
+            run_once(&lp);
+        }
+        assert!(made.load(Ordering::SeqCst), "the task is still made");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            profile < Profile::Py313,
+            "{profile:?}: whether its first step ran"
+        );
+        assert!(cf.cancelled(), "the concurrent future reports cancelled");
+        assert_eq!(cf.state(), CfState::CancelledAndNotified);
+        assert_cancelled(&cf_result(&cf).unwrap_err());
+        lp.close().unwrap();
     }
-    assert_eq!(log.get(), ["started", "cancelled"]);
-    assert!(cf.cancelled());
-    assert_eq!(cf.state(), CfState::CancelledAndNotified);
-    assert_eq!(lp.time(), 0.0);
-    lp.close().unwrap();
+}
+
+/// The same with a coroutine that suspends once, cancelled from another
+/// thread: up to 3.12 it runs to its first suspension and is cancelled
+/// there; from 3.13 it never starts.
+/// Rules: XTHREAD-8
+#[test]
+fn early_cancel_of_a_multi_step_coroutine_by_profile() {
+    for profile in Profile::ALL {
+        let lp = vloop_of(profile);
+        let log = SyncLog::default();
+        let lg = log.clone();
+        let cf = run_coroutine_threadsafe(
+            move || async move {
+                lg.push("started");
+                match loopspec::yield_now().await {
+                    Ok(()) => {
+                        lg.push("resumed");
+                        Ok(1)
+                    }
+                    Err(e) => {
+                        lg.push("cancelled");
+                        Err(e)
+                    }
+                }
+            },
+            &lp,
+        )
+        .unwrap();
+        let c = cf.clone();
+        assert!(thread::spawn(move || c.cancel()).join().unwrap());
+        for _ in 0..6 {
+            run_once(&lp);
+        }
+        let expected: &[&str] = if profile < Profile::Py313 {
+            &["started", "cancelled"]
+        } else {
+            &[]
+        };
+        assert_eq!(log.get(), expected, "{profile:?}");
+        assert!(cf.cancelled());
+        assert_eq!(cf.state(), CfState::CancelledAndNotified);
+        assert_eq!(lp.time(), 0.0);
+        lp.close().unwrap();
+    }
 }
 
 /// Rules: XTHREAD-8
