@@ -9,8 +9,8 @@ outcome outside the scenario's hand-written `allowed` set, is an error: the
 file is not rewritten. Versions not run keep what was recorded before.
 
 Single-thread scenarios (format 1, `--corpus trace`): the traces of CPython
-3.10-3.13 on the virtual clock, as `python/record.py` always did (the Rust
-profiles model those versions).
+3.10-3.15 on the virtual clock (loopspec replays each group with the profile
+of its versions).
 
 Interpreters: `--python PATH` (repeatable), else LOOPSPEC_PYTHONS (a
 path-separated list), else the paths the repository's `.ci/pythons` prints,
@@ -27,7 +27,6 @@ from . import corpus, harness
 from .values import canonical
 
 MINORS = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
-TRACE_MINORS = ["3.10", "3.11", "3.12", "3.13"]
 
 
 def add_arguments(ap):
@@ -183,8 +182,7 @@ def main(args):
     print("CPython found: " + ", ".join(v for _, v in pythons.values()), file=sys.stderr)
     rc = 0
     if args.corpus in ("trace", "all"):
-        trace_pythons = {m: p for m, p in pythons.items() if m in TRACE_MINORS}
-        rc |= record_traces([f for f in args.files if f], trace_pythons)
+        rc |= record_traces([f for f in args.files if f], pythons)
     if args.corpus in ("threaded", "all"):
         rc |= record_threaded(args, pythons)
     return rc
