@@ -144,10 +144,10 @@ impl<T: Send + 'static> FailIfDropped<T> {
 
 impl<T: Send + 'static> Drop for FailIfDropped<T> {
     fn drop(&mut self) {
-        if let Some(cf) = self.0.take() {
-            if cf.set_running_or_notify_cancel() == Ok(true) {
-                let _ = cf.set_exception(Error::Closed);
-            }
+        if let Some(cf) = self.0.take()
+            && cf.set_running_or_notify_cancel() == Ok(true)
+        {
+            let _ = cf.set_exception(Error::Closed);
         }
     }
 }

@@ -374,10 +374,11 @@ where
     };
     let outcome = fut.await;
     handle.cancel();
-    if expiring.get() && task.uncancel() <= cancelling {
-        if let Err(Error::Cancelled(_)) = outcome {
-            return Err(Error::Timeout);
-        }
+    if expiring.get()
+        && task.uncancel() <= cancelling
+        && let Err(Error::Cancelled(_)) = outcome
+    {
+        return Err(Error::Timeout);
     }
     outcome
 }
@@ -425,10 +426,10 @@ impl<T: Clone + 'static> AsCompletedState<T> {
             todo.len()
         };
         self.put(Some(f.clone()));
-        if remaining == 0 {
-            if let Some(h) = self.timeout.borrow().as_ref() {
-                h.cancel();
-            }
+        if remaining == 0
+            && let Some(h) = self.timeout.borrow().as_ref()
+        {
+            h.cancel();
         }
     }
 

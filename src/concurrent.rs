@@ -345,12 +345,11 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             if inner.state.is_done() {
                 return Ok(read(&inner));
             }
-            if deadline.is_none() {
-                if let Some(lp) = &inner.completing_loop {
-                    if local::running_loop().as_ref() == Some(lp) {
-                        return Err(Error::ResultFromLoopThread);
-                    }
-                }
+            if deadline.is_none()
+                && let Some(lp) = &inner.completing_loop
+                && local::running_loop().as_ref() == Some(lp)
+            {
+                return Err(Error::ResultFromLoopThread);
             }
             match deadline {
                 None => inner = self.shared.done.wait(inner),

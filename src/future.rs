@@ -124,21 +124,20 @@ impl<T: 'static> FireCallback for Core<T> {
 
 impl<T> Drop for Core<T> {
     fn drop(&mut self) {
-        if let FutureState::Finished(Err(e)) = &*self.state.borrow() {
-            if !self.retrieved.get() {
-                let kind = if self.task.is_some() {
-                    "Task"
-                } else {
-                    "Future"
-                };
-                let repr = repr_of(self);
-                let mut ctx =
-                    ExceptionContext::new(format!("{kind} exception was never retrieved"))
-                        .with_exception(e.clone());
-                // asyncio puts tasks, too, under the context's `future` key.
-                ctx.future = Some(repr);
-                self.lp.call_exception_handler(&ctx);
-            }
+        if let FutureState::Finished(Err(e)) = &*self.state.borrow()
+            && !self.retrieved.get()
+        {
+            let kind = if self.task.is_some() {
+                "Task"
+            } else {
+                "Future"
+            };
+            let repr = repr_of(self);
+            let mut ctx = ExceptionContext::new(format!("{kind} exception was never retrieved"))
+                .with_exception(e.clone());
+            // asyncio puts tasks, too, under the context's `future` key.
+            ctx.future = Some(repr);
+            self.lp.call_exception_handler(&ctx);
         }
     }
 }

@@ -819,11 +819,11 @@ fn make_body(
                     (Ok(()), false)
                 }
             };
-            if let Err(Error::Cancelled(m)) = r {
-                if !swallow {
-                    lock(&log).tasks[tid].propagated = true;
-                    return Err(Error::Cancelled(m));
-                }
+            if let Err(Error::Cancelled(m)) = r
+                && !swallow
+            {
+                lock(&log).tasks[tid].propagated = true;
+                return Err(Error::Cancelled(m));
             }
         }
         lock(&log).tasks[tid].ended = true;
@@ -1485,10 +1485,10 @@ impl Ops {
                 continue;
             }
             out.push(i);
-            if let CbAction::Cancel(h) = self.cbs[i].action {
-                if !log.handle_cb.is_empty() {
-                    cancelled[log.handle_cb[h as usize % log.handle_cb.len()]] = true;
-                }
+            if let CbAction::Cancel(h) = self.cbs[i].action
+                && !log.handle_cb.is_empty()
+            {
+                cancelled[log.handle_cb[h as usize % log.handle_cb.len()]] = true;
             }
         }
         out
@@ -1564,11 +1564,11 @@ impl Ops {
         }
         // Cancels done by the callbacks that ran.
         for &i in &ran {
-            if let CbAction::Cancel(h) = self.cbs[i].action {
-                if !log.handle_cb.is_empty() {
-                    let target = log.handle_cb[h as usize % log.handle_cb.len()];
-                    self.cbs[target].cancelled = true;
-                }
+            if let CbAction::Cancel(h) = self.cbs[i].action
+                && !log.handle_cb.is_empty()
+            {
+                let target = log.handle_cb[h as usize % log.handle_cb.len()];
+                self.cbs[target].cancelled = true;
             }
         }
         // A cancelled `call_soon_threadsafe` callback is dropped where it
@@ -2414,24 +2414,24 @@ impl Ops {
             }
             _ => Ok(()),
         };
-        if let Some(Err(Error::Panic(m))) = &seen.run {
-            if m == INTENTIONAL_DROP_PANIC {
-                let e =
-                    if self.loops[l].closed {
-                        Error::Closed
-                    } else {
-                        match self.loops[l].home.others(th).first() {
-                            Some(u) => Error::BoundToThread {
-                                thread: thread_name(*u),
-                            },
-                            None => return Err(
-                                "run_until_complete dropped its coroutine but did not refuse it"
-                                    .into(),
-                            ),
-                        }
-                    };
-                seen.run = Some(Err(e));
-            }
+        if let Some(Err(Error::Panic(m))) = &seen.run
+            && m == INTENTIONAL_DROP_PANIC
+        {
+            let e = if self.loops[l].closed {
+                Error::Closed
+            } else {
+                match self.loops[l].home.others(th).first() {
+                    Some(u) => Error::BoundToThread {
+                        thread: thread_name(*u),
+                    },
+                    None => {
+                        return Err(
+                            "run_until_complete dropped its coroutine but did not refuse it".into(),
+                        );
+                    }
+                }
+            };
+            seen.run = Some(Err(e));
         }
         let mut ran = false;
         if let Some(run) = &seen.run {
@@ -3368,10 +3368,10 @@ impl Chain {
             }
         }
         for c in &self.cfs {
-            if let ChainCfKind::WrapOnA { src } = c.kind {
-                if c.cancel_called || c.cf.cancelled() {
-                    chained[src] = true;
-                }
+            if let ChainCfKind::WrapOnA { src } = c.kind
+                && (c.cancel_called || c.cf.cancelled())
+            {
+                chained[src] = true;
             }
         }
         drop(std::mem::take(&mut self.dests));

@@ -157,12 +157,12 @@ impl Channel {
             self.word.0.fetch_sub(ONE, Ordering::AcqRel);
             return Sent::Refused(s);
         }
-        if let Some(s) = s {
-            if let Err(refused) = self.tx.send(s) {
-                // The receiver lives as long as the loop: cannot happen.
-                self.word.0.fetch_sub(ONE, Ordering::AcqRel);
-                return Sent::Refused(Some(refused.0));
-            }
+        if let Some(s) = s
+            && let Err(refused) = self.tx.send(s)
+        {
+            // The receiver lives as long as the loop: cannot happen.
+            self.word.0.fetch_sub(ONE, Ordering::AcqRel);
+            return Sent::Refused(Some(refused.0));
         }
         Sent::Queued {
             wake: before & PARKED != 0,

@@ -94,10 +94,10 @@ fn candidates() -> Vec<PathBuf> {
         out.extend(on_path(&format!("python{m}")));
     }
     let mut roots = Vec::new();
-    if let Ok(o) = Command::new("pyenv").arg("root").output() {
-        if o.status.success() {
-            roots.push(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-        }
+    if let Ok(o) = Command::new("pyenv").arg("root").output()
+        && o.status.success()
+    {
+        roots.push(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
     }
     if let Some(home) = std::env::var_os("HOME") {
         roots.push(Path::new(&home).join(".pyenv"));

@@ -75,10 +75,10 @@ impl Ran {
 
     /// The flood callback's body.
     fn one(&self) {
-        if self.count.fetch_add(1, Relaxed) + 1 == WARM {
-            if let Some(events) = self.warm.get() {
-                let _ = events.send(Event::Warm);
-            }
+        if self.count.fetch_add(1, Relaxed) + 1 == WARM
+            && let Some(events) = self.warm.get()
+        {
+            let _ = events.send(Event::Warm);
         }
     }
 

@@ -226,12 +226,11 @@ fn observe(sc: &Scenario) -> Observed {
         let (delay, outcome) = (c.delay, c.outcome);
         let t = lp
             .create_task(async move {
-                if let Some(d) = dep {
-                    if let Err(e) = d.await {
-                        if e.is_cancelled() {
-                            return Err(e);
-                        }
-                    }
+                if let Some(d) = dep
+                    && let Err(e) = d.await
+                    && e.is_cancelled()
+                {
+                    return Err(e);
                 }
                 sleep_whole(delay).await?;
                 let v = value_of(i);
@@ -279,11 +278,11 @@ fn observe(sc: &Scenario) -> Observed {
             .collect();
         let (mode, start) = (sc.mode, sc.start);
         lp.create_task(async move {
-            if start > 0 {
-                if let Err(e) = sleep_whole(start).await {
-                    *record.borrow_mut() = Some(Record::CancelledBeforeStart);
-                    return Err(e);
-                }
+            if start > 0
+                && let Err(e) = sleep_whole(start).await
+            {
+                *record.borrow_mut() = Some(Record::CancelledBeforeStart);
+                return Err(e);
             }
             let index = |f: &Future<i64>| kids.iter().position(|k| k.as_future() == f).unwrap();
             let rec = match mode {
@@ -1160,10 +1159,10 @@ mod model {
             if self.done(f) {
                 return false;
             }
-            if let Some(w) = self.tasks[t].fut_waiter {
-                if self.cancel_any(w, msg.clone()) {
-                    return true;
-                }
+            if let Some(w) = self.tasks[t].fut_waiter
+                && self.cancel_any(w, msg.clone())
+            {
+                return true;
             }
             self.tasks[t].must_cancel = true;
             self.futs[f].cancel_message = msg;
