@@ -116,6 +116,7 @@ where
     );
     let state = Rc::new(GatherState {
         outer: outer.downgrade(),
+        outer_done: Cell::new(false),
         children: children.iter().map(Future::downgrade).collect(),
         nfuts: unique.len(),
         nfinished: Cell::new(0),
@@ -143,6 +144,10 @@ where
 /// them too) weakly: an abandoned gather is freed, no cycle keeps it.
 struct GatherState<T> {
     outer: WeakFuture<Gathered<T>>,
+    /// The outer future was done when last seen (it is completed here): a
+    /// done gather that nobody refers to any more is still done for the
+    /// callbacks of its remaining children.
+    outer_done: Cell<bool>,
     children: Vec<WeakFuture<T>>,
     nfuts: usize,
     nfinished: Cell<usize>,
@@ -159,7 +164,8 @@ impl<T: Clone + 'static> GatherState<T> {
     fn on_child_done(&self, fut: &Future<T>) {
         self.nfinished.set(self.nfinished.get() + 1);
         let outer = self.outer.upgrade();
-        if outer.as_ref().is_some_and(Future::done) {
+        if outer.as_ref().map_or(self.outer_done.get(), Future::done) {
+            self.outer_done.set(true);
             if !fut.cancelled() {
                 let _ = fut.exception(); // marks it retrieved
             }
@@ -168,15 +174,11 @@ impl<T: Clone + 'static> GatherState<T> {
         if !self.return_exceptions {
             if fut.cancelled() {
                 let e = fut.make_cancelled_error();
-                if let Some(outer) = &outer {
-                    let _ = outer.set_exception(e);
-                }
+                self.complete(outer.as_ref(), Err(e));
                 return;
             }
             if let Ok(Some(e)) = fut.exception() {
-                if let Some(outer) = &outer {
-                    let _ = outer.set_exception(e);
-                }
+                self.complete(outer.as_ref(), Err(e));
                 return;
             }
         }
@@ -205,10 +207,24 @@ impl<T: Clone + 'static> GatherState<T> {
                 // order (its results loop rebinds `fut`), not the one that
                 // just finished.
                 let last = children.last().unwrap_or(fut);
-                let _ = outer.set_exception(last.make_cancelled_error());
+                self.complete(Some(&outer), Err(last.make_cancelled_error()));
             } else {
-                let _ = outer.set_result(results);
+                self.complete(Some(&outer), Ok(results));
             }
+        }
+    }
+}
+
+impl<T: 'static> GatherState<T> {
+    /// Completes the outer future, if it still exists, and remembers that it
+    /// is done.
+    fn complete(&self, outer: Option<&Future<Gathered<T>>>, outcome: Result<Gathered<T>>) {
+        self.outer_done.set(true);
+        if let Some(outer) = outer {
+            let _ = match outcome {
+                Ok(results) => outer.set_result(results),
+                Err(e) => outer.set_exception(e),
+            };
         }
     }
 }

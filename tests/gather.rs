@@ -823,3 +823,32 @@ fn gather_abandoned_still_reads_a_cancelled_child_first() {
     run_once(&lp); // the gather's callback reads t0 first
     assert_eq!(t0.result(), Err(Error::Cancelled(None)));
 }
+
+/// A gather that is already done — its first child was cancelled — and that
+/// nobody refers to any more does not read a child that finishes later, as
+/// CPython's callback sees the gather done: that child keeps its message for
+/// its own first reader (the corpus scenario
+/// `task-11-a-done-gather-leaves-its-later-children-alone`).
+/// Rules: TASK-11, GATHER-4
+#[test]
+fn gather_done_and_abandoned_leaves_a_later_child_alone() {
+    let lp = loopspec::EventLoop::builder()
+        .clock(ClockKind::Virtual)
+        .profile(Profile::Py312)
+        .build();
+    let f0: Future<i32> = lp.create_future();
+    let w = f0.clone();
+    let t0 = lp.create_task(async move { w.await }).unwrap();
+    f0.cancel_with(Some("m0".into()));
+    let g = gather(vec![Future::from(t0.clone()), f0.clone()], false).unwrap();
+    assert!(
+        g.done(),
+        "3.12+: f0 was done already, so the gather is done at once"
+    );
+    drop(g);
+    for _ in 0..3 {
+        run_once(&lp);
+    }
+    assert!(t0.cancelled());
+    assert_eq!(t0.result(), Err(Error::Cancelled(Some("m0".into()))));
+}
