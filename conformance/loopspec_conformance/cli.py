@@ -146,6 +146,12 @@ def cmd_run(args):
     python = args.python or sys.executable
     info = python_info(python)
     minor = args.python_minor or info["minor"]
+    if args.runner_cmd:
+        # An external runner models the minor it is told (the request's
+        # python_minor): the results are about that version, not about the
+        # interpreter that runs the kit.
+        info = {"version": minor, "minor": minor, "implementation": "modelled by the runner",
+                "executable": None}
     known = expect_mod.load(args.expectations or name)
     cmd = harness.child_command(python, factory, adapter)
     todo, done = [], []

@@ -190,6 +190,10 @@ def run_scenario(entry, cmd, minor=None, repeat=200, timeout=120.0, wait_timeout
     kind = corpus.kind_of(entry)
     n = 1 if kind == "trace" else int(entry.get("repeat", repeat))
     request = {"scenario": entry, "repeat": n, "wait_timeout": wait_timeout, "scale": scale}
+    if minor:
+        # The version a runner that models several (an external runner, run
+        # with --python-minor) must model; the Python runner ignores it.
+        request["python_minor"] = minor
     started = time.monotonic()
     lines, problem, stderr = spawn(cmd, request, timeout, env)
     duration = round(time.monotonic() - started, 3)

@@ -966,10 +966,10 @@ fn script(rt: Rc<Rt>, name: String) -> Boxed<Value> {
                     let key = k.key();
                     let out = outcome(&r);
                     rt.ev(json!({"ev": "resume", "task": name, "step": i, "op": key, "out": out}));
-                    if let Err(e) = r {
-                        if !op.catch {
-                            return Err(e);
-                        }
+                    if let Err(e) = r
+                        && !op.catch
+                    {
+                        return Err(e);
                     }
                 }
                 OpKind::Return(v) => return Ok(v.clone()),
