@@ -9,7 +9,7 @@
 //! A line may also be a corpus file's object (conformance/scenarios/*.json,
 //! one per line): its `scenario` runs under its `id`. `--profile` names the
 //! Python version whose rules the loop follows (3.11, the default, 3.12,
-//! 3.13 or 3.14).
+//! 3.13, 3.14 or 3.15).
 
 #[path = "../conformance/rust/mod.rs"]
 mod conformance;
@@ -24,12 +24,12 @@ fn main() {
             "--profile" => {
                 let v = args.next().unwrap_or_default();
                 profile = conformance::profile_for(&v).unwrap_or_else(|| {
-                    eprintln!("unknown profile {v:?}: use 3.11, 3.12, 3.13 or 3.14");
+                    eprintln!("unknown profile {v:?}: use 3.11, 3.12, 3.13, 3.14 or 3.15");
                     std::process::exit(2);
                 });
             }
             "-h" | "--help" => {
-                println!("usage: conformance [--profile 3.11|3.12|3.13|3.14] < scenarios.jsonl");
+                println!("usage: conformance [--profile 3.11|3.12|3.13|3.14|3.15] < scenarios.jsonl");
                 return;
             }
             other => {
