@@ -42,6 +42,8 @@ def add_run_arguments(ap):
                          "factory; `external` with --runner-cmd)")
     ap.add_argument("--python", metavar="PATH",
                     help="the interpreter that runs the scenarios (default: this one)")
+    ap.add_argument("--loop-version", metavar="V",
+                    help="the loop's version, for a runner that does not report one")
     ap.add_argument("--python-minor", metavar="X.Y",
                     help="compare with this Python's recordings (default: the runner's own)")
     ap.add_argument("--expectations", metavar="NAME",
@@ -146,10 +148,10 @@ def cmd_run(args):
     python = args.python or sys.executable
     info = python_info(python)
     minor = args.python_minor or info["minor"]
-    if args.runner_cmd:
+    if args.runner_cmd or (args.trace_cmd and args.python_minor):
         # An external runner models the minor it is told (the request's
-        # python_minor): the results are about that version, not about the
-        # interpreter that runs the kit.
+        # python_minor, or the trace runner's profile): the results are about
+        # that version, not about the interpreter that runs the kit.
         info = {"version": minor, "minor": minor, "implementation": "modelled by the runner",
                 "executable": None}
     known = expect_mod.load(args.expectations or name)
@@ -199,7 +201,8 @@ def cmd_run(args):
         if r["status"] in ("fail", "xpass"):
             print(describe_failure(r), file=sys.stderr)
     loop_info = {"name": name, "factory": factory, "adapter": adapter,
-                 "runner": args.runner_cmd, "version": loop_version(done, name, info)}
+                 "runner": args.runner_cmd or args.trace_cmd,
+                 "version": loop_version(done, name, info) or args.loop_version}
     info["executable"] = None
     options = {"repeat": args.repeat, "fresh_repeat": args.fresh_repeat, "corpus": args.corpus,
                "keywords": args.keywords, "timeout": args.timeout,

@@ -182,8 +182,8 @@ def render(docs, pending):
     w("Each threaded scenario ran N times per loop; it passes when every run's outcome is one "
       "the scenario allows for that Python version (recorded from CPython, or stated by hand "
       "where the rules allow several) and no run broke an invariant. Single-thread scenarios "
-      "(format 1) ran once, in real time, against CPython's recorded trace (3.14 and 3.15 are "
-      "compared with 3.13's traces). `xfail`: a known failure listed in "
+      "(format 1) ran once against the trace CPython recorded for that version, in real time "
+      "(loopspec: on its virtual clock). `xfail`: a known failure listed in "
       "`expectations/<loop>.json`.")
     w("")
     w("## Runs")
