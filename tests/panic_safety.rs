@@ -5,12 +5,15 @@
 //! "a panic is an exception").
 //!
 //! Each test makes one thing panic, checks the report, then checks that the
-//! loop still schedules, runs, stops and closes as the rules say. Bugs the
-//! fuzzer found in this area have regression tests in `tests/fuzz_replay.rs`.
+//! loop still schedules, runs, stops and closes as the rules say. The bugs
+//! the fuzzer found in this area have regression tests at the end.
 
 mod common;
 
-use common::{Holding, Log, PanicOnDrop, capture_exceptions, cf_result, run_once, vloop};
+use common::{
+    DropCount, Holding, INTENTIONAL, Log, PanicOnDrop, capture_exceptions, cf_result, quiet_panics,
+    run_once, vloop,
+};
 use loopspec::{ConcurrentFuture, DoneCallback, Error, EventLoop, Future};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -392,4 +395,237 @@ fn panicking_run_coroutine_threadsafe_task_reaches_the_caller_as_its_exception()
     let ok = loopspec::run_coroutine_threadsafe(|| async { Ok(2) }, lt.event_loop()).unwrap();
     assert_eq!(cf_result(&ok), Ok(2));
     lt.stop_and_join().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Regressions: bugs the fuzzer (or probing for it) found, now fixed (see
+// "Bugs found" in `check/src/fuzz/mod.rs`). Each asserts the specified behaviour.
+// ---------------------------------------------------------------------------
+
+/// User data whose `Drop` panics, even while a panic unwinds (the worst a
+/// user type can do).
+struct AlwaysPanicOnDrop(&'static str);
+
+impl Drop for AlwaysPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+/// Runs `scenario` in a child process (this test binary, filtered to
+/// `name`) when it could abort the process, and fails if the child died.
+fn survives_in_a_child(name: &str, scenario: fn()) {
+    if std::env::var("LOOPSPEC_CHILD").as_deref() == Ok(name) {
+        quiet_panics();
+        scenario();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads=1", "--nocapture"])
+        .env("LOOPSPEC_CHILD", name)
+        .output()
+        .expect("run the child");
+    assert!(
+        out.status.success(),
+        "the process died ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(
+                |l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit())
+                    && !l.trim_start().starts_with("at ")
+            )
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Bug 1, fixed (found by `run_ops`): a panicking `Drop` of one queued
+/// callback at `close()` stops the rest of the clean-up: the pending task is
+/// neither destroyed nor reported.
+/// Rules: LIFE-7, TASK-8
+#[test]
+fn regression_close_with_a_panicking_drop_still_destroys_and_reports_pending_tasks() {
+    quiet_panics();
+    let lp = vloop();
+    let seen = capture_exceptions(&lp);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let task = lp
+        .create_task(Holding {
+            fut: Box::pin(async {
+                loopspec::sleep(100.0).await?;
+                Ok(1)
+            }),
+            _data: DropCount(dropped.clone()),
+        })
+        .unwrap();
+    run_once(&lp);
+    let data = PanicOnDrop(INTENTIONAL);
+    lp.call_soon(move || {
+        let _d = &data;
+    })
+    .unwrap();
+    lp.close().unwrap();
+    let messages: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.message.clone())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "Exception while dropping queued work"),
+        "{messages:?}"
+    );
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "LIFE-7: close() dropped the pending task's future"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "Task was destroyed but it is pending!"),
+        "TASK-8: the pending task is reported: {messages:?}"
+    );
+    drop(task);
+}
+
+/// Bug 1, fixed (found by `run_chain`): when a destroyed task's future
+/// panics in `Drop`, the task keeps the futures it awaited (a reference
+/// cycle), so the concurrent future of `run_coroutine_threadsafe` never
+/// completes.
+/// Rules: XTHREAD-6, LIFE-7
+#[test]
+fn regression_close_of_a_task_whose_future_panics_in_drop_still_fails_its_concurrent_future() {
+    quiet_panics();
+    let lp = vloop();
+    let _seen = capture_exceptions(&lp);
+    let cf = loopspec::run_coroutine_threadsafe(
+        || Holding {
+            fut: Box::pin(async {
+                loopspec::sleep(100.0).await?;
+                Ok(1)
+            }),
+            _data: PanicOnDrop(INTENTIONAL),
+        },
+        &lp,
+    )
+    .unwrap();
+    run_once(&lp);
+    run_once(&lp);
+    lp.close().unwrap();
+    assert_eq!(
+        cf.result(Some(std::time::Duration::ZERO)),
+        Err(Error::Closed),
+        "XTHREAD-6: the task was destroyed, its concurrent future must fail"
+    );
+}
+
+/// Bug 1, fixed (probing): two queued callbacks whose `Drop` panics make
+/// `close()` panic while unwinding, which aborts the process.
+/// Rules: LIFE-7
+#[test]
+fn regression_close_with_two_panicking_drops_does_not_abort() {
+    survives_in_a_child(
+        "regression_close_with_two_panicking_drops_does_not_abort",
+        || {
+            let lp = vloop();
+            let _seen = capture_exceptions(&lp);
+            let (a, b) = (AlwaysPanicOnDrop("first"), AlwaysPanicOnDrop("second"));
+            lp.call_soon(move || {
+                let _a = &a;
+            })
+            .unwrap();
+            lp.call_soon(move || {
+                let _b = &b;
+            })
+            .unwrap();
+            assert_eq!(lp.close(), Ok(()));
+        },
+    );
+}
+
+/// Bug 2, fixed (probing for `run_ops`'s thread exits): a home thread that
+/// exits drops its loop-bound work in a thread-local destructor; a
+/// panicking `Drop` there aborts the process.
+/// Rules: THREAD-4
+#[test]
+fn regression_home_thread_exit_with_a_panicking_drop_does_not_abort() {
+    survives_in_a_child(
+        "regression_home_thread_exit_with_a_panicking_drop_does_not_abort",
+        || {
+            let lp = vloop();
+            let _seen = capture_exceptions(&lp);
+            let remote = lp.clone();
+            let joined = std::thread::spawn(move || {
+                let data = PanicOnDrop("boom at thread exit");
+                remote
+                    .call_soon(move || {
+                        let _d = &data;
+                    })
+                    .unwrap();
+            })
+            .join();
+            assert!(joined.is_ok());
+            lp.close().unwrap();
+        },
+    );
+}
+
+/// Bug 3, fixed (found by `run_ops` and `run_chain`): cancelling a
+/// `call_soon_threadsafe` handle drops the callback inside `cancel()`, so
+/// its panicking `Drop` comes out of `cancel()` — in whichever thread
+/// cancels.
+/// Rules: XTHREAD-5, SCHED-3
+#[test]
+fn regression_cancel_of_a_threadsafe_handle_does_not_raise_the_callbacks_drop_panic() {
+    quiet_panics();
+    let lp = vloop();
+    let data = PanicOnDrop(INTENTIONAL);
+    let h = lp
+        .call_soon_threadsafe(move || {
+            let _d = &data;
+        })
+        .unwrap();
+    let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.cancel()));
+    assert!(cancelled.is_ok(), "Handle::cancel() panicked");
+    assert!(h.cancelled());
+    run_once(&lp);
+    lp.close().unwrap();
+}
+
+/// Bug 4, fixed (found by `run_ops`): the iteration drops cancelled timers
+/// outside any catch, so a panicking `Drop` of a cancelled timer's callback
+/// comes out of `run_forever` in the middle of an iteration.
+/// Rules: SCHED-3, SCHED-4, SCHED-7
+#[test]
+fn regression_cancelled_timer_with_a_panicking_drop_does_not_break_the_run() {
+    quiet_panics();
+    let lp = vloop();
+    let _seen = capture_exceptions(&lp);
+    let data = PanicOnDrop(INTENTIONAL);
+    let t = lp
+        .call_later(2.0, move || {
+            let _d = &data;
+        })
+        .unwrap();
+    t.cancel();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (r, stopper) = (ran.clone(), lp.clone());
+    lp.call_later(5.0, move || {
+        r.fetch_add(1, Ordering::SeqCst);
+        stopper.stop();
+    })
+    .unwrap();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run_forever()));
+    assert!(
+        matches!(run, Ok(Ok(()))),
+        "run_forever did not return normally"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert_eq!(lp.time(), 5.0);
+    lp.close().unwrap();
 }

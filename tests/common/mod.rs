@@ -208,6 +208,30 @@ pub fn failer(lp: &EventLoop, delay: f64, err: Error) -> Task<i32> {
     .unwrap()
 }
 
+/// The start of every panic message a test raises on purpose: the hook of
+/// [`quiet_panics`] drops those, so a passing run prints nothing for them.
+pub const INTENTIONAL: &str = "intentional panic";
+
+/// Installs (once per process) a panic hook that is silent for panics whose
+/// message starts with [`INTENTIONAL`] and hands every other panic to the
+/// hook that was installed before (the default one, which prints it).
+pub fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let p = info.payload();
+            let msg = p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str));
+            if !msg.is_some_and(|m| m.starts_with(INTENTIONAL)) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// User data whose `Drop` panics (unless a panic is already unwinding).
 pub struct PanicOnDrop(pub &'static str);
 

@@ -1,5 +1,5 @@
-//! Operation interpreters for fuzzing: compiled only with `cfg(fuzzing)`
-//! (cargo-fuzz sets it) or the `fuzzing` feature, never in the default build.
+//! Operation interpreters for fuzzing: the cargo-fuzz targets of `fuzz/` run
+//! them, and `check/tests/fuzz_replay.rs` replays their corpora on stable.
 //!
 //! Two entry points decode bytes with `arbitrary` into a program, run it on
 //! the reference loop and check the result against a small sequential model.
@@ -40,7 +40,7 @@
 //!
 //! # Bugs found
 //!
-//! Each has a regression test (`regression_*` in `tests/fuzz_replay.rs`),
+//! Each has a regression test (`regression_*` in loopspec's panic-safety tests),
 //! and the interpreters no longer step around them:
 //!
 //! 1. `close()` emptied the loop-bound half in one `catch_unwind`: the first
@@ -62,7 +62,7 @@
 //! [`install_panic_hook`] keeps them quiet (and keeps libFuzzer's hook from
 //! aborting on them) while any other panic reaches the previous hook.
 
-use crate::{
+use loopspec::{
     CfState, ClockKind, ConcurrentFuture, Error, EventLoop, ExceptionContext, Future, Gathered,
     Handle, Policy, Profile, ReturnWhen, Task,
 };
@@ -456,7 +456,7 @@ fn make_cb(
             o.ran_time = now;
             o.ran_at = at;
         }
-        if crate::get_running_loop().ok().as_ref() != Some(&me) {
+        if loopspec::get_running_loop().ok().as_ref() != Some(&me) {
             violation(
                 &log,
                 format!("POLICY-10: callback {id} does not see its loop as running"),
@@ -512,7 +512,7 @@ fn make_cb(
             }
             CbAction::RunOwn => {
                 let r = me.run_forever();
-                let still = crate::get_running_loop().ok();
+                let still = loopspec::get_running_loop().ok();
                 if r != Err(Error::AlreadyRunning)
                     || !me.is_running()
                     || still.as_ref() != Some(&me)
@@ -536,7 +536,7 @@ fn make_cb(
                 } else {
                     Error::AnotherLoopRunning
                 };
-                let still = crate::get_running_loop().ok();
+                let still = loopspec::get_running_loop().ok();
                 if r != Err(want.clone()) || still.as_ref() != Some(&me) {
                     violation(
                         &log,
@@ -547,7 +547,7 @@ fn make_cb(
                 }
             }
             CbAction::GetLoop => {
-                let got = crate::get_event_loop_with(&policy).ok();
+                let got = loopspec::get_event_loop_with(&policy).ok();
                 if got.as_ref() != Some(&me) {
                     violation(
                         &log,
@@ -597,7 +597,7 @@ fn pick_cf(cfs: &[ConcurrentFuture<u32>], r: u8) -> Option<ConcurrentFuture<u32>
 /// data is dropped inside the call, and a panicking `Drop` comes out of it.
 /// That panic becomes the marker `Err(Panic(INTENTIONAL_DROP_PANIC))`, which
 /// the model replaces with the refusal it expects.
-fn guarded<R>(f: impl FnOnce() -> crate::Result<R>) -> crate::Result<R> {
+fn guarded<R>(f: impl FnOnce() -> loopspec::Result<R>) -> loopspec::Result<R> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) if panic_message(&*p) == INTENTIONAL_DROP_PANIC => {
@@ -616,7 +616,7 @@ fn cf_error(n: u8) -> Error {
 }
 
 /// Checks a child's state against what `gather` reported for it.
-fn check_entry(log: &Shared, child: &Future<u32>, entry: &crate::Result<u32>) {
+fn check_entry(log: &Shared, child: &Future<u32>, entry: &loopspec::Result<u32>) {
     if !child.done() {
         violation(log, "GATHER-1: gather finished with a child pending".into());
         return;
@@ -640,9 +640,9 @@ async fn gather_step(
     log: &Shared,
     children: Vec<Ref>,
     return_exceptions: bool,
-) -> crate::Result<()> {
+) -> loopspec::Result<()> {
     if children.is_empty() {
-        return crate::yield_now().await;
+        return loopspec::yield_now().await;
     }
     {
         let mut l = lock(log);
@@ -653,7 +653,7 @@ async fn gather_step(
         }
     }
     let futs: Vec<Future<u32>> = children.iter().map(|c| c.fut.clone()).collect();
-    let g = crate::gather(futs.clone(), return_exceptions)?;
+    let g = loopspec::gather(futs.clone(), return_exceptions)?;
     let out = g.await?;
     if out.len() != futs.len() {
         violation(
@@ -682,7 +682,7 @@ async fn wait_step(
     children: Vec<Ref>,
     timeout: Option<u8>,
     when: u8,
-) -> crate::Result<()> {
+) -> loopspec::Result<()> {
     let futs: Vec<Future<u32>> = children.iter().map(|c| c.fut.clone()).collect();
     let return_when = match when % 3 {
         0 => ReturnWhen::AllCompleted,
@@ -690,7 +690,7 @@ async fn wait_step(
         _ => ReturnWhen::FirstException,
     };
     let timeout = timeout.map(delay_of);
-    let r = crate::wait(futs.clone(), timeout, return_when).await;
+    let r = loopspec::wait(futs.clone(), timeout, return_when).await;
     let (done, pending) = match r {
         Err(Error::EmptyWait) if futs.is_empty() => return Ok(()),
         Err(e) => return Err(e),
@@ -731,11 +731,11 @@ async fn wait_step(
     Ok(())
 }
 
-async fn wait_for_step(log: &Shared, child: Ref, timeout: u8) -> crate::Result<()> {
+async fn wait_for_step(log: &Shared, child: Ref, timeout: u8) -> loopspec::Result<()> {
     if let Some(t) = child.task {
         lock(log).cancel_touched.push(t);
     }
-    let r = crate::wait_for(child.fut.clone(), Some(delay_of(timeout))).await;
+    let r = loopspec::wait_for(child.fut.clone(), Some(delay_of(timeout))).await;
     match &r {
         Err(Error::Timeout) if !child.fut.done() => violation(
             log,
@@ -758,7 +758,7 @@ fn make_body(
     script: &Script,
     refs: Vec<Ref>,
     cfs: Vec<ConcurrentFuture<u32>>,
-) -> WithGuard<impl std::future::Future<Output = crate::Result<u32>> + 'static + use<>> {
+) -> WithGuard<impl std::future::Future<Output = loopspec::Result<u32>> + 'static + use<>> {
     let guard = Guard {
         log: log.clone(),
         of: GuardOf::Coro(tid),
@@ -771,12 +771,12 @@ fn make_body(
         lock(&log).tasks[tid].armed = true;
         for (i, step) in steps.into_iter().enumerate() {
             lock(&log).tasks[tid].steps.push(i);
-            let (r, swallow): (crate::Result<()>, bool) = match step {
-                Step::Yield => (crate::yield_now().await, false),
-                Step::Sleep(d) => (crate::sleep(delay_of(d)).await, false),
+            let (r, swallow): (loopspec::Result<()>, bool) = match step {
+                Step::Yield => (loopspec::yield_now().await, false),
+                Step::Sleep(d) => (loopspec::sleep(delay_of(d)).await, false),
                 Step::Await { r, swallow } => match pick(&refs, r) {
                     Some(f) => (f.fut.await.map(drop), swallow),
-                    None => (crate::yield_now().await, swallow),
+                    None => (loopspec::yield_now().await, swallow),
                 },
                 Step::Gather {
                     rs,
@@ -795,14 +795,14 @@ fn make_body(
                 }
                 Step::WaitFor { r, timeout } => match pick(&refs, r) {
                     Some(f) => (wait_for_step(&log, f, timeout).await, false),
-                    None => (crate::yield_now().await, false),
+                    None => (loopspec::yield_now().await, false),
                 },
                 Step::AwaitCf { cf, swallow } => match pick_cf(&cfs, cf) {
                     Some(cf) => (cf.await.map(drop), swallow),
-                    None => (crate::yield_now().await, swallow),
+                    None => (loopspec::yield_now().await, swallow),
                 },
                 Step::CancelSelf => {
-                    match crate::current_task() {
+                    match loopspec::current_task() {
                         Ok(Some(t)) => {
                             if !t.cancel() {
                                 violation(
@@ -845,7 +845,7 @@ fn check_task_outcome(
     script: &Script,
     obs: &TaskObs,
     may_cancel: bool,
-    outcome: &crate::Result<u32>,
+    outcome: &loopspec::Result<u32>,
     cancelled: bool,
 ) -> Result<(), String> {
     if obs.steps.iter().enumerate().any(|(i, s)| i != *s) || obs.steps.len() > script.steps.len() {
@@ -1154,7 +1154,7 @@ struct CfM {
     state: CfState,
     cancel_called: bool,
     /// For plain futures: what they were finished with.
-    outcome: Option<crate::Result<u32>>,
+    outcome: Option<loopspec::Result<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -1296,7 +1296,7 @@ impl Ops {
 
     /// The model's answer for a loop-bound call by `th` on loop `l` that
     /// returned `got` (THREAD-1, LIFE-8). Updates the home.
-    fn bound_call(&mut self, l: usize, th: usize, got: &crate::Result<()>) -> Result<(), String> {
+    fn bound_call(&mut self, l: usize, th: usize, got: &loopspec::Result<()>) -> Result<(), String> {
         let m = &mut self.loops[l];
         if m.closed {
             ensure!(
@@ -1372,7 +1372,7 @@ impl Ops {
 
     /// The model's answer for a run by `th` of loop `l` that returned
     /// `got` (LIFE-8, LIFE-5, THREAD-2). Returns whether the run happened.
-    fn run_checks(&mut self, l: usize, th: usize, got: &crate::Result<()>) -> Result<bool, String> {
+    fn run_checks(&mut self, l: usize, th: usize, got: &loopspec::Result<()>) -> Result<bool, String> {
         let m = &self.loops[l];
         if m.closed {
             ensure!(
@@ -1697,7 +1697,7 @@ impl Ops {
                 let policy = self.policy.clone();
                 let (got, warnings) = self.exec(th, move |_| {
                     let (got, warnings) =
-                        crate::catch_warnings(|| crate::get_event_loop_with(&policy));
+                        loopspec::catch_warnings(|| loopspec::get_event_loop_with(&policy));
                     (got, warnings.len())
                 })?;
                 let slot = self.slots[th];
@@ -2122,7 +2122,7 @@ impl Ops {
                         lock(&log).tasks[tid].steps.clear();
                         make_body(&log, tid, &script, Vec::new(), cfs)
                     };
-                    crate::run_coroutine_threadsafe(make, &lpv)
+                    loopspec::run_coroutine_threadsafe(make, &lpv)
                 })?;
                 let closed = self.loops[l].closed;
                 match got {
@@ -2252,7 +2252,7 @@ impl Ops {
                 let th = th_of(th);
                 let (c, lpv) = (self.cfs[i].cf.clone(), self.loops[l].lp.clone());
                 let got = self.exec(th, move |local| {
-                    let r = crate::wrap_future(&c, &lpv);
+                    let r = loopspec::wrap_future(&c, &lpv);
                     r.map(|dest| {
                         let done = dest.done();
                         local.futs.push(LFut {
@@ -2310,12 +2310,12 @@ impl Ops {
         let (log, cfs) = (self.log.clone(), self.cf_handles());
         /// What the job saw.
         struct Seen {
-            watchdog: crate::Result<()>,
-            run: Option<crate::Result<u32>>,
-            gathered: Option<(usize, crate::Result<Gathered<u32>>, Vec<bool>)>,
+            watchdog: loopspec::Result<()>,
+            run: Option<loopspec::Result<u32>>,
+            gathered: Option<(usize, loopspec::Result<Gathered<u32>>, Vec<bool>)>,
             target_loop: Option<usize>,
-            target_after: Option<(bool, bool, Option<crate::Result<u32>>)>,
-            gather_call: Option<crate::Result<usize>>,
+            target_after: Option<(bool, bool, Option<loopspec::Result<u32>>)>,
+            gather_call: Option<loopspec::Result<usize>>,
             /// A child of the gather holds `Event loop is closed`.
             gather_child_closed: bool,
             pending: Vec<(usize, String)>,
@@ -2369,7 +2369,7 @@ impl Ops {
                         .filter_map(|r| pick(&refs, *r))
                         .map(|r| r.fut)
                         .collect();
-                    match crate::gather(children.clone(), return_exceptions) {
+                    match loopspec::gather(children.clone(), return_exceptions) {
                         Ok(g) => {
                             let gl = loops
                                 .iter()
@@ -2408,7 +2408,7 @@ impl Ops {
             seen
         })?;
         self.bound_call(l, th, &seen.watchdog)?;
-        let as_unit = |r: &crate::Result<u32>| match r {
+        let as_unit = |r: &loopspec::Result<u32>| match r {
             Err(e @ (Error::Closed | Error::BoundToThread { .. } | Error::NonThreadSafeCall)) => {
                 Err(e.clone())
             }
@@ -2538,8 +2538,8 @@ impl Ops {
         _th: usize,
         _l: usize,
         tid: Option<usize>,
-        run: &crate::Result<u32>,
-        after: Option<&(bool, bool, Option<crate::Result<u32>>)>,
+        run: &loopspec::Result<u32>,
+        after: Option<&(bool, bool, Option<loopspec::Result<u32>>)>,
     ) -> Result<(), String> {
         if tid.is_some() {
             return Ok(());
@@ -2637,7 +2637,7 @@ impl Ops {
         let log = self.log.clone();
         let (tasks, futs) = self.exec(th, move |local| {
             let _ = log;
-            let tasks: Vec<(usize, bool, bool, Option<crate::Result<u32>>)> = local
+            let tasks: Vec<(usize, bool, bool, Option<loopspec::Result<u32>>)> = local
                 .tasks
                 .iter()
                 .map(|t| {
@@ -2814,7 +2814,7 @@ impl Ops {
 
 /// What `retire_thread` sees of a future: the concurrent future it wraps
 /// (unless an operation completed it), done, cancelled, outcome.
-type FutSeen = (Option<usize>, bool, bool, Option<crate::Result<u32>>);
+type FutSeen = (Option<usize>, bool, bool, Option<loopspec::Result<u32>>);
 
 fn is_subsequence(small: &[usize], big: &[usize]) -> bool {
     let mut it = big.iter();
@@ -2973,7 +2973,7 @@ struct ChainCf {
     kind: ChainCfKind,
     cancel_called: bool,
     /// Results seen by bounded waits: checked against the final state.
-    waits: Vec<crate::Result<u32>>,
+    waits: Vec<loopspec::Result<u32>>,
 }
 
 struct Dest {
@@ -2987,7 +2987,7 @@ struct Dest {
 struct Chain {
     log: Shared,
     policy: Policy,
-    a: Option<crate::LoopThread>,
+    a: Option<loopspec::LoopThread>,
     lp_a: EventLoop,
     lp_b: EventLoop,
     a_closed: bool,
@@ -3000,7 +3000,7 @@ struct Chain {
     cbs: Vec<(usize, bool, bool)>,
 }
 
-fn cf_outcome(cf: &ConcurrentFuture<u32>) -> Option<crate::Result<u32>> {
+fn cf_outcome(cf: &ConcurrentFuture<u32>) -> Option<loopspec::Result<u32>> {
     match cf.state() {
         CfState::Finished => Some(cf.result(Some(Duration::ZERO))),
         CfState::Cancelled | CfState::CancelledAndNotified => Some(Err(Error::Cancelled(None))),
@@ -3016,7 +3016,7 @@ impl Chain {
         install_handler(&log, &lp_a, 0, false);
         install_handler(&log, &lp_b, 1, false);
         lock(&log).loops = vec![lp_a.clone(), lp_b.clone()];
-        let a = crate::LoopThread::spawn_with(lp_a.clone(), "fuzz-a").expect("spawn loop A");
+        let a = loopspec::LoopThread::spawn_with(lp_a.clone(), "fuzz-a").expect("spawn loop A");
         Chain {
             log,
             policy: Policy::default(),
@@ -3063,7 +3063,7 @@ impl Chain {
                 } else {
                     (&self.lp_a, self.a_closed)
                 };
-                match crate::run_coroutine_threadsafe(make, lp) {
+                match loopspec::run_coroutine_threadsafe(make, lp) {
                     Ok(cf) => {
                         ensure!(
                             !closed,
@@ -3155,7 +3155,7 @@ impl Chain {
                 let Some(i) = self.pick_cf(cf, false) else {
                     return Ok(());
                 };
-                let r = guarded(|| crate::wrap_future(&self.cfs[i].cf, &self.lp_b));
+                let r = guarded(|| loopspec::wrap_future(&self.cfs[i].cf, &self.lp_b));
                 let fut =
                     r.map_err(|e| format!("CHAIN-1: wrap_future on the home thread gave {e:?}"))?;
                 ensure!(!fut.done(), "CHAIN-3: wrap_future's future is done at once");
@@ -3172,10 +3172,10 @@ impl Chain {
                 };
                 let src = self.cfs[i].cf.clone();
                 let make = move || async move {
-                    let lp = crate::get_running_loop()?;
-                    crate::wrap_future(&src, &lp)?.await
+                    let lp = loopspec::get_running_loop()?;
+                    loopspec::wrap_future(&src, &lp)?.await
                 };
-                match crate::run_coroutine_threadsafe(make, &self.lp_a) {
+                match loopspec::run_coroutine_threadsafe(make, &self.lp_a) {
                     Ok(cf) => {
                         ensure!(
                             !self.a_closed,
