@@ -29,7 +29,9 @@ fn main() {
                 });
             }
             "-h" | "--help" => {
-                println!("usage: conformance [--profile 3.11|3.12|3.13|3.14|3.15] < scenarios.jsonl");
+                println!(
+                    "usage: conformance [--profile 3.11|3.12|3.13|3.14|3.15] < scenarios.jsonl"
+                );
                 return;
             }
             other => {
