@@ -4,6 +4,9 @@
 //! gather of done children completes in the 3.11 and 3.12 profiles.
 //! Observations follow catalogue section 8 (G-1..G-11); the expected values
 //! were checked on CPython 3.11.7 and 3.12.1 on a virtual-clock loop.
+// A loopspec future passed to create_task as it is would be refused (TASK-2):
+// the async blocks that only await one future are the coroutines under test.
+#![allow(clippy::redundant_async_block)]
 
 mod common;
 

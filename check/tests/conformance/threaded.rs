@@ -2,8 +2,9 @@
 //! on loopspec, with real threads and without Python.
 //!
 //! Each scenario runs on loopspec's threaded runner
-//! (`conformance/rust/threaded.rs`, the interpreter `loopspec-conformance
-//! run --runner-cmd` drives through `examples/conformance_threaded.rs`) in
+//! (`loopspec_check::conformance::threaded`, the interpreter
+//! `loopspec-conformance run --runner-cmd` drives through the
+//! `conformance_threaded` binary) in
 //! the profiles of CPython 3.11, 3.13 and 3.15, and every run is judged as
 //! the kit judges it (the same module ports `judge.py`): its outcome must be
 //! one of the outcomes allowed for that Python minor — the scenario's
@@ -25,13 +26,13 @@
 //! lists every rule its scenarios name, and the test checks that the two
 //! agree.
 
-#[path = "../conformance/rust/threaded.rs"]
-mod threaded;
-
+use loopspec_check::conformance::known_divergences as known;
+use loopspec_check::conformance::threaded::{
+    DEFAULT_WAIT_TIMEOUT, Options, allowed_outcomes, applies, judge, run_once,
+};
+use loopspec_check::repo_root as root;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use threaded::{Options, allowed_outcomes, applies, judge, run_once};
+use std::collections::BTreeSet;
 
 /// The CPython minors modelled here (profiles Py311, Py313, Py315).
 const MINORS: [&str; 3] = ["3.11", "3.13", "3.15"];
@@ -48,10 +49,6 @@ const KNOWN_RUNS: usize = 1;
 /// The bound of each wait in those runs, in seconds: their waits may be the
 /// ones that time out.
 const KNOWN_WAIT_TIMEOUT: f64 = 2.0;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The threaded corpus: (file name, scenario), sorted by file name.
 fn corpus() -> Vec<(String, Value)> {
@@ -72,25 +69,6 @@ fn corpus() -> Vec<(String, Value)> {
             (p.file_name().unwrap().to_string_lossy().into_owned(), v)
         })
         .collect()
-}
-
-/// The status (`FAIL`, `FLAKY`, ...) of each listed (scenario, minor).
-fn known() -> BTreeMap<(String, String), String> {
-    let path = root().join("conformance/expectations/loopspec.json");
-    let text = std::fs::read_to_string(&path).expect("read loopspec.json");
-    let v: Value = serde_json::from_str(&text).expect("parse loopspec.json");
-    let mut out = BTreeMap::new();
-    for f in v["failures"].as_array().expect("failures") {
-        let id = f["scenario"].as_str().expect("scenario").to_string();
-        let status = f["status"].as_str().unwrap_or("FAIL").to_string();
-        for m in f["python"].as_array().expect("python") {
-            out.insert(
-                (id.clone(), m.as_str().expect("minor").to_string()),
-                status.clone(),
-            );
-        }
-    }
-    out
 }
 
 /// Runs `scenario` on `minor` up to `n` times; the first failing run's
@@ -177,13 +155,13 @@ fn check_family(family: &str, rules: &[&str]) {
                     } else {
                         RUNS
                     };
-                    let wait = threaded::DEFAULT_WAIT_TIMEOUT;
+                    let wait = DEFAULT_WAIT_TIMEOUT;
                     if let Some(f) = first_failure(file, sc, minor, n, wait) {
                         problems.push(f);
                     }
                 }
                 Some("FLAKY") => {
-                    let opts = Options::for_minor(minor, threaded::DEFAULT_WAIT_TIMEOUT).unwrap();
+                    let opts = Options::for_minor(minor, DEFAULT_WAIT_TIMEOUT).unwrap();
                     let obs = run_once(sc, &opts);
                     if let Some(e) = obs.runner_error {
                         problems.push(format!("{file} on {minor} (FLAKY): runner error: {e}"));

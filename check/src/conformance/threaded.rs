@@ -80,7 +80,6 @@
 //! bound plus three seconds it records `hang` for `main`, unsticks the
 //! run the same way and, if `main` still does not finish, returns the log
 //! so far as a poisoned observation.
-#![allow(dead_code)]
 
 use loopspec::warnings;
 use loopspec::{

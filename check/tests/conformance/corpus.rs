@@ -16,36 +16,20 @@
 //! One test per rule area; its `Rules:` line lists the rules of the area the
 //! corpus has scenarios for, and the test checks each one has a scenario.
 
-#[path = "../conformance/rust/mod.rs"]
-mod conformance;
-
-use conformance::{CorpusEntry, compare, expected_trace, load_corpus, profile_for, run};
-use serde_json::Value;
+use loopspec_check::conformance::known_divergences;
+use loopspec_check::conformance::single::{
+    CorpusEntry, compare, expected_trace, load_corpus, profile_for, run,
+};
+use loopspec_check::repo_root as root;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// (scenario, version) pairs loopspec is known to get wrong, and whether
 /// running it crashes the process (status `CRASH`: not run).
 fn known_failures() -> BTreeMap<(String, String), bool> {
-    let text = std::fs::read_to_string(root().join("conformance/expectations/loopspec.json"))
-        .expect("read conformance/expectations/loopspec.json");
-    let v: Value = serde_json::from_str(&text).expect("parse loopspec.json");
-    let mut out = BTreeMap::new();
-    for f in v["failures"].as_array().expect("failures") {
-        let id = f["scenario"].as_str().expect("scenario").to_string();
-        let crash = f["status"].as_str() == Some("CRASH");
-        for p in f["python"].as_array().expect("python") {
-            out.insert(
-                (id.clone(), p.as_str().expect("version").to_string()),
-                crash,
-            );
-        }
-    }
-    out
+    known_divergences()
+        .into_iter()
+        .map(|(k, status)| (k, status == "CRASH"))
+        .collect()
 }
 
 /// Runs every corpus entry that names a rule of `area` (e.g. `"STOP"`) and

@@ -1,7 +1,7 @@
 //! Differential conformance: random scenarios (conformance/FORMAT.md) run on
 //! CPython's asyncio (conformance/python/runner.py, virtual clock) and on
-//! loopspec (conformance/rust), and the traces must be equal — every event,
-//! its virtual time, and every future's final state.
+//! loopspec (`loopspec_check::conformance::single`), and the traces must be
+//! equal — every event, its virtual time, and every future's final state.
 //!
 //! It runs against every CPython 3.10–3.15 it finds (`LOOPSPEC_PYTHONS`, a
 //! `:`-separated list of interpreters such as `.ci/pythons` prints, replaces
@@ -30,14 +30,12 @@
 //! fails naming those it found; otherwise it runs on what it finds, and with
 //! none prints a skip notice and passes.
 
-#[path = "../conformance/rust/mod.rs"]
-mod conformance;
-
-use conformance::{
+use loopspec::Profile;
+use loopspec_check::conformance::single::{
     AsCompletedArgs, CancelArgs, CbArgs, CorpusEntry, Exc, Expectation, GatherArgs, Num, Op,
     OpKind, RunTarget, Scenario, WaitArgs, WaitForArgs, WaitForTarget, normalize,
 };
-use loopspec::Profile;
+use loopspec_check::repo_root;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 use serde_json::{Value, json};
@@ -56,7 +54,7 @@ const DEFAULT_SEED: u64 = 0x1005_5bec;
 // ---------------------------------------------------------------------------
 
 fn runner_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/python/runner.py")
+    repo_root().join("conformance/python/runner.py")
 }
 
 /// The full version (`3.11.7`) of an interpreter, asked through the runner.
@@ -88,7 +86,7 @@ fn candidates() -> Vec<PathBuf> {
             .collect();
     }
     let mut out = Vec::new();
-    let cached = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pythons/bin");
+    let cached = repo_root().join("target/pythons/bin");
     for m in MINORS {
         out.push(cached.join(format!("python{m}")));
         out.extend(on_path(&format!("python{m}")));
@@ -863,7 +861,7 @@ fn compare_all(
         let profile = profile_of(&py.minor);
         let mine = ours
             .entry(profile)
-            .or_insert_with(|| conformance::run(sc, profile));
+            .or_insert_with(|| loopspec_check::conformance::single::run(sc, profile));
         match (theirs.get("runner_error"), mine.get("runner_error")) {
             (Some(_), Some(_)) => return Err(TestCaseError::reject("invalid scenario")),
             (Some(e), None) => {
@@ -874,7 +872,7 @@ fn compare_all(
             }
             _ => {}
         }
-        if let Some(diff) = conformance::compare(&theirs, mine) {
+        if let Some(diff) = loopspec_check::conformance::single::compare(&theirs, mine) {
             return Err(TestCaseError::fail(format!(
                 "loopspec ({profile:?}) differs from CPython {}: {diff}",
                 py.version
@@ -926,7 +924,7 @@ fn corpus_entry(sc: &Scenario, pythons: &RefCell<Vec<PyRunner>>) -> CorpusEntry 
     CorpusEntry {
         id: id.clone(),
         rules: Vec::new(),
-        title: "found by tests/differential.rs: name the rules it checks, then move it to \
+        title: "found by check/tests/differential.rs: name the rules it checks, then move it to \
                 conformance/scenarios/"
             .into(),
         min_python: versions.first().map(|v| v.to_string()),
@@ -1047,7 +1045,7 @@ fn generated_scenarios_are_valid() {
             let back: Scenario =
                 serde_json::from_str(&serde_json::to_string(&sc).unwrap()).unwrap();
             prop_assert_eq!(&back, &sc);
-            let t = conformance::run(&sc, Profile::Py311);
+            let t = loopspec_check::conformance::single::run(&sc, Profile::Py311);
             prop_assert!(t.get("runner_error").is_none(), "{}", t);
             Ok(())
         })

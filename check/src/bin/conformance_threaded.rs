@@ -5,9 +5,9 @@
 //! `{"end": true}`.
 //!
 //! ```sh
-//! cargo build --release --example conformance_threaded
+//! cargo build --release -p loopspec-check --bin conformance_threaded
 //! PYTHONPATH=conformance python3 -m loopspec_conformance run \
-//!     --runner-cmd target/release/examples/conformance_threaded \
+//!     --runner-cmd target/release/conformance_threaded \
 //!     --python-minor 3.13 --name loopspec --timeout 600 \
 //!     --json target/conformance/results/loopspec-3.13.json
 //! ```
@@ -20,11 +20,9 @@
 //! kit sends the `--python-minor` it was given), else from `--python X.Y`
 //! on this command line; its profile is `Profile::for_python`. Without
 //! either, every run is a runner error. The interpreter is
-//! `conformance/rust/threaded.rs`.
+//! `loopspec_check::conformance::threaded`.
 
-#[path = "../conformance/rust/threaded.rs"]
-mod threaded;
-
+use loopspec_check::conformance::threaded;
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 

@@ -8,9 +8,8 @@
 //! `conformance/python/runner.py` writes it for CPython. [`compare`] tells
 //! whether two traces match.
 //!
-//! Included by tests and the `conformance` example with
-//! `#[path = "../conformance/rust/mod.rs"] mod conformance;`.
-#![allow(dead_code)]
+//! The `conformance` binary serves it to the kit; `check/tests/` runs the
+//! corpus and the differential comparison with it.
 
 use loopspec::{
     ClockKind, DoneCallback, Error, EventLoop, ExceptionContext, Future, Gathered, Handle, Profile,

@@ -159,7 +159,7 @@ fn corpus_rules(root: &Path) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn every_cross_thread_rule_has_a_scenario_or_is_marked_not_observable() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = loopspec_check::repo_root();
     let spec = std::fs::read_to_string(root.join("SPEC.md")).expect("read SPEC.md");
     let rules = parse_rules(&spec);
     assert!(
@@ -175,7 +175,7 @@ fn every_cross_thread_rule_has_a_scenario_or_is_marked_not_observable() {
             "SPEC.md has no {family} rule"
         );
     }
-    let problems = check(&rules, &corpus_rules(root));
+    let problems = check(&rules, &corpus_rules(&root));
     assert!(
         problems.is_empty(),
         "conformance coverage problems:\n  {}",

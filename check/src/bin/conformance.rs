@@ -3,7 +3,7 @@
 //! one trace per line on stdout.
 //!
 //! ```sh
-//! cargo run --example conformance -- --profile 3.12 < scenarios.jsonl
+//! cargo run -p loopspec-check --bin conformance -- --profile 3.12 < scenarios.jsonl
 //! ```
 //!
 //! A line may also be a corpus file's object (conformance/scenarios/*.json,
@@ -11,9 +11,7 @@
 //! Python version whose rules the loop follows (3.11, the default, 3.12,
 //! 3.13, 3.14 or 3.15).
 
-#[path = "../conformance/rust/mod.rs"]
-mod conformance;
-
+use loopspec_check::conformance::single as conformance;
 use std::io::{BufRead, Write};
 
 fn main() {
