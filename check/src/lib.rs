@@ -5,6 +5,9 @@
 //!
 //! * [`fuzz`]: the operation interpreters the cargo-fuzz targets of `fuzz/`
 //!   run, each checked against a small sequential model.
+//! * [`oracle`]: the independent model of asyncio's iterations that the
+//!   wait/gather properties compare loopspec with, and the runner of their
+//!   scenarios on loopspec.
 //! * [`conformance`]: the runners of the conformance kit's scenarios on
 //!   loopspec — single-thread traces on the virtual clock, and threaded
 //!   scenarios with real threads and the kit's judge — which the binaries
@@ -16,6 +19,7 @@
 
 pub mod conformance;
 pub mod fuzz;
+pub mod oracle;
 
 use std::path::{Path, PathBuf};
 
