@@ -1,7 +1,5 @@
 //! ERR rules of SPEC.md: one error type with asyncio's messages.
 
-mod common;
-
 use loopspec::Error;
 
 /// Every `Error` variant: `Display` is the exact message SPEC.md quotes and

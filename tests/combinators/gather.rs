@@ -8,8 +8,6 @@
 // the async blocks that only await one future are the coroutines under test.
 #![allow(clippy::redundant_async_block)]
 
-mod common;
-
 use common::{capture_exceptions, failer, in_thread, run_once, sleeper, vloop};
 use loopspec::{ClockKind, Error, EventLoop, Future, Profile, Task, gather};
 use std::cell::Cell;

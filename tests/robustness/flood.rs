@@ -20,8 +20,6 @@
 //! behind. The deterministic check of the bound is the inbox's loom model
 //! (`src/inbox.rs`), which explores a send landing in the middle of a drain.
 
-mod common;
-
 use common::{HANG_GUARD, recv_or_hang, vloop};
 use loopspec::EventLoop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};

@@ -4,8 +4,6 @@
 //! `current_task`/`all_tasks`, panics and futures that cannot observe a
 //! cancellation. Observations follow catalogue section 6 (T-1..T-10).
 
-mod common;
-
 use common::{Log, capture_exceptions, run_once, vloop};
 use loopspec::{ClockKind, Error, EventLoop, Profile, Task};
 use std::cell::{Cell, RefCell};

@@ -9,8 +9,6 @@
 //! wake-up really crosses threads. Runtimes are shut down and loop
 //! threads joined before the test ends.
 
-mod common;
-
 use common::{recv_or_hang, vloop};
 use loopspec::{ConcurrentFuture, Error, LoopThread, run_coroutine_threadsafe};
 use std::thread;

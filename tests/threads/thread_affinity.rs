@@ -11,8 +11,6 @@
 // the async blocks that only await one future are the coroutines under test.
 #![allow(clippy::redundant_async_block)]
 
-mod common;
-
 use common::{DropCount, DropWhere, Log, count, counter, in_thread, recv_or_hang, run_once, vloop};
 use loopspec::{Error, EventLoop, Future, Handle, Task, TaskRef, TimerHandle};
 use std::cell::Cell;

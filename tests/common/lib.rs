@@ -1,6 +1,5 @@
-//! Helpers shared by the integration tests. Deterministic by construction:
-//! virtual clocks, no sleeps, threads joined before asserting.
-#![allow(dead_code)]
+//! Helpers shared by loopspec's integration tests. Deterministic by
+//! construction: virtual clocks, no sleeps, threads joined before asserting.
 
 use loopspec::{ClockKind, ConcurrentFuture, Error, EventLoop, ExceptionContext, Task};
 use std::cell::RefCell;

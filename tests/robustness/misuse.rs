@@ -4,8 +4,6 @@
 //! (`misuse_table.md`, to be merged into SPEC.md); the test names follow the
 //! rows.
 
-mod common;
-
 use common::{Log, recv_or_hang, run_once, vloop};
 use loopspec::{
     ConcurrentFuture, Error, EventLoop, Executor, Future, Policy, Profile, Task, ThreadPool,

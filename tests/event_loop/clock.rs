@@ -1,7 +1,5 @@
 //! CLOCK rules of SPEC.md: `time()`, virtual time, when a timer is due.
 
-mod common;
-
 use common::{Log, recv_or_hang, run_once, vloop};
 use loopspec::{ClockKind, EventLoop, sleep};
 use std::sync::mpsc;

@@ -4,8 +4,6 @@
 //! Every test runs its body on a fresh thread (`common::in_thread`), so no
 //! current-loop slot leaks between tests.
 
-mod common;
-
 use common::{capture_exceptions, in_thread, vloop};
 use loopspec::{
     ClockKind, Error, EventLoop, Policy, Profile, Runner, catch_warnings, get_event_loop_policy,

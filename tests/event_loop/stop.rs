@@ -4,8 +4,6 @@
 //! virtual clock makes "does not wait for a timer" a statement about
 //! `lp.time()` and the log, never about wall time.
 
-mod common;
-
 use common::{Log, recv_or_hang, run_once, vloop, wait_parked};
 use loopspec::{DoneCallback, Error, EventLoop, Future, get_running_loop, yield_now};
 use std::cell::Cell;

@@ -10,8 +10,6 @@
 //! loop parked" is a wait on the loop's own counter (`inbox_stats().parks`),
 //! not on time.
 
-mod common;
-
 use common::{
     DropCount, DropWhere, Log, capture_exceptions, cf_exception, cf_result, count, counter,
     in_thread, recv_or_hang, run_once, vloop, wait_parked,
@@ -407,7 +405,7 @@ fn nothing_is_accepted_after_close() {
 /// Rules: XTHREAD-3, XTHREAD-1
 #[test]
 fn submissions_racing_with_close_have_one_of_three_outcomes() {
-    // Small version of tests/stress.rs: each submission ran, was refused, or
+    // Small version of tests/robustness/stress.rs: each submission ran, was refused, or
     // was accepted and then dropped by close.
     const N: usize = 500;
     let lp = vloop();

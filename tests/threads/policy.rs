@@ -7,8 +7,6 @@
 //! "main thread" rules use `Policy::with_main_thread` on that fresh thread,
 //! or a thread named `main` for the default policy.
 
-mod common;
-
 use common::{in_thread, run_once, vloop};
 use loopspec::{
     ClockKind, Error, EventLoop, Policy, Profile, Warning, all_tasks, create_task, current_task,

@@ -5,8 +5,6 @@
 //! Observations follow catalogue section 7 (WF-1..WF-5), re-checked on
 //! CPython 3.11.7 and 3.12.1 on a virtual-clock loop.
 
-mod common;
-
 use common::{assert_holds_no_work, run_once, sleeper, vloop};
 use loopspec::{ClockKind, Error, EventLoop, Profile, wait_for};
 use std::cell::{Cell, RefCell};

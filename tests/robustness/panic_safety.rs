@@ -8,8 +8,6 @@
 //! loop still schedules, runs, stops and closes as the rules say. The bugs
 //! the fuzzer found in this area have regression tests at the end.
 
-mod common;
-
 use common::{
     DropCount, Holding, INTENTIONAL, Log, PanicOnDrop, capture_exceptions, cf_result, quiet_panics,
     run_once, vloop,

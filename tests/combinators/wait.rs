@@ -5,8 +5,6 @@
 //! were measured on CPython 3.11.7, 3.12.1 and 3.13.0 on a virtual-clock loop
 //! (the loop's own `_run_once` counter).
 
-mod common;
-
 use common::{assert_holds_no_work, capture_exceptions, failer, run_once, sleeper, vloop};
 use loopspec::{Error, EventLoop, Future, ReturnWhen, Task, wait};
 use std::cell::{Cell, RefCell};

@@ -3,8 +3,6 @@
 //! each one not yet completed, cancelling nothing. Expected values were
 //! checked on CPython 3.11.7 and 3.12.1 on a virtual-clock loop.
 
-mod common;
-
 use common::{assert_holds_no_work, sleeper, vloop};
 use loopspec::{Error, EventLoop, Future, Task, as_completed};
 

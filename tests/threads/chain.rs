@@ -8,8 +8,6 @@
 // the async blocks that only await one future are the coroutines under test.
 #![allow(clippy::redundant_async_block)]
 
-mod common;
-
 use common::{
     capture_exceptions, cf_exception, cf_result, in_thread, recv_or_hang, run_once, vloop,
 };

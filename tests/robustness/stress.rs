@@ -22,8 +22,6 @@
 //! goes through `ROUNDS` consecutive seeds. Counts are printed: run with
 //! `--nocapture` to see them.
 
-mod common;
-
 use common::HANG_GUARD;
 use loopspec::{Error, EventLoop, InboxStats};
 use rand::rngs::StdRng;

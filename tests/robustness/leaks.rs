@@ -8,8 +8,6 @@
 //! dropped exactly once. A guard kept alive by a reference cycle shows up as
 //! "made N, dropped N - k".
 
-mod common;
-
 use common::{capture_exceptions, run_once, vloop};
 use loopspec::{ConcurrentFuture, DoneCallback, Error, Future, ReturnWhen};
 use std::rc::Rc;

@@ -6,8 +6,6 @@
 //! is ended only by the test thread's `stop()`; a channel tells the test
 //! thread that the loop is running. No sleeps, no timing assertions.
 
-mod common;
-
 use common::{
     DropCount, Log, capture_exceptions, count, counter, in_thread, recv_or_hang, run_once, vloop,
 };

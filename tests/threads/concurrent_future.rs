@@ -8,8 +8,6 @@
 //! hang guard (`cf_result`, `recv_or_hang`); the CONC-2 tests of
 //! `result(None)` itself keep calling it.
 
-mod common;
-
 use common::{cf_exception, cf_result, recv_or_hang, vloop};
 use loopspec::{CfState, ConcurrentFuture, Error};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,8 +4,6 @@
 //! iteration anatomy of S-2. Everything runs on the virtual clock, so "the
 //! loop did not wait" is checked through `lp.time()`.
 
-mod common;
-
 use common::{Log, capture_exceptions, run_once, vloop};
 use loopspec::{DoneCallback, Error, EventLoop, ExceptionContext, ExceptionHandler, Future, sleep};
 use std::rc::Rc;

@@ -8,8 +8,6 @@
 //! waits for a message sent from that thread's exit, with a long hang guard
 //! that fails the test instead of hanging it.
 
-mod common;
-
 use common::{HANG_GUARD, capture_exceptions, recv_or_hang, run_once, vloop};
 use loopspec::{Error, Executor, Job, ThreadPool};
 use std::cell::RefCell;

@@ -5,8 +5,6 @@
 // the async blocks that only await one future are the coroutines under test.
 #![allow(clippy::redundant_async_block)]
 
-mod common;
-
 use common::{Log, capture_exceptions, run_once, vloop};
 use loopspec::{DoneCallback, Error, EventLoop, Future};
 use std::cell::{Cell, RefCell};
