@@ -42,8 +42,6 @@ pub mod error;
 pub mod event_loop;
 pub mod executor;
 pub mod future;
-#[cfg(any(fuzzing, feature = "fuzzing"))]
-pub mod fuzz;
 pub mod handle;
 pub mod inbox;
 mod local;

@@ -70,7 +70,7 @@ fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
 /// (`Ok`), or is refused (`Event loop is closed`, never run). A call that
 /// reports the loop closed never has its callback run.
 /// Catches: `mutant-refuse-after-send` (sending before the announce, the bug
-/// `tests/xthread.rs`'s racing-close test found in this inbox's first
+/// `tests/threads/xthread.rs`'s racing-close test found in this inbox's first
 /// version), `mutant-close-skips-drain`.
 /// Rules: XTHREAD-3
 #[test]

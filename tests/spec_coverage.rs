@@ -4,7 +4,12 @@
 //!
 //! A test names the rules it checks in a doc line directly above it (with its
 //! other attributes): `/// Rules: STOP-2, STOP-1`. The line counts only on a
-//! function marked `#[test]` (or `#[tokio::test]`).
+//! function marked `#[test]` (or `#[tokio::test]`). The tests are those of
+//! both packages: loopspec's (`tests/`, `src/`) and loopspec-check's
+//! (`check/`); the table names each by its test target and module path, the
+//! way `cargo test --test TARGET PATH` selects it, with `check/` before the
+//! targets of loopspec-check: `loop::stop::run_forever_...`,
+//! `check/differential::random_scenarios_match_cpython`.
 //!
 //! `LOOPSPEC_BLESS=1 cargo test --test spec_coverage` rewrites the table.
 
@@ -190,10 +195,35 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// How the table names the tests of the file at `rel` (relative to the
+/// repository): an integration test's target and module path (`tests/loop/
+/// stop.rs` is `loop::stop`, `tests/interop.rs` is `interop`, and
+/// `check/tests/conformance/corpus.rs` is `check/conformance::corpus`), or
+/// the path of any other file.
+fn label(rel: &Path) -> String {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let (prefix, rest) = match parts.as_slice() {
+        [t, rest @ ..] if t == "tests" => ("", rest),
+        [c, t, rest @ ..] if c == "check" && t == "tests" => ("check/", rest),
+        _ => return rel.to_string_lossy().into_owned(),
+    };
+    let mut path: Vec<&str> = rest
+        .iter()
+        .map(|p| p.strip_suffix(".rs").unwrap_or(p))
+        .collect();
+    if path.len() > 1 && matches!(path.last(), Some(&"main" | &"mod")) {
+        path.pop();
+    }
+    format!("{prefix}{}", path.join("::"))
+}
+
 fn all_markers() -> Vec<Marker> {
     let root = root();
     let mut files = Vec::new();
-    for dir in ["tests", "src", "fuzz", "conformance"] {
+    for dir in ["tests", "src", "check", "fuzz", "conformance"] {
         rust_files(&root.join(dir), &mut files);
     }
     let mut markers = Vec::new();
@@ -202,11 +232,7 @@ fn all_markers() -> Vec<Marker> {
             continue; // this file's own fixtures are not tests of the spec
         }
         let rel = f.strip_prefix(&root).unwrap_or(&f);
-        let label = if rel.starts_with("tests") && rel.components().count() == 2 {
-            rel.file_stem().unwrap().to_string_lossy().into_owned()
-        } else {
-            rel.to_string_lossy().into_owned()
-        };
+        let label = label(rel);
         let src = fs::read_to_string(&f).expect("read source");
         markers.extend(parse_markers(&label, &src));
     }
@@ -303,6 +329,23 @@ fn checker_reports_a_duplicate_rule_id() {
         check(&rules, &markers),
         ["rule AREA-1 appears twice in SPEC.md"]
     );
+}
+
+#[test]
+fn checker_labels_tests_by_target_and_module() {
+    for (path, want) in [
+        ("tests/interop.rs", "interop"),
+        ("tests/loop/main.rs", "loop"),
+        ("tests/loop/stop.rs", "loop::stop"),
+        ("check/tests/differential.rs", "check/differential"),
+        (
+            "check/tests/conformance/corpus.rs",
+            "check/conformance::corpus",
+        ),
+        ("src/inbox.rs", "src/inbox.rs"),
+    ] {
+        assert_eq!(label(Path::new(path)), want, "{path}");
+    }
 }
 
 #[test]

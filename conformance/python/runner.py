@@ -2,7 +2,7 @@
 """Conformance runner for single-thread scenarios (FORMAT.md, format 1).
 
 Reads scenarios as JSON lines on stdin and writes one trace per line on
-stdout (the contract `tests/differential.rs` and `python/record.py` use):
+stdout (the contract `check/tests/differential.rs` and `python/record.py` use):
 
     python3 conformance/python/runner.py                  # CPython asyncio, virtual clock
     python3 conformance/python/runner.py --loop asyncio   # stock asyncio loop, real time

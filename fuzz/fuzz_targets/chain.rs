@@ -1,10 +1,10 @@
 //! Cross-thread chains under real concurrency: `run_coroutine_threadsafe`,
 //! `wrap_future`, cancels and closes racing with completions
-//! (`loopspec::fuzz::run_chain`).
+//! (`loopspec_check::fuzz::run_chain`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    loopspec::fuzz::run_chain(data);
+    loopspec_check::fuzz::run_chain(data);
 });

@@ -1,0 +1,13 @@
+//! Loops and threads: SPEC.md's POLICY (which loop a thread sees), RUNNER
+//! (`Runner`, `run_with_loop_factory`), THREAD (loop-bound work and its home
+//! thread), XTHREAD (handing work to a loop from other threads), CONC
+//! (`ConcurrentFuture`), CHAIN (`wrap_future`) and EXEC (`run_in_executor`)
+//! rules.
+
+mod chain;
+mod concurrent_future;
+mod executor;
+mod policy;
+mod runner;
+mod thread_affinity;
+mod xthread;
