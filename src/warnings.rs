@@ -28,11 +28,20 @@ impl fmt::Display for Warning {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// The open scopes of this thread, oldest first: (scope id, its warnings).
     static SCOPES: RefCell<Vec<(u64, Vec<Warning>)>> = const { RefCell::new(Vec::new()) };
     /// The id of the next scope opened on this thread.
     static NEXT_SCOPE: Cell<u64> = const { Cell::new(0) };
+}
+
+// The same under `--cfg loom`, whose `thread_local!` takes no `const`
+// initializer.
+#[cfg(loom)]
+thread_local! {
+    static SCOPES: RefCell<Vec<(u64, Vec<Warning>)>> = RefCell::new(Vec::new());
+    static NEXT_SCOPE: Cell<u64> = Cell::new(0);
 }
 
 /// An open scope of [`catch`]: it takes the warnings raised on this thread
