@@ -116,7 +116,7 @@ fn copy_into_held<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>
     let Ok(dest) = held.downcast::<Future<T>>() else {
         return;
     };
-    #[cfg(not(feature = "mutant-complete-cancelled"))]
+    #[cfg(not(loopspec_mutant = "complete-cancelled"))]
     if dest.done() {
         return;
     }
@@ -217,9 +217,9 @@ where
     let dest = cf.clone();
     dest.add_done_callback(move |cf| {
         // Seeded bug (loom mutant check): the cancel is not forwarded.
-        #[cfg(feature = "mutant-cancel-not-forwarded")]
+        #[cfg(loopspec_mutant = "cancel-not-forwarded")]
         let forward = false;
-        #[cfg(not(feature = "mutant-cancel-not-forwarded"))]
+        #[cfg(not(loopspec_mutant = "cancel-not-forwarded"))]
         let forward = cf.cancelled();
         if forward {
             // Cancelled where the loop runs (3.13+): cancel the task now,

@@ -213,7 +213,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             match inner.state {
                 // Seeded bug (loom mutant check): a running future can be
                 // cancelled under its worker's feet.
-                #[cfg(not(feature = "mutant-cancel-running"))]
+                #[cfg(not(loopspec_mutant = "cancel-running"))]
                 CfState::Running => return false,
                 CfState::Finished => return false,
                 CfState::Cancelled | CfState::CancelledAndNotified => return true,
@@ -283,7 +283,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             )
         };
         // Seeded bug (loom mutant check): blocked waiters are not woken.
-        #[cfg(not(feature = "mutant-cf-no-notify"))]
+        #[cfg(not(loopspec_mutant = "cf-no-notify"))]
         self.shared.done.notify_all();
         self.invoke(callbacks, wakers);
         Ok(())
@@ -310,7 +310,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     pub fn add_done_callback(&self, cb: impl FnOnce(&ConcurrentFuture<T>) + Send + 'static) {
         // Seeded bug (loom mutant check): check "done" and register in two
         // critical sections, so a completion in between loses the callback.
-        #[cfg(feature = "mutant-callback-lost")]
+        #[cfg(loopspec_mutant = "callback-lost")]
         {
             let done = self.shared.inner.lock().state.is_done();
             if !done {
@@ -318,7 +318,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
                 return;
             }
         }
-        #[cfg(not(feature = "mutant-callback-lost"))]
+        #[cfg(not(loopspec_mutant = "callback-lost"))]
         {
             let mut inner = self.shared.inner.lock();
             if !inner.state.is_done() {

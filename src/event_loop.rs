@@ -226,7 +226,7 @@ impl Drop for RunGuard<'_> {
             let mut st = self.lp.lock();
             st.run.running = None;
             // Seeded bug (loom mutant check): a stop outlives the run.
-            #[cfg(not(feature = "mutant-stop-survives-run"))]
+            #[cfg(not(loopspec_mutant = "stop-survives-run"))]
             self.lp.shared.stopping.clear();
             if empty && !st.run.closed {
                 st.run.home = None;
@@ -380,7 +380,7 @@ impl EventLoop {
                     thread: home.name.clone(),
                 })
             }
-            #[cfg(not(feature = "mutant-double-run"))]
+            #[cfg(not(loopspec_mutant = "double-run"))]
             Some(home) => Err(Error::BoundToThread {
                 thread: home.name.clone(),
             }),
@@ -615,16 +615,16 @@ impl EventLoop {
             return Err(Error::Closed);
         }
         // Seeded bug: let a second thread past the running and home checks.
-        #[cfg(not(feature = "mutant-double-run"))]
+        #[cfg(not(loopspec_mutant = "double-run"))]
         if st.run.running.is_some() {
             return Err(Error::AlreadyRunning);
         }
-        #[cfg(not(feature = "mutant-double-run"))]
+        #[cfg(not(loopspec_mutant = "double-run"))]
         if local::running_loop().is_some() {
             return Err(Error::AnotherLoopRunning);
         }
         match &st.run.home {
-            #[cfg(not(feature = "mutant-double-run"))]
+            #[cfg(not(loopspec_mutant = "double-run"))]
             Some(home) if home.thread != local::current_thread_id() => Err(Error::BoundToThread {
                 thread: home.name.clone(),
             }),
@@ -740,7 +740,7 @@ impl EventLoop {
     fn run_once(&self, half: &LocalHalf) {
         // Seeded bug (loom mutant check): consume a stop requested before the
         // iteration, so the end-of-iteration check never sees it.
-        #[cfg(feature = "mutant-clear-stop-early")]
+        #[cfg(loopspec_mutant = "clear-stop-early")]
         self.shared.stopping.take();
         // 1. Poll timeout: 0 if anything is ready (a requested stop is checked
         //    under the lock in `poll`), else until the earliest timer.
@@ -896,9 +896,9 @@ impl EventLoop {
             self.shared.stopping.set();
             let mut st = self.lock();
             // Seeded bug (loom mutant check): a stop does not wake a parked loop.
-            #[cfg(feature = "mutant-stop-no-wake")]
+            #[cfg(loopspec_mutant = "stop-no-wake")]
             let wake = false;
-            #[cfg(not(feature = "mutant-stop-no-wake"))]
+            #[cfg(not(loopspec_mutant = "stop-no-wake"))]
             let wake = st.inbox.wake();
             wake
         };
@@ -941,7 +941,7 @@ impl EventLoop {
         // waiting out any still in flight; later ones are refused (`inbox`).
         // Seeded bug (loom mutant check): what was accepted stays in the
         // channel of the closed loop.
-        #[cfg(not(feature = "mutant-close-skips-drain"))]
+        #[cfg(not(loopspec_mutant = "close-skips-drain"))]
         inbox.append(&mut self.shared.channel.drain_closed());
         let mut panics = Vec::new();
         local::drop_each(inbox, &mut panics);
@@ -1008,9 +1008,9 @@ impl EventLoop {
             if st.run.epoch == epoch && st.run.home.is_some() {
                 st.run.home = None;
             }
-            #[cfg(not(feature = "mutant-exit-drops-submissions"))]
+            #[cfg(not(loopspec_mutant = "exit-drops-submissions"))]
             let keep = !st.run.closed && !sent.is_empty();
-            #[cfg(feature = "mutant-exit-drops-submissions")]
+            #[cfg(loopspec_mutant = "exit-drops-submissions")]
             let keep = false;
             if !keep {
                 return sent;

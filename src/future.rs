@@ -415,9 +415,9 @@ impl<T: 'static> Future<T> {
             let mut s = self.core.state.borrow_mut();
             // Seeded bug (loom mutant check): a cancelled future can be
             // completed again.
-            #[cfg(feature = "mutant-complete-cancelled")]
+            #[cfg(loopspec_mutant = "complete-cancelled")]
             let terminal = matches!(*s, FutureState::Finished(_));
-            #[cfg(not(feature = "mutant-complete-cancelled"))]
+            #[cfg(not(loopspec_mutant = "complete-cancelled"))]
             let terminal = !matches!(*s, FutureState::Pending);
             if terminal {
                 return Err(Error::InvalidState);

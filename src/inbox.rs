@@ -146,13 +146,13 @@ impl Channel {
         // Seeded bug (loom mutant check): send before the announce, as this
         // inbox first did — the loop can receive and run the submission
         // before an announce that then finds CLOSED reports it refused.
-        #[cfg(feature = "mutant-refuse-after-send")]
+        #[cfg(loopspec_mutant = "refuse-after-send")]
         let s = self.tx.send(s).err().map(|e| e.0);
-        #[cfg(not(feature = "mutant-refuse-after-send"))]
+        #[cfg(not(loopspec_mutant = "refuse-after-send"))]
         let s = Some(s);
         let before = self.word.0.fetch_add(ONE, Ordering::AcqRel);
         // Seeded bug (loom mutant check): a closed loop accepts work.
-        #[cfg(not(feature = "mutant-schedule-on-closed"))]
+        #[cfg(not(loopspec_mutant = "schedule-on-closed"))]
         if before & CLOSED != 0 {
             self.word.0.fetch_sub(ONE, Ordering::AcqRel);
             return Sent::Refused(s);
@@ -210,9 +210,9 @@ impl Channel {
         let announced = count(self.read()).max(0) as usize;
         // Seeded bug (loom mutant check): drain until the channel is empty,
         // as this inbox first did: a flood holds the loop in one drain.
-        #[cfg(feature = "mutant-unbounded-drain")]
+        #[cfg(loopspec_mutant = "unbounded-drain")]
         let limit = usize::MAX;
-        #[cfg(not(feature = "mutant-unbounded-drain"))]
+        #[cfg(not(loopspec_mutant = "unbounded-drain"))]
         let limit = announced;
         let taken = self.receive_locked(&rx, out, limit);
         Drained { announced, taken }
@@ -271,13 +271,13 @@ impl Channel {
         // Seeded bug (loom mutant check): decide from a plain read before
         // setting the flag, as rloop does — a submission announced between
         // the read and the set is never noticed.
-        #[cfg(feature = "mutant-lost-wakeup")]
+        #[cfg(loopspec_mutant = "lost-wakeup")]
         let before = {
             let seen = self.word.0.load(Ordering::Acquire);
             self.word.0.fetch_or(PARKED, Ordering::AcqRel);
             seen
         };
-        #[cfg(not(feature = "mutant-lost-wakeup"))]
+        #[cfg(not(loopspec_mutant = "lost-wakeup"))]
         let before = self.word.0.fetch_or(PARKED, Ordering::AcqRel);
         if pending(before) {
             self.unpark();
@@ -378,9 +378,9 @@ impl Inbox {
     pub(crate) fn wake(&mut self) -> bool {
         // Seeded bug (loom mutant check): signal on every push to a parked
         // loop, not once per park.
-        #[cfg(feature = "mutant-wake-every-push")]
+        #[cfg(loopspec_mutant = "wake-every-push")]
         let already = false;
-        #[cfg(not(feature = "mutant-wake-every-push"))]
+        #[cfg(not(loopspec_mutant = "wake-every-push"))]
         let already = self.notified;
         if self.parked && !already {
             self.notified = true;
@@ -419,7 +419,7 @@ mod loom_models {
     /// drain beyond the count it read when it started; what was queued
     /// before the drain is within that count; and a later drain takes the
     /// rest.
-    /// Catches: `mutant-unbounded-drain`.
+    /// Catches: `unbounded-drain`.
     /// Rules: XTHREAD-11, XTHREAD-2
     #[test]
     fn loom_drain_takes_at_most_what_was_announced() {

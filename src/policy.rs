@@ -86,24 +86,24 @@ thread_local! {
 }
 
 /// Runs `f` on the calling thread's slot; `None` while the thread is exiting.
-#[cfg(not(feature = "mutant-shared-slot"))]
+#[cfg(not(loopspec_mutant = "shared-slot"))]
 fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
     SLOT.try_with(|s| f(&mut s.borrow_mut())).ok()
 }
 
 // Seeded bug (loom mutant check): one slot shared by every thread.
-#[cfg(all(feature = "mutant-shared-slot", loom))]
+#[cfg(all(loopspec_mutant = "shared-slot", loom))]
 loom::lazy_static! {
     static ref SHARED_SLOT: crate::sync::Mutex<Slot> = crate::sync::Mutex::new(Slot::default());
 }
 
-#[cfg(all(feature = "mutant-shared-slot", loom))]
+#[cfg(all(loopspec_mutant = "shared-slot", loom))]
 fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
     Some(f(&mut SHARED_SLOT.lock()))
 }
 
-#[cfg(all(feature = "mutant-shared-slot", not(loom)))]
-compile_error!("the mutant-* features are for the loom mutant check only");
+#[cfg(all(loopspec_mutant = "shared-slot", not(loom)))]
+compile_error!("the loopspec_mutant cfg is for the loom mutant check only");
 
 /// The rules for the per-thread current loop; see the [module docs](self).
 ///

@@ -50,7 +50,7 @@ impl StopFlag {
     }
 
     /// Seeded bug (loom mutant check): consumes the request.
-    #[cfg(feature = "mutant-clear-stop-early")]
+    #[cfg(loopspec_mutant = "clear-stop-early")]
     pub(crate) fn take(&self) -> bool {
         self.0.swap(false, Ordering::SeqCst)
     }
