@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
 use crate::future::{DoneCallback, Future};
 use crate::local;
-use crate::policy::Profile;
+use crate::profile::Profile;
 use crate::task::Task;
 use std::rc::Rc;
 

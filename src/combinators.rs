@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{DoneCallback, Future, WeakFuture};
-use crate::policy::Profile;
+use crate::profile::Profile;
 use crate::task::current_task;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -19,15 +19,17 @@
 //! future that requests the stop.
 
 use crate::clock::{self, Clock, ClockKind};
+pub use crate::error::ExceptionContext;
 use crate::error::{Error, Result};
 use crate::future::{DoneCallback, Future};
 use crate::handle::{Handle, TimerHandle};
 use crate::inbox::{Channel, Inbox, InboxStats, Sent, Submission};
 use crate::local::{self, LocalHalf, Ready};
-use crate::policy::{self, Profile};
+use crate::profile::Profile;
 use crate::run_state::{Home, RunState, StopFlag};
 use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, thread};
 use crate::task::{self, Task};
+use crate::thread_name;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
@@ -38,47 +40,6 @@ use std::time::Instant;
 /// An exception handler: called with the loop and a context describing what
 /// went wrong. See [`EventLoop::set_exception_handler`].
 pub type ExceptionHandler = std::sync::Arc<dyn Fn(&EventLoop, &ExceptionContext) + Send + Sync>;
-
-/// What [`EventLoop::call_exception_handler`] reports: asyncio's context dict.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExceptionContext {
-    /// asyncio's `message`, e.g. `"Exception in callback <Handle f>"`.
-    pub message: String,
-    /// The exception, if any.
-    pub exception: Option<Error>,
-    /// The repr of the handle whose callback failed, if any.
-    pub handle: Option<String>,
-    /// The repr of the future concerned, if any.
-    pub future: Option<String>,
-    /// The repr of the task concerned, if any.
-    pub task: Option<String>,
-}
-
-impl ExceptionContext {
-    /// A context with only a message.
-    pub fn new(message: impl Into<String>) -> ExceptionContext {
-        ExceptionContext {
-            message: message.into(),
-            ..ExceptionContext::default()
-        }
-    }
-
-    /// This context with an exception.
-    pub fn with_exception(mut self, e: Error) -> ExceptionContext {
-        self.exception = Some(e);
-        self
-    }
-}
-
-impl fmt::Display for ExceptionContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(e) = &self.exception {
-            write!(f, ": {e:?}")?;
-        }
-        Ok(())
-    }
-}
 
 /// State shared by every handle of one loop.
 struct Shared {
@@ -99,7 +60,7 @@ struct Shared {
     /// Source of ids for values held in the loop-bound half.
     next_held: AtomicU64,
     /// The default executor of `run_in_executor`, started on first use.
-    executor: Mutex<crate::executor::DefaultExecutor>,
+    executor: Mutex<crate::thread_pool::DefaultPool>,
 }
 
 #[derive(Debug, Default)]
@@ -388,7 +349,7 @@ impl EventLoop {
                 st.run.epoch += 1;
                 st.run.home = Some(Home {
                     thread: me,
-                    name: policy::current_thread_name(None),
+                    name: thread_name::current(None),
                 });
                 let half = Rc::new(LocalHalf::default());
                 *stale = local::insert_bound(self, st.run.epoch, half.clone());
@@ -948,7 +909,7 @@ impl EventLoop {
         self.report_drop_panics("a queued cross-thread callback", panics);
         // The default executor is shut down without waiting (LIFE-7, EXEC-2).
         if let Some(pool) = self.shared.executor.lock().take() {
-            crate::executor::Executor::shutdown(&*pool, false);
+            crate::thread_pool::Executor::shutdown(&*pool, false);
         }
         if home_is_me {
             self.discard_own_half();
@@ -1074,7 +1035,7 @@ impl EventLoop {
     }
 
     /// The default executor, started on first use.
-    pub(crate) fn default_executor(&self) -> Arc<crate::executor::ThreadPool> {
+    pub(crate) fn default_executor(&self) -> Arc<crate::thread_pool::ThreadPool> {
         self.shared.executor.lock().get()
     }
 

@@ -22,8 +22,8 @@
 //! future on the loop.
 
 use crate::combinators::{self, GatherFields};
-use crate::error::{Error, Result};
-use crate::event_loop::{EventLoop, ExceptionContext};
+use crate::error::{Error, ExceptionContext, Result};
+use crate::event_loop::EventLoop;
 use crate::local::{Ready, Runnable};
 use crate::task::{self, Task, TaskFields};
 use std::cell::{Cell, RefCell};

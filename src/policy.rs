@@ -19,59 +19,12 @@ use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
 use crate::local;
 use crate::sync::{Global, thread, thread_local};
+use crate::thread_name;
 use crate::warnings::warn;
+
+pub use crate::profile::Profile;
 use std::cell::RefCell;
 use std::fmt;
-
-/// The Python version whose rules a [`Policy`] or an [`EventLoop`] follows
-/// where versions differ. See SPEC.md's version matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Profile {
-    /// 3.11 (and 3.10.10+): the main thread creates a loop implicitly, silently.
-    #[default]
-    Py311,
-    /// 3.12: implicit creation also reports a `DeprecationWarning`.
-    Py312,
-    /// 3.13: as 3.12; `uncancel()` reaching zero withdraws a pending cancel.
-    Py313,
-    /// 3.14: no implicit creation in any thread; the policy API warns that
-    /// it goes in 3.16 (POLICY-14).
-    Py314,
-    /// 3.15: as 3.14 in every rule.
-    Py315,
-}
-
-impl Profile {
-    /// Every profile, oldest first.
-    pub const ALL: [Profile; 5] = [
-        Profile::Py311,
-        Profile::Py312,
-        Profile::Py313,
-        Profile::Py314,
-        Profile::Py315,
-    ];
-
-    /// The profile that models CPython `major.minor`: 3.10 and 3.11 →
-    /// `Py311` (3.10.9 and later follow 3.11's rules where loopspec models
-    /// them), 3.12 → `Py312`, ..., 3.15 → `Py315`; `None` for other
-    /// versions.
-    ///
-    /// ```
-    /// use loopspec::Profile;
-    /// assert_eq!(Profile::for_python(3, 15), Some(Profile::Py315));
-    /// assert_eq!(Profile::for_python(3, 9), None);
-    /// ```
-    pub fn for_python(major: u32, minor: u32) -> Option<Profile> {
-        match (major, minor) {
-            (3, 10 | 11) => Some(Profile::Py311),
-            (3, 12) => Some(Profile::Py312),
-            (3, 13) => Some(Profile::Py313),
-            (3, 14) => Some(Profile::Py314),
-            (3, 15) => Some(Profile::Py315),
-            _ => None,
-        }
-    }
-}
 
 /// One thread's slot.
 #[derive(Default)]
@@ -175,11 +128,7 @@ impl Policy {
 
     /// Whether the calling thread is this policy's main thread.
     pub fn is_main_thread(&self) -> bool {
-        let me = thread::current();
-        match self.main {
-            Some(id) => me.id() == id,
-            None => me.name() == Some("main"),
-        }
+        thread_name::is_main_thread(self.main)
     }
 
     /// A new loop with this policy's clock and profile. It does not become
@@ -224,7 +173,7 @@ impl Policy {
             return Ok(lp);
         }
         Err(Error::NoCurrentLoop {
-            thread: current_thread_name(Some(self)),
+            thread: thread_name::current(self.main),
         })
     }
 
@@ -246,29 +195,6 @@ impl Policy {
         let result = runner.run(main);
         runner.close();
         result
-    }
-}
-
-/// The name asyncio would print for the calling thread (POLICY-9): the
-/// policy's main thread is `MainThread`; another thread is called by its
-/// Rust name, or `Thread-N` (N from its `ThreadId`) if it has none. With no
-/// policy, the default policy's main thread (Rust's `main`) is `MainThread`.
-pub(crate) fn current_thread_name(policy: Option<&Policy>) -> String {
-    let me = thread::current();
-    let is_main = match policy {
-        Some(p) => p.is_main_thread(),
-        None => me.name() == Some("main"),
-    };
-    if is_main {
-        return "MainThread".to_string();
-    }
-    match me.name() {
-        Some(name) => name.to_string(),
-        None => {
-            let id = format!("{:?}", me.id());
-            let n: String = id.chars().filter(char::is_ascii_digit).collect();
-            format!("Thread-{n}")
-        }
     }
 }
 

@@ -16,8 +16,8 @@
 //! assert_eq!(runner.run(async { Ok(()) }).unwrap_err().to_string(), "Runner is closed");
 //! ```
 
-use crate::error::{Error, Result};
-use crate::event_loop::{EventLoop, ExceptionContext};
+use crate::error::{Error, ExceptionContext, Result};
+use crate::event_loop::EventLoop;
 use crate::future::Future;
 use crate::local;
 use crate::policy::{self, Policy};

@@ -39,7 +39,7 @@ use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{AnyFuture, Future, FutureState, repr_of};
 use crate::handle::{HandleCore, QueuedCall, SentCall};
 use crate::local::{self, Runnable};
-use crate::policy::Profile;
+use crate::profile::Profile;
 use crate::sync::thread_local;
 use std::cell::{Cell, RefCell};
 use std::fmt;
