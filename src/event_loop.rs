@@ -22,12 +22,12 @@ use crate::clock::{self, Clock, ClockKind};
 pub use crate::error::ExceptionContext;
 use crate::error::{Error, Result};
 use crate::future::{DoneCallback, Future};
-use crate::handle::{Handle, TimerHandle};
-use crate::inbox::{Channel, Inbox, InboxStats, Sent, Submission};
+use crate::handle::{Handle, Submission, TimerHandle};
+use crate::inbox::{Inbox, InboxStats};
 use crate::local::{self, LocalHalf, Ready};
 use crate::profile::Profile;
 use crate::run_state::{Home, RunState, StopFlag};
-use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, thread};
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, thread};
 use crate::task::{self, Task};
 use crate::thread_name;
 use std::any::Any;
@@ -35,7 +35,6 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
-use std::time::Instant;
 
 /// An exception handler: called with the loop and a context describing what
 /// went wrong. See [`EventLoop::set_exception_handler`].
@@ -43,13 +42,12 @@ pub type ExceptionHandler = std::sync::Arc<dyn Fn(&EventLoop, &ExceptionContext)
 
 /// State shared by every handle of one loop.
 struct Shared {
-    /// Run state and the inbox's wake state, under one lock (see
-    /// `run_state` and `inbox`).
-    state: Mutex<State>,
-    /// The loop parks here while it waits for submissions.
-    wakeup: Condvar,
-    /// The inbox's channel and word: what producers touch, lock-free.
-    channel: Channel,
+    /// Who runs the loop, whether it is closed, which thread is its home
+    /// (see `run_state`).
+    run: Mutex<RunState>,
+    /// Cross-thread submissions and the wake protocol: where the loop
+    /// parks, and what wakes it (see `inbox`).
+    inbox: Inbox<Submission>,
     clock: Clock,
     profile: Profile,
     handler: Mutex<Option<ExceptionHandler>>,
@@ -61,12 +59,6 @@ struct Shared {
     next_held: AtomicU64,
     /// The default executor of `run_in_executor`, started on first use.
     executor: Mutex<crate::thread_pool::DefaultPool>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    run: RunState,
-    inbox: Inbox,
 }
 
 /// An event loop: a cheap, cloneable handle that can be sent to other threads.
@@ -105,16 +97,16 @@ impl Eq for EventLoop {}
 
 impl fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.shared.state.lock();
+        let st = self.lock();
         write!(
             f,
             "<EventLoop running={} closed={} clock={:?}>",
-            if st.run.running.is_some() {
+            if st.running.is_some() {
                 "True"
             } else {
                 "False"
             },
-            if st.run.closed { "True" } else { "False" },
+            if st.closed { "True" } else { "False" },
             self.shared.clock.kind()
         )
     }
@@ -158,9 +150,8 @@ impl Builder {
     pub fn build(self) -> EventLoop {
         EventLoop {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
-                wakeup: Condvar::new(),
-                channel: Channel::new(),
+                run: Mutex::new(RunState::default()),
+                inbox: Inbox::new(),
                 clock: Clock::new(self.clock),
                 profile: self.profile,
                 handler: Mutex::new(None),
@@ -185,12 +176,12 @@ impl Drop for RunGuard<'_> {
         let empty = self.half.is_empty();
         let released = {
             let mut st = self.lp.lock();
-            st.run.running = None;
+            st.running = None;
             // Seeded bug (loom mutant check): a stop outlives the run.
             #[cfg(not(loopspec_mutant = "stop-survives-run"))]
             self.lp.shared.stopping.clear();
-            if empty && !st.run.closed {
-                st.run.home = None;
+            if empty && !st.closed {
+                st.home = None;
                 true
             } else {
                 false
@@ -221,8 +212,8 @@ impl EventLoop {
         Builder::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock()
+    fn lock(&self) -> MutexGuard<'_, RunState> {
+        self.shared.run.lock()
     }
 
     /// The loop's current time in seconds (CLOCK-1).
@@ -243,12 +234,12 @@ impl EventLoop {
     /// Whether some thread is inside `run_forever`/`run_until_complete` for
     /// this loop (LIFE-1).
     pub fn is_running(&self) -> bool {
-        self.lock().run.running.is_some()
+        self.lock().running.is_some()
     }
 
     /// Whether [`close`](EventLoop::close) has been called.
     pub fn is_closed(&self) -> bool {
-        self.lock().run.closed
+        self.lock().closed
     }
 
     /// Counters of the loop's inbox since the loop was made (XTHREAD-4): a
@@ -271,7 +262,7 @@ impl EventLoop {
     /// assert_eq!((stats.submissions, stats.wakeups, stats.parks, stats.queued), (3, 0, 0, 3));
     /// ```
     pub fn inbox_stats(&self) -> InboxStats {
-        self.lock().inbox.stats(&self.shared.channel)
+        self.shared.inbox.stats()
     }
 
     // ------------------------------------------------------------------
@@ -291,14 +282,15 @@ impl EventLoop {
         let mut stale = None;
         let result = {
             let mut st = self.lock();
-            if st.run.closed {
+            if st.closed {
                 Err(Error::Closed)
-            } else if st.run.running.is_some_and(|t| t != me) {
+            } else if st.running.is_some_and(|t| t != me) {
                 Err(Error::NonThreadSafeCall)
             } else {
                 match self.half_for(&mut st, me, &mut stale) {
                     Ok(half) => {
-                        self.move_inbox(&mut st, &half);
+                        self.take_inbox(&half);
+                        half.accept_spare();
                         Ok(f(&half))
                     }
                     Err(_) => Err(Error::NonThreadSafeCall),
@@ -319,8 +311,8 @@ impl EventLoop {
     /// whatever the caller is about to queue.
     fn running_here(&self) -> Option<Rc<LocalHalf>> {
         let half = local::running_half(self)?;
-        if self.shared.channel.pending() {
-            self.take_inbox(None, &half);
+        if self.shared.inbox.pending() {
+            self.take_inbox(&half);
             half.accept_spare();
         }
         Some(half)
@@ -331,13 +323,13 @@ impl EventLoop {
     /// a stale half found on the way goes to `stale`, to be dropped unlocked.
     fn half_for(
         &self,
-        st: &mut State,
+        st: &mut RunState,
         me: thread::ThreadId,
         stale: &mut Option<Rc<LocalHalf>>,
     ) -> Result<Rc<LocalHalf>> {
-        match &st.run.home {
+        match &st.home {
             Some(home) if home.thread == me => {
-                local::bound_half(self, st.run.epoch).ok_or_else(|| Error::BoundToThread {
+                local::bound_half(self, st.epoch).ok_or_else(|| Error::BoundToThread {
                     thread: home.name.clone(),
                 })
             }
@@ -346,40 +338,24 @@ impl EventLoop {
                 thread: home.name.clone(),
             }),
             _ => {
-                st.run.epoch += 1;
-                st.run.home = Some(Home {
+                st.epoch += 1;
+                st.home = Some(Home {
                     thread: me,
                     name: thread_name::current(None),
                 });
                 let half = Rc::new(LocalHalf::default());
-                *stale = local::insert_bound(self, st.run.epoch, half.clone());
+                *stale = local::insert_bound(self, st.epoch, half.clone());
                 Ok(half)
             }
         }
     }
 
-    /// Moves every inbox submission to `half`'s ready queue, in order, all
-    /// under the lock.
-    fn move_inbox(&self, st: &mut State, half: &LocalHalf) {
-        self.take_inbox(Some(st), half);
-        half.accept_spare();
-    }
-
     /// Takes the inbox's submissions into `half`'s spare buffer, in order: a
-    /// home's hand-back first (under the state lock: `st` if the caller holds
-    /// it), then the channel. The caller converts them with
-    /// [`LocalHalf::accept_spare`] before it queues anything else, so they
-    /// keep their place.
-    fn take_inbox(&self, st: Option<&mut State>, half: &LocalHalf) {
-        let ch = &self.shared.channel;
-        let mut spare = half.spare.borrow_mut();
-        if ch.has_front() {
-            match st {
-                Some(st) => st.inbox.take_front(ch, &mut spare),
-                None => self.lock().inbox.take_front(ch, &mut spare),
-            }
-        }
-        ch.receive_into(&mut spare);
+    /// home's hand-back first, then what the channel announced (see
+    /// `inbox`). The caller converts them with [`LocalHalf::accept_spare`]
+    /// before it queues anything else, so they keep their place.
+    fn take_inbox(&self, half: &LocalHalf) {
+        self.shared.inbox.drain_into(&mut half.spare.borrow_mut());
     }
 
     /// Hands a `Send` submission to the loop from any thread, without the
@@ -387,27 +363,7 @@ impl EventLoop {
     /// here, never run; the announce that decides this is atomic with
     /// `close()`'s.
     pub(crate) fn submit(&self, s: Submission) -> Result<()> {
-        match self.shared.channel.send(s) {
-            Sent::Queued { wake } => {
-                if wake {
-                    self.wake_parked();
-                }
-            }
-            Sent::Refused(s) => {
-                drop(s);
-                return Err(Error::Closed);
-            }
-        }
-        Ok(())
-    }
-
-    /// Wakes the loop if it is parked and not woken yet (a send saw
-    /// `PARKED`; see `inbox`).
-    fn wake_parked(&self) {
-        let wake = self.lock().inbox.wake();
-        if wake {
-            self.shared.wakeup.notify_one();
-        }
+        self.shared.inbox.send(s).map_err(|_| Error::Closed)
     }
 
     /// Schedules `f` to run in the next iteration (SCHED-2). Callbacks run in
@@ -461,7 +417,7 @@ impl EventLoop {
     /// lp.run_forever().unwrap();
     /// ```
     pub fn call_soon_threadsafe<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
-        let (call, handle) = crate::handle::sent_call(f);
+        let (call, handle) = Submission::callback(f);
         if let Some(half) = self.running_here() {
             half.push_ready(Ready::Sent(call));
         } else {
@@ -571,20 +527,20 @@ impl EventLoop {
     /// The run checks, in asyncio's order: closed, already running, another
     /// loop running in this thread (LIFE-5), then the home thread (THREAD-2).
     /// Changes nothing when one fails (LIFE-6).
-    fn check_can_run(&self, st: &State) -> Result<()> {
-        if st.run.closed {
+    fn check_can_run(&self, st: &RunState) -> Result<()> {
+        if st.closed {
             return Err(Error::Closed);
         }
         // Seeded bug: let a second thread past the running and home checks.
         #[cfg(not(loopspec_mutant = "double-run"))]
-        if st.run.running.is_some() {
+        if st.running.is_some() {
             return Err(Error::AlreadyRunning);
         }
         #[cfg(not(loopspec_mutant = "double-run"))]
         if local::running_loop().is_some() {
             return Err(Error::AnotherLoopRunning);
         }
-        match &st.run.home {
+        match &st.home {
             #[cfg(not(loopspec_mutant = "double-run"))]
             Some(home) if home.thread != local::current_thread_id() => Err(Error::BoundToThread {
                 thread: home.name.clone(),
@@ -606,7 +562,7 @@ impl EventLoop {
                 return Err(e);
             }
             let half = self.half_for(&mut st, me, &mut stale)?;
-            st.run.running = Some(me);
+            st.running = Some(me);
             half
         };
         if let Some(half) = stale {
@@ -733,11 +689,11 @@ impl EventLoop {
     /// (`None`: no limit), then move them to the ready queue. A virtual clock
     /// advances by the timeout instead of waiting (CLOCK-2).
     fn poll(&self, half: &LocalHalf, timeout: Option<f64>) {
-        let ch = &self.shared.channel;
-        if timeout == Some(0.0) && !ch.pending() {
-            // Work is ready and, as far as the word says, nothing is waiting
-            // in the inbox: no need for the lock. A submission racing with
-            // this read is taken in the next iteration.
+        let inbox = &self.shared.inbox;
+        if timeout == Some(0.0) && !inbox.pending() {
+            // Work is ready and, as far as the inbox says, nothing is
+            // waiting in it. A submission racing with this look is taken in
+            // the next iteration.
             return;
         }
         let jumps = timeout.is_some() && self.shared.clock.kind() == ClockKind::Virtual;
@@ -745,44 +701,20 @@ impl EventLoop {
             // About to park (a virtual clock jumps to the deadline instead).
             self.spin_for_work();
         }
-        let mut st = self.lock();
-        let stopping = self.shared.stopping.get();
-        let timeout = if stopping || ch.pending() {
-            Some(0.0)
-        } else {
-            timeout
-        };
         match timeout {
             Some(t) if t <= 0.0 => {}
-            Some(t) if self.shared.clock.kind() == ClockKind::Virtual => {
-                self.shared.clock.advance(t);
-            }
-            // The last look at the word sets PARKED in the same step; a
-            // send announced before it cancels the park (no lost wake-up).
-            _ if !ch.try_park() => {}
-            _ => {
-                st.inbox.parked = true;
-                st.inbox.parks += 1;
-                let deadline = timeout.map(|t| Instant::now() + clock::timeout_duration(t));
-                while !st.inbox.notified {
-                    match deadline {
-                        None => st = self.shared.wakeup.wait(st),
-                        Some(d) => {
-                            let now = Instant::now();
-                            if now >= d {
-                                break;
-                            }
-                            st = self.shared.wakeup.wait_timeout(st, d - now);
-                        }
-                    }
+            Some(t) if jumps => {
+                if !self.shared.stopping.get() && !inbox.pending() {
+                    self.shared.clock.advance(t);
                 }
-                st.inbox.parked = false;
-                st.inbox.notified = false;
-                ch.unpark();
             }
+            // Parks unless a send is pending or a stop requested (the inbox
+            // reads both under its lock: no lost wake-up, no lost stop).
+            _ => inbox.park(timeout.map(clock::timeout_duration), || {
+                self.shared.stopping.get()
+            }),
         }
-        self.take_inbox(Some(&mut st), half);
-        drop(st);
+        self.take_inbox(half);
         half.accept_spare();
     }
 
@@ -800,7 +732,7 @@ impl EventLoop {
         }
         #[cfg(not(loom))]
         for i in 0..SPIN_ROUNDS {
-            if self.shared.channel.pending() || self.shared.stopping.get() {
+            if self.shared.inbox.pending() || self.shared.stopping.get() {
                 return;
             }
             if i < SPIN_ROUNDS - YIELD_ROUNDS {
@@ -853,19 +785,10 @@ impl EventLoop {
     /// complete iteration (STOP-1). Callable from any thread; never an error,
     /// even on a stopped or closed loop. A parked loop is woken (STOP-5).
     pub fn stop(&self) {
-        let wake = {
-            self.shared.stopping.set();
-            let mut st = self.lock();
-            // Seeded bug (loom mutant check): a stop does not wake a parked loop.
-            #[cfg(loopspec_mutant = "stop-no-wake")]
-            let wake = false;
-            #[cfg(not(loopspec_mutant = "stop-no-wake"))]
-            let wake = st.inbox.wake();
-            wake
-        };
-        if wake {
-            self.shared.wakeup.notify_one();
-        }
+        self.shared.stopping.set();
+        // Seeded bug (`stop-no-wake`): a stop does not wake a parked loop.
+        #[cfg(not(loopspec_mutant = "stop-no-wake"))]
+        self.shared.inbox.wake();
     }
 
     /// Closes the loop (LIFE-7): refused on a running loop; idempotent; drops
@@ -878,32 +801,26 @@ impl EventLoop {
     /// it exits (THREAD-5).
     pub fn close(&self) -> Result<()> {
         let me = local::current_thread_id();
-        let (mut inbox, home_is_me) = {
+        let home_is_me = {
             let mut st = self.lock();
-            if st.run.running.is_some() {
+            if st.running.is_some() {
                 return Err(Error::CloseRunning);
             }
-            if st.run.closed {
+            if st.closed {
                 drop(st);
                 self.discard_own_half();
                 return Ok(());
             }
-            st.run.closed = true;
-            self.shared.channel.close();
-            let home_is_me = st.run.home.as_ref().is_some_and(|h| h.thread == me);
+            st.closed = true;
+            let home_is_me = st.home.as_ref().is_some_and(|h| h.thread == me);
             if home_is_me {
-                st.run.home = None;
+                st.home = None;
             }
-            let mut front = VecDeque::new();
-            st.inbox.take_front(&self.shared.channel, &mut front);
-            (front, home_is_me)
+            home_is_me
         };
-        // Sends announced before CLOSED were accepted: receive them all,
-        // waiting out any still in flight; later ones are refused (`inbox`).
-        // Seeded bug (loom mutant check): what was accepted stays in the
-        // channel of the closed loop.
-        #[cfg(not(loopspec_mutant = "close-skips-drain"))]
-        inbox.append(&mut self.shared.channel.drain_closed());
+        // Sends accepted before the inbox closed are returned, to be dropped
+        // here; later ones are refused (`inbox`).
+        let inbox = self.shared.inbox.close();
         let mut panics = Vec::new();
         local::drop_each(inbox, &mut panics);
         self.report_drop_panics("a queued cross-thread callback", panics);
@@ -964,24 +881,18 @@ impl EventLoop {
         epoch: u64,
         sent: VecDeque<Submission>,
     ) -> VecDeque<Submission> {
-        let wake = {
-            let mut st = self.lock();
-            if st.run.epoch == epoch && st.run.home.is_some() {
-                st.run.home = None;
-            }
-            #[cfg(not(loopspec_mutant = "exit-drops-submissions"))]
-            let keep = !st.run.closed && !sent.is_empty();
-            #[cfg(loopspec_mutant = "exit-drops-submissions")]
-            let keep = false;
-            if !keep {
-                return sent;
-            }
-            st.inbox.push_front_all(&self.shared.channel, sent)
-        };
-        if wake {
-            self.shared.wakeup.notify_one();
+        // Handed back while this thread is still the home: the next home
+        // claims the loop after the release below, so it finds them.
+        // Seeded bug (`exit-drops-submissions`): they are dropped instead.
+        #[cfg(not(loopspec_mutant = "exit-drops-submissions"))]
+        let refused = self.shared.inbox.hand_back(sent).err().unwrap_or_default();
+        #[cfg(loopspec_mutant = "exit-drops-submissions")]
+        let refused = sent;
+        let mut st = self.lock();
+        if st.epoch == epoch && st.home.is_some() {
+            st.home = None;
         }
-        VecDeque::new()
+        refused
     }
 
     // ------------------------------------------------------------------
@@ -1071,7 +982,7 @@ impl EventLoop {
         local::running_half(self)
             .or_else(|| {
                 let st = self.lock();
-                local::bound_half(self, st.run.epoch)
+                local::bound_half(self, st.epoch)
             })
             .map(|h| h.tasks())
             .unwrap_or_default()

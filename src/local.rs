@@ -15,8 +15,7 @@ use crate::clock;
 use crate::error::Error;
 use crate::event_loop::EventLoop;
 use crate::future::FireCallback;
-use crate::handle::{Handle, QueuedCall};
-use crate::inbox::Submission;
+use crate::handle::{Handle, Submission};
 use crate::sync::thread_local;
 use crate::task::TaskDyn;
 use std::cell::{Cell, RefCell};
@@ -55,7 +54,7 @@ pub(crate) enum Ready {
         name: &'static str,
     },
     /// A `call_soon_threadsafe` callback, with its cancellation flag.
-    Sent(QueuedCall),
+    Sent(Submission),
     /// The next scheduled done callback of a future.
     Fire(Rc<dyn FireCallback>),
     /// One step of a task.

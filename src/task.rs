@@ -37,7 +37,7 @@
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{AnyFuture, Future, FutureState, repr_of};
-use crate::handle::{HandleCore, QueuedCall, SentCall};
+use crate::handle::{HandleCore, Submission, Submittable};
 use crate::local::{self, Runnable};
 use crate::profile::Profile;
 use crate::sync::thread_local;
@@ -150,7 +150,7 @@ impl Wake for TaskWaker {
         // Off the loop's thread the waker itself is the inbox submission: no
         // allocation per wake-up.
         self.lp.wake_task(self.id, || {
-            QueuedCall::new(self.clone() as std::sync::Arc<dyn SentCall>)
+            Submission::wake_up(self.clone() as std::sync::Arc<dyn Submittable>)
         });
     }
 }
@@ -165,7 +165,7 @@ impl HandleCore for TaskWaker {
     }
 }
 
-impl SentCall for TaskWaker {
+impl Submittable for TaskWaker {
     fn run(&self) {}
     fn discard(&self) {}
     fn task_wake(&self) -> Option<u64> {
