@@ -25,7 +25,6 @@
 
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::local;
 use crate::sync::{Arc, Condvar, Mutex};
 use smallvec::SmallVec;
 use std::fmt;
@@ -347,7 +346,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             }
             if deadline.is_none() {
                 if let Some(lp) = &inner.completing_loop {
-                    if local::running_loop().as_ref() == Some(lp) {
+                    if crate::event_loop::home_thread::running_loop().as_ref() == Some(lp) {
                         return Err(Error::ResultFromLoopThread);
                     }
                 }

@@ -401,5 +401,19 @@ impl fmt::Display for ExceptionContext {
     }
 }
 
+/// Drops each item in its own `catch_unwind`, collecting the panics as
+/// exceptions: user destructors run here (the loop dropping callbacks,
+/// timers, coroutines it will not run), and one that panics must not stop
+/// the others.
+pub(crate) fn drop_each<T>(items: impl IntoIterator<Item = T>, panics: &mut Vec<Error>) {
+    for item in items {
+        if let Err(panic) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(item)))
+        {
+            panics.push(Error::from_panic(panic));
+        }
+    }
+}
+
 /// `Result<T, loopspec::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -24,7 +24,8 @@
 use crate::combinators::{self, GatherFields};
 use crate::error::{Error, ExceptionContext, Result};
 use crate::event_loop::EventLoop;
-use crate::local::{Ready, Runnable};
+use crate::home::Ready;
+use crate::home::erased::{AnyFuture, AnyTask, DueCallbacks};
 use crate::task::{self, Task, TaskFields};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -51,7 +52,7 @@ pub(crate) enum Waiter<T> {
     Callback(DoneCallback<T>),
     /// A loopspec task awaiting the future: its next step is queued (asyncio's
     /// `Task.__wakeup`).
-    Task(Rc<dyn Runnable>),
+    Task(Rc<dyn AnyTask>),
     /// Any other executor awaiting the future: its waker is called from a
     /// queued callback.
     Waker(Waker),
@@ -74,7 +75,7 @@ pub(crate) struct Core<T> {
     pub(crate) gather: Option<Box<GatherFields>>,
     /// Done callbacks scheduled and not yet run, in order: each queued
     /// `Ready::Fire` entry runs the first.
-    pub(crate) fired: RefCell<Fired<T>>,
+    pub(crate) due: RefCell<Fired<T>>,
 }
 
 /// A small queue of scheduled done callbacks that holds one without
@@ -107,15 +108,9 @@ impl<T> Fired<T> {
     }
 }
 
-/// A future whose scheduled done callbacks the loop can run, without its type.
-pub(crate) trait FireCallback {
-    /// Runs the first scheduled done callback.
-    fn fire_next(self: Rc<Self>);
-}
-
-impl<T: 'static> FireCallback for Core<T> {
-    fn fire_next(self: Rc<Self>) {
-        let cb = self.fired.borrow_mut().pop_front();
+impl<T: 'static> DueCallbacks for Core<T> {
+    fn run_next(self: Rc<Self>) {
+        let cb = self.due.borrow_mut().pop_front();
         if let Some(cb) = cb {
             cb(&Future { core: self });
         }
@@ -238,7 +233,7 @@ impl<T: 'static> Future<T> {
                 retrieved: Cell::new(false),
                 task,
                 gather: None,
-                fired: RefCell::new(Fired::default()),
+                due: RefCell::new(Fired::default()),
             }),
         }
     }
@@ -253,7 +248,7 @@ impl<T: 'static> Future<T> {
                 retrieved: Cell::new(false),
                 task: None,
                 gather: Some(Box::new(gather)),
-                fired: RefCell::new(Fired::default()),
+                due: RefCell::new(Fired::default()),
             }),
         }
     }
@@ -433,17 +428,17 @@ impl<T: 'static> Future<T> {
             return Ok(());
         }
         let core = self.core.clone();
-        self.core.lp.with_half(move |half| {
+        self.core.lp.with_home(move |home| {
             for w in waiters {
                 match w {
                     Waiter::Callback(cb) => {
                         // The callback waits in the future itself; the queue
                         // entry only says "fire the next one" (no allocation).
-                        core.fired.borrow_mut().push_back(cb);
-                        half.push_ready(Ready::Fire(core.clone()));
+                        core.due.borrow_mut().push_back(cb);
+                        home.push_ready(Ready::DoneCallback(core.clone()));
                     }
-                    Waiter::Task(t) => half.schedule_step(t),
-                    Waiter::Waker(w) => half.push_ready(Ready::Call {
+                    Waiter::Task(t) => home.schedule_step(t),
+                    Waiter::Waker(w) => home.push_ready(Ready::Callback {
                         f: Box::new(move || w.wake()),
                         handle: None,
                         name: "Waker::wake",
@@ -493,7 +488,7 @@ impl<T: 'static> Future<T> {
     }
 
     /// Registers `task` to be stepped when this future completes; once per task.
-    pub(crate) fn add_task_waiter(&self, task: Rc<dyn Runnable>) {
+    pub(crate) fn add_task_waiter(&self, task: Rc<dyn AnyTask>) {
         let mut waiters = self.core.waiters.borrow_mut();
         let id = task.id();
         if !waiters
@@ -523,14 +518,6 @@ impl<T> WeakFuture<T> {
     pub(crate) fn upgrade(&self) -> Option<Future<T>> {
         self.0.upgrade().map(|core| Future { core })
     }
-}
-
-/// A type-erased future: what a task waits on, what `wait` and `gather` hold.
-pub(crate) trait AnyFuture {
-    fn cancel_erased(&self, msg: Option<String>) -> bool;
-    /// Whether this is a task whose own `cancel()` is running (a cancel that
-    /// reaches it again has gone round an await cycle).
-    fn in_cancel(&self) -> bool;
 }
 
 impl<T: 'static> AnyFuture for Future<T> {
@@ -581,7 +568,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                     task.throw_next_step(err);
                     return Poll::Pending;
                 }
-                this.add_task_waiter(task.clone() as Rc<dyn Runnable>);
+                this.add_task_waiter(task.clone());
                 task.add_waiting_on(Rc::new(this.clone()));
                 Poll::Pending
             }

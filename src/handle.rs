@@ -14,7 +14,7 @@
 //! `call_soon_threadsafe` callback the callback and its cancellation state
 //! travel in one allocation, which both the handle and the inbox point to;
 //! cancelling it drops the callback at once. That queue entry is a
-//! [`Submission`]: the one thing the inbox carries, a `call_soon_threadsafe`
+//! `Submission`: the one thing the inbox carries, a `call_soon_threadsafe`
 //! callback or a task waker's wake-up.
 //!
 //! The handle's shared part is behind a `std::sync::Arc` (loom's `Arc` cannot

@@ -45,8 +45,8 @@ pub mod future;
 #[cfg(any(fuzzing, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod handle;
+mod home;
 pub mod inbox;
-mod local;
 pub mod loop_thread;
 pub mod policy;
 pub mod profile;

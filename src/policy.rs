@@ -17,7 +17,7 @@
 use crate::clock::ClockKind;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::local;
+use crate::event_loop::home_thread::running_loop;
 use crate::sync::{Global, thread, thread_local};
 use crate::thread_name;
 use crate::warnings::warn;
@@ -188,7 +188,7 @@ impl Policy {
         T: Clone + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        if local::running_loop().is_some() {
+        if running_loop().is_some() {
             return Err(Error::RunInRunningLoop);
         }
         let mut runner = crate::Runner::with_policy(self.clone());
@@ -262,7 +262,7 @@ pub fn get_event_loop() -> Result<EventLoop> {
 /// asyncio's `get_event_loop()` under `policy`: the running loop wins, then
 /// the policy's rules.
 pub fn get_event_loop_with(policy: &Policy) -> Result<EventLoop> {
-    match local::running_loop() {
+    match running_loop() {
         Some(lp) => Ok(lp),
         None => policy.get_event_loop(),
     }
@@ -302,7 +302,7 @@ where
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     let mut slot = Some(f);
-    if let Some(fut) = crate::event_loop::take_future_like(&mut slot) {
+    if let Some(fut) = crate::event_loop::tasks::take_future_like(&mut slot) {
         return Ok(fut);
     }
     let f = slot.take().ok_or(Error::Closed)?;

@@ -34,11 +34,12 @@
 //! queues a step, called from another thread it goes through the loop's inbox
 //! and wakes a parked loop.
 
+use crate::error::drop_each;
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
-use crate::future::{AnyFuture, Future, FutureState, repr_of};
+use crate::future::{Future, FutureState, repr_of};
 use crate::handle::{HandleCore, Submission, Submittable};
-use crate::local::{self, Runnable};
+use crate::home::erased::{AnyFuture, AnyTask};
 use crate::profile::Profile;
 use crate::sync::thread_local;
 use std::cell::{Cell, RefCell};
@@ -90,38 +91,17 @@ impl<T> TaskFields<T> {
     }
 }
 
-/// What the loop and awaitables need from a task, without its type.
-pub(crate) trait TaskDyn: Runnable {
-    fn take_throw(&self) -> Option<Error>;
-    fn throw_next_step(self: Rc<Self>, e: Error);
-    fn add_waiting_on(&self, f: Rc<dyn AnyFuture>);
-    fn core_addr(&self) -> *const ();
-    fn event_loop(&self) -> EventLoop;
-    fn name(&self) -> String;
-    fn set_name(&self, name: String);
-    fn cancel_dyn(self: Rc<Self>, msg: Option<String>) -> bool;
-    fn cancelling(&self) -> u32;
-    fn uncancel(&self) -> u32;
-    fn done_dyn(&self) -> bool;
-    fn cancelled_dyn(&self) -> bool;
-    /// The exception the task ended with, if it ended with one other than
-    /// its cancellation; reading it counts as retrieving it (FUT-7).
-    fn exception_dyn(&self) -> Option<Error>;
-    /// Adds a done callback that needs no access to the result.
-    fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()>;
-}
-
 thread_local! {
     /// The task whose step is running on this thread.
-    static CURRENT: RefCell<Option<Rc<dyn TaskDyn>>> = RefCell::new(None);
+    static CURRENT: RefCell<Option<Rc<dyn AnyTask>>> = RefCell::new(None);
 }
 
 /// The task being stepped on this thread, if any.
-pub(crate) fn current() -> Option<Rc<dyn TaskDyn>> {
+pub(crate) fn current() -> Option<Rc<dyn AnyTask>> {
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
-fn set_current(task: Option<Rc<dyn TaskDyn>>) -> Option<Rc<dyn TaskDyn>> {
+fn set_current(task: Option<Rc<dyn AnyTask>>) -> Option<Rc<dyn AnyTask>> {
     CURRENT
         .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), task))
         .ok()
@@ -173,7 +153,7 @@ impl Submittable for TaskWaker {
     }
 }
 
-impl<T: 'static> Runnable for crate::future::Core<T> {
+impl<T: 'static> AnyTask for crate::future::Core<T> {
     fn step(self: Rc<Self>) {
         step(Future { core: self });
     }
@@ -201,17 +181,15 @@ impl<T: 'static> Runnable for crate::future::Core<T> {
         let coro = t.coro.borrow_mut().take();
         let pending = coro.is_some() && matches!(*self.state.borrow(), FutureState::Pending);
         let mut panics = Vec::new();
-        local::drop_each(waiting, &mut panics);
-        local::drop_each(coro, &mut panics);
+        drop_each(waiting, &mut panics);
+        drop_each(coro, &mut panics);
         (pending, panics.into_iter().next())
     }
 
     fn repr(&self) -> String {
         repr_of(self)
     }
-}
 
-impl<T: 'static> TaskDyn for crate::future::Core<T> {
     fn take_throw(&self) -> Option<Error> {
         self.task.as_ref()?.throw.borrow_mut().take().map(|e| *e)
     }
@@ -246,7 +224,7 @@ impl<T: 'static> TaskDyn for crate::future::Core<T> {
         }
     }
 
-    fn cancel_dyn(self: Rc<Self>, msg: Option<String>) -> bool {
+    fn cancel(self: Rc<Self>, msg: Option<String>) -> bool {
         cancel_task(&Future { core: self }, msg)
     }
 
@@ -266,15 +244,15 @@ impl<T: 'static> TaskDyn for crate::future::Core<T> {
         t.num_cancels.get()
     }
 
-    fn done_dyn(&self) -> bool {
+    fn done(&self) -> bool {
         !matches!(*self.state.borrow(), FutureState::Pending)
     }
 
-    fn cancelled_dyn(&self) -> bool {
+    fn cancelled(&self) -> bool {
         matches!(*self.state.borrow(), FutureState::Cancelled(_))
     }
 
-    fn exception_dyn(&self) -> Option<Error> {
+    fn exception(&self) -> Option<Error> {
         let FutureState::Finished(Err(e)) = &*self.state.borrow() else {
             return None;
         };
@@ -296,7 +274,7 @@ pub(crate) fn pending_cancel_message<T>(t: &TaskFields<T>) -> Option<String> {
 /// Drops a task's future, reporting a panic from its `Drop` to the loop.
 fn drop_coro<T>(lp: &EventLoop, coro: Coroutine<T>) {
     let mut panics = Vec::new();
-    local::drop_each([coro], &mut panics);
+    drop_each([coro], &mut panics);
     lp.report_drop_panics("a task's future", panics);
 }
 
@@ -319,10 +297,7 @@ fn finish<T: 'static>(fut: &Future<T>, outcome: Result<T>) {
 
 /// Removes a finished task from its loop's table of unfinished tasks.
 fn forget<T: 'static>(fut: &Future<T>) {
-    if let Some(half) = local::running_half(&fut.core.lp) {
-        let removed = half.tasks.borrow_mut().remove(&fields(fut).id);
-        drop(removed);
-    }
+    fut.core.lp.forget_task(fields(fut).id);
 }
 
 /// One step of a task: asyncio's `Task.__step`.
@@ -469,8 +444,8 @@ pub(crate) fn in_cancel<T>(t: &TaskFields<T>) -> bool {
 
 /// Queues a step of the task (a no-op if one is queued).
 fn schedule_self<T: 'static>(fut: &Future<T>) {
-    let me: Rc<dyn Runnable> = fut.core.clone();
-    let _ = fut.core.lp.with_half(|half| half.schedule_step(me));
+    let me: Rc<dyn AnyTask> = fut.core.clone();
+    let _ = fut.core.lp.with_home(|home| home.schedule_step(me));
 }
 
 /// A task: a Rust future driven by the loop; see the [module docs](self).
@@ -553,10 +528,10 @@ impl<T: 'static> Task<T> {
             first_cancel_msg: RefCell::new(None),
         };
         let fut = Future::from_core(lp, Some(fields));
-        let task: Rc<dyn TaskDyn> = fut.core.clone();
-        lp.with_half(|half| {
-            half.tasks.borrow_mut().insert(id, task.clone());
-            half.schedule_step(task);
+        let task: Rc<dyn AnyTask> = fut.core.clone();
+        lp.with_home(|home| {
+            home.tasks.borrow_mut().insert(id, task.clone());
+            home.schedule_step(task);
         })?;
         Ok(Task { fut })
     }
@@ -623,7 +598,7 @@ impl<T: Clone + 'static> StdFuture for Task<T> {
 /// ```
 #[derive(Clone)]
 pub struct TaskRef {
-    inner: Rc<dyn TaskDyn>,
+    inner: Rc<dyn AnyTask>,
 }
 
 impl fmt::Debug for TaskRef {
@@ -639,7 +614,7 @@ impl PartialEq for TaskRef {
 }
 
 impl TaskRef {
-    pub(crate) fn from_dyn(inner: Rc<dyn TaskDyn>) -> TaskRef {
+    pub(crate) fn from_dyn(inner: Rc<dyn AnyTask>) -> TaskRef {
         TaskRef { inner }
     }
 
@@ -655,12 +630,12 @@ impl TaskRef {
 
     /// Requests cancellation; see [`Future::cancel`].
     pub fn cancel(&self) -> bool {
-        self.inner.clone().cancel_dyn(None)
+        self.inner.clone().cancel(None)
     }
 
     /// Requests cancellation with a message.
     pub fn cancel_with(&self, msg: Option<String>) -> bool {
-        self.inner.clone().cancel_dyn(msg)
+        self.inner.clone().cancel(msg)
     }
 
     /// The number of pending cancellation requests.
@@ -675,19 +650,19 @@ impl TaskRef {
 
     /// Whether the task is done.
     pub fn done(&self) -> bool {
-        self.inner.done_dyn()
+        self.inner.done()
     }
 
     /// Whether the task is cancelled.
     pub fn cancelled(&self) -> bool {
-        self.inner.cancelled_dyn()
+        self.inner.cancelled()
     }
 
     /// The exception the task ended with, if it is done and ended with one
     /// (not cancelled); like `Task.exception()`, reading it counts as
     /// retrieving it.
     pub fn exception(&self) -> Option<Error> {
-        self.inner.exception_dyn()
+        self.inner.exception()
     }
 
     /// The loop the task belongs to.

@@ -3,22 +3,22 @@
 //! XTHREAD-11, THREAD-4).
 //!
 //! A loop has one inbox. Producers — `call_soon_threadsafe` from any
-//! thread, a task's waker called off the loop's thread — [`send`] `Send`
-//! submissions into it; at each iteration the loop [`drain`]s them into its
-//! ready queue, and it [`park`]s on the inbox when it has nothing to do. The
+//! thread, a task's waker called off the loop's thread — `send` `Send`
+//! submissions into it; at each iteration the loop drains them into its
+//! ready queue (`drain_into`), and it `park`s on the inbox when it has nothing to do. The
 //! inbox owns everything about waking: its state (`state.rs`: one atomic
 //! word and a few fields under the inbox lock) is read and written here
 //! only, through these operations:
 //!
 //! | operation | called by | lock | what it does |
 //! |---|---|---|---|
-//! | [`send`] | any thread | none; the inbox lock only to wake a parked loop | announce (count `+1`), then send; refused once closed |
-//! | [`pending`] | the loop | none | a hint: is anything announced? |
-//! | [`drain`] | the loop's home thread | only to take a hand-back | the hand-back, then at most what was announced when it began |
-//! | [`park`] | the loop | held until it waits | sets `PARKED` and waits, unless work is pending or the caller must not wait |
-//! | [`wake`] | `stop()`, a send that saw `PARKED`, a hand-back | held | one condvar signal per park |
-//! | [`hand_back`] | an exiting home thread | held | puts taken submissions back in front |
-//! | [`close`] | `close()` | held, then none | refuses from now on; returns everything accepted |
+//! | `send` | any thread | none; the inbox lock only to wake a parked loop | announce (count `+1`), then send; refused once closed |
+//! | `pending` | the loop | none | a hint: is anything announced? |
+//! | `drain_into` | the loop's home thread | only to take a hand-back | the hand-back, then at most what was announced when it began |
+//! | `park` | the loop | held until it waits | sets `PARKED` and waits, unless work is pending or the caller must not wait |
+//! | `wake` | `stop()`, a send that saw `PARKED`, a hand-back | held | one condvar signal per park |
+//! | `hand_back` | an exiting home thread | held | puts taken submissions back in front |
+//! | `close` | `close()` | held, then none | refuses from now on; returns everything accepted |
 //!
 //! The channel is std's lock-free multi-producer `mpsc` (loom's modelled
 //! one under `--cfg loom`): a producer never takes a lock on the way in,
@@ -33,8 +33,8 @@
 //!    (it polls again until the send lands), or the producer sees `PARKED`
 //!    and, once it has sent, takes the lock to wake it. The loop holds the
 //!    lock from setting `PARKED` until it waits, so that wake-up finds it
-//!    waiting. A `stop()` sets its flag before it calls [`wake`], and
-//!    [`park`] reads the flag under the lock: the same argument.
+//!    waiting. A `stop()` sets its flag before it calls `wake`, and
+//!    `park` reads the flag under the lock: the same argument.
 //! 2. **Coalescing.** A waker signals the condvar only on the transition
 //!    `PARKED && !notified` → `notified`, under the lock: one signal per
 //!    park, however many submissions arrive. A busy loop is never
@@ -42,7 +42,7 @@
 //! 3. **Accepted or refused, decided at the announce.** A producer whose
 //!    announce finds `CLOSED` takes it back and never sends: refused
 //!    (`Event loop is closed`), so its callback cannot run. One announced
-//!    before `CLOSED` is accepted: the loop runs it, or [`close`] returns
+//!    before `CLOSED` is accepted: the loop runs it, or `close` returns
 //!    it to be dropped — `close` sets `CLOSED` with a read-modify-write,
 //!    then receives until the count is zero, waiting out sends still in
 //!    flight. Nothing is left in the channel of a closed inbox.
@@ -54,28 +54,20 @@
 //!    the next drain, so producers that never pause cannot hold the loop
 //!    in one drain. A submission sent before the read is within the bound
 //!    (its announce preceded its send), which keeps XTHREAD-2's order with
-//!    `call_soon`. Only [`close`] takes everything.
+//!    `call_soon`. Only `close` takes everything.
 //!
 //! The loom models in `loom_models.rs` check 1, 2, 3 and 5 on the inbox
 //! alone; `tests/loom_*.rs` check them again through the whole loop.
 //!
 //! The inbox counts submissions, signals and parks ([`InboxStats`]), so
 //! tests and benchmarks can show the coalescing.
-//!
-//! [`send`]: Inbox::send
-//! [`pending`]: Inbox::pending
-//! [`drain`]: Inbox::drain_into
-//! [`park`]: Inbox::park
-//! [`wake`]: Inbox::wake
-//! [`hand_back`]: Inbox::hand_back
-//! [`close`]: Inbox::close
 
 #[cfg(all(test, loom))]
 mod loom_models;
 mod state;
 
-use self::state::{Locked, Word};
-use crate::sync::{AtomicU64, Condvar, Mutex, Ordering, mpsc, thread};
+use self::state::{CLOSED, CachePadded, HANDED_BACK, Locked, ONE_SUBMISSION, PARKED};
+use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, mpsc, thread};
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -156,7 +148,7 @@ impl<T> Inbox<T> {
         let before = self.word.announce();
         // Seeded bug (`schedule-on-closed`): a closed inbox accepts work.
         #[cfg(not(loopspec_mutant = "schedule-on-closed"))]
-        if state::is_closed(before) {
+        if is_closed(before) {
             self.word.retract();
             drop(item);
             return Err(Refused);
@@ -168,7 +160,7 @@ impl<T> Inbox<T> {
                 return Err(Refused);
             }
         }
-        if state::is_parked(before) {
+        if is_parked(before) {
             self.wake();
         }
         Ok(())
@@ -178,7 +170,7 @@ impl<T> Inbox<T> {
     /// announced but still being sent counts: the loop polls again, rather
     /// than park, until it lands.
     pub(crate) fn pending(&self) -> bool {
-        state::pending(self.word.hint())
+        pending(self.word.hint())
     }
 
     /// Takes into `out`, in order, the handed-back submissions (all of
@@ -187,12 +179,12 @@ impl<T> Inbox<T> {
     /// the next drain. It takes fewer when an announced send is still in
     /// flight (the channel looks empty). Called by the loop's home thread.
     pub(crate) fn drain_into(&self, out: &mut VecDeque<T>) -> Drained {
-        if state::has_handed_back(self.word.hint()) {
+        if has_handed_back(self.word.hint()) {
             let mut locked = self.locked.lock();
             self.take_handed_back(&mut locked, out);
         }
         let rx = self.rx.lock();
-        let announced = state::count(self.word.hint()).max(0) as usize;
+        let announced = count(self.word.hint()).max(0) as usize;
         // Seeded bug (`unbounded-drain`): drain until the channel is empty,
         // as this inbox first did: a flood holds the loop in one drain.
         #[cfg(loopspec_mutant = "unbounded-drain")]
@@ -246,7 +238,7 @@ impl<T> Inbox<T> {
     /// through). Invariant 1.
     pub(crate) fn park(&self, timeout: Option<Duration>, must_not_wait: impl Fn() -> bool) {
         let mut locked = self.locked.lock();
-        if must_not_wait() || state::pending(self.word.hint()) {
+        if must_not_wait() || pending(self.word.hint()) {
             return;
         }
         // The last look at the word sets PARKED in the same step: a send
@@ -293,7 +285,7 @@ impl<T> Inbox<T> {
         let already = false;
         #[cfg(not(loopspec_mutant = "wake-every-push"))]
         let already = locked.notified;
-        if state::is_parked(self.word.load()) && !already {
+        if is_parked(self.word.load()) && !already {
             locked.notified = true;
             locked.wakeups += 1;
             true
@@ -314,7 +306,7 @@ impl<T> Inbox<T> {
         }
         let signal = {
             let mut locked = self.locked.lock();
-            if state::is_closed(self.word.load()) {
+            if is_closed(self.word.load()) {
                 return Err(earlier);
             }
             let first = locked.handed_back.is_empty();
@@ -349,7 +341,7 @@ impl<T> Inbox<T> {
             self.receive(&self.rx.lock(), &mut out, usize::MAX);
             // A refused producer's announce is taken back as quickly as an
             // accepted one's send lands.
-            if state::count(self.word.hint()) <= 0 {
+            if count(self.word.hint()) <= 0 {
                 break;
             }
             thread::yield_now();
@@ -360,7 +352,7 @@ impl<T> Inbox<T> {
     /// The counters.
     pub(crate) fn stats(&self) -> InboxStats {
         let locked = self.locked.lock();
-        let queued = state::count(self.word.load()).max(0) as usize;
+        let queued = count(self.word.load()).max(0) as usize;
         InboxStats {
             submissions: self.taken.load(Ordering::Relaxed) + queued as u64,
             wakeups: locked.wakeups,
@@ -368,6 +360,139 @@ impl<T> Inbox<T> {
             queued,
         }
     }
+}
+
+/// The inbox's atomic word: count and flags, documented bit by bit in
+/// `state.rs`. Each method is one atomic step of the protocol.
+#[derive(Debug)]
+struct Word(CachePadded<AtomicUsize>);
+
+impl Word {
+    fn new() -> Word {
+        Word(CachePadded(AtomicUsize::new(0)))
+    }
+
+    fn atomic(&self) -> &AtomicUsize {
+        &self.0.0
+    }
+
+    /// A producer announces one submission before it sends it: count `+1`.
+    /// Returns the word before, whose `CLOSED` decides acceptance and
+    /// whose `PARKED` says whether the loop must be woken.
+    fn announce(&self) -> usize {
+        self.atomic().fetch_add(ONE_SUBMISSION, Ordering::AcqRel)
+    }
+
+    /// A refused producer takes its announce back: count `-1`.
+    fn retract(&self) {
+        self.atomic().fetch_sub(ONE_SUBMISSION, Ordering::AcqRel);
+    }
+
+    /// A drain took `n` submissions off the channel: count `-n`.
+    fn took(&self, n: usize) {
+        self.atomic()
+            .fetch_sub(n * ONE_SUBMISSION, Ordering::AcqRel);
+    }
+
+    /// `n` submissions were handed back: count `+n`, and `HANDED_BACK`
+    /// if the queue was empty (`first`). Under the lock.
+    fn handed_back(&self, n: usize, first: bool) {
+        let flag = if first { HANDED_BACK } else { 0 };
+        self.atomic()
+            .fetch_add(n * ONE_SUBMISSION + flag, Ordering::AcqRel);
+    }
+
+    /// The `n` handed-back submissions were taken: count `-n`, and
+    /// `HANDED_BACK` cleared. Under the lock.
+    fn took_handed_back(&self, n: usize) {
+        self.atomic()
+            .fetch_sub(n * ONE_SUBMISSION + HANDED_BACK, Ordering::AcqRel);
+    }
+
+    /// The word, read by the loop as a hint: a drain now, or at the next
+    /// look. A load; under loom, a read-modify-write that changes nothing:
+    /// loom's scheduler explores a producer's announce on either side of a
+    /// read-modify-write but not of a load, and the models must see an
+    /// announce land just before a drain. (What a load can return beyond
+    /// that — an older value — only delays a drain to the next look: every
+    /// decision that must not miss an announce is a read-modify-write in
+    /// both builds (parking; closing, whose later reads come after its own
+    /// `fetch_or` and so, by coherence, see every announce before it); and
+    /// `HANDED_BACK` is set before the exiting home releases the loop, so
+    /// the next home, which claims the loop after that, cannot read it
+    /// stale.)
+    fn hint(&self) -> usize {
+        #[cfg(loom)]
+        return self.atomic().fetch_add(0, Ordering::AcqRel);
+        #[cfg(not(loom))]
+        self.atomic().load(Ordering::Acquire)
+    }
+
+    /// The word, read under the inbox lock, where its flags are exact (W2),
+    /// or for the counters.
+    fn load(&self) -> usize {
+        self.atomic().load(Ordering::Acquire)
+    }
+
+    /// The loop's decision to park, under the lock: sets `PARKED` and
+    /// returns whether it may wait — false if work is pending, and then
+    /// `PARKED` is cleared again. One read-modify-write, so a producer's
+    /// announce is either seen here or sees `PARKED` (invariant 1).
+    fn try_park(&self) -> bool {
+        // Seeded bug (`lost-wakeup`): decide from a plain read before
+        // setting the flag, as rloop does — a submission announced between
+        // the read and the set is never noticed.
+        #[cfg(loopspec_mutant = "lost-wakeup")]
+        let before = {
+            let seen = self.atomic().load(Ordering::Acquire);
+            self.atomic().fetch_or(PARKED, Ordering::AcqRel);
+            seen
+        };
+        #[cfg(not(loopspec_mutant = "lost-wakeup"))]
+        let before = self.atomic().fetch_or(PARKED, Ordering::AcqRel);
+        if pending(before) {
+            self.unpark();
+            return false;
+        }
+        true
+    }
+
+    /// Clears `PARKED` (the loop stopped waiting, or chose not to). Under
+    /// the lock.
+    fn unpark(&self) {
+        self.atomic().fetch_and(!PARKED, Ordering::AcqRel);
+    }
+
+    /// Sets `CLOSED`. Under the lock.
+    fn close(&self) {
+        self.atomic().fetch_or(CLOSED, Ordering::AcqRel);
+    }
+}
+
+/// The signed count of a word value.
+fn count(word: usize) -> isize {
+    (word as isize) >> 3
+}
+
+/// Whether a word value says work is waiting: a positive count or a
+/// handed-back queue.
+fn pending(word: usize) -> bool {
+    count(word) > 0 || word & HANDED_BACK != 0
+}
+
+/// Whether a word value has `CLOSED`.
+fn is_closed(word: usize) -> bool {
+    word & CLOSED != 0
+}
+
+/// Whether a word value has `PARKED`.
+fn is_parked(word: usize) -> bool {
+    word & PARKED != 0
+}
+
+/// Whether a word value has `HANDED_BACK`.
+fn has_handed_back(word: usize) -> bool {
+    word & HANDED_BACK != 0
 }
 
 impl<T> fmt::Debug for Inbox<T> {
