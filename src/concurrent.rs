@@ -413,7 +413,7 @@ impl<T: Clone + Send + 'static> std::future::Future for ConcurrentFuture<T> {
     /// completes or cancels the future. Inside a loopspec task, a pending
     /// cancellation of the task is delivered here (TASK-15).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        if let Some(exc) = crate::task::current().and_then(|t| t.take_throw()) {
+        if let Some(exc) = crate::task::state::current().and_then(|t| t.take_throw()) {
             return Poll::Ready(Err(exc));
         }
         let mut inner = self.shared.inner.lock();
