@@ -20,9 +20,9 @@
 use crate::concurrent::ConcurrentFuture;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
+use crate::event_loop::home_thread::running_loop;
 use crate::future::{DoneCallback, Future};
-use crate::local;
-use crate::policy::Profile;
+use crate::profile::Profile;
 use crate::task::Task;
 use std::rc::Rc;
 
@@ -31,7 +31,7 @@ use std::rc::Rc;
 /// `call_soon_threadsafe`), `_chain_future` acts directly when `lp` is the
 /// loop running in the calling thread (CHAIN-3, XTHREAD-8).
 fn acts_directly_on(lp: &EventLoop) -> bool {
-    lp.profile() >= Profile::Py313 && local::running_loop().as_ref() == Some(lp)
+    lp.profile() >= Profile::Py313 && running_loop().as_ref() == Some(lp)
 }
 
 /// What a finished source hands to its destination.
@@ -71,13 +71,13 @@ where
     if lp.is_closed() {
         return Ok(dest); // CHAIN-6: nothing will ever be scheduled for it
     }
-    let id = lp.hold(Box::new(dest.clone()))?;
+    let id = lp.stash(Box::new(dest.clone()))?;
 
     // Destination done: forget the held handle; if cancelled, cancel the
     // source (a concurrent future is cancelled directly).
     let source = cf.clone();
     let on_dest_done: DoneCallback<T> = Rc::new(move |dest: &Future<T>| {
-        drop(dest.get_loop().take_held(id));
+        drop(dest.get_loop().unstash(id));
         if dest.cancelled() {
             source.cancel();
         }
@@ -110,13 +110,13 @@ where
 /// On the loop thread: copies a source's state into the held destination,
 /// unless the destination is already done (asyncio's `_copy_future_state`).
 fn copy_into_held<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
-    let Some(held) = lp.take_held(id) else {
+    let Some(held) = lp.unstash(id) else {
         return; // the destination was cancelled and forgotten
     };
     let Ok(dest) = held.downcast::<Future<T>>() else {
         return;
     };
-    #[cfg(not(feature = "mutant-complete-cancelled"))]
+    #[cfg(not(loopspec_mutant = "complete-cancelled"))]
     if dest.done() {
         return;
     }
@@ -217,9 +217,9 @@ where
     let dest = cf.clone();
     dest.add_done_callback(move |cf| {
         // Seeded bug (loom mutant check): the cancel is not forwarded.
-        #[cfg(feature = "mutant-cancel-not-forwarded")]
+        #[cfg(loopspec_mutant = "cancel-not-forwarded")]
         let forward = false;
-        #[cfg(not(feature = "mutant-cancel-not-forwarded"))]
+        #[cfg(not(loopspec_mutant = "cancel-not-forwarded"))]
         let forward = cf.cancelled();
         if forward {
             // Cancelled where the loop runs (3.13+): cancel the task now,

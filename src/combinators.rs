@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{DoneCallback, Future, WeakFuture};
-use crate::policy::Profile;
+use crate::profile::Profile;
 use crate::task::current_task;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -19,29 +19,6 @@ use std::rc::Rc;
 fn distinct<T: 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
     let mut seen = HashSet::new();
     fs.filter(|f| seen.insert(f.identity())).collect()
-}
-
-/// The cancellation part of a gathering future (asyncio's
-/// `_GatheringFuture`): cancelling it cancels the children.
-pub(crate) struct GatherFields {
-    /// Cancels every child position with a message; true if any cancel did.
-    pub(crate) cancel_children: Box<dyn Fn(Option<String>) -> bool>,
-    /// Set when a `cancel()` cancelled at least one child: the gather then
-    /// finishes with a `CancelledError` exception (GATHER-6).
-    pub(crate) cancel_requested: Cell<bool>,
-}
-
-/// `_GatheringFuture.cancel`: false if done; otherwise cancels every child
-/// and returns whether any child's cancel returned true.
-pub(crate) fn cancel_gather(g: &GatherFields, done: bool, msg: Option<String>) -> bool {
-    if done {
-        return false;
-    }
-    let any = (g.cancel_children)(msg);
-    if any {
-        g.cancel_requested.set(true);
-    }
-    any
 }
 
 /// The children's outcomes in argument order, as `gather` reports them.
@@ -107,13 +84,7 @@ where
         }
         any
     });
-    let outer = Future::new_gathering(
-        &lp,
-        GatherFields {
-            cancel_children,
-            cancel_requested: Cell::new(false),
-        },
-    );
+    let outer = Future::new_gathering(&lp, cancel_children);
     let state = Rc::new(GatherState {
         outer: outer.downgrade(),
         outer_done: Cell::new(false),

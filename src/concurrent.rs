@@ -25,7 +25,6 @@
 
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::local;
 use crate::sync::{Arc, Condvar, Mutex};
 use smallvec::SmallVec;
 use std::fmt;
@@ -213,7 +212,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             match inner.state {
                 // Seeded bug (loom mutant check): a running future can be
                 // cancelled under its worker's feet.
-                #[cfg(not(feature = "mutant-cancel-running"))]
+                #[cfg(not(loopspec_mutant = "cancel-running"))]
                 CfState::Running => return false,
                 CfState::Finished => return false,
                 CfState::Cancelled | CfState::CancelledAndNotified => return true,
@@ -283,7 +282,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             )
         };
         // Seeded bug (loom mutant check): blocked waiters are not woken.
-        #[cfg(not(feature = "mutant-cf-no-notify"))]
+        #[cfg(not(loopspec_mutant = "cf-no-notify"))]
         self.shared.done.notify_all();
         self.invoke(callbacks, wakers);
         Ok(())
@@ -310,7 +309,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     pub fn add_done_callback(&self, cb: impl FnOnce(&ConcurrentFuture<T>) + Send + 'static) {
         // Seeded bug (loom mutant check): check "done" and register in two
         // critical sections, so a completion in between loses the callback.
-        #[cfg(feature = "mutant-callback-lost")]
+        #[cfg(loopspec_mutant = "callback-lost")]
         {
             let done = self.shared.inner.lock().state.is_done();
             if !done {
@@ -318,7 +317,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
                 return;
             }
         }
-        #[cfg(not(feature = "mutant-callback-lost"))]
+        #[cfg(not(loopspec_mutant = "callback-lost"))]
         {
             let mut inner = self.shared.inner.lock();
             if !inner.state.is_done() {
@@ -345,11 +344,12 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             if inner.state.is_done() {
                 return Ok(read(&inner));
             }
-            if deadline.is_none()
-                && let Some(lp) = &inner.completing_loop
-                && local::running_loop().as_ref() == Some(lp)
-            {
-                return Err(Error::ResultFromLoopThread);
+            if deadline.is_none() {
+                if let Some(lp) = &inner.completing_loop {
+                    if crate::event_loop::home_thread::running_loop().as_ref() == Some(lp) {
+                        return Err(Error::ResultFromLoopThread);
+                    }
+                }
             }
             match deadline {
                 None => inner = self.shared.done.wait(inner),
@@ -413,7 +413,7 @@ impl<T: Clone + Send + 'static> std::future::Future for ConcurrentFuture<T> {
     /// completes or cancels the future. Inside a loopspec task, a pending
     /// cancellation of the task is delivered here (TASK-15).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        if let Some(exc) = crate::task::current().and_then(|t| t.take_throw()) {
+        if let Some(exc) = crate::task::state::current().and_then(|t| t.take_throw()) {
             return Poll::Ready(Err(exc));
         }
         let mut inner = self.shared.inner.lock();

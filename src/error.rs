@@ -7,6 +7,10 @@
 //!
 //! An `Error` is cheap to clone and `Send + Sync`: a future's exception is
 //! handed to every awaiter, as in Python, and crosses threads in the bridges.
+//!
+//! An error the loop cannot raise to anyone (a panicking callback, an
+//! exception never retrieved) is reported with an [`ExceptionContext`], asyncio's
+//! context dict, to the loop's exception handler.
 
 use std::fmt;
 use std::sync::Arc;
@@ -352,6 +356,62 @@ impl Eq for Exception {}
 impl fmt::Debug for Exception {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({:?})", self.type_name, self.message)
+    }
+}
+
+/// What [`EventLoop::call_exception_handler`](crate::EventLoop::call_exception_handler)
+/// reports: asyncio's context dict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExceptionContext {
+    /// asyncio's `message`, e.g. `"Exception in callback <Handle f>"`.
+    pub message: String,
+    /// The exception, if any.
+    pub exception: Option<Error>,
+    /// The repr of the handle whose callback failed, if any.
+    pub handle: Option<String>,
+    /// The repr of the future concerned, if any.
+    pub future: Option<String>,
+    /// The repr of the task concerned, if any.
+    pub task: Option<String>,
+}
+
+impl ExceptionContext {
+    /// A context with only a message.
+    pub fn new(message: impl Into<String>) -> ExceptionContext {
+        ExceptionContext {
+            message: message.into(),
+            ..ExceptionContext::default()
+        }
+    }
+
+    /// This context with an exception.
+    pub fn with_exception(mut self, e: Error) -> ExceptionContext {
+        self.exception = Some(e);
+        self
+    }
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(e) = &self.exception {
+            write!(f, ": {e:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Drops each item in its own `catch_unwind`, collecting the panics as
+/// exceptions: user destructors run here (the loop dropping callbacks,
+/// timers, coroutines it will not run), and one that panics must not stop
+/// the others.
+pub(crate) fn drop_each<T>(items: impl IntoIterator<Item = T>, panics: &mut Vec<Error>) {
+    for item in items {
+        if let Err(panic) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(item)))
+        {
+            panics.push(Error::from_panic(panic));
+        }
     }
 }
 

@@ -10,9 +10,12 @@
 //! nothing and raises nothing, and `cancelled()` reports `true` in both cases.
 //!
 //! For a loop-bound callback the flag is all the handle shares (the callback
-//! stays in the loop-bound half). For a `call_soon_threadsafe` callback the
-//! callback and its cancellation state travel in one allocation, which both
-//! the handle and the inbox point to; cancelling it drops the callback at once.
+//! stays in the loop's home, its loop-bound state). For a
+//! `call_soon_threadsafe` callback the callback and its cancellation state
+//! travel in one allocation, which both the handle and the inbox point to;
+//! cancelling it drops the callback at once. That queue entry is a
+//! `Submission`: the one thing the inbox carries, a `call_soon_threadsafe`
+//! callback or a task waker's wake-up.
 //!
 //! The handle's shared part is behind a `std::sync::Arc` (loom's `Arc` cannot
 //! become a trait object); everything it shares between threads is a shim
@@ -34,13 +37,13 @@ pub(crate) trait HandleCore: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-/// The flag of a loop-bound callback.
-struct Flag<F> {
+/// The cancellation flag of a loop-bound callback (`call_soon`, timers).
+struct CancelFlag<F> {
     cancelled: AtomicBool,
     _callback: PhantomData<fn() -> F>,
 }
 
-impl<F> HandleCore for Flag<F> {
+impl<F> HandleCore for CancelFlag<F> {
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
     }
@@ -52,10 +55,10 @@ impl<F> HandleCore for Flag<F> {
     }
 }
 
-/// Something handed to the loop from another thread: a
-/// `call_soon_threadsafe` callback with its cancellation state, or a task
-/// waker's wake-up. The inbox holds them as `Arc<dyn SentCall>`.
-pub(crate) trait SentCall: HandleCore {
+/// What a [`Submission`] points to: a `call_soon_threadsafe` callback with
+/// its cancellation state ([`ThreadsafeCallback`]), or a task waker (whose
+/// wake-up steps its task instead of running anything).
+pub(crate) trait Submittable: HandleCore {
     /// Runs the callback unless it was cancelled (or already taken). Called
     /// once, by the loop's thread.
     fn run(&self);
@@ -68,23 +71,28 @@ pub(crate) trait SentCall: HandleCore {
     }
 }
 
-/// The state of a sent callback. One lock guards the callback and its
-/// cancellation, so `cancel()` releases the callback at once, as asyncio's
-/// `Handle.cancel()` drops its references.
-enum SentState<F> {
+/// The state of a `call_soon_threadsafe` callback. One lock guards the
+/// callback and its cancellation, so `cancel()` releases the callback at
+/// once, as asyncio's `Handle.cancel()` drops its references.
+enum CallbackState<F> {
     /// Queued; the callback is here.
     Pending(F),
     /// Run, dropped by `close()`, or cancelled before it ran.
     Done { cancelled: bool },
 }
 
-struct Sent<F> {
-    state: Mutex<SentState<F>>,
+/// A `call_soon_threadsafe` callback, shared by its [`Handle`] and its
+/// [`Submission`].
+struct ThreadsafeCallback<F> {
+    state: Mutex<CallbackState<F>>,
 }
 
-impl<F: FnOnce() + Send> HandleCore for Sent<F> {
+impl<F: FnOnce() + Send> HandleCore for ThreadsafeCallback<F> {
     fn cancel(&self) {
-        let old = std::mem::replace(&mut *self.state.lock(), SentState::Done { cancelled: true });
+        let old = std::mem::replace(
+            &mut *self.state.lock(),
+            CallbackState::Done { cancelled: true },
+        );
         // The callback, if it had not run: dropped outside the lock, and a
         // panic of its destructor stays here (the handle knows no loop to
         // report to, and cancel() must not fail), said on stderr.
@@ -96,20 +104,20 @@ impl<F: FnOnce() + Send> HandleCore for Sent<F> {
         }
     }
     fn cancelled(&self) -> bool {
-        matches!(*self.state.lock(), SentState::Done { cancelled: true })
+        matches!(*self.state.lock(), CallbackState::Done { cancelled: true })
     }
     fn name(&self) -> &'static str {
         std::any::type_name::<F>()
     }
 }
 
-impl<F: FnOnce() + Send> Sent<F> {
+impl<F: FnOnce() + Send> ThreadsafeCallback<F> {
     /// Takes the callback if it is still pending; it is then done (not
     /// cancelled), whatever the caller does with it.
     fn take_pending(&self) -> Option<F> {
         let mut state = self.state.lock();
-        match std::mem::replace(&mut *state, SentState::Done { cancelled: false }) {
-            SentState::Pending(f) => Some(f),
+        match std::mem::replace(&mut *state, CallbackState::Done { cancelled: false }) {
+            CallbackState::Pending(f) => Some(f),
             done => {
                 *state = done;
                 None
@@ -118,7 +126,7 @@ impl<F: FnOnce() + Send> Sent<F> {
     }
 }
 
-impl<F: FnOnce() + Send> SentCall for Sent<F> {
+impl<F: FnOnce() + Send> Submittable for ThreadsafeCallback<F> {
     fn run(&self) {
         if let Some(f) = self.take_pending() {
             f();
@@ -130,15 +138,28 @@ impl<F: FnOnce() + Send> SentCall for Sent<F> {
     }
 }
 
-/// The queue's reference to a sent callback. Dropping it without running it
-/// (a queue emptied by `close()`) drops the callback at once, even while the
-/// handle lives on.
-pub(crate) struct QueuedCall(Option<Arc<dyn SentCall>>);
+/// One piece of work handed to a loop from any thread: a
+/// `call_soon_threadsafe` callback, or a task waker's wake-up (16 bytes).
+/// The inbox carries these, and the ready queue holds the callbacks until
+/// they run. Dropping one without running it (a queue emptied by `close()`)
+/// drops the callback at once, even while its handle lives on.
+pub(crate) struct Submission(Option<Arc<dyn Submittable>>);
 
-impl QueuedCall {
-    /// Queues `call` (a task waker's wake-up).
-    pub(crate) fn new(call: Arc<dyn SentCall>) -> QueuedCall {
-        QueuedCall(Some(call))
+impl Submission {
+    /// `f` as a submission, with the handle that can cancel it: both point
+    /// to one [`ThreadsafeCallback`].
+    pub(crate) fn callback<F: FnOnce() + Send + 'static>(f: F) -> (Submission, Handle) {
+        let node: Arc<dyn Submittable> = Arc::new(ThreadsafeCallback {
+            state: Mutex::new(CallbackState::Pending(f)),
+        });
+        let core: Arc<dyn HandleCore> = node.clone();
+        (Submission(Some(node)), Handle { core })
+    }
+
+    /// A task waker's wake-up: `waker` itself is the submission, so a
+    /// wake-up allocates nothing.
+    pub(crate) fn wake_up(waker: Arc<dyn Submittable>) -> Submission {
+        Submission(Some(waker))
     }
 
     /// For a task's wake-up, the task's id.
@@ -159,21 +180,21 @@ impl QueuedCall {
     }
 }
 
-impl Drop for QueuedCall {
+impl fmt::Debug for Submission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.task_wake() {
+            Some(id) => write!(f, "Wake({id})"),
+            None => write!(f, "Call({})", self.name()),
+        }
+    }
+}
+
+impl Drop for Submission {
     fn drop(&mut self) {
         if let Some(call) = self.0.take() {
             call.discard();
         }
     }
-}
-
-/// Packs `f` for the inbox: the queue entry and the handle share it.
-pub(crate) fn sent_call<F: FnOnce() + Send + 'static>(f: F) -> (QueuedCall, Handle) {
-    let node: Arc<dyn SentCall> = Arc::new(Sent {
-        state: Mutex::new(SentState::Pending(f)),
-    });
-    let core: Arc<dyn HandleCore> = node.clone();
-    (QueuedCall(Some(node)), Handle { core })
 }
 
 /// A scheduled callback, returned by [`EventLoop::call_soon`](crate::EventLoop::call_soon)
@@ -204,7 +225,7 @@ impl Handle {
     /// The handle of a loop-bound callback of type `F`.
     pub(crate) fn for_callback<F: 'static>() -> Handle {
         Handle {
-            core: Arc::new(Flag::<F> {
+            core: Arc::new(CancelFlag::<F> {
                 cancelled: AtomicBool::new(false),
                 _callback: PhantomData,
             }),

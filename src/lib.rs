@@ -43,34 +43,37 @@ pub mod event_loop;
 pub mod executor;
 pub mod future;
 pub mod handle;
+mod home;
 pub mod inbox;
-mod local;
 pub mod loop_thread;
 pub mod policy;
+pub mod profile;
 pub mod run_state;
 pub mod runner;
 mod sync;
 pub mod task;
+mod thread_name;
+pub mod thread_pool;
 pub mod warnings;
 
 pub use chain::{run_coroutine_threadsafe, wrap_future};
 pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
-pub use error::{Error, Exception, Result};
+pub use error::{Error, Exception, ExceptionContext, Result};
 pub use event_loop::{
-    Builder, EventLoop, ExceptionContext, ExceptionHandler, all_tasks, default_exception_handler,
-    get_running_loop,
+    Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
 };
-pub use executor::{Executor, Job, ThreadPool};
 pub use future::{DoneCallback, Future};
 pub use handle::{Handle, TimerHandle};
 pub use inbox::InboxStats;
 pub use loop_thread::LoopThread;
 pub use policy::{
-    Policy, Profile, ensure_future, get_event_loop, get_event_loop_policy, get_event_loop_with,
+    Policy, ensure_future, get_event_loop, get_event_loop_policy, get_event_loop_with,
     new_event_loop, run, set_event_loop, set_event_loop_policy,
 };
+pub use profile::Profile;
 pub use runner::{Runner, run_with_loop_factory};
 pub use task::{Task, TaskRef, YieldNow, create_task, current_task, sleep, yield_now};
+pub use thread_pool::{Executor, Job, ThreadPool};
 pub use warnings::{Warning, catch_warnings};

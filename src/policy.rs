@@ -17,61 +17,14 @@
 use crate::clock::ClockKind;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::local;
+use crate::event_loop::home_thread::running_loop;
 use crate::sync::{Global, thread, thread_local};
+use crate::thread_name;
 use crate::warnings::warn;
+
+pub use crate::profile::Profile;
 use std::cell::RefCell;
 use std::fmt;
-
-/// The Python version whose rules a [`Policy`] or an [`EventLoop`] follows
-/// where versions differ. See SPEC.md's version matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Profile {
-    /// 3.11 (and 3.10.10+): the main thread creates a loop implicitly, silently.
-    #[default]
-    Py311,
-    /// 3.12: implicit creation also reports a `DeprecationWarning`.
-    Py312,
-    /// 3.13: as 3.12; `uncancel()` reaching zero withdraws a pending cancel.
-    Py313,
-    /// 3.14: no implicit creation in any thread; the policy API warns that
-    /// it goes in 3.16 (POLICY-14).
-    Py314,
-    /// 3.15: as 3.14 in every rule.
-    Py315,
-}
-
-impl Profile {
-    /// Every profile, oldest first.
-    pub const ALL: [Profile; 5] = [
-        Profile::Py311,
-        Profile::Py312,
-        Profile::Py313,
-        Profile::Py314,
-        Profile::Py315,
-    ];
-
-    /// The profile that models CPython `major.minor`: 3.10 and 3.11 →
-    /// `Py311` (3.10.9 and later follow 3.11's rules where loopspec models
-    /// them), 3.12 → `Py312`, ..., 3.15 → `Py315`; `None` for other
-    /// versions.
-    ///
-    /// ```
-    /// use loopspec::Profile;
-    /// assert_eq!(Profile::for_python(3, 15), Some(Profile::Py315));
-    /// assert_eq!(Profile::for_python(3, 9), None);
-    /// ```
-    pub fn for_python(major: u32, minor: u32) -> Option<Profile> {
-        match (major, minor) {
-            (3, 10 | 11) => Some(Profile::Py311),
-            (3, 12) => Some(Profile::Py312),
-            (3, 13) => Some(Profile::Py313),
-            (3, 14) => Some(Profile::Py314),
-            (3, 15) => Some(Profile::Py315),
-            _ => None,
-        }
-    }
-}
 
 /// One thread's slot.
 #[derive(Default)]
@@ -86,24 +39,24 @@ thread_local! {
 }
 
 /// Runs `f` on the calling thread's slot; `None` while the thread is exiting.
-#[cfg(not(feature = "mutant-shared-slot"))]
+#[cfg(not(loopspec_mutant = "shared-slot"))]
 fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
     SLOT.try_with(|s| f(&mut s.borrow_mut())).ok()
 }
 
 // Seeded bug (loom mutant check): one slot shared by every thread.
-#[cfg(all(feature = "mutant-shared-slot", loom))]
+#[cfg(all(loopspec_mutant = "shared-slot", loom))]
 loom::lazy_static! {
     static ref SHARED_SLOT: crate::sync::Mutex<Slot> = crate::sync::Mutex::new(Slot::default());
 }
 
-#[cfg(all(feature = "mutant-shared-slot", loom))]
+#[cfg(all(loopspec_mutant = "shared-slot", loom))]
 fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
     Some(f(&mut SHARED_SLOT.lock()))
 }
 
-#[cfg(all(feature = "mutant-shared-slot", not(loom)))]
-compile_error!("the mutant-* features are for the loom mutant check only");
+#[cfg(all(loopspec_mutant = "shared-slot", not(loom)))]
+compile_error!("the loopspec_mutant cfg is for the loom mutant check only");
 
 /// The rules for the per-thread current loop; see the [module docs](self).
 ///
@@ -175,11 +128,7 @@ impl Policy {
 
     /// Whether the calling thread is this policy's main thread.
     pub fn is_main_thread(&self) -> bool {
-        let me = thread::current();
-        match self.main {
-            Some(id) => me.id() == id,
-            None => me.name() == Some("main"),
-        }
+        thread_name::is_main_thread(self.main)
     }
 
     /// A new loop with this policy's clock and profile. It does not become
@@ -224,7 +173,7 @@ impl Policy {
             return Ok(lp);
         }
         Err(Error::NoCurrentLoop {
-            thread: current_thread_name(Some(self)),
+            thread: thread_name::current(self.main),
         })
     }
 
@@ -239,36 +188,13 @@ impl Policy {
         T: Clone + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        if local::running_loop().is_some() {
+        if running_loop().is_some() {
             return Err(Error::RunInRunningLoop);
         }
         let mut runner = crate::Runner::with_policy(self.clone());
         let result = runner.run(main);
         runner.close();
         result
-    }
-}
-
-/// The name asyncio would print for the calling thread (POLICY-9): the
-/// policy's main thread is `MainThread`; another thread is called by its
-/// Rust name, or `Thread-N` (N from its `ThreadId`) if it has none. With no
-/// policy, the default policy's main thread (Rust's `main`) is `MainThread`.
-pub(crate) fn current_thread_name(policy: Option<&Policy>) -> String {
-    let me = thread::current();
-    let is_main = match policy {
-        Some(p) => p.is_main_thread(),
-        None => me.name() == Some("main"),
-    };
-    if is_main {
-        return "MainThread".to_string();
-    }
-    match me.name() {
-        Some(name) => name.to_string(),
-        None => {
-            let id = format!("{:?}", me.id());
-            let n: String = id.chars().filter(char::is_ascii_digit).collect();
-            format!("Thread-{n}")
-        }
     }
 }
 
@@ -336,7 +262,7 @@ pub fn get_event_loop() -> Result<EventLoop> {
 /// asyncio's `get_event_loop()` under `policy`: the running loop wins, then
 /// the policy's rules.
 pub fn get_event_loop_with(policy: &Policy) -> Result<EventLoop> {
-    match local::running_loop() {
+    match running_loop() {
         Some(lp) => Ok(lp),
         None => policy.get_event_loop(),
     }
@@ -376,7 +302,7 @@ where
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     let mut slot = Some(f);
-    if let Some(fut) = crate::event_loop::take_future_like(&mut slot) {
+    if let Some(fut) = crate::event_loop::tasks::take_future_like(&mut slot) {
         return Ok(fut);
     }
     let f = slot.take().ok_or(Error::Closed)?;

@@ -1,22 +1,26 @@
 //! The loop's run state: who runs it, whether a stop was requested, whether it
 //! is closed, and which thread holds its loop-bound work.
 //!
-//! `RunState` lives in the loop's shared state, under the same mutex as the
-//! [inbox](crate::inbox), so that "closed" is checked atomically with every
-//! cross-thread enqueue. Each field's invariants are written next to it;
-//! SPEC.md rules cite them (LIFE-*, STOP-*, THREAD-*).
+//! `RunState` lives in the loop's shared state under its own lock, the
+//! run-state lock: every run check and every claim of the loop's home is
+//! made under it (`src/event_loop/lifecycle.rs`, `home_thread.rs`). Each
+//! field's invariants are written next to it; SPEC.md rules cite them
+//! (LIFE-*, STOP-*, THREAD-*). Whether the loop is woken, and whether a
+//! cross-thread submission is accepted, is the inbox's state, not this
+//! (`src/inbox/`).
 //!
 //! # The stop flag
 //!
 //! `stopping` is an atomic next to the lock (`StopFlag`), so the loop can
 //! check it after every iteration without locking:
 //!
-//! * Set by `stop()` from any thread, which then takes the lock to wake a
-//!   parked loop: a loop that decided to park before the flag was set is
-//!   woken by that lock-and-notify, one that looks after it sees the flag.
-//!   So a stop is never missed (STOP-5).
+//! * Set by `stop()` from any thread, which then calls the inbox's `wake`
+//!   (under the inbox lock): a loop that decided to park before the flag was
+//!   set is woken by it; one that looks after it sees the flag, which the
+//!   inbox's `park` reads under that lock. So a stop is never missed
+//!   (STOP-5).
 //! * Read at the end of each iteration (`run_forever` returns when it is set,
-//!   STOP-1) and when computing the poll timeout (set means timeout 0).
+//!   STOP-1) and before parking (set means timeout 0).
 //! * Cleared on every exit from `run_forever`, whatever the cause (STOP-1).
 //! * Not cleared by `close()` and not an error on a stopped or closed loop: a
 //!   stop requested while the loop is not running makes the next run do
@@ -49,16 +53,17 @@ impl StopFlag {
         self.0.store(false, Ordering::SeqCst);
     }
 
-    /// Seeded bug (loom mutant check): consumes the request.
-    #[cfg(feature = "mutant-clear-stop-early")]
+    /// Seeded bug (`clear-stop-early`): consumes the request.
+    #[cfg(loopspec_mutant = "clear-stop-early")]
     pub(crate) fn take(&self) -> bool {
         self.0.swap(false, Ordering::SeqCst)
     }
 }
 
-/// The thread that holds a loop's loop-bound (non-`Send`) work.
+/// The thread that holds a loop's loop-bound (non-`Send`) work: its home
+/// thread (the work itself is its [`Home`](crate::home::Home)).
 #[derive(Debug, Clone)]
-pub(crate) struct Home {
+pub(crate) struct HomeThread {
     /// The home thread.
     pub(crate) thread: ThreadId,
     /// Its name as SPEC.md POLICY-9 maps it, for error messages.
@@ -83,26 +88,28 @@ pub(crate) struct RunState {
     ///
     /// * Only set while `running` is `None` (`close()` on a running loop is
     ///   refused with "Cannot close a running event loop").
-    /// * Once set, no submission is accepted: `close()` also sets the inbox
-    ///   word's `CLOSED` bit, which every cross-thread submission's announce
-    ///   reads in the same atomic step, and then empties the inbox (see
-    ///   `inbox`; XTHREAD rules build on this).
+    /// * Set before `close()` closes the inbox, whose `CLOSED` bit is what
+    ///   refuses cross-thread submissions: every announce reads it in the
+    ///   same atomic step, and the inbox's close returns what was accepted
+    ///   before (XTHREAD-3, `src/inbox/`). This flag is what loop-bound calls
+    ///   and runs check, under this lock (LIFE-8).
     pub(crate) closed: bool,
 
-    /// The thread whose loop-bound half (ready queue, timers, tasks) currently
-    /// exists, if any.
+    /// The thread whose [`Home`](crate::home::Home) (ready queue, timers,
+    /// tasks) currently exists, if any.
     ///
     /// * Claimed by the first loop-bound call made while it is `None`: the
     ///   scheduling calls, `create_task`, a run, `wrap_future`, completing a
-    ///   future with callbacks (everything that goes through `with_half`).
+    ///   future with callbacks (everything that goes through `with_home`).
     /// * While `running` is `Some(t)`, `home` is `Some(t)`.
-    /// * Released when a run ends and the half is empty (no ready callbacks,
-    ///   no pending timers, no unfinished tasks, no held values), by
-    ///   `close()`, and when the home thread exits (its loop-bound work is
-    ///   dropped with it; its taken-in submissions go back to the inbox).
-    pub(crate) home: Option<Home>,
+    /// * Released when a run ends and the home is empty (no ready callbacks,
+    ///   no pending timers, no unfinished tasks, nothing stashed), by
+    ///   `close()` on the home thread, and when the home thread exits (its
+    ///   loop-bound work is dropped with it; the submissions it had taken in
+    ///   are handed back to the inbox first).
+    pub(crate) home: Option<HomeThread>,
 
     /// Incremented on every claim of `home`, so a thread can tell its own
-    /// loop-bound half from a stale one left over from an earlier claim.
+    /// home of the loop from a stale one left over from an earlier claim.
     pub(crate) epoch: u64,
 }

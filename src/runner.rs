@@ -16,10 +16,10 @@
 //! assert_eq!(runner.run(async { Ok(()) }).unwrap_err().to_string(), "Runner is closed");
 //! ```
 
-use crate::error::{Error, Result};
-use crate::event_loop::{EventLoop, ExceptionContext};
+use crate::error::{Error, ExceptionContext, Result};
+use crate::event_loop::EventLoop;
+use crate::event_loop::home_thread::running_loop;
 use crate::future::Future;
-use crate::local;
 use crate::policy::{self, Policy};
 use crate::task::TaskRef;
 use std::cell::Cell;
@@ -145,7 +145,7 @@ impl Runner {
         T: Clone + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        if local::running_loop().is_some() {
+        if running_loop().is_some() {
             return Err(Error::RunnerInRunningLoop);
         }
         let lp = self.get_loop()?;
@@ -245,7 +245,7 @@ where
     T: Clone + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
-    if local::running_loop().is_some() {
+    if running_loop().is_some() {
         return Err(Error::RunInRunningLoop);
     }
     let mut runner = Runner::with_loop_factory(factory);

@@ -48,7 +48,7 @@ fn loom_run_coroutine_threadsafe_with_racing_cancel() {
 /// Cancelling the concurrent future really cancels a task that cannot finish
 /// by itself, whenever the cancel comes (before or after the loop took the
 /// submission).
-/// Catches: `mutant-cancel-not-forwarded`.
+/// Catches: `cancel-not-forwarded`.
 /// Rules: XTHREAD-8
 #[test]
 fn loom_cancelling_concurrent_future_cancels_the_task() {
@@ -90,7 +90,7 @@ fn loom_cancelling_concurrent_future_cancels_the_task() {
 /// source. The wrapper stays cancelled whatever the interleaving; the source
 /// is cancelled (the worker saw it and did not start) or finished (it was
 /// already running: its result is dropped).
-/// Catches: `mutant-complete-cancelled`.
+/// Catches: `complete-cancelled`.
 /// Rules: CHAIN-4, CHAIN-5, CHAIN-7
 #[test]
 fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
@@ -125,7 +125,7 @@ fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
 /// A source completed in another thread while the wrapper's loop is closed:
 /// nothing is queued on the closed loop, nothing panics, the wrapper stays
 /// pending.
-/// Catches: `mutant-schedule-on-closed`.
+/// Catches: `schedule-on-closed`.
 /// Rules: CHAIN-6, XTHREAD-3
 #[test]
 fn loom_closed_destination_loop_gets_nothing() {

@@ -48,7 +48,7 @@ fn submit_from_another_thread(
 /// then dropped by `close()`) or refused with `Event loop is closed`; either
 /// way it never runs, its closure is dropped exactly once by the time both
 /// calls have returned, and nothing is left in the closed loop's inbox.
-/// Catches: `mutant-close-skips-drain`, `mutant-schedule-on-closed`.
+/// Catches: `close-skips-drain`, `schedule-on-closed`.
 /// Rules: XTHREAD-3
 #[test]
 fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
@@ -69,9 +69,9 @@ fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
 /// submission runs (then the call returned `Ok`), is dropped by `close()`
 /// (`Ok`), or is refused (`Event loop is closed`, never run). A call that
 /// reports the loop closed never has its callback run.
-/// Catches: `mutant-refuse-after-send` (sending before the announce, the bug
+/// Catches: `refuse-after-send` (sending before the announce, the bug
 /// `tests/threads/xthread.rs`'s racing-close test found in this inbox's first
-/// version), `mutant-close-skips-drain`.
+/// version), `close-skips-drain`.
 /// Rules: XTHREAD-3
 #[test]
 fn loom_submission_racing_a_run_then_close_runs_only_if_accepted() {

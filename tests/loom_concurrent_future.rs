@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 /// done callback runs exactly once, in the thread whose call completed the
 /// future. Allowed outcomes: cancel won (worker told not to start) or the
 /// worker won (cancel returned false, result set).
-/// Catches: `mutant-cancel-running`.
+/// Catches: `cancel-running`.
 /// Rules: CONC-3, CONC-4, CONC-6
 #[test]
 fn loom_cancel_races_worker_and_callback_runs_once_where_completed() {
@@ -51,7 +51,7 @@ fn loom_cancel_races_worker_and_callback_runs_once_where_completed() {
 }
 
 /// A blocked `result()` always wakes when another thread finishes the future.
-/// Catches: `mutant-cf-no-notify`.
+/// Catches: `cf-no-notify`.
 /// Rules: CONC-2
 #[test]
 fn loom_blocked_result_always_wakes() {
@@ -66,7 +66,7 @@ fn loom_blocked_result_always_wakes() {
 
 /// A callback added while another thread completes the future runs exactly
 /// once: in the completing thread, or at once in the adding thread.
-/// Catches: `mutant-callback-lost`.
+/// Catches: `callback-lost`.
 /// Rules: CONC-6
 #[test]
 fn loom_callback_added_during_completion_runs_once() {

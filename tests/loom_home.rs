@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// A submission races with another thread claiming the loop (a loop-bound
 /// call takes the inbox into that thread's half) and exiting. Whichever
 /// happens first, the submission runs exactly once when the loop next runs.
-/// Catches: `mutant-exit-drops-submissions`.
+/// Catches: `exit-drops-submissions`.
 /// Rules: THREAD-4, XTHREAD-1
 #[test]
 fn loom_home_exit_racing_a_submission_loses_nothing() {

@@ -1,7 +1,7 @@
 //! Loom models: one loop per thread (SPEC.md POLICY-1, POLICY-4, LIFE-5).
 //!
 //! Built only with `--cfg loom`; see `.ci/loom`. Each model names the rules it
-//! checks and the seeded bug (`mutant-*` feature) it catches.
+//! checks and the seeded bug it catches (a `loopspec_mutant` value; see `.ci/loom`).
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +9,7 @@ use loopspec::{ClockKind, Error, EventLoop, Policy, Profile};
 use std::sync::Arc as StdArc;
 
 /// Two threads set their own loops and each sees only its own.
-/// Catches: `mutant-shared-slot`.
+/// Catches: `shared-slot`.
 /// Rules: POLICY-1
 #[test]
 fn loom_each_thread_sees_its_own_loop() {
@@ -29,7 +29,7 @@ fn loom_each_thread_sees_its_own_loop() {
 }
 
 /// Only the main thread gets a loop implicitly, whatever the interleaving.
-/// Catches: `mutant-shared-slot`.
+/// Catches: `shared-slot`.
 /// Rules: POLICY-3, POLICY-4
 #[test]
 fn loom_implicit_loop_only_in_main_thread() {
@@ -50,7 +50,7 @@ fn loom_implicit_loop_only_in_main_thread() {
 /// "This event loop is already running" or, if it came before the run while
 /// the first thread held the loop's work, THREAD-2's error; or both run, one
 /// after the other.
-/// Catches: `mutant-double-run`.
+/// Catches: `double-run`.
 /// Rules: LIFE-5, THREAD-2
 #[test]
 fn loom_same_loop_from_two_threads_runs_once_at_a_time() {
@@ -87,7 +87,7 @@ fn loom_same_loop_from_two_threads_runs_once_at_a_time() {
 }
 
 /// A thread running one loop cannot run another.
-/// Catches: `mutant-double-run` (which also skips this check).
+/// Catches: `double-run` (which also skips this check).
 /// Rules: LIFE-5
 #[test]
 fn loom_thread_running_a_loop_cannot_run_another() {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 /// `call_soon_threadsafe(stop)` from another thread always ends a parked
 /// `run_forever` (a real-clock loop with no timer parks without limit).
-/// Catches: `mutant-lost-wakeup`.
+/// Catches: `lost-wakeup`.
 /// Rules: STOP-5, XTHREAD-4
 #[test]
 fn loom_threadsafe_stop_ends_parked_run() {
@@ -26,7 +26,7 @@ fn loom_threadsafe_stop_ends_parked_run() {
 
 /// A plain `stop()` from another thread also ends a parked run (loopspec's
 /// stop wakes the loop).
-/// Catches: `mutant-stop-no-wake`.
+/// Catches: `stop-no-wake`.
 /// Rules: STOP-5
 #[test]
 fn loom_plain_stop_from_other_thread_ends_parked_run() {
@@ -42,7 +42,7 @@ fn loom_plain_stop_from_other_thread_ends_parked_run() {
 /// A stop before the run gives exactly one iteration, and the flag is
 /// cleared when the run returns: the next run goes on until its own stop,
 /// which comes from another thread.
-/// Catches: `mutant-clear-stop-early`.
+/// Catches: `clear-stop-early`.
 /// Rules: STOP-1, STOP-2, STOP-4
 #[test]
 fn loom_stop_before_run_gives_one_iteration_then_flag_is_clear() {
@@ -75,7 +75,7 @@ fn loom_stop_before_run_gives_one_iteration_then_flag_is_clear() {
 /// "Event loop stopped before Future completed." with the task still pending
 /// and finished by a second `run_until_complete` (which a stop left over from
 /// the first run would break). Either way the loop is not running afterwards.
-/// Catches: `mutant-stop-survives-run`.
+/// Catches: `stop-survives-run`.
 /// Rules: STOP-1, STOP-6, STOP-7
 #[test]
 fn loom_stop_racing_with_run_until_complete_end() {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Submissions racing with the loop going to sleep all run: the last one
 /// stops the loop, so a lost wake-up would leave it parked (loom reports the
 /// deadlock).
-/// Catches: `mutant-lost-wakeup`.
+/// Catches: `lost-wakeup`.
 /// Rules: XTHREAD-1, XTHREAD-4
 #[test]
 fn loom_submission_racing_with_park_is_never_lost() {
@@ -33,7 +33,7 @@ fn loom_submission_racing_with_park_is_never_lost() {
 
 /// A burst of submissions costs at most one wake-up per park: never more
 /// condvar signals than times the loop parked.
-/// Catches: `mutant-wake-every-push`.
+/// Catches: `wake-every-push`.
 /// Rules: XTHREAD-4
 #[test]
 fn loom_burst_issues_at_most_one_wakeup_per_park() {

@@ -1,4 +1,5 @@
-//! [`Future<T>`]: a loop-bound result slot, like `asyncio.Future`.
+//! [`Future<T>`]: a loop-bound result slot, like `asyncio.Future`; its
+//! data is in `state.rs`.
 //!
 //! # States
 //!
@@ -17,163 +18,23 @@
 //! registered before completion are scheduled exactly once, with `call_soon`,
 //! in registration order, never run inline (FUT-6).
 //!
-//! A future is bound to the loop that made it and is not `Send`; a
-//! [`Task`] is a future whose result comes from driving a Rust
-//! future on the loop.
+//! A future is bound to the loop that made it and is not `Send`. It is one
+//! of three kinds (`Kind`): a plain future; a [`Task`](crate::Task), whose
+//! result comes from driving a Rust future on the loop (`src/task/`); or the
+//! future `gather` returns, whose `cancel()` cancels its children.
 
-use crate::combinators::{self, GatherFields};
+pub(crate) mod state;
+
+use self::state::{Core, FutureState, GatherCancel, Kind, Waiter};
+pub use self::state::{DoneCallback, Future};
 use crate::error::{Error, Result};
-use crate::event_loop::{EventLoop, ExceptionContext};
-use crate::local::{Ready, Runnable};
-use crate::task::{self, Task, TaskFields};
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::fmt;
+use crate::event_loop::EventLoop;
+use crate::home::Ready;
+use crate::home::erased::{AnyFuture, AnyTask, DueCallbacks};
+use crate::task::state::{TaskState, current};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-
-/// A done callback. Callbacks are compared by identity (`Rc::ptr_eq`) for
-/// [`Future::remove_done_callback`], the Rust mapping of Python's equality of
-/// function objects.
-pub type DoneCallback<T> = Rc<dyn Fn(&Future<T>)>;
-
-/// The state of a future; see the [module docs](self).
-pub(crate) enum FutureState<T> {
-    Pending,
-    Cancelled(Option<String>),
-    Finished(Result<T>),
-}
-
-/// Who waits for a future: what completion schedules.
-pub(crate) enum Waiter<T> {
-    /// A done callback added with `add_done_callback`.
-    Callback(DoneCallback<T>),
-    /// A loopspec task awaiting the future: its next step is queued (asyncio's
-    /// `Task.__wakeup`).
-    Task(Rc<dyn Runnable>),
-    /// Any other executor awaiting the future: its waker is called from a
-    /// queued callback.
-    Waker(Waker),
-}
-
-/// A future's waiters, in registration order. The first is held inline:
-/// most futures have exactly one (the task or combinator awaiting them).
-pub(crate) type Waiters<T> = smallvec::SmallVec<[Waiter<T>; 1]>;
-
-pub(crate) struct Core<T> {
-    pub(crate) lp: EventLoop,
-    pub(crate) state: RefCell<FutureState<T>>,
-    pub(crate) waiters: RefCell<Waiters<T>>,
-    /// Set when the result or exception was read; an exception never read is
-    /// reported when the future is dropped (FUT-7).
-    pub(crate) retrieved: Cell<bool>,
-    /// Present for tasks.
-    pub(crate) task: Option<TaskFields<T>>,
-    /// Present for the future returned by `gather`.
-    pub(crate) gather: Option<Box<GatherFields>>,
-    /// Done callbacks scheduled and not yet run, in order: each queued
-    /// `Ready::Fire` entry runs the first.
-    pub(crate) fired: RefCell<Fired<T>>,
-}
-
-/// A small queue of scheduled done callbacks that holds one without
-/// allocating (most futures have one callback).
-pub(crate) struct Fired<T> {
-    first: Option<DoneCallback<T>>,
-    more: VecDeque<DoneCallback<T>>,
-}
-
-impl<T> Default for Fired<T> {
-    fn default() -> Self {
-        Fired {
-            first: None,
-            more: VecDeque::new(),
-        }
-    }
-}
-
-impl<T> Fired<T> {
-    fn push_back(&mut self, cb: DoneCallback<T>) {
-        if self.first.is_none() && self.more.is_empty() {
-            self.first = Some(cb);
-        } else {
-            self.more.push_back(cb);
-        }
-    }
-
-    fn pop_front(&mut self) -> Option<DoneCallback<T>> {
-        self.first.take().or_else(|| self.more.pop_front())
-    }
-}
-
-/// A future whose scheduled done callbacks the loop can run, without its type.
-pub(crate) trait FireCallback {
-    /// Runs the first scheduled done callback.
-    fn fire_next(self: Rc<Self>);
-}
-
-impl<T: 'static> FireCallback for Core<T> {
-    fn fire_next(self: Rc<Self>) {
-        let cb = self.fired.borrow_mut().pop_front();
-        if let Some(cb) = cb {
-            cb(&Future { core: self });
-        }
-    }
-}
-
-impl<T> Drop for Core<T> {
-    fn drop(&mut self) {
-        if let FutureState::Finished(Err(e)) = &*self.state.borrow()
-            && !self.retrieved.get()
-        {
-            let kind = if self.task.is_some() {
-                "Task"
-            } else {
-                "Future"
-            };
-            let repr = repr_of(self);
-            let mut ctx = ExceptionContext::new(format!("{kind} exception was never retrieved"))
-                .with_exception(e.clone());
-            // asyncio puts tasks, too, under the context's `future` key.
-            ctx.future = Some(repr);
-            self.lp.call_exception_handler(&ctx);
-        }
-    }
-}
-
-/// A loop-bound future, like `asyncio.Future`.
-///
-/// Cloning gives another handle to the same future. Awaiting it (it implements
-/// [`std::future::Future`]) yields `Ok(result)`, `Err(exception)`, or
-/// `Err(Error::Cancelled(msg))`.
-///
-/// ```
-/// use loopspec::{ClockKind, Error, EventLoop};
-///
-/// let lp = EventLoop::with_clock(ClockKind::Virtual);
-/// let fut = lp.create_future::<i32>();
-/// assert_eq!(fut.result().unwrap_err(), Error::ResultNotSet);
-/// fut.set_result(7).unwrap();
-/// assert!(fut.done());
-/// assert_eq!(fut.result().unwrap(), 7);
-/// assert_eq!(fut.set_result(8).unwrap_err(), Error::InvalidState);
-/// ```
-pub struct Future<T> {
-    pub(crate) core: Rc<Core<T>>,
-}
-
-impl<T> From<Task<T>> for Future<T> {
-    fn from(task: Task<T>) -> Future<T> {
-        task.into_future()
-    }
-}
-
-impl<T> From<&Task<T>> for Future<T> {
-    fn from(task: &Task<T>) -> Future<T> {
-        task.as_future().clone()
-    }
-}
 
 impl<T> From<&Future<T>> for Future<T> {
     fn from(fut: &Future<T>) -> Future<T> {
@@ -181,43 +42,12 @@ impl<T> From<&Future<T>> for Future<T> {
     }
 }
 
-impl<T> Clone for Future<T> {
-    fn clone(&self) -> Self {
-        Future {
-            core: self.core.clone(),
+impl<T: 'static> DueCallbacks for Core<T> {
+    fn run_next(self: Rc<Self>) {
+        let cb = self.due.borrow_mut().pop_front();
+        if let Some(cb) = cb {
+            cb(&Future { core: self });
         }
-    }
-}
-
-impl<T> PartialEq for Future<T> {
-    fn eq(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.core, &other.core)
-    }
-}
-
-impl<T> Eq for Future<T> {}
-
-impl<T> fmt::Debug for Future<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&repr_of(&self.core))
-    }
-}
-
-/// asyncio-style repr: `<Future pending>`, `<Task finished name='Task-1'>`...
-pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
-    let (state, exception) = match &*core.state.borrow() {
-        FutureState::Pending => ("pending", String::new()),
-        FutureState::Cancelled(_) => ("cancelled", String::new()),
-        FutureState::Finished(Ok(_)) => ("finished", String::new()),
-        FutureState::Finished(Err(e)) => ("finished", format!(" exception={e:?}")),
-    };
-    match &core.task {
-        Some(t) => format!(
-            "<Task {state} name={}{exception}>",
-            crate::error::py_str_repr(&t.name())
-        ),
-        None if core.gather.is_some() => format!("<_GatheringFuture {state}{exception}>"),
-        None => format!("<Future {state}{exception}>"),
     }
 }
 
@@ -225,44 +55,30 @@ impl<T: 'static> Future<T> {
     /// A new pending future bound to `lp`; the same as
     /// [`EventLoop::create_future`].
     pub fn new(lp: &EventLoop) -> Future<T> {
-        Future::from_core(lp, None)
+        Future::with_kind(lp, Kind::Plain)
     }
 
-    pub(crate) fn from_core(lp: &EventLoop, task: Option<TaskFields<T>>) -> Future<T> {
+    /// A new pending future of kind `kind` (a task's, or a gather's).
+    pub(crate) fn with_kind(lp: &EventLoop, kind: Kind<T>) -> Future<T> {
         Future {
-            core: Rc::new(Core {
-                lp: lp.clone(),
-                state: RefCell::new(FutureState::Pending),
-                waiters: RefCell::new(Waiters::new()),
-                retrieved: Cell::new(false),
-                task,
-                gather: None,
-                fired: RefCell::new(Fired::default()),
-            }),
+            core: Rc::new(Core::new(lp, kind)),
         }
     }
 
-    /// The future `gather` returns: cancelling it cancels its children.
-    pub(crate) fn new_gathering(lp: &EventLoop, gather: GatherFields) -> Future<T> {
-        Future {
-            core: Rc::new(Core {
-                lp: lp.clone(),
-                state: RefCell::new(FutureState::Pending),
-                waiters: RefCell::new(Waiters::new()),
-                retrieved: Cell::new(false),
-                task: None,
-                gather: Some(Box::new(gather)),
-                fired: RefCell::new(Fired::default()),
-            }),
-        }
+    /// The future `gather` returns: `cancel_children` cancels its children.
+    pub(crate) fn new_gathering(
+        lp: &EventLoop,
+        cancel_children: Box<dyn Fn(Option<String>) -> bool>,
+    ) -> Future<T> {
+        Future::with_kind(lp, Kind::Gather(GatherCancel::new(cancel_children)))
     }
 
     /// Whether a `cancel()` of this gathering future reached a child.
     pub(crate) fn gather_cancel_requested(&self) -> bool {
-        self.core
-            .gather
-            .as_ref()
-            .is_some_and(|g| g.cancel_requested.get())
+        match &self.core.kind {
+            Kind::Gather(g) => g.cancel_requested(),
+            _ => false,
+        }
     }
 
     /// The message a cancelled future was cancelled with (asyncio's
@@ -284,9 +100,9 @@ impl<T: 'static> Future<T> {
             // a cancel() that had to be delivered at its next step.
             _ => Error::Cancelled(
                 self.core
-                    .task
-                    .as_ref()
-                    .and_then(task::pending_cancel_message),
+                    .kind
+                    .task()
+                    .and_then(TaskState::pending_cancel_message),
             ),
         }
     }
@@ -351,8 +167,8 @@ impl<T: 'static> Future<T> {
     fn cancelled_error(&self, msg: &Option<String>) -> Error {
         let first = self
             .core
-            .task
-            .as_ref()
+            .kind
+            .task()
             .and_then(|t| t.first_cancel_msg.borrow_mut().take());
         Error::Cancelled(first.unwrap_or_else(|| msg.clone()))
     }
@@ -363,7 +179,7 @@ impl<T: 'static> Future<T> {
     /// `TaskSetResult`; `Closed` when the loop is closed and a callback had to
     /// be scheduled — the future is finished all the same (LIFE-9).
     pub fn set_result(&self, value: T) -> Result<()> {
-        if self.core.task.is_some() {
+        if let Kind::Task(_) = self.core.kind {
             return Err(Error::TaskSetResult);
         }
         self.complete(FutureState::Finished(Ok(value)))
@@ -372,7 +188,7 @@ impl<T: 'static> Future<T> {
     /// Completes the future with the exception `e`; see
     /// [`set_result`](Future::set_result).
     pub fn set_exception(&self, e: Error) -> Result<()> {
-        if self.core.task.is_some() {
+        if let Kind::Task(_) = self.core.kind {
             return Err(Error::TaskSetException);
         }
         self.complete(FutureState::Finished(Err(e)))
@@ -388,13 +204,15 @@ impl<T: 'static> Future<T> {
     /// [`cancel`](Future::cancel) with a message, which awaiters see in
     /// `Error::Cancelled(Some(msg))`.
     pub fn cancel_with(&self, msg: Option<String>) -> bool {
-        if self.core.task.is_some() {
-            return task::cancel_task(self, msg);
+        match &self.core.kind {
+            Kind::Plain => self.cancel_future(msg),
+            Kind::Task(_) => {
+                // The task's cancel (TASK-4) lives with the task's steps.
+                let task: Rc<dyn AnyTask> = self.core.clone();
+                task.cancel(msg)
+            }
+            Kind::Gather(g) => g.cancel(self.done(), msg),
         }
-        if let Some(g) = &self.core.gather {
-            return combinators::cancel_gather(g, self.done(), msg);
-        }
-        self.cancel_future(msg)
     }
 
     /// `Future.cancel` proper, also used by tasks once their coroutine ended
@@ -412,11 +230,11 @@ impl<T: 'static> Future<T> {
     pub(crate) fn complete(&self, state: FutureState<T>) -> Result<()> {
         {
             let mut s = self.core.state.borrow_mut();
-            // Seeded bug (loom mutant check): a cancelled future can be
+            // Seeded bug (`complete-cancelled`): a cancelled future can be
             // completed again.
-            #[cfg(feature = "mutant-complete-cancelled")]
+            #[cfg(loopspec_mutant = "complete-cancelled")]
             let terminal = matches!(*s, FutureState::Finished(_));
-            #[cfg(not(feature = "mutant-complete-cancelled"))]
+            #[cfg(not(loopspec_mutant = "complete-cancelled"))]
             let terminal = !matches!(*s, FutureState::Pending);
             if terminal {
                 return Err(Error::InvalidState);
@@ -432,17 +250,17 @@ impl<T: 'static> Future<T> {
             return Ok(());
         }
         let core = self.core.clone();
-        self.core.lp.with_half(move |half| {
+        self.core.lp.with_home(move |home| {
             for w in waiters {
                 match w {
                     Waiter::Callback(cb) => {
                         // The callback waits in the future itself; the queue
                         // entry only says "fire the next one" (no allocation).
-                        core.fired.borrow_mut().push_back(cb);
-                        half.push_ready(Ready::Fire(core.clone()));
+                        core.due.borrow_mut().push_back(cb);
+                        home.push_ready(Ready::DoneCallback(core.clone()));
                     }
-                    Waiter::Task(t) => half.schedule_step(t),
-                    Waiter::Waker(w) => half.push_ready(Ready::Call {
+                    Waiter::Task(t) => home.schedule_step(t),
+                    Waiter::Waker(w) => home.push_ready(Ready::Callback {
                         f: Box::new(move || w.wake()),
                         handle: None,
                         name: "Waker::wake",
@@ -492,7 +310,7 @@ impl<T: 'static> Future<T> {
     }
 
     /// Registers `task` to be stepped when this future completes; once per task.
-    pub(crate) fn add_task_waiter(&self, task: Rc<dyn Runnable>) {
+    pub(crate) fn add_task_waiter(&self, task: Rc<dyn AnyTask>) {
         let mut waiters = self.core.waiters.borrow_mut();
         let id = task.id();
         if !waiters
@@ -524,21 +342,13 @@ impl<T> WeakFuture<T> {
     }
 }
 
-/// A type-erased future: what a task waits on, what `wait` and `gather` hold.
-pub(crate) trait AnyFuture {
-    fn cancel_erased(&self, msg: Option<String>) -> bool;
-    /// Whether this is a task whose own `cancel()` is running (a cancel that
-    /// reaches it again has gone round an await cycle).
-    fn in_cancel(&self) -> bool;
-}
-
 impl<T: 'static> AnyFuture for Future<T> {
     fn cancel_erased(&self, msg: Option<String>) -> bool {
         self.cancel_with(msg)
     }
 
     fn in_cancel(&self) -> bool {
-        self.core.task.as_ref().is_some_and(task::in_cancel)
+        self.core.kind.task().is_some_and(TaskState::in_cancel)
     }
 }
 
@@ -550,7 +360,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
     /// from any other executor, registers the waker.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = &*self;
-        match task::current() {
+        match current() {
             Some(task) => {
                 if let Some(exc) = task.take_throw() {
                     // asyncio's `__wakeup` hands the awaited future's own
@@ -580,7 +390,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                     task.throw_next_step(err);
                     return Poll::Pending;
                 }
-                this.add_task_waiter(task.clone() as Rc<dyn Runnable>);
+                this.add_task_waiter(task.clone());
                 task.add_waiting_on(Rc::new(this.clone()));
                 Poll::Pending
             }

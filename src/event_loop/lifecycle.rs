@@ -1,0 +1,236 @@
+//! A loop's life: [`run_forever`](EventLoop::run_forever),
+//! [`run_until_complete`](EventLoop::run_until_complete),
+//! [`stop`](EventLoop::stop) and [`close`](EventLoop::close) (SPEC.md
+//! LIFE-*, STOP-*).
+//!
+//! A run claims the loop for the calling thread under the run-state lock —
+//! after every check passed, so that a refused run changes nothing (LIFE-6)
+//! — then repeats one iteration (`iteration.rs`) until a stop was
+//! requested at the end of one; its guard clears the running state however
+//! it ends, and releases the home if it is empty (THREAD-3).
+
+use super::home_thread::{self, current_thread_id, running_loop};
+use super::shared::EventLoop;
+use crate::error::{Error, Result, drop_each};
+use crate::future::{DoneCallback, Future};
+use crate::home::Home;
+use crate::run_state::RunState;
+use std::rc::Rc;
+
+/// Clears the running state when a run ends, however it ends.
+struct RunGuard<'a> {
+    lp: &'a EventLoop,
+    home: Rc<Home>,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        home_thread::set_running(None);
+        let empty = self.home.is_empty();
+        let released = {
+            let mut st = self.lp.lock();
+            st.running = None;
+            // Seeded bug (`stop-survives-run`): a stop outlives the run.
+            #[cfg(not(loopspec_mutant = "stop-survives-run"))]
+            self.lp.shared.stopping.clear();
+            if empty && !st.closed {
+                st.home = None;
+                true
+            } else {
+                false
+            }
+        };
+        if released {
+            // Empty but for cancelled timers, whose destructors run here.
+            self.lp.drop_own_home();
+        }
+    }
+}
+
+impl EventLoop {
+    /// The run checks, in asyncio's order: closed, already running, another
+    /// loop running in this thread (LIFE-5), then the home thread (THREAD-2).
+    /// Changes nothing when one fails (LIFE-6).
+    fn check_can_run(&self, st: &RunState) -> Result<()> {
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        // Seeded bug (`double-run`): let a second thread past the running
+        // and home checks.
+        #[cfg(not(loopspec_mutant = "double-run"))]
+        if st.running.is_some() {
+            return Err(Error::AlreadyRunning);
+        }
+        #[cfg(not(loopspec_mutant = "double-run"))]
+        if running_loop().is_some() {
+            return Err(Error::AnotherLoopRunning);
+        }
+        match &st.home {
+            #[cfg(not(loopspec_mutant = "double-run"))]
+            Some(home) if home.thread != current_thread_id() => Err(Error::BoundToThread {
+                thread: home.name.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts a run on this thread: the checks, then the claim, under one
+    /// lock.
+    fn enter_run(&self) -> Result<RunGuard<'_>> {
+        let me = current_thread_id();
+        let mut stale = None;
+        let home = {
+            let mut st = self.lock();
+            if let Err(e) = self.check_can_run(&st) {
+                drop(st);
+                if e == Error::Closed {
+                    self.drop_own_home();
+                }
+                return Err(e);
+            }
+            let home = self.claim_home(&mut st, me, &mut stale)?;
+            st.running = Some(me);
+            home
+        };
+        if let Some(stale) = stale {
+            self.clear_home(&stale);
+        }
+        home_thread::set_running(Some((self.clone(), home.clone())));
+        Ok(RunGuard { lp: self, home })
+    }
+
+    /// Runs iterations until [`stop`](EventLoop::stop) is requested; returns
+    /// after the iteration in which the stop was seen (STOP-1). A stop
+    /// requested before the call makes exactly one iteration, with poll
+    /// timeout 0 (STOP-2). The stop flag is cleared on every return.
+    ///
+    /// Errors, checked in this order before anything changes: [`Error::Closed`],
+    /// [`Error::AlreadyRunning`] (from its own callbacks or from another thread),
+    /// [`Error::AnotherLoopRunning`], [`Error::BoundToThread`].
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let lp2 = lp.clone();
+    /// lp.call_later(10.0, move || lp2.stop()).unwrap();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(lp.time(), 10.0);
+    /// assert!(!lp.is_running());
+    /// ```
+    pub fn run_forever(&self) -> Result<()> {
+        let run = self.enter_run()?;
+        loop {
+            self.run_once(&run.home);
+            if self.shared.stopping.get() {
+                break;
+            }
+        }
+        drop(run);
+        Ok(())
+    }
+
+    /// Runs the loop until `f` is done and returns its result (LIFE-2).
+    ///
+    /// `f` is a loopspec [`Future`] or [`Task`](crate::Task) of this loop, or
+    /// any Rust future, which is wrapped in a new task. The loop stops one
+    /// iteration after the future completes (STOP-6). If the loop stops
+    /// first, this returns [`Error::StoppedBeforeComplete`] and the future
+    /// stays pending (STOP-7).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// assert_eq!(lp.run_until_complete(async { Ok(6 * 7) }).unwrap(), 42);
+    /// ```
+    pub fn run_until_complete<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Clone + 'static,
+        F: std::future::Future<Output = Result<T>> + 'static,
+    {
+        let checked = self.check_can_run(&self.lock());
+        if let Err(e) = checked {
+            if e == Error::Closed {
+                self.drop_own_home();
+            }
+            return Err(e);
+        }
+        let (fut, new_task) = self.ensure_future_inner(f)?;
+        let stop_when_done: DoneCallback<T> = Rc::new(|fut: &Future<T>| {
+            if !fut.cancelled() {
+                // Reading the exception marks it retrieved (LIFE-4).
+                let _ = fut.exception();
+            }
+            fut.get_loop().stop();
+        });
+        fut.add_done_callback(stop_when_done.clone())?;
+        let run = self.run_forever();
+        fut.remove_done_callback(&stop_when_done);
+        if let Err(e) = run {
+            if new_task && fut.done() && !fut.cancelled() {
+                let _ = fut.exception();
+            }
+            return Err(e);
+        }
+        if !fut.done() {
+            return Err(Error::StoppedBeforeComplete);
+        }
+        fut.result()
+    }
+
+    /// Requests a stop: `run_forever` returns after the current (or next)
+    /// complete iteration (STOP-1). Callable from any thread; never an error,
+    /// even on a stopped or closed loop. A parked loop is woken (STOP-5): the
+    /// flag is set before the inbox's wake, and a parking loop reads it under
+    /// the inbox lock, so the stop is never slept through.
+    pub fn stop(&self) {
+        self.shared.stopping.set();
+        // Seeded bug (`stop-no-wake`): a stop does not wake a parked loop.
+        #[cfg(not(loopspec_mutant = "stop-no-wake"))]
+        self.shared.inbox.wake();
+    }
+
+    /// Closes the loop (LIFE-7): refused on a running loop; idempotent; drops
+    /// every queued callback, timer and cross-thread submission without
+    /// running it, and the futures of unfinished tasks (each reported as
+    /// `Task was destroyed but it is pending!`).
+    ///
+    /// Loop-bound work lives on the loop's home thread: closing from another
+    /// thread drops it there, at that thread's next call on the loop or when
+    /// it exits (THREAD-5).
+    pub fn close(&self) -> Result<()> {
+        let me = current_thread_id();
+        let home_is_me = {
+            let mut st = self.lock();
+            if st.running.is_some() {
+                return Err(Error::CloseRunning);
+            }
+            if st.closed {
+                drop(st);
+                self.drop_own_home();
+                return Ok(());
+            }
+            st.closed = true;
+            let home_is_me = st.home.as_ref().is_some_and(|h| h.thread == me);
+            if home_is_me {
+                st.home = None;
+            }
+            home_is_me
+        };
+        // Sends accepted before the inbox closed come back, to be dropped
+        // here; later ones are refused (XTHREAD-3).
+        let accepted = self.shared.inbox.close();
+        let mut panics = Vec::new();
+        drop_each(accepted, &mut panics);
+        self.report_drop_panics("a queued cross-thread callback", panics);
+        // The default executor is shut down without waiting (LIFE-7, EXEC-2).
+        if let Some(pool) = self.shared.executor.lock().take() {
+            crate::thread_pool::Executor::shutdown(&*pool, false);
+        }
+        if home_is_me {
+            self.drop_own_home();
+        }
+        Ok(())
+    }
+}

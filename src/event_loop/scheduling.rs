@@ -1,0 +1,148 @@
+//! Scheduling: [`call_soon`](EventLoop::call_soon),
+//! [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
+//! [`call_later`](EventLoop::call_later), [`call_at`](EventLoop::call_at)
+//! (SPEC.md SCHED-2…6, XTHREAD-1, XTHREAD-2), and the two other ways work
+//! reaches a loop: a task waker's wake-up, and values stashed for `Send`
+//! closures.
+//!
+//! A loop-bound call goes to the loop's home (`with_home`, THREAD-1); a
+//! call from another thread goes through the inbox (`submit`), whose
+//! [`send`](crate::inbox::Inbox::send) wakes a parked loop.
+
+use super::shared::EventLoop;
+use crate::error::{Error, Result};
+use crate::handle::{Handle, Submission, TimerHandle};
+use crate::home::Ready;
+use crate::sync::Ordering;
+use std::any::Any;
+
+impl EventLoop {
+    /// Schedules `f` to run in the next iteration (SCHED-2). Callbacks run in
+    /// the order they were scheduled.
+    ///
+    /// Must be called from the loop's home thread (THREAD-1): from any other
+    /// thread it fails with [`Error::NonThreadSafeCall`]; use
+    /// [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe) there.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    /// use std::{cell::RefCell, rc::Rc};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// for i in 0..3 {
+    ///     let log = log.clone();
+    ///     lp.call_soon(move || log.borrow_mut().push(i)).unwrap();
+    /// }
+    /// lp.stop();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(*log.borrow(), [0, 1, 2]);
+    /// ```
+    pub fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Result<Handle> {
+        let handle = Handle::for_callback::<F>();
+        let h = handle.clone();
+        self.with_home(move |home| {
+            home.push_ready(Ready::Callback {
+                f: Box::new(f),
+                name: h.name(),
+                handle: Some(h),
+            })
+        })?;
+        Ok(handle)
+    }
+
+    /// Schedules `f` from any thread. On the thread running the loop it is
+    /// the same as [`call_soon`](EventLoop::call_soon); from elsewhere it goes
+    /// through the inbox and wakes the loop if it is parked. Returns
+    /// [`Error::Closed`] on a closed loop.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let lp2 = lp.clone();
+    /// std::thread::spawn(move || lp2.call_soon_threadsafe(move || ()).unwrap())
+    ///     .join()
+    ///     .unwrap();
+    /// lp.stop();
+    /// lp.run_forever().unwrap();
+    /// ```
+    pub fn call_soon_threadsafe<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
+        let (submission, handle) = Submission::callback(f);
+        if let Some(home) = self.home_if_running_here() {
+            home.push_ready(Ready::Submission(submission));
+        } else {
+            self.submit(submission)?;
+        }
+        Ok(handle)
+    }
+
+    /// Schedules `f` to run `delay` seconds from now (SCHED-4). Zero and
+    /// negative delays are allowed: the timer is due at once. A NaN delay is
+    /// refused with [`Error::NanTime`] (SCHED-6).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let lp2 = lp.clone();
+    /// lp.call_later(1.5, move || lp2.stop()).unwrap();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(lp.time(), 1.5);
+    /// ```
+    pub fn call_later<F: FnOnce() + 'static>(&self, delay: f64, f: F) -> Result<TimerHandle> {
+        if delay.is_nan() {
+            return Err(Error::NanTime);
+        }
+        self.call_at(self.time() + delay, f)
+    }
+
+    /// Schedules `f` to run at loop time `when` (SCHED-4).
+    pub fn call_at<F: FnOnce() + 'static>(&self, when: f64, f: F) -> Result<TimerHandle> {
+        if when.is_nan() {
+            return Err(Error::NanTime);
+        }
+        let handle = Handle::for_callback::<F>();
+        let h = handle.clone();
+        self.with_home(move |home| home.push_timer(when, Box::new(f), h))?;
+        Ok(TimerHandle::new(handle, when))
+    }
+
+    /// Hands a submission to the loop from any thread, through the inbox,
+    /// without the loop's locks. A closed loop refuses it: it is dropped,
+    /// never run, and the caller gets `Event loop is closed` (XTHREAD-3).
+    pub(super) fn submit(&self, s: Submission) -> Result<()> {
+        self.shared.inbox.send(s).map_err(|_| Error::Closed)
+    }
+
+    /// The thread-safe wake path of a task waker: step task `id` soon.
+    /// `wake_up` makes the submission, only when the call comes from a
+    /// thread that does not run the loop.
+    pub(crate) fn wake_task(&self, id: u64, wake_up: impl FnOnce() -> Submission) {
+        if let Some(home) = self.home_if_running_here() {
+            home.wake_task(id);
+        } else {
+            // A closed loop refuses it: the task can never run again anyway.
+            let _ = self.submit(wake_up());
+        }
+    }
+
+    /// Keeps a loop-bound value in the loop's home under a fresh id, so that
+    /// a `Send` closure can name it (THREAD-1 applies): the destination of a
+    /// `wrap_future`, copied into from another thread.
+    pub(crate) fn stash(&self, value: Box<dyn Any>) -> Result<u64> {
+        let id = self.shared.next_stash.fetch_add(1, Ordering::Relaxed);
+        self.with_home(|home| {
+            home.stash.borrow_mut().insert(id, value);
+        })?;
+        Ok(id)
+    }
+
+    /// Takes back a value kept with [`stash`](Self::stash), on the home
+    /// thread.
+    pub(crate) fn unstash(&self, id: u64) -> Option<Box<dyn Any>> {
+        self.with_home(|home| home.stash.borrow_mut().remove(&id))
+            .ok()
+            .flatten()
+    }
+}

@@ -1,0 +1,182 @@
+//! The [`EventLoop`] handle and what its clones share ([`Shared`]).
+//!
+//! This file holds the loop's data only; what the loop does is in `impl
+//! EventLoop` blocks in the other files of `src/event_loop/` (see its
+//! [module docs](super)).
+
+use crate::clock::{Clock, ClockKind};
+use crate::error::ExceptionContext;
+use crate::handle::Submission;
+use crate::inbox::{Inbox, InboxStats};
+use crate::profile::Profile;
+use crate::run_state::{RunState, StopFlag};
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::thread_pool::{DefaultPool, ThreadPool};
+use std::fmt;
+
+/// An exception handler: called with the loop and a context describing what
+/// went wrong. See [`EventLoop::set_exception_handler`].
+pub type ExceptionHandler = std::sync::Arc<dyn Fn(&EventLoop, &ExceptionContext) + Send + Sync>;
+
+/// What every handle of one loop shares; all of it is `Send + Sync`. The
+/// loop-bound state (ready queue, timers, tasks) is not here: it lives on
+/// the loop's home thread (`src/home/`).
+pub(crate) struct Shared {
+    /// Who runs the loop, whether it is closed, which thread is its home,
+    /// under the run-state lock (`src/run_state.rs`).
+    pub(super) run: Mutex<RunState>,
+    /// Cross-thread submissions and the wake protocol: where the loop
+    /// parks, and what wakes it (`src/inbox/`).
+    pub(super) inbox: Inbox<Submission>,
+    /// The stop flag, beside the lock (`src/run_state.rs`): set by `stop()`
+    /// from any thread, read after every iteration.
+    pub(super) stopping: StopFlag,
+    /// The loop's clock, chosen when it is made. The thread running the loop
+    /// moves a virtual clock; any thread reads it.
+    pub(super) clock: Clock,
+    /// The Python version the loop follows where versions differ; fixed.
+    pub(super) profile: Profile,
+    /// The exception handler (`None`: the default one), set from any thread.
+    pub(super) handler: Mutex<Option<ExceptionHandler>>,
+    /// Source of task ids and of the `Task-N` default names (1, 2, ...).
+    next_task: AtomicU64,
+    /// Source of the ids of stashed values.
+    pub(super) next_stash: AtomicU64,
+    /// The default executor of `run_in_executor`, started on first use and
+    /// shut down by `close()`.
+    pub(super) executor: Mutex<DefaultPool>,
+}
+
+/// An event loop: a cheap, cloneable handle that can be sent to other threads.
+///
+/// Loop-bound work (callbacks given to [`call_soon`](EventLoop::call_soon),
+/// timers, futures, tasks) is not `Send` and lives on the loop's home thread
+/// (SPEC.md THREAD-1); the thread-safe entry points ([`stop`](EventLoop::stop),
+/// [`close`](EventLoop::close), [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
+/// [`is_running`](EventLoop::is_running), [`time`](EventLoop::time), ...) work from
+/// anywhere.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let t = lp.create_task(async {
+///     loopspec::sleep(3.0).await?;
+///     Ok("done")
+/// }).unwrap();
+/// assert_eq!(lp.run_until_complete(t).unwrap(), "done");
+/// assert_eq!(lp.time(), 3.0); // virtual time jumped; nothing slept
+/// lp.close().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct EventLoop {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl PartialEq for EventLoop {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for EventLoop {}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        write!(
+            f,
+            "<EventLoop running={} closed={} clock={:?}>",
+            if st.running.is_some() {
+                "True"
+            } else {
+                "False"
+            },
+            if st.closed { "True" } else { "False" },
+            self.shared.clock.kind()
+        )
+    }
+}
+
+impl EventLoop {
+    /// A new loop: nothing running, nothing queued, no home.
+    pub(super) fn from_parts(clock: ClockKind, profile: Profile) -> EventLoop {
+        EventLoop {
+            shared: Arc::new(Shared {
+                run: Mutex::new(RunState::default()),
+                inbox: Inbox::new(),
+                stopping: StopFlag::new(),
+                clock: Clock::new(clock),
+                profile,
+                handler: Mutex::new(None),
+                next_task: AtomicU64::new(1),
+                next_stash: AtomicU64::new(1),
+                executor: Mutex::new(DefaultPool::default()),
+            }),
+        }
+    }
+
+    /// The run state, under its lock.
+    pub(super) fn lock(&self) -> MutexGuard<'_, RunState> {
+        self.shared.run.lock()
+    }
+
+    /// The loop's current time in seconds (CLOCK-1).
+    pub fn time(&self) -> f64 {
+        self.shared.clock.now()
+    }
+
+    /// Which clock the loop uses.
+    pub fn clock_kind(&self) -> ClockKind {
+        self.shared.clock.kind()
+    }
+
+    /// The Python version profile the loop follows.
+    pub fn profile(&self) -> Profile {
+        self.shared.profile
+    }
+
+    /// Whether some thread is inside `run_forever`/`run_until_complete` for
+    /// this loop (LIFE-1).
+    pub fn is_running(&self) -> bool {
+        self.lock().running.is_some()
+    }
+
+    /// Whether [`close`](EventLoop::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Counters of the loop's inbox since the loop was made (XTHREAD-4): a
+    /// burst of submissions to a busy loop adds submissions but no wake-ups,
+    /// and there is at most one wake-up per park.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let remote = lp.clone();
+    /// std::thread::spawn(move || {
+    ///     for _ in 0..3 {
+    ///         remote.call_soon_threadsafe(|| ()).unwrap();
+    ///     }
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// let stats = lp.inbox_stats();
+    /// assert_eq!((stats.submissions, stats.wakeups, stats.parks, stats.queued), (3, 0, 0, 3));
+    /// ```
+    pub fn inbox_stats(&self) -> InboxStats {
+        self.shared.inbox.stats()
+    }
+
+    /// A fresh task id for this loop (1, 2, ...).
+    pub(crate) fn next_task_id(&self) -> u64 {
+        self.shared.next_task.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The default executor, started on first use.
+    pub(crate) fn default_executor(&self) -> Arc<ThreadPool> {
+        self.shared.executor.lock().get()
+    }
+}

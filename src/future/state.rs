@@ -1,0 +1,259 @@
+//! A loop future's state, field by field: the [`Future`] handle, its shared
+//! [`Core`], the [`FutureState`] it is in and the [`Kind`] of future it is.
+//! The operations that change them are in the [parent module](super) (and,
+//! for tasks, in `src/task/`).
+
+use crate::error::{ExceptionContext, Result, py_str_repr};
+use crate::event_loop::EventLoop;
+use crate::home::erased::AnyTask;
+use crate::task::state::TaskState;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+use std::task::Waker;
+
+/// A done callback. Callbacks are compared by identity (`Rc::ptr_eq`) for
+/// [`Future::remove_done_callback`], the Rust mapping of Python's equality of
+/// function objects.
+pub type DoneCallback<T> = Rc<dyn Fn(&Future<T>)>;
+
+/// The state of a future (FUT-1): exactly one of these.
+pub(crate) enum FutureState<T> {
+    /// The initial state; the only one with transitions out.
+    Pending,
+    /// Cancelled by `cancel(msg)` from `Pending`. Terminal.
+    Cancelled(Option<String>),
+    /// Finished by `set_result` / `set_exception` (or a task's coroutine)
+    /// from `Pending`. Terminal. `Finished(Err(Cancelled(_)))` is a future
+    /// that finished *with* a `CancelledError` exception: it is not
+    /// cancelled (FUT-5; gather relies on this).
+    Finished(Result<T>),
+}
+
+/// What kind of future a core is, with the state only that kind has. Fixed
+/// when the future is made.
+pub(crate) enum Kind<T> {
+    /// A plain future (`create_future`): completed by hand.
+    Plain,
+    /// A task: completed by driving its coroutine (`src/task/`); refuses
+    /// `set_result`/`set_exception` (TASK-3); its `cancel()` requests a
+    /// cancellation (TASK-4).
+    Task(TaskState<T>),
+    /// The future `gather` returns (asyncio's `_GatheringFuture`): its
+    /// `cancel()` cancels the children.
+    Gather(GatherCancel),
+}
+
+impl<T> Kind<T> {
+    /// The task's state, if this is a task.
+    pub(crate) fn task(&self) -> Option<&TaskState<T>> {
+        match self {
+            Kind::Task(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// The cancellation part of a gathering future (asyncio's
+/// `_GatheringFuture`): cancelling it cancels its children.
+pub(crate) struct GatherCancel {
+    /// Cancels every child position with a message; true if any cancel did.
+    /// Set by `gather`.
+    cancel_children: Box<dyn Fn(Option<String>) -> bool>,
+    /// A `cancel()` cancelled at least one child: the gather then finishes
+    /// with a `CancelledError` exception (GATHER-6). Set by `cancel`, read by
+    /// gather's done callback; never cleared.
+    cancel_requested: Cell<bool>,
+}
+
+impl GatherCancel {
+    pub(crate) fn new(cancel_children: Box<dyn Fn(Option<String>) -> bool>) -> GatherCancel {
+        GatherCancel {
+            cancel_children,
+            cancel_requested: Cell::new(false),
+        }
+    }
+
+    /// `_GatheringFuture.cancel`: false if the gather is done; otherwise
+    /// cancels every child and returns whether any child's cancel returned
+    /// true.
+    pub(crate) fn cancel(&self, done: bool, msg: Option<String>) -> bool {
+        if done {
+            return false;
+        }
+        let any = (self.cancel_children)(msg);
+        if any {
+            self.cancel_requested.set(true);
+        }
+        any
+    }
+
+    /// Whether a `cancel()` reached a child.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel_requested.get()
+    }
+}
+
+/// Who waits for a future: what completion schedules.
+pub(crate) enum Waiter<T> {
+    /// A done callback added with `add_done_callback`.
+    Callback(DoneCallback<T>),
+    /// A loopspec task awaiting the future: its next step is queued (asyncio's
+    /// `Task.__wakeup`).
+    Task(Rc<dyn AnyTask>),
+    /// Any other executor awaiting the future: its waker is called from a
+    /// queued callback.
+    Waker(Waker),
+}
+
+/// A future's waiters, in registration order. The first is held inline:
+/// most futures have exactly one (the task or combinator awaiting them).
+pub(crate) type Waiters<T> = smallvec::SmallVec<[Waiter<T>; 1]>;
+
+/// What every handle of one future shares. Touched on the loop's home
+/// thread only (a future is not `Send`).
+pub(crate) struct Core<T> {
+    /// The loop the future is bound to. Fixed.
+    pub(crate) lp: EventLoop,
+    /// Where the future is (FUT-1). Moves once, from `Pending`, by
+    /// `complete`; a terminal state is never left.
+    pub(crate) state: RefCell<FutureState<T>>,
+    /// Who waits, in registration order. Added to by `add_done_callback`
+    /// and by awaits; taken — scheduled, all at once — by `complete`, or at
+    /// once when added to a done future (FUT-6). Emptied only that way.
+    pub(crate) waiters: RefCell<Waiters<T>>,
+    /// The result or exception was read. Set by readers, never cleared; an
+    /// exception never read is reported when the core is dropped (FUT-7).
+    pub(crate) retrieved: Cell<bool>,
+    /// Done callbacks scheduled and not run yet, in order: each
+    /// `Ready::DoneCallback` entry in the ready queue runs the first.
+    /// Pushed by the scheduling of waiters, popped by those entries.
+    pub(crate) due: RefCell<DueCallbackQueue<T>>,
+    /// Plain, task or gather. Fixed.
+    pub(crate) kind: Kind<T>,
+}
+
+impl<T> Core<T> {
+    /// A pending future of kind `kind` bound to `lp`.
+    pub(crate) fn new(lp: &EventLoop, kind: Kind<T>) -> Core<T> {
+        Core {
+            lp: lp.clone(),
+            state: RefCell::new(FutureState::Pending),
+            waiters: RefCell::new(Waiters::new()),
+            retrieved: Cell::new(false),
+            due: RefCell::new(DueCallbackQueue::default()),
+            kind,
+        }
+    }
+}
+
+/// A small queue of due done callbacks that holds one without allocating
+/// (most futures have one callback).
+pub(crate) struct DueCallbackQueue<T> {
+    first: Option<DoneCallback<T>>,
+    more: VecDeque<DoneCallback<T>>,
+}
+
+impl<T> Default for DueCallbackQueue<T> {
+    fn default() -> Self {
+        DueCallbackQueue {
+            first: None,
+            more: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> DueCallbackQueue<T> {
+    pub(crate) fn push_back(&mut self, cb: DoneCallback<T>) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(cb);
+        } else {
+            self.more.push_back(cb);
+        }
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<DoneCallback<T>> {
+        self.first.take().or_else(|| self.more.pop_front())
+    }
+}
+
+impl<T> Drop for Core<T> {
+    /// An exception nobody read is reported (FUT-7).
+    fn drop(&mut self) {
+        if let FutureState::Finished(Err(e)) = &*self.state.borrow() {
+            if !self.retrieved.get() {
+                let kind = match self.kind {
+                    Kind::Task(_) => "Task",
+                    _ => "Future",
+                };
+                let repr = repr_of(self);
+                let mut ctx =
+                    ExceptionContext::new(format!("{kind} exception was never retrieved"))
+                        .with_exception(e.clone());
+                // asyncio puts tasks, too, under the context's `future` key.
+                ctx.future = Some(repr);
+                self.lp.call_exception_handler(&ctx);
+            }
+        }
+    }
+}
+
+/// A loop-bound future, like `asyncio.Future`; its operations are in
+/// [`src/future/`](crate::future).
+///
+/// Cloning gives another handle to the same future. Awaiting it (it implements
+/// [`std::future::Future`]) yields `Ok(result)`, `Err(exception)`, or
+/// `Err(Error::Cancelled(msg))`.
+///
+/// ```
+/// use loopspec::{ClockKind, Error, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let fut = lp.create_future::<i32>();
+/// assert_eq!(fut.result().unwrap_err(), Error::ResultNotSet);
+/// fut.set_result(7).unwrap();
+/// assert!(fut.done());
+/// assert_eq!(fut.result().unwrap(), 7);
+/// assert_eq!(fut.set_result(8).unwrap_err(), Error::InvalidState);
+/// ```
+pub struct Future<T> {
+    pub(crate) core: Rc<Core<T>>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T> PartialEq for Future<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.core, &other.core)
+    }
+}
+
+impl<T> Eq for Future<T> {}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&repr_of(&self.core))
+    }
+}
+
+/// asyncio-style repr: `<Future pending>`, `<Task finished name='Task-1'>`...
+pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
+    let (state, exception) = match &*core.state.borrow() {
+        FutureState::Pending => ("pending", String::new()),
+        FutureState::Cancelled(_) => ("cancelled", String::new()),
+        FutureState::Finished(Ok(_)) => ("finished", String::new()),
+        FutureState::Finished(Err(e)) => ("finished", format!(" exception={e:?}")),
+    };
+    match &core.kind {
+        Kind::Task(t) => format!("<Task {state} name={}{exception}>", py_str_repr(&t.name())),
+        Kind::Gather(_) => format!("<_GatheringFuture {state}{exception}>"),
+        Kind::Plain => format!("<Future {state}{exception}>"),
+    }
+}

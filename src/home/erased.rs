@@ -1,0 +1,86 @@
+//! What a loop holds of its tasks and futures without knowing their types:
+//! the traits [`AnyTask`], [`AnyFuture`] and [`DueCallbacks`]. The futures
+//! and tasks (`src/future/`, `src/task/`) implement them; the loop's home
+//! and its iteration only call them, which is why the loop's core sits
+//! below futures and tasks in the module tree.
+
+use crate::error::{Error, Result};
+use crate::event_loop::EventLoop;
+use std::rc::Rc;
+
+/// A task without its result type (asyncio's `Task` as the loop and its
+/// helpers see it). Implemented by a task's future core.
+pub(crate) trait AnyTask {
+    // The loop's view: the iteration, the home, `close()`.
+
+    /// Runs one step of the task (one poll of its coroutine): asyncio's
+    /// `Task.__step`. Called only by the iteration, on the home thread.
+    fn step(self: Rc<Self>);
+    /// The task's id, unique within its loop (the N of `Task-N`).
+    fn id(&self) -> u64;
+    /// Marks the task as having a step queued. Returns `false` if one was
+    /// queued already, or the task is done (the caller then queues nothing).
+    fn mark_scheduled(&self) -> bool;
+    /// Drops the task's coroutine without running it further (`close()`, a
+    /// home thread's exit). Returns whether the task was still pending, and
+    /// the panic of a destructor, if any.
+    fn destroy(&self) -> (bool, Option<Error>);
+    /// The task's repr, e.g. `<Task pending name='Task-1'>`.
+    fn repr(&self) -> String;
+
+    // The view of a loopspec awaitable polled inside this task's step.
+
+    /// Takes the exception thrown into the current step, if any: the first
+    /// loopspec awaitable polled in the step returns it (that is how the
+    /// coroutine "catches" it).
+    fn take_throw(&self) -> Option<Error>;
+    /// Throws `e` into the task's next step, and queues that step (a task
+    /// awaiting itself, or a future of another loop).
+    fn throw_next_step(self: Rc<Self>, e: Error);
+    /// Records a loopspec future the current step awaits and that is
+    /// pending (asyncio's `_fut_waiter`): `cancel()` cancels it.
+    fn add_waiting_on(&self, f: Rc<dyn AnyFuture>);
+    /// The address of the task's future core: its identity.
+    fn core_addr(&self) -> *const ();
+    /// The task's loop.
+    fn event_loop(&self) -> EventLoop;
+
+    // The view of `TaskRef` (`current_task`, `all_tasks`, `Runner`).
+
+    /// The task's name (TASK-9).
+    fn name(&self) -> String;
+    /// Renames the task.
+    fn set_name(&self, name: String);
+    /// `Task.cancel(msg)` (TASK-4).
+    fn cancel(self: Rc<Self>, msg: Option<String>) -> bool;
+    /// `Task.cancelling()`.
+    fn cancelling(&self) -> u32;
+    /// `Task.uncancel()` (TASK-10).
+    fn uncancel(&self) -> u32;
+    /// Whether the task is done.
+    fn done(&self) -> bool;
+    /// Whether the task is cancelled.
+    fn cancelled(&self) -> bool;
+    /// The exception the task ended with, if it ended with one other than
+    /// its cancellation; reading it counts as retrieving it (FUT-7).
+    fn exception(&self) -> Option<Error>;
+    /// Adds a done callback that needs no access to the result.
+    fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()>;
+}
+
+/// A loopspec future without its result type: what a task waits on, and
+/// what it cancels when it is cancelled.
+pub(crate) trait AnyFuture {
+    /// `cancel(msg)`, whatever the future's kind.
+    fn cancel_erased(&self, msg: Option<String>) -> bool;
+    /// Whether this is a task whose own `cancel()` is running (a cancel that
+    /// reaches it again has gone round an await cycle).
+    fn in_cancel(&self) -> bool;
+}
+
+/// A future whose done callbacks are due: scheduled, waiting in the future
+/// itself, one `Ready::DoneCallback` entry in the ready queue per callback.
+pub(crate) trait DueCallbacks {
+    /// Runs the first due done callback (FUT-6).
+    fn run_next(self: Rc<Self>);
+}

@@ -1,0 +1,103 @@
+//! The inbox's state, bit by bit and field by field: what it means, who
+//! changes it, what stays true. The operations that change it — each one
+//! atomic step, `Word`'s methods — and the invariants they keep together
+//! are in the [parent module](super); nothing outside the inbox touches
+//! this state.
+//!
+//! Two parts:
+//!
+//! * The word: one atomic word that producers and the loop change with
+//!   read-modify-writes and no lock. Every decision that must not miss a
+//!   producer — to park or not, to accept or refuse — is a single
+//!   read-modify-write of it, so it is totally ordered with every
+//!   producer's announce.
+//! * [`Locked`]: what the inbox lock guards — whether a wake-up is pending,
+//!   the handed-back queue, the counters.
+//!
+//! # The word
+//!
+//! ```text
+//!  usize::BITS-1                  3     2              1         0
+//! +--------------------------------+-------------+----------+----------+
+//! |  count (signed)                | HANDED_BACK |  PARKED  |  CLOSED  |
+//! +--------------------------------+-------------+----------+----------+
+//! ```
+//!
+//! | bits | name | meaning | set by | cleared by |
+//! |---|---|---|---|---|
+//! | 0 | [`CLOSED`] | sends are refused | `close`, under the lock | never |
+//! | 1 | [`PARKED`] | the loop waits, or is about to, on the condvar | the loop in `park`, under the lock (its last look at the word) | the loop in `park`, under the lock, when it stops waiting or decides not to |
+//! | 2 | [`HANDED_BACK`] | the handed-back queue is not empty | `hand_back`, under the lock | the drain (or `close`) that takes that queue, under the lock |
+//! | 3.. | count | submissions announced or handed back and not yet taken | `+1` by a producer before its send; `+n` by `hand_back` | `-1` by a refused producer; `-n` by the drain that took `n` |
+//!
+//! Invariants:
+//!
+//! * **W1.** The count is never below what the channel and the handed-back
+//!   queue hold: a producer announces before it sends, a drain subtracts
+//!   only what it took. It can be above (a send in flight after its
+//!   announce, a refused producer between its announce and its retract).
+//!   "Pending" means a positive count or `HANDED_BACK`.
+//! * **W2.** `PARKED`, `CLOSED` and `HANDED_BACK` change only under the
+//!   inbox lock, so a read under the lock sees them exactly; producers'
+//!   read-modify-writes change only the count (multiples of
+//!   [`ONE_SUBMISSION`], which never carry into the flag bits).
+//! * **W3.** `CLOSED` is never cleared: once set, no announce is accepted.
+//!
+//! # The locked part
+//!
+//! See [`Locked`]'s fields.
+
+use std::collections::VecDeque;
+
+/// Bit 0: the inbox is closed; every announce from now on is refused.
+pub(super) const CLOSED: usize = 1;
+/// Bit 1: the loop is parked on the condvar, or about to park (it holds the
+/// lock from setting this bit until it waits).
+pub(super) const PARKED: usize = 2;
+/// Bit 2: the handed-back queue holds submissions (take it under the lock).
+pub(super) const HANDED_BACK: usize = 4;
+/// One submission in the count (bits 3 and up).
+pub(super) const ONE_SUBMISSION: usize = 8;
+
+/// A value on a cache line of its own (false sharing with the channel's
+/// indices would make every send invalidate what a spinning loop reads).
+#[derive(Debug)]
+#[repr(align(128))]
+pub(super) struct CachePadded<T>(pub(super) T);
+
+/// The part of the inbox under its lock.
+#[derive(Debug)]
+pub(super) struct Locked<T> {
+    /// A wake-up was issued for the current park and the loop has not
+    /// consumed it yet.
+    ///
+    /// * Set by `wake` — a send that saw [`PARKED`], `stop()`, a hand-back —
+    ///   only while `PARKED` is set and it is clear: one condvar signal per
+    ///   park, however many wakers come (invariant 2).
+    /// * Cleared by the loop in `park`, when it stops waiting (with
+    ///   `PARKED`).
+    /// * The loop waits until it is set (or its timeout ends), so a spurious
+    ///   condvar wake-up does not end a park.
+    pub(super) notified: bool,
+    /// Submissions a home thread had taken in and handed back at its exit
+    /// (THREAD-4), in their order: older than anything in the channel, so
+    /// a drain takes them first. Non-empty exactly when the word has
+    /// [`HANDED_BACK`].
+    pub(super) handed_back: VecDeque<T>,
+    /// Condvar signals issued since the inbox was made (statistics).
+    pub(super) wakeups: u64,
+    /// Times the loop parked (waited on the condvar) since the inbox was
+    /// made (statistics).
+    pub(super) parks: u64,
+}
+
+impl<T> Default for Locked<T> {
+    fn default() -> Self {
+        Locked {
+            notified: false,
+            handed_back: VecDeque::new(),
+            wakeups: 0,
+            parks: 0,
+        }
+    }
+}

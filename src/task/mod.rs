@@ -1,0 +1,403 @@
+//! [`Task<T>`]: a Rust future driven by the loop, like `asyncio.Task`.
+//!
+//! A task is a [`Future<T>`] of the `Task` kind whose result comes from
+//! polling a Rust future — the coroutine of the Rust mapping — one *step* at
+//! a time. Steps are queued with `call_soon`, so a task never starts
+//! synchronously (TASK-1).
+//!
+//! * `state.rs`: the task's own state, field by field, and `NextStep`, what
+//!   the next step throws into the coroutine.
+//! * `step.rs`: a step (asyncio's `Task.__step`) and `cancel()` (TASK-4).
+//! * here: the [`Task`] and [`TaskRef`] handles, the task's waker, and the
+//!   free functions ([`create_task`], [`current_task`], [`sleep`],
+//!   [`yield_now`]).
+//!
+//! Waking: awaiting a loopspec future registers the task itself as a waiter,
+//! and completion queues the task's next step — one iteration after the
+//! completion, as asyncio's `__wakeup` callback. Any other awaitable gets the
+//! task's [`Waker`], which is `Send + Sync`: called on the loop's thread it
+//! queues a step, called from another thread it goes through the loop's inbox
+//! and wakes a parked loop (THREAD-7).
+
+pub(crate) mod state;
+mod step;
+
+use self::state::{TaskState, current};
+use crate::error::{Error, Result};
+use crate::event_loop::{EventLoop, get_running_loop};
+use crate::future::Future;
+use crate::future::state::Kind;
+use crate::handle::{HandleCore, Submission, Submittable, TimerHandle};
+use crate::home::erased::AnyTask;
+use std::fmt;
+use std::future::Future as StdFuture;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Wake, Waker};
+
+/// The waker handed to foreign awaitables: `Send + Sync`, safe from any thread.
+struct TaskWaker {
+    lp: EventLoop,
+    id: u64,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        // Off the loop's thread the waker itself is the inbox submission: no
+        // allocation per wake-up.
+        self.lp.wake_task(self.id, || {
+            Submission::wake_up(self.clone() as std::sync::Arc<dyn Submittable>)
+        });
+    }
+}
+
+impl HandleCore for TaskWaker {
+    fn cancel(&self) {}
+    fn cancelled(&self) -> bool {
+        false
+    }
+    fn name(&self) -> &'static str {
+        "task wake-up"
+    }
+}
+
+impl Submittable for TaskWaker {
+    fn run(&self) {}
+    fn discard(&self) {}
+    fn task_wake(&self) -> Option<u64> {
+        Some(self.id)
+    }
+}
+
+/// A task: a Rust future driven by the loop; see the [module docs](self).
+///
+/// A `Task<T>` is a [`Future<T>`] (it derefs to one) whose `set_result` and
+/// `set_exception` are refused, whose `cancel` requests a cancellation, and
+/// which adds names and cancellation counting.
+///
+/// ```
+/// use loopspec::{ClockKind, Error, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let t = lp.create_task(async {
+///     loopspec::sleep(10.0).await?;
+///     Ok(1)
+/// }).unwrap();
+/// assert_eq!(t.get_name(), "Task-1");
+/// let t2 = t.clone();
+/// lp.call_later(1.0, move || { t2.cancel_with(Some("enough".into())); }).unwrap();
+/// let err = lp.run_until_complete(t.clone()).unwrap_err();
+/// assert_eq!(err, Error::Cancelled(Some("enough".into())));
+/// assert!(t.cancelled());
+/// ```
+pub struct Task<T> {
+    fut: Future<T>,
+}
+
+impl<T> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task {
+            fut: self.fut.clone(),
+        }
+    }
+}
+
+impl<T> PartialEq for Task<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.fut == other.fut
+    }
+}
+
+impl<T> Eq for Task<T> {}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.fut, f)
+    }
+}
+
+impl<T> Deref for Task<T> {
+    type Target = Future<T>;
+
+    fn deref(&self) -> &Future<T> {
+        &self.fut
+    }
+}
+
+impl<T> From<Task<T>> for Future<T> {
+    fn from(task: Task<T>) -> Future<T> {
+        task.into_future()
+    }
+}
+
+impl<T> From<&Task<T>> for Future<T> {
+    fn from(task: &Task<T>) -> Future<T> {
+        task.as_future().clone()
+    }
+}
+
+impl<T: 'static> Task<T> {
+    /// Makes the task and queues its first step.
+    pub(crate) fn spawn<F>(lp: &EventLoop, coro: F) -> Result<Task<T>>
+    where
+        F: StdFuture<Output = Result<T>> + 'static,
+    {
+        let id = lp.next_task_id();
+        let waker = Waker::from(std::sync::Arc::new(TaskWaker { lp: lp.clone(), id }));
+        let state = TaskState::new(id, Box::pin(coro), waker);
+        let fut = Future::with_kind(lp, Kind::Task(state));
+        let task: Rc<dyn AnyTask> = fut.core.clone();
+        lp.with_home(|home| {
+            home.tasks.borrow_mut().insert(id, task.clone());
+            home.schedule_step(task);
+        })?;
+        Ok(Task { fut })
+    }
+
+    /// The task's id within its loop (the N of its default name).
+    pub(crate) fn id(&self) -> u64 {
+        self.state().map_or(0, |t| t.id)
+    }
+
+    /// The task's name: `Task-N` unless set (TASK-9).
+    pub fn get_name(&self) -> String {
+        self.state().map(TaskState::name).unwrap_or_default()
+    }
+
+    /// Renames the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.fut.core.set_name(name.into());
+    }
+
+    /// The number of pending cancellation requests (TASK-4).
+    pub fn cancelling(&self) -> u32 {
+        self.fut.core.cancelling()
+    }
+
+    /// Removes one cancellation request and returns how many remain. In the
+    /// 3.13+ profiles, reaching zero also withdraws a cancellation not yet
+    /// delivered (TASK-10).
+    pub fn uncancel(&self) -> u32 {
+        self.fut.core.uncancel()
+    }
+}
+
+impl<T> Task<T> {
+    /// The task's own state. `Task::spawn`, the only maker of a `Task`, gives
+    /// it a core of the `Task` kind.
+    fn state(&self) -> Option<&TaskState<T>> {
+        self.fut.core.kind.task()
+    }
+
+    /// The task as a plain [`Future`] handle.
+    pub fn as_future(&self) -> &Future<T> {
+        &self.fut
+    }
+
+    /// Converts into the [`Future`] handle.
+    pub fn into_future(self) -> Future<T> {
+        self.fut
+    }
+}
+
+impl<T: Clone + 'static> StdFuture for Task<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.fut).poll(cx)
+    }
+}
+
+/// A task without its result type: what [`current_task`] and
+/// [`all_tasks`](crate::all_tasks) return.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let name = lp
+///     .run_until_complete(async { Ok(loopspec::current_task()?.unwrap().get_name()) })
+///     .unwrap();
+/// assert_eq!(name, "Task-1");
+/// ```
+#[derive(Clone)]
+pub struct TaskRef {
+    inner: Rc<dyn AnyTask>,
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.repr())
+    }
+}
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(self.inner.core_addr(), other.inner.core_addr())
+    }
+}
+
+impl TaskRef {
+    pub(crate) fn from_dyn(inner: Rc<dyn AnyTask>) -> TaskRef {
+        TaskRef { inner }
+    }
+
+    /// The task's name.
+    pub fn get_name(&self) -> String {
+        self.inner.name()
+    }
+
+    /// Renames the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.inner.set_name(name.into());
+    }
+
+    /// Requests cancellation; see [`Future::cancel`].
+    pub fn cancel(&self) -> bool {
+        self.inner.clone().cancel(None)
+    }
+
+    /// Requests cancellation with a message.
+    pub fn cancel_with(&self, msg: Option<String>) -> bool {
+        self.inner.clone().cancel(msg)
+    }
+
+    /// The number of pending cancellation requests.
+    pub fn cancelling(&self) -> u32 {
+        self.inner.cancelling()
+    }
+
+    /// See [`Task::uncancel`].
+    pub fn uncancel(&self) -> u32 {
+        self.inner.uncancel()
+    }
+
+    /// Whether the task is done.
+    pub fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    /// Whether the task is cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+
+    /// The exception the task ended with, if it is done and ended with one
+    /// (not cancelled); like `Task.exception()`, reading it counts as
+    /// retrieving it.
+    pub fn exception(&self) -> Option<Error> {
+        self.inner.exception()
+    }
+
+    /// The loop the task belongs to.
+    pub fn get_loop(&self) -> EventLoop {
+        self.inner.event_loop()
+    }
+
+    /// Whether this is the task `task`.
+    pub fn is<T>(&self, task: &Task<T>) -> bool {
+        std::ptr::addr_eq(self.inner.core_addr(), Rc::as_ptr(&task.fut.core))
+    }
+}
+
+/// The task whose step is running on this thread: asyncio's `current_task()`.
+/// `Ok(None)` in a plain callback; [`Error::NoRunningLoop`] when no loop runs
+/// in this thread (TASK-13).
+pub fn current_task() -> Result<Option<TaskRef>> {
+    get_running_loop()?;
+    Ok(current().map(TaskRef::from_dyn))
+}
+
+/// asyncio's `create_task(coro)`: a task on the loop running in this thread
+/// ([`Error::NoRunningLoop`] if none, POLICY-11).
+pub fn create_task<T, F>(coro: F) -> Result<Task<T>>
+where
+    T: 'static,
+    F: StdFuture<Output = Result<T>> + 'static,
+{
+    get_running_loop()?.create_task(coro)
+}
+
+/// Gives up exactly one iteration of the loop (`await asyncio.sleep(0)`,
+/// TASK-1). Also where a pending cancellation is delivered.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// lp.run_until_complete(async {
+///     loopspec::yield_now().await?;
+///     Ok(())
+/// }).unwrap();
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future returned by [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl StdFuture for YieldNow {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if let Some(exc) = current().and_then(|t| t.take_throw()) {
+            return Poll::Ready(Err(exc));
+        }
+        if self.yielded {
+            return Poll::Ready(Ok(()));
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Cancels a timer when dropped (`sleep`'s `finally: h.cancel()`).
+struct CancelOnDrop(TimerHandle);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Sleeps `delay` seconds on the running loop's clock: asyncio's `sleep`.
+/// `sleep(0)` (or less) yields exactly one iteration (TASK-12). Fails with
+/// [`Error::NoRunningLoop`] outside a running loop, and with
+/// [`Error::NanTime`] for NaN.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// lp.run_until_complete(async { loopspec::sleep(2.0).await }).unwrap();
+/// assert_eq!(lp.time(), 2.0);
+/// ```
+pub async fn sleep(delay: f64) -> Result<()> {
+    if delay.is_nan() {
+        return Err(Error::NanTime);
+    }
+    if delay <= 0.0 {
+        return yield_now().await;
+    }
+    let lp = get_running_loop()?;
+    let fut = lp.create_future::<()>();
+    let waiter = fut.clone();
+    let timer = lp.call_later(delay, move || {
+        if !waiter.cancelled() {
+            let _ = waiter.set_result(());
+        }
+    })?;
+    let _cancel = CancelOnDrop(timer);
+    fut.await
+}

@@ -1,0 +1,311 @@
+//! How a task runs: one step at a time ([`step`], asyncio's `Task.__step`),
+//! and how it is cancelled ([`cancel_task`], `Task.cancel`, TASK-4). Also
+//! the task's side of [`AnyTask`], through which the loop, awaitables and
+//! [`TaskRef`](crate::TaskRef) reach a task without its type.
+//!
+//! A step: the task's `NextStep` says what to throw into the coroutine
+//! (`state.rs`); the step polls the coroutine once, with the thrown
+//! exception offered to the first loopspec awaitable it polls; then the
+//! task is done (returned, failed, panicked, or could not observe what was
+//! thrown) or it waits — woken by a loopspec future it awaits (which queues
+//! its next step one iteration after completing, as asyncio's `__wakeup`),
+//! or by its waker.
+
+use super::state::{Coroutine, TaskState, set_current};
+use crate::error::{Error, Result, drop_each};
+use crate::event_loop::EventLoop;
+use crate::future::Future;
+use crate::future::state::{Core, FutureState, Kind, repr_of};
+use crate::home::erased::{AnyFuture, AnyTask};
+use crate::profile::Profile;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A task's core seen as a task. Every method is a no-op (or reads as a task
+/// that has none of it) on a core of another kind: only `Task::spawn` makes
+/// a core the loop sees as a task.
+impl<T: 'static> AnyTask for Core<T> {
+    fn step(self: Rc<Self>) {
+        let fut = Future { core: self };
+        if let Kind::Task(t) = &fut.core.kind {
+            step(&fut, t);
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.kind.task().map_or(0, |t| t.id)
+    }
+
+    fn mark_scheduled(&self) -> bool {
+        let Some(t) = self.kind.task() else {
+            return false;
+        };
+        if t.scheduled.get() || !matches!(*self.state.borrow(), FutureState::Pending) {
+            return false;
+        }
+        t.scheduled.set(true);
+        true
+    }
+
+    fn destroy(&self) -> (bool, Option<Error>) {
+        let Some(t) = self.kind.task() else {
+            return (false, None);
+        };
+        // What it waits on first: a cycle through them must not outlive a
+        // future whose destructor panics.
+        let waiting = std::mem::take(&mut *t.waiting_on.borrow_mut());
+        let coro = t.coro.borrow_mut().take();
+        let pending = coro.is_some() && matches!(*self.state.borrow(), FutureState::Pending);
+        let mut panics = Vec::new();
+        drop_each(waiting, &mut panics);
+        drop_each(coro, &mut panics);
+        (pending, panics.into_iter().next())
+    }
+
+    fn repr(&self) -> String {
+        repr_of(self)
+    }
+
+    fn take_throw(&self) -> Option<Error> {
+        self.kind.task()?.throw.borrow_mut().take().map(|e| *e)
+    }
+
+    fn throw_next_step(self: Rc<Self>, e: Error) {
+        let fut = Future { core: self };
+        if let Kind::Task(t) = &fut.core.kind {
+            t.throw_at_next_step(e);
+            schedule_step(&fut);
+        }
+    }
+
+    fn add_waiting_on(&self, f: Rc<dyn AnyFuture>) {
+        if let Some(t) = self.kind.task() {
+            t.waiting_on.borrow_mut().push(f);
+        }
+    }
+
+    fn core_addr(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+
+    fn event_loop(&self) -> EventLoop {
+        self.lp.clone()
+    }
+
+    fn name(&self) -> String {
+        self.kind.task().map(TaskState::name).unwrap_or_default()
+    }
+
+    fn set_name(&self, name: String) {
+        if let Some(t) = self.kind.task() {
+            *t.name.borrow_mut() = Some(name);
+        }
+    }
+
+    fn cancel(self: Rc<Self>, msg: Option<String>) -> bool {
+        let fut = Future { core: self };
+        match &fut.core.kind {
+            Kind::Task(t) => cancel_task(&fut, t, msg),
+            _ => false,
+        }
+    }
+
+    fn cancelling(&self) -> u32 {
+        self.kind.task().map_or(0, |t| t.num_cancels.get())
+    }
+
+    fn uncancel(&self) -> u32 {
+        let Some(t) = self.kind.task() else { return 0 };
+        let n = t.num_cancels.get();
+        if n > 0 {
+            t.num_cancels.set(n - 1);
+            if n == 1 && self.lp.profile() >= Profile::Py313 {
+                t.withdraw_cancel();
+            }
+        }
+        t.num_cancels.get()
+    }
+
+    fn done(&self) -> bool {
+        !matches!(*self.state.borrow(), FutureState::Pending)
+    }
+
+    fn cancelled(&self) -> bool {
+        matches!(*self.state.borrow(), FutureState::Cancelled(_))
+    }
+
+    fn exception(&self) -> Option<Error> {
+        let FutureState::Finished(Err(e)) = &*self.state.borrow() else {
+            return None;
+        };
+        self.retrieved.set(true);
+        Some(e.clone())
+    }
+
+    fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()> {
+        Future { core: self }.add_done_callback(Rc::new(move |_: &Future<T>| hook()))
+    }
+}
+
+/// Drops a task's coroutine, reporting a panic from its `Drop` to the loop.
+fn drop_coro<T>(lp: &EventLoop, coro: Coroutine<T>) {
+    let mut panics = Vec::new();
+    drop_each([coro], &mut panics);
+    lp.report_drop_panics("a task's future", panics);
+}
+
+/// Ends the task: cancelled for a `CancelledError`, else with the outcome.
+fn finish<T: 'static>(fut: &Future<T>, t: &TaskState<T>, outcome: Result<T>) {
+    match outcome {
+        Err(Error::Cancelled(msg)) => {
+            // asyncio hands the CancelledError that ended the task to the
+            // first reader only; later readers get one without a message.
+            *t.first_cancel_msg.borrow_mut() = Some(msg);
+            fut.cancel_future(None);
+        }
+        other => {
+            let _ = fut.complete(FutureState::Finished(other));
+        }
+    }
+    fut.core.lp.forget_task(t.id);
+}
+
+/// One step of a task: asyncio's `Task.__step`.
+fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
+    t.scheduled.set(false);
+    if fut.done() {
+        return;
+    }
+    // Dropped after the borrow ends: the last reference to an awaited
+    // future may run user code that touches this task.
+    let awaited = std::mem::take(&mut *t.waiting_on.borrow_mut());
+    drop(awaited);
+    let throw = t.start_step();
+    let Some(mut coro) = t.coro.borrow_mut().take() else {
+        return; // destroyed by close()
+    };
+    let lp = fut.core.lp.clone();
+    if let Some(exc) = throw.clone().filter(|_| !t.started.get()) {
+        // Thrown into a coroutine that never started: its body never runs.
+        drop_coro(&lp, coro);
+        finish(fut, t, Err(exc));
+        return;
+    }
+    t.started.set(true);
+    *t.throw.borrow_mut() = throw.map(Box::new);
+    t.stepping.set(true);
+    let prev = set_current(Some(fut.core.clone()));
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        coro.as_mut().poll(&mut Context::from_waker(&t.waker))
+    }));
+    set_current(prev);
+    t.stepping.set(false);
+    let unobserved = t.throw.borrow_mut().take();
+    match polled {
+        Err(panic) => {
+            drop_coro(&lp, coro);
+            finish(fut, t, Err(Error::from_panic(panic)));
+        }
+        Ok(Poll::Ready(outcome)) => {
+            drop_coro(&lp, coro);
+            let outcome = match unobserved {
+                Some(exc) => Err(*exc),
+                None => outcome,
+            };
+            if outcome.is_ok() && t.withdraw_cancel() {
+                // Cancelled during the step that returned (TASK-5).
+                let msg = t.cancel_msg.borrow().clone();
+                fut.cancel_future(msg);
+                lp.forget_task(t.id);
+            } else {
+                finish(fut, t, outcome);
+            }
+        }
+        Ok(Poll::Pending) => {
+            if let Some(exc) = unobserved {
+                // The coroutine could not observe the exception: drop it.
+                drop_coro(&lp, coro);
+                finish(fut, t, Err(*exc));
+                return;
+            }
+            *t.coro.borrow_mut() = Some(coro);
+            if t.cancel_pending() {
+                // cancel() was called during this step: cancel what the task
+                // now waits on, or deliver the cancellation at a later step.
+                let msg = t.cancel_msg.borrow().clone();
+                match cancel_waiters(t, msg) {
+                    Delivery::Delivered => {
+                        t.withdraw_cancel();
+                    }
+                    Delivery::AtWakeUp => {}
+                    Delivery::NeedsStep => schedule_step(fut),
+                }
+            }
+        }
+    }
+}
+
+/// `Task.cancel(msg)` (TASK-4).
+fn cancel_task<T: 'static>(fut: &Future<T>, t: &TaskState<T>, msg: Option<String>) -> bool {
+    if fut.done() {
+        return false;
+    }
+    t.num_cancels.set(t.num_cancels.get() + 1);
+    let delivery = cancel_waiters(t, msg.clone());
+    if delivery == Delivery::Delivered {
+        return true;
+    }
+    t.cancel_at_next_step();
+    *t.cancel_msg.borrow_mut() = msg;
+    if delivery == Delivery::NeedsStep && !t.stepping.get() {
+        schedule_step(fut);
+    }
+    true
+}
+
+/// How a task's cancellation will reach it.
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    /// A loopspec future it awaits was cancelled: its wake-up delivers it.
+    Delivered,
+    /// No awaited future could be cancelled, but one will wake the task
+    /// (it is done already, or is a gather of done children): the
+    /// cancellation is delivered at that step, as in asyncio.
+    AtWakeUp,
+    /// Nothing will wake the task for it: it awaits no loopspec future (a
+    /// foreign awaitable — asyncio always has a step queued there), or an
+    /// await cycle led back to a task being cancelled (CPython recurses
+    /// until `RecursionError`). A step must be queued.
+    NeedsStep,
+}
+
+/// Cancels the loopspec futures the task awaits (asyncio's `_fut_waiter`).
+fn cancel_waiters<T>(t: &TaskState<T>, msg: Option<String>) -> Delivery {
+    let waiting = t.waiting_on.borrow().clone();
+    if waiting.is_empty() {
+        return Delivery::NeedsStep;
+    }
+    t.cancelling_now.set(true);
+    let mut delivered = false;
+    let mut cycle = false;
+    for w in waiting {
+        if w.in_cancel() {
+            cycle = true; // do not go round the cycle again
+        } else {
+            delivered |= w.cancel_erased(msg.clone());
+        }
+    }
+    t.cancelling_now.set(false);
+    match (delivered, cycle) {
+        (true, _) => Delivery::Delivered,
+        (false, true) => Delivery::NeedsStep,
+        (false, false) => Delivery::AtWakeUp,
+    }
+}
+
+/// Queues a step of the task (a no-op if one is queued).
+fn schedule_step<T: 'static>(fut: &Future<T>) {
+    let me: Rc<dyn AnyTask> = fut.core.clone();
+    let _ = fut.core.lp.with_home(|home| home.schedule_step(me));
+}
