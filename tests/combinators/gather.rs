@@ -839,6 +839,9 @@ fn gather_done_and_abandoned_leaves_a_later_child_alone() {
         .build();
     let f0: Future<i32> = lp.create_future();
     let w = f0.clone();
+    // A coroutine that awaits the future, as asyncio's `create_task(coro())`:
+    // create_task refuses the future itself (TASK-2).
+    #[allow(clippy::redundant_async_block)]
     let t0 = lp.create_task(async move { w.await }).unwrap();
     f0.cancel_with(Some("m0".into()));
     let g = gather(vec![Future::from(t0.clone()), f0.clone()], false).unwrap();
