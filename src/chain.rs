@@ -20,8 +20,8 @@
 use crate::concurrent::ConcurrentFuture;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::event_loop::home_thread::running_loop;
 use crate::future::{DoneCallback, Future};
+use crate::loop_core::running_loop;
 use crate::profile::Profile;
 use crate::task::Task;
 use std::rc::Rc;

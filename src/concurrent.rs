@@ -24,7 +24,7 @@
 //! condvar for blocking waiters, so loom can model it.
 
 use crate::error::{Error, Result};
-use crate::event_loop::EventLoop;
+use crate::loop_core::{EventLoop, current_task, running_loop};
 use crate::sync::{Arc, Condvar, Mutex};
 use smallvec::SmallVec;
 use std::fmt;
@@ -346,7 +346,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             }
             if deadline.is_none() {
                 if let Some(lp) = &inner.completing_loop {
-                    if crate::event_loop::home_thread::running_loop().as_ref() == Some(lp) {
+                    if running_loop().as_ref() == Some(lp) {
                         return Err(Error::ResultFromLoopThread);
                     }
                 }
@@ -413,7 +413,7 @@ impl<T: Clone + Send + 'static> std::future::Future for ConcurrentFuture<T> {
     /// completes or cancels the future. Inside a loopspec task, a pending
     /// cancellation of the task is delivered here (TASK-15).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        if let Some(exc) = crate::task::state::current().and_then(|t| t.take_throw()) {
+        if let Some(exc) = current_task().and_then(|t| t.take_throw()) {
             return Poll::Ready(Err(exc));
         }
         let mut inner = self.shared.inner.lock();

@@ -3,10 +3,10 @@
 //! The operations that change them are in the [parent module](super) (and,
 //! for tasks, in `src/task/`).
 
+use super::task_state::TaskState;
 use crate::error::{ExceptionContext, Result, py_str_repr};
-use crate::event_loop::EventLoop;
 use crate::home::erased::AnyTask;
-use crate::task::state::TaskState;
+use crate::loop_core::EventLoop;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;

@@ -4,7 +4,7 @@
 //!
 //! All of it holds non-`Send` closures and futures, so it cannot live in the
 //! loop's shared (`Send + Sync`) state: each thread keeps the homes it holds
-//! in a thread-local registry (`event_loop/home_thread.rs`, which also says
+//! in a thread-local registry (`src/loop_core/registry.rs`, which also says
 //! how a thread becomes a loop's home and stops being it). The thread
 //! running a loop is always its home, and keeps an `Rc` to it for the run:
 //! that is the fast path of every loop-bound call on the loop's own thread.
@@ -98,6 +98,20 @@ impl Hasher for IdHasher {
 
     fn write_u64(&mut self, id: u64) {
         self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A loop's identity: the address of the state its handles share. Equal
+/// for two handles exactly when they are clones of one loop (while either
+/// lives). Lets the home and the traits of [`erased`] name a loop without
+/// its handle type, which sits above them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoopId(usize);
+
+impl LoopId {
+    /// The identity of the loop whose shared state is at `shared`.
+    pub(crate) fn of<T>(shared: *const T) -> LoopId {
+        LoopId(shared as usize)
     }
 }
 

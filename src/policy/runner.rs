@@ -1,26 +1,11 @@
-//! [`Runner`]: asyncio's `Runner` (3.11+), the way 3.14 and later put a loop
-//! on a thread — one runner per thread, a loop made lazily, the leftover
-//! tasks cancelled and the loop closed at the end (SPEC.md RUNNER).
-//!
-//! ```
-//! use loopspec::{ClockKind, EventLoop, Runner};
-//!
-//! // The 3.14 way: no policy calls; the factory says which loop to run.
-//! let mut runner = Runner::with_loop_factory(|| EventLoop::with_clock(ClockKind::Virtual));
-//! let lp = runner.get_loop().unwrap();
-//! assert_eq!(runner.run(async { loopspec::sleep(2.0).await?; Ok("one") }).unwrap(), "one");
-//! assert_eq!(runner.run(async { Ok("two") }).unwrap(), "two"); // the same loop again
-//! assert_eq!(lp.time(), 2.0);
-//! runner.close();
-//! assert!(lp.is_closed());
-//! assert_eq!(runner.run(async { Ok(()) }).unwrap_err().to_string(), "Runner is closed");
-//! ```
+//! [`Runner`]: asyncio's `Runner`; the module's docs are at its public
+//! path, [`loopspec::runner`](crate::runner).
 
+use super::{Policy, process_policy};
 use crate::error::{Error, ExceptionContext, Result};
 use crate::event_loop::EventLoop;
-use crate::event_loop::home_thread::running_loop;
 use crate::future::Future;
-use crate::policy::{self, Policy};
+use crate::loop_core::running_loop;
 use crate::task::TaskRef;
 use std::cell::Cell;
 use std::fmt;
@@ -120,7 +105,7 @@ impl Runner {
         let (lp, set_current) = match &mut self.factory {
             Some(factory) => (factory(), false),
             None => {
-                let policy = self.policy.clone().unwrap_or_else(policy::process_policy);
+                let policy = self.policy.clone().unwrap_or_else(process_policy);
                 let lp = policy.new_event_loop();
                 policy.set_event_loop(Some(&lp));
                 (lp, true)
@@ -168,7 +153,7 @@ impl Runner {
         };
         cancel_all_tasks(&lp);
         if set_current {
-            let policy = self.policy.clone().unwrap_or_else(policy::process_policy);
+            let policy = self.policy.clone().unwrap_or_else(process_policy);
             policy.set_event_loop(None);
         }
         let _ = lp.close();
@@ -205,7 +190,7 @@ fn cancel_all_tasks(lp: &EventLoop) {
             return; // the loop is closed: nothing can run any more
         }
     }
-    let tasks: Vec<TaskRef> = tasks.into_iter().map(TaskRef::from_dyn).collect();
+    let tasks: Vec<TaskRef> = tasks.into_iter().map(|t| TaskRef::new(t, lp)).collect();
     for t in &tasks {
         t.cancel();
     }
