@@ -15,7 +15,9 @@ use crate::profile::Profile;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Builder {
+    /// The clock the loop gets (default: real).
     clock: ClockKind,
+    /// The profile the loop gets (default: `Py311`).
     profile: Profile,
 }
 

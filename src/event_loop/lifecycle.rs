@@ -18,7 +18,9 @@ use std::rc::Rc;
 
 /// Clears the running state when a run ends, however it ends.
 struct RunGuard<'a> {
+    /// The loop being run.
     lp: &'a EventLoop,
+    /// Its home, which the run works on.
     home: Rc<Home>,
 }
 

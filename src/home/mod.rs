@@ -51,9 +51,13 @@ pub(crate) enum Ready {
 
 /// A scheduled timer. Ordered by deadline, then by scheduling order.
 pub(crate) struct Timer {
+    /// The deadline in loop time.
     when: f64,
+    /// The scheduling order: among equal deadlines the earlier runs first.
     seq: u64,
+    /// The callback.
     f: Box<dyn FnOnce()>,
+    /// Its handle: cancellation flag and name.
     handle: Handle,
 }
 
@@ -181,14 +185,14 @@ impl Home {
 
     /// Moves what `inbox` has for the loop to the end of the ready queue, in
     /// order (see [`Inbox::drain_into`]): a `call_soon_threadsafe` callback
-    /// becomes a ready entry, a task's wake-up a step of that task.
+    /// becomes a ready entry, a step request a step of that task.
     pub(crate) fn drain(&self, inbox: &Inbox<Submission>) {
         let mut intake = std::mem::take(&mut *self.intake.borrow_mut());
         inbox.drain_into(&mut intake);
         for s in intake.drain(..) {
-            match s.task_wake() {
+            match s.task_to_step() {
                 None => self.push_ready(Ready::Submission(s)),
-                Some(id) => self.wake_task(id),
+                Some(id) => self.schedule_step_of(id),
             }
         }
         // Give the (empty) buffer back for the next drain.
@@ -196,7 +200,7 @@ impl Home {
     }
 
     /// Queues a step of task `id`, if it is still unfinished.
-    pub(crate) fn wake_task(&self, id: u64) {
+    pub(crate) fn schedule_step_of(&self, id: u64) {
         let task = self.tasks.borrow().get(&id).cloned();
         if let Some(task) = task {
             self.schedule_step(task);

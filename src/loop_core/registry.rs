@@ -223,7 +223,7 @@ impl EventLoop {
     /// The loop's home, if this thread runs the loop (the fast path of every
     /// scheduling call), after moving pending inbox submissions ahead of
     /// whatever the caller is about to queue.
-    pub(crate) fn home_if_running_here(&self) -> Option<Rc<Home>> {
+    pub(super) fn home_if_running_here(&self) -> Option<Rc<Home>> {
         let home = running_home(self)?;
         if self.shared.inbox.pending() {
             home.drain(&self.shared.inbox);

@@ -71,6 +71,7 @@ pub(crate) struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct EventLoop {
+    /// Shared by every handle of the loop.
     pub(crate) shared: Arc<Shared>,
 }
 

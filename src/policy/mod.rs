@@ -37,6 +37,8 @@ use std::fmt;
 /// One thread's slot.
 #[derive(Default)]
 struct Slot {
+    /// The thread's current loop, set by `set_event_loop` (or made by an
+    /// implicit `get_event_loop`, POLICY-3).
     current: Option<EventLoop>,
     /// `set_event_loop` was called in this thread (with a loop or `None`).
     set_called: bool,
@@ -83,9 +85,11 @@ compile_error!("the loopspec_mutant cfg is for the loom mutant check only");
 /// ```
 #[derive(Clone)]
 pub struct Policy {
+    /// The Python version whose rules apply.
     profile: Profile,
     /// The main thread; `None`: the thread Rust names `main`.
     main: Option<thread::ThreadId>,
+    /// The clock of the loops the policy makes.
     clock: ClockKind,
 }
 

@@ -40,8 +40,13 @@ enum State {
 /// SIGINT handler (CPython's, in the main thread, cancels the main task on
 /// Ctrl-C); there is no `debug` flag (loopspec has no debug mode).
 pub struct Runner {
+    /// Where the loop comes from without a factory (`None`: the
+    /// process-wide policy, read when the loop is made).
     policy: Option<Policy>,
+    /// The loop factory (asyncio's `loop_factory`); with one, the thread's
+    /// current loop is never touched.
     factory: Option<LoopFactory>,
+    /// Where the runner is in its life.
     state: State,
 }
 

@@ -39,7 +39,10 @@ use std::task::{Context, Poll, Wake, Waker};
 
 /// The waker handed to foreign awaitables: `Send + Sync`, safe from any thread.
 struct TaskWaker {
+    /// The task's loop.
     lp: EventLoop,
+    /// The task's id: the waker names the task, so it keeps nothing
+    /// loop-bound alive and can be `Send`.
     id: u64,
 }
 
@@ -50,9 +53,9 @@ impl Wake for TaskWaker {
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
         // Off the loop's thread the waker itself is the inbox submission: no
-        // allocation per wake-up.
-        self.lp.wake_task(self.id, || {
-            Submission::wake_up(self.clone() as std::sync::Arc<dyn Submittable>)
+        // allocation per request.
+        self.lp.request_step(self.id, || {
+            Submission::step_request(self.clone() as std::sync::Arc<dyn Submittable>)
         });
     }
 }
@@ -63,14 +66,14 @@ impl HandleCore for TaskWaker {
         false
     }
     fn name(&self) -> &'static str {
-        "task wake-up"
+        "task step request"
     }
 }
 
 impl Submittable for TaskWaker {
     fn run(&self) {}
     fn discard(&self) {}
-    fn task_wake(&self) -> Option<u64> {
+    fn task_to_step(&self) -> Option<u64> {
         Some(self.id)
     }
 }
@@ -97,6 +100,7 @@ impl Submittable for TaskWaker {
 /// assert!(t.cancelled());
 /// ```
 pub struct Task<T> {
+    /// A future of the `Task` kind (only `Task::spawn` makes a `Task`).
     fut: Future<T>,
 }
 
@@ -372,6 +376,7 @@ pub fn yield_now() -> YieldNow {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct YieldNow {
+    /// Polled once already: the next poll is ready.
     yielded: bool,
 }
 
