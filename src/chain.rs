@@ -9,7 +9,7 @@
 //!
 //! * a loop future (not `Send`) is touched only on its loop's thread: copies
 //!   into it travel through `call_soon_threadsafe` as `Send` closures that name
-//!   it by an id it is [held](crate::EventLoop) under in the loop-bound half;
+//!   it by the id it is stashed under in the loop's home;
 //! * a task is cancelled from another thread the same way, by task id;
 //! * a [`ConcurrentFuture`] is touched from any thread.
 //!
@@ -20,8 +20,8 @@
 use crate::concurrent::ConcurrentFuture;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::event_loop::home_thread::running_loop;
 use crate::future::{DoneCallback, Future};
+use crate::loop_core::running_loop;
 use crate::profile::Profile;
 use crate::task::Task;
 use std::rc::Rc;
@@ -36,7 +36,9 @@ fn acts_directly_on(lp: &EventLoop) -> bool {
 
 /// What a finished source hands to its destination.
 enum Copied<T> {
+    /// The source was cancelled: the destination is cancelled.
     Cancelled,
+    /// The source finished with this result or exception.
     Done(Result<T>),
 }
 
@@ -73,7 +75,7 @@ where
     }
     let id = lp.stash(Box::new(dest.clone()))?;
 
-    // Destination done: forget the held handle; if cancelled, cancel the
+    // Destination done: take the stashed handle back; if cancelled, cancel the
     // source (a concurrent future is cancelled directly).
     let source = cf.clone();
     let on_dest_done: DoneCallback<T> = Rc::new(move |dest: &Future<T>| {
@@ -97,23 +99,23 @@ where
             }
         };
         if acts_directly_on(&dest_loop) {
-            copy_into_held::<T>(&dest_loop, id, copied);
+            copy_into_stashed::<T>(&dest_loop, id, copied);
             return;
         }
         let lp = dest_loop.clone();
         // A closed loop refuses the closure: nothing is scheduled (CHAIN-6).
-        let _ = dest_loop.call_soon_threadsafe(move || copy_into_held::<T>(&lp, id, copied));
+        let _ = dest_loop.call_soon_threadsafe(move || copy_into_stashed::<T>(&lp, id, copied));
     });
     Ok(dest)
 }
 
-/// On the loop thread: copies a source's state into the held destination,
+/// On the loop thread: copies a source's state into the stashed destination,
 /// unless the destination is already done (asyncio's `_copy_future_state`).
-fn copy_into_held<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
-    let Some(held) = lp.unstash(id) else {
+fn copy_into_stashed<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
+    let Some(stashed) = lp.unstash(id) else {
         return; // the destination was cancelled and forgotten
     };
-    let Ok(dest) = held.downcast::<Future<T>>() else {
+    let Ok(dest) = stashed.downcast::<Future<T>>() else {
         return;
     };
     #[cfg(not(loopspec_mutant = "complete-cancelled"))]
@@ -134,20 +136,29 @@ fn copy_into_held<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>
 /// dropped without finishing (a submission discarded by `close()`, a task
 /// destroyed by it): the future fails with `Event loop is closed` instead of
 /// staying pending forever.
-struct FailIfDropped<T: Send + 'static>(Option<ConcurrentFuture<T>>);
+struct FailIfDropped<T: Send + 'static> {
+    /// The future to fail.
+    cf: ConcurrentFuture<T>,
+    /// Whether dropping the guard fails `cf`: true until [`disarm`](Self::disarm).
+    armed: bool,
+}
 
 impl<T: Send + 'static> FailIfDropped<T> {
+    fn new(cf: ConcurrentFuture<T>) -> Self {
+        FailIfDropped { cf, armed: true }
+    }
+
+    /// The work is under way: the future is the caller's to complete.
     fn disarm(mut self) -> ConcurrentFuture<T> {
-        self.0.take().expect("armed")
+        self.armed = false;
+        self.cf.clone()
     }
 }
 
 impl<T: Send + 'static> Drop for FailIfDropped<T> {
     fn drop(&mut self) {
-        if let Some(cf) = self.0.take()
-            && cf.set_running_or_notify_cancel() == Ok(true)
-        {
-            let _ = cf.set_exception(Error::Closed);
+        if self.armed && self.cf.set_running_or_notify_cancel() == Ok(true) {
+            let _ = self.cf.set_exception(Error::Closed);
         }
     }
 }
@@ -190,7 +201,7 @@ where
 {
     let cf = ConcurrentFuture::new();
     cf.set_completing_loop(lp);
-    let guard = FailIfDropped(Some(cf.clone()));
+    let guard = FailIfDropped::new(cf.clone());
     let target = lp.clone();
     lp.call_soon_threadsafe(move || {
         let dest = guard.disarm();
@@ -238,7 +249,7 @@ where
     // If the task is destroyed without finishing (its loop closed, or its
     // home thread exited), the guard fails `cf` instead of leaving its
     // waiters blocked for ever (XTHREAD-6).
-    let guard = std::cell::RefCell::new(Some(FailIfDropped(Some(cf))));
+    let guard = std::cell::RefCell::new(Some(FailIfDropped::new(cf)));
     let on_task_done: DoneCallback<T> = Rc::new(move |task: &Future<T>| {
         let Some(cf) = guard.borrow_mut().take().map(FailIfDropped::disarm) else {
             return;

@@ -46,12 +46,16 @@ pub(crate) const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
 /// A loop's clock.
 #[derive(Debug)]
 pub(crate) enum Clock {
+    /// The monotonic clock; loop time is the time since `origin`, when the
+    /// loop was made.
     Real {
+        /// When the loop was made.
         origin: Instant,
     },
     /// `f64` bits of the current virtual time. Written only by the thread
     /// running the loop; read from any thread through `EventLoop::time`.
     Virtual {
+        /// The time's bits.
         now: AtomicU64,
     },
 }

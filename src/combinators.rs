@@ -114,14 +114,20 @@ where
 /// callback, so the state holds them (and the outer future, which holds
 /// them too) weakly: an abandoned gather is freed, no cycle keeps it.
 struct GatherState<T> {
+    /// The future `gather` returned.
     outer: WeakFuture<Gathered<T>>,
     /// The outer future was done when last seen (it is completed here): a
     /// done gather that nobody refers to any more is still done for the
     /// callbacks of its remaining children.
     outer_done: Cell<bool>,
+    /// The children in argument order (a future passed twice is here
+    /// twice): the order of the results.
     children: Vec<WeakFuture<T>>,
+    /// Distinct children: how many done callbacks complete the gather.
     nfuts: usize,
+    /// Done callbacks run so far (asyncio's `nfinished`); up to `nfuts`.
     nfinished: Cell<usize>,
+    /// `gather`'s `return_exceptions`. Fixed.
     return_exceptions: bool,
 }
 
@@ -384,6 +390,7 @@ async fn cancel_and_wait<T: Clone + 'static>(lp: &EventLoop, fut: &Future<T>) ->
 
 /// The state shared by an [`AsCompleted`] and its callbacks.
 struct AsCompletedState<T> {
+    /// The loop of the futures (or `get_event_loop()`'s, with none).
     lp: EventLoop,
     /// Futures not yet completed (asyncio's `todo`), by identity.
     todo: RefCell<HashMap<*const (), Future<T>>>,
@@ -391,7 +398,11 @@ struct AsCompletedState<T> {
     done: RefCell<VecDeque<Option<Future<T>>>>,
     /// A reader waiting for `done` to fill (asyncio's queue getter).
     getter: RefCell<Option<Future<()>>>,
+    /// The timeout's timer, if a timeout was given; cancelled once every
+    /// future completed.
     timeout: RefCell<Option<crate::TimerHandle>>,
+    /// The done callback added to every future, removed from those still
+    /// pending at the timeout.
     on_completion: RefCell<Option<DoneCallback<T>>>,
 }
 
@@ -434,7 +445,9 @@ impl<T: Clone + 'static> AsCompletedState<T> {
 
 /// The futures of [`as_completed`], in completion order.
 pub struct AsCompleted<T> {
+    /// Shared with the done callbacks and the timeout.
     state: Rc<AsCompletedState<T>>,
+    /// Items still to be yielded by `next`.
     remaining: usize,
 }
 

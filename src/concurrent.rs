@@ -14,8 +14,8 @@
 //! * `CancelledAndNotified` — cancelled, and the worker knows.
 //! * `Finished` — holds the result or the exception.
 //!
-//! Invariants: the outcome is present exactly in `Finished`; `Cancelled*`
-//! and `Finished` are terminal; every done callback runs exactly once —
+//! Invariants: the outcome is held by `Finished` itself (`Status`), so it is
+//! present exactly there; `Cancelled*` and `Finished` are terminal; every done callback runs exactly once —
 //! in the thread that completes or cancels the future, or at once in the
 //! registering thread if the future is already done (CONC-6); blocked
 //! `result()` callers are woken on every transition to a done state.
@@ -24,7 +24,7 @@
 //! condvar for blocking waiters, so loom can model it.
 
 use crate::error::{Error, Result};
-use crate::event_loop::EventLoop;
+use crate::loop_core::{EventLoop, current_task, running_loop};
 use crate::sync::{Arc, Condvar, Mutex};
 use smallvec::SmallVec;
 use std::fmt;
@@ -69,15 +69,56 @@ impl CfState {
     }
 }
 
+/// Where a [`ConcurrentFuture`] is, with what only that state has: the
+/// outcome lives in `Finished`. [`CfState`] is its public name.
+enum Status<T> {
+    /// Not started, not cancelled. Left by `cancel`, by
+    /// `set_running_or_notify_cancel` and by a completion.
+    Pending,
+    /// Started by `set_running_or_notify_cancel`: `cancel` now fails.
+    Running,
+    /// Cancelled from `Pending`; the worker has not been told yet. Left
+    /// only for `CancelledAndNotified`.
+    Cancelled,
+    /// Cancelled, and `set_running_or_notify_cancel` told the worker.
+    /// Terminal.
+    CancelledAndNotified,
+    /// Completed by `set_result` / `set_exception` from `Pending` or
+    /// `Running`, with that outcome. Terminal.
+    Finished(Result<T>),
+}
+
+impl<T> Status<T> {
+    /// Whether the future is cancelled or finished.
+    fn is_done(&self) -> bool {
+        !matches!(self, Status::Pending | Status::Running)
+    }
+
+    /// The public name of this state.
+    fn public(&self) -> CfState {
+        match self {
+            Status::Pending => CfState::Pending,
+            Status::Running => CfState::Running,
+            Status::Cancelled => CfState::Cancelled,
+            Status::CancelledAndNotified => CfState::CancelledAndNotified,
+            Status::Finished(_) => CfState::Finished,
+        }
+    }
+}
+
+/// A done callback.
 type Callback<T> = Box<dyn FnOnce(&ConcurrentFuture<T>) + Send>;
 
+/// What the future's lock guards.
 struct Inner<T> {
-    state: CfState,
-    /// `Some` exactly in `Finished`.
-    outcome: Option<Result<T>>,
-    /// Done callbacks and wakers in registration order; the first of each is
-    /// held inline (a bridged future has one).
+    /// Where the future is, and its outcome once finished. Changed only
+    /// under the lock, by the transitions of the [module docs](self).
+    status: Status<T>,
+    /// Done callbacks in registration order, the first held inline (a
+    /// bridged future has one). Taken, all at once, by the transition to a
+    /// done state; never added to in a done state (they run at once then).
     callbacks: SmallVec<[Callback<T>; 1]>,
+    /// Wakers of the executors awaiting the future, taken like `callbacks`.
     wakers: SmallVec<[Waker; 1]>,
     /// The loop whose thread completes this future, when known (set by
     /// `run_coroutine_threadsafe`): a blocking `result()` from that loop's
@@ -85,8 +126,12 @@ struct Inner<T> {
     completing_loop: Option<EventLoop>,
 }
 
+/// What every handle of one future shares.
 struct Shared<T> {
+    /// The state, under the future's one lock.
     inner: Mutex<Inner<T>>,
+    /// Signalled (to all) on every transition to a done state: blocked
+    /// `result()` and `exception()` callers wait here.
     done: Condvar,
 }
 
@@ -109,6 +154,7 @@ struct Shared<T> {
 /// assert_eq!(cf.result(None).unwrap(), 42);
 /// ```
 pub struct ConcurrentFuture<T> {
+    /// Shared by every handle.
     shared: Arc<Shared<T>>,
 }
 
@@ -136,18 +182,22 @@ impl<T> fmt::Debug for ConcurrentFuture<T> {
 /// Python's repr, e.g. `<Future at 0x7f.. state=finished returned i32>`.
 fn repr<T>(cf: &ConcurrentFuture<T>, inner: &Inner<T>) -> String {
     let addr = Arc::as_ptr(&cf.shared) as *const ();
-    let state = inner.state.name().to_lowercase();
-    match (&inner.state, &inner.outcome) {
-        (CfState::Finished, Some(Ok(_))) => format!(
+    match &inner.status {
+        Status::Finished(Ok(_)) => format!(
             "<Future at {addr:p} state=finished returned {}>",
             short_type_name::<T>()
         ),
-        (CfState::Finished, Some(Err(e))) => format!(
+        Status::Finished(Err(e)) => format!(
             "<Future at {addr:p} state=finished raised {}>",
             e.python_type()
         ),
-        (s, _) if s.is_cancelled() => format!("<Future at {addr:p} state=cancelled>"),
-        _ => format!("<Future at {addr:p} state={state}>"),
+        Status::Cancelled | Status::CancelledAndNotified => {
+            format!("<Future at {addr:p} state=cancelled>")
+        }
+        s => format!(
+            "<Future at {addr:p} state={}>",
+            s.public().name().to_lowercase()
+        ),
     }
 }
 
@@ -168,8 +218,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
         ConcurrentFuture {
             shared: Arc::new(Shared {
                 inner: Mutex::new(Inner {
-                    state: CfState::Pending,
-                    outcome: None,
+                    status: Status::Pending,
                     callbacks: SmallVec::new(),
                     wakers: SmallVec::new(),
                     completing_loop: None,
@@ -185,7 +234,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
 
     /// The current state.
     pub fn state(&self) -> CfState {
-        self.shared.inner.lock().state
+        self.shared.inner.lock().status.public()
     }
 
     /// Whether it is cancelled (with or without notification).
@@ -209,16 +258,16 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     pub fn cancel(&self) -> bool {
         let (callbacks, wakers) = {
             let mut inner = self.shared.inner.lock();
-            match inner.state {
+            match inner.status {
                 // Seeded bug (loom mutant check): a running future can be
                 // cancelled under its worker's feet.
                 #[cfg(not(loopspec_mutant = "cancel-running"))]
-                CfState::Running => return false,
-                CfState::Finished => return false,
-                CfState::Cancelled | CfState::CancelledAndNotified => return true,
+                Status::Running => return false,
+                Status::Finished(_) => return false,
+                Status::Cancelled | Status::CancelledAndNotified => return true,
                 _ => {}
             }
-            inner.state = CfState::Cancelled;
+            inner.status = Status::Cancelled;
             (
                 std::mem::take(&mut inner.callbacks),
                 std::mem::take(&mut inner.wakers),
@@ -235,19 +284,20 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// `RuntimeError: Future in unexpected state`.
     pub fn set_running_or_notify_cancel(&self) -> Result<bool> {
         let mut inner = self.shared.inner.lock();
-        match inner.state {
-            CfState::Pending => {
-                inner.state = CfState::Running;
+        match inner.status {
+            Status::Pending => {
+                inner.status = Status::Running;
                 Ok(true)
             }
-            CfState::Cancelled => {
-                inner.state = CfState::CancelledAndNotified;
+            Status::Cancelled => {
+                inner.status = Status::CancelledAndNotified;
                 Ok(false)
             }
-            other => {
+            ref other => {
+                let state = other.public();
                 let r = repr(self, &inner);
                 drop(inner);
-                eprintln!("Future {r} in unexpected state: {}", other.name());
+                eprintln!("Future {r} in unexpected state: {}", state.name());
                 Err(Error::UnexpectedState)
             }
         }
@@ -269,13 +319,12 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     pub(crate) fn finish(&self, outcome: Result<T>) -> Result<()> {
         let (callbacks, wakers) = {
             let mut inner = self.shared.inner.lock();
-            if inner.state.is_done() {
+            if inner.status.is_done() {
                 return Err(Error::ConcurrentInvalidState {
-                    message: format!("{}: {}", inner.state.name(), repr(self, &inner)),
+                    message: format!("{}: {}", inner.status.public().name(), repr(self, &inner)),
                 });
             }
-            inner.state = CfState::Finished;
-            inner.outcome = Some(outcome);
+            inner.status = Status::Finished(outcome);
             (
                 std::mem::take(&mut inner.callbacks),
                 std::mem::take(&mut inner.wakers),
@@ -311,7 +360,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
         // critical sections, so a completion in between loses the callback.
         #[cfg(loopspec_mutant = "callback-lost")]
         {
-            let done = self.shared.inner.lock().state.is_done();
+            let done = self.shared.inner.lock().status.is_done();
             if !done {
                 self.shared.inner.lock().callbacks.push(Box::new(cb));
                 return;
@@ -320,7 +369,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
         #[cfg(not(loopspec_mutant = "callback-lost"))]
         {
             let mut inner = self.shared.inner.lock();
-            if !inner.state.is_done() {
+            if !inner.status.is_done() {
                 inner.callbacks.push(Box::new(cb));
                 return;
             }
@@ -341,12 +390,12 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut inner = self.shared.inner.lock();
         loop {
-            if inner.state.is_done() {
+            if inner.status.is_done() {
                 return Ok(read(&inner));
             }
             if deadline.is_none() {
                 if let Some(lp) = &inner.completing_loop {
-                    if crate::event_loop::home_thread::running_loop().as_ref() == Some(lp) {
+                    if running_loop().as_ref() == Some(lp) {
                         return Err(Error::ResultFromLoopThread);
                     }
                 }
@@ -381,10 +430,10 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     /// The exception, waiting up to `timeout`: `Ok(None)` after a result;
     /// errors as [`result`](Self::result).
     pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<Error>> {
-        self.wait_then(timeout, |inner| match &inner.outcome {
-            Some(Ok(_)) => Ok(None),
-            Some(Err(e)) => Ok(Some(e.clone())),
-            None => Err(Error::Cancelled(None)),
+        self.wait_then(timeout, |inner| match &inner.status {
+            Status::Finished(Ok(_)) => Ok(None),
+            Status::Finished(Err(e)) => Ok(Some(e.clone())),
+            _ => Err(Error::Cancelled(None)),
         })?
     }
 
@@ -400,10 +449,11 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
 
 /// What a reader of the future gets, `None` until it is done.
 fn read<T: Clone>(inner: &Inner<T>) -> Option<Result<T>> {
-    if inner.state.is_cancelled() {
-        return Some(Err(Error::Cancelled(None)));
+    match &inner.status {
+        Status::Pending | Status::Running => None,
+        Status::Cancelled | Status::CancelledAndNotified => Some(Err(Error::Cancelled(None))),
+        Status::Finished(outcome) => Some(outcome.clone()),
     }
-    inner.outcome.clone()
 }
 
 impl<T: Clone + Send + 'static> std::future::Future for ConcurrentFuture<T> {
@@ -413,7 +463,7 @@ impl<T: Clone + Send + 'static> std::future::Future for ConcurrentFuture<T> {
     /// completes or cancels the future. Inside a loopspec task, a pending
     /// cancellation of the task is delivered here (TASK-15).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        if let Some(exc) = crate::task::state::current().and_then(|t| t.take_throw()) {
+        if let Some(exc) = current_task().and_then(|t| t.take_throw()) {
             return Poll::Ready(Err(exc));
         }
         let mut inner = self.shared.inner.lock();

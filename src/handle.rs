@@ -15,7 +15,8 @@
 //! travel in one allocation, which both the handle and the inbox point to;
 //! cancelling it drops the callback at once. That queue entry is a
 //! `Submission`: the one thing the inbox carries, a `call_soon_threadsafe`
-//! callback or a task waker's wake-up.
+//! callback or a step request (a task's waker called off the loop's
+//! thread, asking for a step of its task).
 //!
 //! The handle's shared part is behind a `std::sync::Arc` (loom's `Arc` cannot
 //! become a trait object); everything it shares between threads is a shim
@@ -39,7 +40,9 @@ pub(crate) trait HandleCore: Send + Sync {
 
 /// The cancellation flag of a loop-bound callback (`call_soon`, timers).
 struct CancelFlag<F> {
+    /// Set by `cancel`, never cleared.
     cancelled: AtomicBool,
+    /// The callback's type, for its name.
     _callback: PhantomData<fn() -> F>,
 }
 
@@ -57,16 +60,16 @@ impl<F> HandleCore for CancelFlag<F> {
 
 /// What a [`Submission`] points to: a `call_soon_threadsafe` callback with
 /// its cancellation state ([`ThreadsafeCallback`]), or a task waker (whose
-/// wake-up steps its task instead of running anything).
+/// step request steps its task instead of running anything).
 pub(crate) trait Submittable: HandleCore {
     /// Runs the callback unless it was cancelled (or already taken). Called
     /// once, by the loop's thread.
     fn run(&self);
     /// Drops the callback without running it (at `close()`).
     fn discard(&self);
-    /// For a task's wake-up: the task's id (the loop steps the task instead
+    /// For a step request: the task's id (the loop steps the task instead
     /// of running anything).
-    fn task_wake(&self) -> Option<u64> {
+    fn task_to_step(&self) -> Option<u64> {
         None
     }
 }
@@ -84,6 +87,7 @@ enum CallbackState<F> {
 /// A `call_soon_threadsafe` callback, shared by its [`Handle`] and its
 /// [`Submission`].
 struct ThreadsafeCallback<F> {
+    /// The callback while it waits, then how it ended.
     state: Mutex<CallbackState<F>>,
 }
 
@@ -139,7 +143,7 @@ impl<F: FnOnce() + Send> Submittable for ThreadsafeCallback<F> {
 }
 
 /// One piece of work handed to a loop from any thread: a
-/// `call_soon_threadsafe` callback, or a task waker's wake-up (16 bytes).
+/// `call_soon_threadsafe` callback, or a task waker's step request (16 bytes).
 /// The inbox carries these, and the ready queue holds the callbacks until
 /// they run. Dropping one without running it (a queue emptied by `close()`)
 /// drops the callback at once, even while its handle lives on.
@@ -156,15 +160,15 @@ impl Submission {
         (Submission(Some(node)), Handle { core })
     }
 
-    /// A task waker's wake-up: `waker` itself is the submission, so a
-    /// wake-up allocates nothing.
-    pub(crate) fn wake_up(waker: Arc<dyn Submittable>) -> Submission {
+    /// A task waker's step request: `waker` itself is the submission, so a
+    /// request allocates nothing.
+    pub(crate) fn step_request(waker: Arc<dyn Submittable>) -> Submission {
         Submission(Some(waker))
     }
 
-    /// For a task's wake-up, the task's id.
-    pub(crate) fn task_wake(&self) -> Option<u64> {
-        self.0.as_ref().and_then(|c| c.task_wake())
+    /// For a step request, the task's id.
+    pub(crate) fn task_to_step(&self) -> Option<u64> {
+        self.0.as_ref().and_then(|c| c.task_to_step())
     }
 
     /// Runs the callback unless it was cancelled.
@@ -182,8 +186,8 @@ impl Submission {
 
 impl fmt::Debug for Submission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.task_wake() {
-            Some(id) => write!(f, "Wake({id})"),
+        match self.task_to_step() {
+            Some(id) => write!(f, "StepRequest({id})"),
             None => write!(f, "Call({})", self.name()),
         }
     }
@@ -218,6 +222,7 @@ impl Drop for Submission {
 /// ```
 #[derive(Clone)]
 pub struct Handle {
+    /// Shared with the queue entry (and every clone).
     core: Arc<dyn HandleCore>,
 }
 
@@ -273,7 +278,9 @@ impl fmt::Debug for Handle {
 /// ```
 #[derive(Clone)]
 pub struct TimerHandle {
+    /// The timer's cancellation flag and name.
     handle: Handle,
+    /// The deadline in loop time. Fixed.
     when: f64,
 }
 

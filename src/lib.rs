@@ -27,12 +27,16 @@
 //!   [`catch_warnings`].
 //! * [`event_loop`]: [`EventLoop`], its iteration ([`EventLoop::run_forever`]
 //!   is a loop over one function, `run_once`), `stop` and `close`.
-//! * [`run_state`] and [`inbox`]: the loop's shared state, documented flag by
-//!   flag.
+//! * [`inbox`] and [`run_state`]: the loop's cross-thread state, documented
+//!   bit by bit and field by field.
 //! * [`handle`], [`future`], [`task`]: what scheduling returns, and the
 //!   loop-bound futures and tasks.
 //! * [`clock`]: real and virtual time.
 //! * `sync`: the one module that switches between `std` and `loom`.
+//!
+//! The modules form layers, each using only those below it; the layers and
+//! the module dependency list are in `docs/architecture.md`, which
+//! `tests/architecture.rs` checks against the source.
 
 pub mod chain;
 pub mod clock;
@@ -45,6 +49,7 @@ pub mod future;
 pub mod handle;
 mod home;
 pub mod inbox;
+mod loop_core;
 pub mod loop_thread;
 pub mod policy;
 pub mod profile;

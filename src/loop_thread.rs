@@ -33,10 +33,13 @@ use std::fmt;
 /// lt.stop_and_join().unwrap();
 /// ```
 pub struct LoopThread {
+    /// The loop the thread runs.
     lp: EventLoop,
     /// Done when the thread is asked to finish: its runner's main task
     /// awaits it.
     shutdown: ConcurrentFuture<()>,
+    /// The thread, until it is joined (`None` after: joining twice is a
+    /// no-op).
     join: Option<thread::JoinHandle<Result<()>>>,
 }
 

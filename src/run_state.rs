@@ -3,7 +3,7 @@
 //!
 //! `RunState` lives in the loop's shared state under its own lock, the
 //! run-state lock: every run check and every claim of the loop's home is
-//! made under it (`src/event_loop/lifecycle.rs`, `home_thread.rs`). Each
+//! made under it (`src/event_loop/lifecycle.rs`, `src/loop_core/registry.rs`). Each
 //! field's invariants are written next to it; SPEC.md rules cite them
 //! (LIFE-*, STOP-*, THREAD-*). Whether the loop is woken, and whether a
 //! cross-thread submission is accepted, is the inbox's state, not this

@@ -22,8 +22,11 @@ pub trait Executor: Send + Sync {
     fn shutdown(&self, wait: bool);
 }
 
+/// A pool's state, under its lock.
 struct PoolState {
+    /// Jobs submitted and not yet taken by a worker, in order.
     queue: VecDeque<Job>,
+    /// Workers alive (idle or running a job); never above `max_workers`.
     workers: usize,
     /// Workers waiting for a job.
     idle: usize,
@@ -31,15 +34,25 @@ struct PoolState {
     /// submission claims an idle worker here, so two quick submissions never
     /// count on the same one (EXEC-2).
     claimed: usize,
+    /// `shutdown` was called: no job is accepted, and workers exit once
+    /// the queue is empty. Never cleared.
     shutdown: bool,
+    /// Workers ever started: the N of the next worker's name `PREFIX_N`.
     spawned: usize,
+    /// The workers' threads, joined by `shutdown(true)`.
     handles: Vec<thread::JoinHandle<()>>,
 }
 
+/// What the pool's handles and workers share.
 struct PoolShared {
+    /// The state, under the pool's lock.
     state: Mutex<PoolState>,
+    /// Signalled for a queued job (to one idle worker) and at shutdown (to
+    /// all).
     work: Condvar,
+    /// The most workers the pool starts (at least 1). Fixed.
     max_workers: usize,
+    /// The workers' name prefix. Fixed.
     prefix: String,
 }
 
@@ -59,6 +72,7 @@ struct PoolShared {
 /// pool.shutdown(true);
 /// ```
 pub struct ThreadPool {
+    /// Shared with the workers.
     shared: Arc<PoolShared>,
 }
 
@@ -191,6 +205,7 @@ impl Drop for ThreadPool {
 /// needs it (EXEC-1), taken out by `close()`.
 #[derive(Default)]
 pub(crate) struct DefaultPool {
+    /// The pool, once started; `None` again after `close()` took it.
     pool: Option<Arc<ThreadPool>>,
 }
 

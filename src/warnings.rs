@@ -49,7 +49,9 @@ thread_local! {
 /// Not `Send`: a scope belongs to its thread.
 #[derive(Debug)]
 pub struct Caught {
+    /// The scope's id on this thread's stack of scopes.
     id: u64,
+    /// Makes the scope `!Send`.
     _not_send: std::marker::PhantomData<*const ()>,
 }
 

@@ -1,8 +1,8 @@
 //! Making a loop: [`EventLoop::new`], [`EventLoop::with_clock`] and the
 //! [`Builder`] (a clock and a profile).
 
-use super::shared::EventLoop;
 use crate::clock::ClockKind;
+use crate::loop_core::EventLoop;
 use crate::profile::Profile;
 
 /// Builds an [`EventLoop`] with a chosen clock and profile.
@@ -15,7 +15,9 @@ use crate::profile::Profile;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Builder {
+    /// The clock the loop gets (default: real).
     clock: ClockKind,
+    /// The profile the loop gets (default: `Py311`).
     profile: Profile,
 }
 

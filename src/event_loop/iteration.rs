@@ -16,11 +16,11 @@
 //! the loop's [`Home`]; what wakes a parked loop is the inbox's business
 //! (`src/inbox/`).
 
-use super::shared::EventLoop;
 use crate::clock::{self, ClockKind};
 use crate::error::{Error, ExceptionContext, drop_each};
 use crate::handle::Handle;
 use crate::home::{Home, Ready};
+use crate::loop_core::EventLoop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 impl EventLoop {

@@ -9,23 +9,24 @@
 //! requested at the end of one; its guard clears the running state however
 //! it ends, and releases the home if it is empty (THREAD-3).
 
-use super::home_thread::{self, current_thread_id, running_loop};
-use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
 use crate::future::{DoneCallback, Future};
 use crate::home::Home;
+use crate::loop_core::{EventLoop, current_thread_id, running_loop, set_running};
 use crate::run_state::RunState;
 use std::rc::Rc;
 
 /// Clears the running state when a run ends, however it ends.
 struct RunGuard<'a> {
+    /// The loop being run.
     lp: &'a EventLoop,
+    /// Its home, which the run works on.
     home: Rc<Home>,
 }
 
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
-        home_thread::set_running(None);
+        set_running(None);
         let empty = self.home.is_empty();
         let released = {
             let mut st = self.lp.lock();
@@ -95,7 +96,7 @@ impl EventLoop {
         if let Some(stale) = stale {
             self.clear_home(&stale);
         }
-        home_thread::set_running(Some((self.clone(), home.clone())));
+        set_running(Some((self.clone(), home.clone())));
         Ok(RunGuard { lp: self, home })
     }
 

@@ -4,12 +4,10 @@
 //! TASK-2), [`all_tasks`], and cancelling a task by id (the loop-thread end
 //! of a cancellation forwarded from another thread).
 
-use super::home_thread::get_running_loop;
-use super::shared::EventLoop;
 use crate::error::{Error, Result};
 use crate::future::Future;
-use crate::task::{Task, TaskRef};
-use std::any::Any;
+use crate::loop_core::{EventLoop, get_running_loop};
+use crate::task::{Task, TaskRef, take_future_like};
 
 impl EventLoop {
     /// A new pending future bound to this loop (FUT-1). Never fails, even on
@@ -29,18 +27,7 @@ impl EventLoop {
         T: 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        let mut slot = Some(coro);
-        if let Some(got) = future_like_repr::<T, F>(&mut slot) {
-            // asyncio checks for a closed loop first.
-            if self.is_closed() {
-                return Err(Error::Closed);
-            }
-            return Err(Error::CoroutineExpected { got });
-        }
-        let coro = slot.take().ok_or(Error::Closed)?;
-        // Spawning fails with `Closed` on a closed loop (the scheduling call
-        // checks it), dropping `coro` unpolled.
-        Task::spawn(self, coro)
+        Task::create(self, coro)
     }
 
     /// asyncio's `ensure_future(x, loop=self)`: a loopspec [`Future`] or
@@ -82,37 +69,12 @@ impl EventLoop {
     }
 }
 
-/// If `slot` holds a loopspec `Future<T>` or `Task<T>`, takes it out: the
-/// runtime `isfuture()` check of asyncio's `ensure_future`.
-pub(crate) fn take_future_like<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<Future<T>> {
-    let any: &mut dyn Any = slot;
-    if let Some(fut) = any.downcast_mut::<Option<Future<T>>>() {
-        return fut.take();
-    }
-    if let Some(task) = any.downcast_mut::<Option<Task<T>>>() {
-        return task.take().map(Task::into_future);
-    }
-    None
-}
-
-/// If `slot` holds a loopspec `Future<T>` or `Task<T>`, its repr.
-fn future_like_repr<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<String> {
-    let any: &mut dyn Any = slot;
-    if let Some(Some(f)) = any.downcast_mut::<Option<Future<T>>>() {
-        return Some(format!("{f:?}"));
-    }
-    if let Some(Some(t)) = any.downcast_mut::<Option<Task<T>>>() {
-        return Some(format!("{t:?}"));
-    }
-    None
-}
-
 /// Unfinished tasks of the running loop: asyncio's `all_tasks()`.
 pub fn all_tasks() -> Result<Vec<TaskRef>> {
     let lp = get_running_loop()?;
     Ok(lp
         .local_tasks()
         .into_iter()
-        .map(TaskRef::from_dyn)
+        .map(|t| TaskRef::new(t, &lp))
         .collect())
 }

@@ -24,14 +24,15 @@
 //! future `gather` returns, whose `cancel()` cancels its children.
 
 pub(crate) mod state;
+pub(crate) mod task_state;
 
 use self::state::{Core, FutureState, GatherCancel, Kind, Waiter};
 pub use self::state::{DoneCallback, Future};
+use self::task_state::TaskState;
 use crate::error::{Error, Result};
-use crate::event_loop::EventLoop;
 use crate::home::Ready;
 use crate::home::erased::{AnyFuture, AnyTask, DueCallbacks};
-use crate::task::state::{TaskState, current};
+use crate::loop_core::{EventLoop, current_task};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -360,7 +361,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
     /// from any other executor, registers the waker.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = &*self;
-        match current() {
+        match current_task() {
             Some(task) => {
                 if let Some(exc) = task.take_throw() {
                     // asyncio's `__wakeup` hands the awaited future's own
@@ -382,7 +383,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                     task.throw_next_step(Error::TaskAwaitsItself { task: repr });
                     return Poll::Pending;
                 }
-                if task.event_loop() != this.core.lp {
+                if task.loop_id() != this.core.lp.id() {
                     let err = Error::FutureOfOtherLoop {
                         task: task.repr(),
                         future: format!("{this:?}"),

@@ -3,10 +3,10 @@
 //! The operations that change them are in the [parent module](super) (and,
 //! for tasks, in `src/task/`).
 
+use super::task_state::TaskState;
 use crate::error::{ExceptionContext, Result, py_str_repr};
-use crate::event_loop::EventLoop;
 use crate::home::erased::AnyTask;
-use crate::task::state::TaskState;
+use crate::loop_core::EventLoop;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -151,7 +151,10 @@ impl<T> Core<T> {
 /// A small queue of due done callbacks that holds one without allocating
 /// (most futures have one callback).
 pub(crate) struct DueCallbackQueue<T> {
+    /// The front of the queue, held inline: set by a push onto an empty
+    /// queue, taken by the next pop.
     first: Option<DoneCallback<T>>,
+    /// The rest, in order, after `first` (while it is set).
     more: VecDeque<DoneCallback<T>>,
 }
 
@@ -218,6 +221,7 @@ impl<T> Drop for Core<T> {
 /// assert_eq!(fut.set_result(8).unwrap_err(), Error::InvalidState);
 /// ```
 pub struct Future<T> {
+    /// Shared by every handle of the future.
     pub(crate) core: Rc<Core<T>>,
 }
 

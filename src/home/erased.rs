@@ -1,11 +1,12 @@
 //! What a loop holds of its tasks and futures without knowing their types:
 //! the traits [`AnyTask`], [`AnyFuture`] and [`DueCallbacks`]. The futures
-//! and tasks (`src/future/`, `src/task/`) implement them; the loop's home
-//! and its iteration only call them, which is why the loop's core sits
-//! below futures and tasks in the module tree.
+//! and tasks (`src/future/`, `src/task/`) implement them; the loop's home,
+//! its core and its iteration only call them, which is why all three sit
+//! below futures and tasks in the module tree — and why these traits name
+//! no loop type: a task says which loop it belongs to with a [`LoopId`].
 
+use super::LoopId;
 use crate::error::{Error, Result};
-use crate::event_loop::EventLoop;
 use std::rc::Rc;
 
 /// A task without its result type (asyncio's `Task` as the loop and its
@@ -42,8 +43,9 @@ pub(crate) trait AnyTask {
     fn add_waiting_on(&self, f: Rc<dyn AnyFuture>);
     /// The address of the task's future core: its identity.
     fn core_addr(&self) -> *const ();
-    /// The task's loop.
-    fn event_loop(&self) -> EventLoop;
+    /// The identity of the task's loop (a future of another loop cannot be
+    /// awaited, FUT-8).
+    fn loop_id(&self) -> LoopId;
 
     // The view of `TaskRef` (`current_task`, `all_tasks`, `Runner`).
 

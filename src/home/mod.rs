@@ -4,7 +4,7 @@
 //!
 //! All of it holds non-`Send` closures and futures, so it cannot live in the
 //! loop's shared (`Send + Sync`) state: each thread keeps the homes it holds
-//! in a thread-local registry (`event_loop/home_thread.rs`, which also says
+//! in a thread-local registry (`src/loop_core/registry.rs`, which also says
 //! how a thread becomes a loop's home and stops being it). The thread
 //! running a loop is always its home, and keeps an `Rc` to it for the run:
 //! that is the fast path of every loop-bound call on the loop's own thread.
@@ -51,9 +51,13 @@ pub(crate) enum Ready {
 
 /// A scheduled timer. Ordered by deadline, then by scheduling order.
 pub(crate) struct Timer {
+    /// The deadline in loop time.
     when: f64,
+    /// The scheduling order: among equal deadlines the earlier runs first.
     seq: u64,
+    /// The callback.
     f: Box<dyn FnOnce()>,
+    /// Its handle: cancellation flag and name.
     handle: Handle,
 }
 
@@ -98,6 +102,20 @@ impl Hasher for IdHasher {
 
     fn write_u64(&mut self, id: u64) {
         self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A loop's identity: the address of the state its handles share. Equal
+/// for two handles exactly when they are clones of one loop (while either
+/// lives). Lets the home and the traits of [`erased`] name a loop without
+/// its handle type, which sits above them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoopId(usize);
+
+impl LoopId {
+    /// The identity of the loop whose shared state is at `shared`.
+    pub(crate) fn of<T>(shared: *const T) -> LoopId {
+        LoopId(shared as usize)
     }
 }
 
@@ -167,14 +185,14 @@ impl Home {
 
     /// Moves what `inbox` has for the loop to the end of the ready queue, in
     /// order (see [`Inbox::drain_into`]): a `call_soon_threadsafe` callback
-    /// becomes a ready entry, a task's wake-up a step of that task.
+    /// becomes a ready entry, a step request a step of that task.
     pub(crate) fn drain(&self, inbox: &Inbox<Submission>) {
         let mut intake = std::mem::take(&mut *self.intake.borrow_mut());
         inbox.drain_into(&mut intake);
         for s in intake.drain(..) {
-            match s.task_wake() {
+            match s.task_to_step() {
                 None => self.push_ready(Ready::Submission(s)),
-                Some(id) => self.wake_task(id),
+                Some(id) => self.schedule_step_of(id),
             }
         }
         // Give the (empty) buffer back for the next drain.
@@ -182,7 +200,7 @@ impl Home {
     }
 
     /// Queues a step of task `id`, if it is still unfinished.
-    pub(crate) fn wake_task(&self, id: u64) {
+    pub(crate) fn schedule_step_of(&self, id: u64) {
         let task = self.tasks.borrow().get(&id).cloned();
         if let Some(task) = task {
             self.schedule_step(task);

@@ -349,10 +349,18 @@ impl<T> Inbox<T> {
         out
     }
 
-    /// The counters.
+    /// The counters. A closed inbox holds nothing that can still run:
+    /// `close` returned what it had accepted, and a count above zero there
+    /// is a refused producer between its announce and its retract, not a
+    /// submission.
     pub(crate) fn stats(&self) -> InboxStats {
         let locked = self.locked.lock();
-        let queued = count(self.word.load()).max(0) as usize;
+        let word = self.word.load();
+        let queued = if is_closed(word) {
+            0
+        } else {
+            count(word).max(0) as usize
+        };
         InboxStats {
             submissions: self.taken.load(Ordering::Relaxed) + queued as u64,
             wakeups: locked.wakeups,

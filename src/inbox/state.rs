@@ -50,13 +50,40 @@
 use std::collections::VecDeque;
 
 /// Bit 0: the inbox is closed; every announce from now on is refused.
+///
+/// * Set by `close`, under the lock, with a read-modify-write (so every
+///   announce is ordered before it — accepted — or after it — refused).
+/// * Never cleared (W3).
 pub(super) const CLOSED: usize = 1;
+
 /// Bit 1: the loop is parked on the condvar, or about to park (it holds the
 /// lock from setting this bit until it waits).
+///
+/// * Set by the loop in `park`, under the lock, in the same
+///   read-modify-write that takes its last look at the count: a producer's
+///   announce either comes before it (and the loop does not wait) or sees
+///   it (and wakes the loop; invariant 1).
+/// * Cleared by the loop in `park`, under the lock, when it stops waiting
+///   or decides not to. Only the loop's thread changes it.
+/// * While it is set, `Locked::notified` says whether this park's one
+///   wake-up was issued (invariant 2).
 pub(super) const PARKED: usize = 2;
-/// Bit 2: the handed-back queue holds submissions (take it under the lock).
+
+/// Bit 2: the handed-back queue (`Locked::handed_back`) holds submissions.
+///
+/// * Set by `hand_back` (an exiting home thread), under the lock, when the
+///   queue was empty.
+/// * Cleared by the drain or `close` that takes the queue, under the lock.
+/// * Set exactly while the queue is not empty.
 pub(super) const HANDED_BACK: usize = 4;
+
 /// One submission in the count (bits 3 and up).
+///
+/// * Added by a producer before its send (the announce), and by
+///   `hand_back` for each submission it puts back.
+/// * Subtracted by a refused producer (its announce taken back) and by
+///   the drain or `close` that took submissions.
+/// * Never below what the channel and the handed-back queue hold (W1).
 pub(super) const ONE_SUBMISSION: usize = 8;
 
 /// A value on a cache line of its own (false sharing with the channel's

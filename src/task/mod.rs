@@ -5,8 +5,9 @@
 //! a time. Steps are queued with `call_soon`, so a task never starts
 //! synchronously (TASK-1).
 //!
-//! * `state.rs`: the task's own state, field by field, and `NextStep`, what
-//!   the next step throws into the coroutine.
+//! * `src/future/task_state.rs`: the task's own state, field by field, and
+//!   `NextStep`, what the next step throws into the coroutine (the data of
+//!   a future of the `Task` kind, so it lives with the future).
 //! * `step.rs`: a step (asyncio's `Task.__step`) and `cancel()` (TASK-4).
 //! * here: the [`Task`] and [`TaskRef`] handles, the task's waker, and the
 //!   free functions ([`create_task`], [`current_task`], [`sleep`],
@@ -19,16 +20,16 @@
 //! queues a step, called from another thread it goes through the loop's inbox
 //! and wakes a parked loop (THREAD-7).
 
-pub(crate) mod state;
 mod step;
 
-use self::state::{TaskState, current};
 use crate::error::{Error, Result};
-use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::Future;
 use crate::future::state::Kind;
+use crate::future::task_state::TaskState;
 use crate::handle::{HandleCore, Submission, Submittable, TimerHandle};
 use crate::home::erased::AnyTask;
+use crate::loop_core::{EventLoop, current_task as stepping_task, get_running_loop};
+use std::any::Any;
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::ops::Deref;
@@ -38,7 +39,10 @@ use std::task::{Context, Poll, Wake, Waker};
 
 /// The waker handed to foreign awaitables: `Send + Sync`, safe from any thread.
 struct TaskWaker {
+    /// The task's loop.
     lp: EventLoop,
+    /// The task's id: the waker names the task, so it keeps nothing
+    /// loop-bound alive and can be `Send`.
     id: u64,
 }
 
@@ -49,9 +53,9 @@ impl Wake for TaskWaker {
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
         // Off the loop's thread the waker itself is the inbox submission: no
-        // allocation per wake-up.
-        self.lp.wake_task(self.id, || {
-            Submission::wake_up(self.clone() as std::sync::Arc<dyn Submittable>)
+        // allocation per request.
+        self.lp.request_step(self.id, || {
+            Submission::step_request(self.clone() as std::sync::Arc<dyn Submittable>)
         });
     }
 }
@@ -62,14 +66,14 @@ impl HandleCore for TaskWaker {
         false
     }
     fn name(&self) -> &'static str {
-        "task wake-up"
+        "task step request"
     }
 }
 
 impl Submittable for TaskWaker {
     fn run(&self) {}
     fn discard(&self) {}
-    fn task_wake(&self) -> Option<u64> {
+    fn task_to_step(&self) -> Option<u64> {
         Some(self.id)
     }
 }
@@ -96,6 +100,7 @@ impl Submittable for TaskWaker {
 /// assert!(t.cancelled());
 /// ```
 pub struct Task<T> {
+    /// A future of the `Task` kind (only `Task::spawn` makes a `Task`).
     fut: Future<T>,
 }
 
@@ -142,6 +147,26 @@ impl<T> From<&Task<T>> for Future<T> {
 }
 
 impl<T: 'static> Task<T> {
+    /// asyncio's `loop.create_task(coro)`: refuses a loopspec future or
+    /// task (`TypeError`, after the closed check, as asyncio), then
+    /// [`spawn`](Task::spawn)s.
+    pub(crate) fn create<F>(lp: &EventLoop, coro: F) -> Result<Task<T>>
+    where
+        F: StdFuture<Output = Result<T>> + 'static,
+    {
+        let mut slot = Some(coro);
+        if let Some(got) = future_like_repr::<T, F>(&mut slot) {
+            if lp.is_closed() {
+                return Err(Error::Closed);
+            }
+            return Err(Error::CoroutineExpected { got });
+        }
+        let coro = slot.take().ok_or(Error::Closed)?;
+        // Spawning fails with `Closed` on a closed loop (the scheduling call
+        // checks it), dropping `coro` unpolled.
+        Task::spawn(lp, coro)
+    }
+
     /// Makes the task and queues its first step.
     pub(crate) fn spawn<F>(lp: &EventLoop, coro: F) -> Result<Task<T>>
     where
@@ -227,7 +252,10 @@ impl<T: Clone + 'static> StdFuture for Task<T> {
 /// ```
 #[derive(Clone)]
 pub struct TaskRef {
+    /// The task.
     inner: Rc<dyn AnyTask>,
+    /// Its loop (a task knows its loop only by [`LoopId`](crate::home::LoopId)).
+    lp: EventLoop,
 }
 
 impl fmt::Debug for TaskRef {
@@ -243,8 +271,12 @@ impl PartialEq for TaskRef {
 }
 
 impl TaskRef {
-    pub(crate) fn from_dyn(inner: Rc<dyn AnyTask>) -> TaskRef {
-        TaskRef { inner }
+    /// `inner`, a task of `lp`.
+    pub(crate) fn new(inner: Rc<dyn AnyTask>, lp: &EventLoop) -> TaskRef {
+        TaskRef {
+            inner,
+            lp: lp.clone(),
+        }
     }
 
     /// The task's name.
@@ -296,7 +328,7 @@ impl TaskRef {
 
     /// The loop the task belongs to.
     pub fn get_loop(&self) -> EventLoop {
-        self.inner.event_loop()
+        self.lp.clone()
     }
 
     /// Whether this is the task `task`.
@@ -309,8 +341,9 @@ impl TaskRef {
 /// `Ok(None)` in a plain callback; [`Error::NoRunningLoop`] when no loop runs
 /// in this thread (TASK-13).
 pub fn current_task() -> Result<Option<TaskRef>> {
-    get_running_loop()?;
-    Ok(current().map(TaskRef::from_dyn))
+    // The task whose step runs here belongs to the loop running here.
+    let lp = get_running_loop()?;
+    Ok(stepping_task().map(|t| TaskRef::new(t, &lp)))
 }
 
 /// asyncio's `create_task(coro)`: a task on the loop running in this thread
@@ -320,7 +353,7 @@ where
     T: 'static,
     F: StdFuture<Output = Result<T>> + 'static,
 {
-    get_running_loop()?.create_task(coro)
+    Task::create(&get_running_loop()?, coro)
 }
 
 /// Gives up exactly one iteration of the loop (`await asyncio.sleep(0)`,
@@ -343,6 +376,7 @@ pub fn yield_now() -> YieldNow {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct YieldNow {
+    /// Polled once already: the next poll is ready.
     yielded: bool,
 }
 
@@ -350,7 +384,7 @@ impl StdFuture for YieldNow {
     type Output = Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if let Some(exc) = current().and_then(|t| t.take_throw()) {
+        if let Some(exc) = stepping_task().and_then(|t| t.take_throw()) {
             return Poll::Ready(Err(exc));
         }
         if self.yielded {
@@ -391,7 +425,7 @@ pub async fn sleep(delay: f64) -> Result<()> {
         return yield_now().await;
     }
     let lp = get_running_loop()?;
-    let fut = lp.create_future::<()>();
+    let fut = Future::<()>::new(&lp);
     let waiter = fut.clone();
     let timer = lp.call_later(delay, move || {
         if !waiter.cancelled() {
@@ -400,4 +434,29 @@ pub async fn sleep(delay: f64) -> Result<()> {
     })?;
     let _cancel = CancelOnDrop(timer);
     fut.await
+}
+
+/// If `slot` holds a loopspec `Future<T>` or `Task<T>`, takes it out: the
+/// runtime `isfuture()` check of asyncio's `ensure_future`.
+pub(crate) fn take_future_like<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<Future<T>> {
+    let any: &mut dyn Any = slot;
+    if let Some(fut) = any.downcast_mut::<Option<Future<T>>>() {
+        return fut.take();
+    }
+    if let Some(task) = any.downcast_mut::<Option<Task<T>>>() {
+        return task.take().map(Task::into_future);
+    }
+    None
+}
+
+/// If `slot` holds a loopspec `Future<T>` or `Task<T>`, its repr.
+fn future_like_repr<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<String> {
+    let any: &mut dyn Any = slot;
+    if let Some(Some(f)) = any.downcast_mut::<Option<Future<T>>>() {
+        return Some(format!("{f:?}"));
+    }
+    if let Some(Some(t)) = any.downcast_mut::<Option<Task<T>>>() {
+        return Some(format!("{t:?}"));
+    }
+    None
 }

@@ -4,19 +4,20 @@
 //! [`TaskRef`](crate::TaskRef) reach a task without its type.
 //!
 //! A step: the task's `NextStep` says what to throw into the coroutine
-//! (`state.rs`); the step polls the coroutine once, with the thrown
+//! (`src/future/task_state.rs`); the step polls the coroutine once, with the thrown
 //! exception offered to the first loopspec awaitable it polls; then the
 //! task is done (returned, failed, panicked, or could not observe what was
 //! thrown) or it waits — woken by a loopspec future it awaits (which queues
 //! its next step one iteration after completing, as asyncio's `__wakeup`),
 //! or by its waker.
 
-use super::state::{Coroutine, TaskState, set_current};
 use crate::error::{Error, Result, drop_each};
-use crate::event_loop::EventLoop;
 use crate::future::Future;
 use crate::future::state::{Core, FutureState, Kind, repr_of};
+use crate::future::task_state::{Coroutine, TaskState};
+use crate::home::LoopId;
 use crate::home::erased::{AnyFuture, AnyTask};
+use crate::loop_core::{EventLoop, set_current_task};
 use crate::profile::Profile;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -89,8 +90,8 @@ impl<T: 'static> AnyTask for Core<T> {
         self as *const Self as *const ()
     }
 
-    fn event_loop(&self) -> EventLoop {
-        self.lp.clone()
+    fn loop_id(&self) -> LoopId {
+        self.lp.id()
     }
 
     fn name(&self) -> String {
@@ -195,11 +196,11 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
     t.started.set(true);
     *t.throw.borrow_mut() = throw.map(Box::new);
     t.stepping.set(true);
-    let prev = set_current(Some(fut.core.clone()));
+    let prev = set_current_task(Some(fut.core.clone()));
     let polled = catch_unwind(AssertUnwindSafe(|| {
         coro.as_mut().poll(&mut Context::from_waker(&t.waker))
     }));
-    set_current(prev);
+    set_current_task(prev);
     t.stepping.set(false);
     let unobserved = t.throw.borrow_mut().take();
     match polled {

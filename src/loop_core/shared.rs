@@ -1,12 +1,13 @@
 //! The [`EventLoop`] handle and what its clones share ([`Shared`]).
 //!
 //! This file holds the loop's data only; what the loop does is in `impl
-//! EventLoop` blocks in the other files of `src/event_loop/` (see its
-//! [module docs](super)).
+//! EventLoop` blocks in the other files of `src/loop_core/` (its calls for
+//! futures and tasks) and of `src/event_loop/` (running it).
 
 use crate::clock::{Clock, ClockKind};
 use crate::error::ExceptionContext;
 use crate::handle::Submission;
+use crate::home::LoopId;
 use crate::inbox::{Inbox, InboxStats};
 use crate::profile::Profile;
 use crate::run_state::{RunState, StopFlag};
@@ -24,18 +25,18 @@ pub type ExceptionHandler = std::sync::Arc<dyn Fn(&EventLoop, &ExceptionContext)
 pub(crate) struct Shared {
     /// Who runs the loop, whether it is closed, which thread is its home,
     /// under the run-state lock (`src/run_state.rs`).
-    pub(super) run: Mutex<RunState>,
+    run: Mutex<RunState>,
     /// Cross-thread submissions and the wake protocol: where the loop
     /// parks, and what wakes it (`src/inbox/`).
-    pub(super) inbox: Inbox<Submission>,
+    pub(crate) inbox: Inbox<Submission>,
     /// The stop flag, beside the lock (`src/run_state.rs`): set by `stop()`
     /// from any thread, read after every iteration.
-    pub(super) stopping: StopFlag,
+    pub(crate) stopping: StopFlag,
     /// The loop's clock, chosen when it is made. The thread running the loop
     /// moves a virtual clock; any thread reads it.
-    pub(super) clock: Clock,
+    pub(crate) clock: Clock,
     /// The Python version the loop follows where versions differ; fixed.
-    pub(super) profile: Profile,
+    profile: Profile,
     /// The exception handler (`None`: the default one), set from any thread.
     pub(super) handler: Mutex<Option<ExceptionHandler>>,
     /// Source of task ids and of the `Task-N` default names (1, 2, ...).
@@ -44,7 +45,7 @@ pub(crate) struct Shared {
     pub(super) next_stash: AtomicU64,
     /// The default executor of `run_in_executor`, started on first use and
     /// shut down by `close()`.
-    pub(super) executor: Mutex<DefaultPool>,
+    pub(crate) executor: Mutex<DefaultPool>,
 }
 
 /// An event loop: a cheap, cloneable handle that can be sent to other threads.
@@ -70,7 +71,8 @@ pub(crate) struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct EventLoop {
-    pub(super) shared: Arc<Shared>,
+    /// Shared by every handle of the loop.
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl PartialEq for EventLoop {
@@ -100,7 +102,7 @@ impl fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// A new loop: nothing running, nothing queued, no home.
-    pub(super) fn from_parts(clock: ClockKind, profile: Profile) -> EventLoop {
+    pub(crate) fn from_parts(clock: ClockKind, profile: Profile) -> EventLoop {
         EventLoop {
             shared: Arc::new(Shared {
                 run: Mutex::new(RunState::default()),
@@ -116,8 +118,14 @@ impl EventLoop {
         }
     }
 
+    /// The loop's identity, shared by its clones: what a task compares
+    /// with a future's loop (FUT-8) without holding a handle.
+    pub(crate) fn id(&self) -> LoopId {
+        LoopId::of(Arc::as_ptr(&self.shared))
+    }
+
     /// The run state, under its lock.
-    pub(super) fn lock(&self) -> MutexGuard<'_, RunState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, RunState> {
         self.shared.run.lock()
     }
 

@@ -1,14 +1,13 @@
-//! A task's own state, field by field: [`TaskState`] (the `Task` kind of a
-//! future's core, `src/future/state.rs`) and [`NextStep`], what its next
-//! step throws into the coroutine. How steps use them is in `step.rs`.
+//! A task's own state, field by field: [`TaskState`] and [`NextStep`], what
+//! its next step throws into the coroutine.
 //!
-//! Also here: the task whose step is running on this thread
-//! ([`current`]), which loopspec awaitables consult to deliver what a step
-//! throws.
+//! It is the data of the `Task` kind of a future's core
+//! ([`Kind::Task`](super::state::Kind)), so it lives with the future, below
+//! the task module: what a task does with it — its steps, its `cancel()` —
+//! is in `src/task/step.rs`.
 
 use crate::error::{Error, Result};
-use crate::home::erased::{AnyFuture, AnyTask};
-use crate::sync::thread_local;
+use crate::home::erased::AnyFuture;
 use std::cell::{Cell, RefCell};
 use std::future::Future as StdFuture;
 use std::pin::Pin;
@@ -200,22 +199,4 @@ impl<T> TaskState<T> {
         self.next_step.set(next);
         throw
     }
-}
-
-thread_local! {
-    /// The task whose step is running on this thread.
-    static CURRENT: RefCell<Option<Rc<dyn AnyTask>>> = RefCell::new(None);
-}
-
-/// The task being stepped on this thread, if any.
-pub(crate) fn current() -> Option<Rc<dyn AnyTask>> {
-    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
-}
-
-/// Records the task being stepped on this thread; returns the previous one.
-pub(crate) fn set_current(task: Option<Rc<dyn AnyTask>>) -> Option<Rc<dyn AnyTask>> {
-    CURRENT
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), task))
-        .ok()
-        .flatten()
 }

@@ -13,15 +13,23 @@
 //!
 //! The loop *running* in a thread is separate state (asyncio keeps it apart
 //! too) and always wins in [`get_event_loop`] (POLICY-2).
+//!
+//! [`Runner`] is here too (`runner.rs`; its public path is
+//! [`loopspec::runner`](crate::runner)): a runner without a loop factory
+//! takes its loop from a policy, and a policy's [`run`](Policy::run) is a
+//! runner's — the two depend on each other, so they are one module.
+
+pub(crate) mod runner;
 
 use crate::clock::ClockKind;
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::event_loop::home_thread::running_loop;
+use crate::loop_core::running_loop;
 use crate::sync::{Global, thread, thread_local};
 use crate::thread_name;
 use crate::warnings::warn;
 
+use self::runner::Runner;
 pub use crate::profile::Profile;
 use std::cell::RefCell;
 use std::fmt;
@@ -29,6 +37,8 @@ use std::fmt;
 /// One thread's slot.
 #[derive(Default)]
 struct Slot {
+    /// The thread's current loop, set by `set_event_loop` (or made by an
+    /// implicit `get_event_loop`, POLICY-3).
     current: Option<EventLoop>,
     /// `set_event_loop` was called in this thread (with a loop or `None`).
     set_called: bool,
@@ -75,9 +85,11 @@ compile_error!("the loopspec_mutant cfg is for the loom mutant check only");
 /// ```
 #[derive(Clone)]
 pub struct Policy {
+    /// The Python version whose rules apply.
     profile: Profile,
     /// The main thread; `None`: the thread Rust names `main`.
     main: Option<thread::ThreadId>,
+    /// The clock of the loops the policy makes.
     clock: ClockKind,
 }
 
@@ -179,7 +191,7 @@ impl Policy {
 
     /// asyncio's `run(main)` under this policy: refuses to run inside a
     /// running loop (`asyncio.run() cannot be called from a running event
-    /// loop`); otherwise runs `main` with a [`Runner`](crate::Runner) on a
+    /// loop`); otherwise runs `main` with a [`Runner`] on a
     /// new loop of this policy made current, then closes the runner — the
     /// leftover tasks are cancelled and waited for, the loop closed and the
     /// slot left empty (POLICY-6, RUNNER-4).
@@ -191,7 +203,7 @@ impl Policy {
         if running_loop().is_some() {
             return Err(Error::RunInRunningLoop);
         }
-        let mut runner = crate::Runner::with_policy(self.clone());
+        let mut runner = Runner::with_policy(self.clone());
         let result = runner.run(main);
         runner.close();
         result
@@ -302,7 +314,7 @@ where
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     let mut slot = Some(f);
-    if let Some(fut) = crate::event_loop::tasks::take_future_like(&mut slot) {
+    if let Some(fut) = crate::task::take_future_like(&mut slot) {
         return Ok(fut);
     }
     let f = slot.take().ok_or(Error::Closed)?;

@@ -2,7 +2,7 @@
 //! [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
 //! [`call_later`](EventLoop::call_later), [`call_at`](EventLoop::call_at)
 //! (SPEC.md SCHED-2…6, XTHREAD-1, XTHREAD-2), and the two other ways work
-//! reaches a loop: a task waker's wake-up, and values stashed for `Send`
+//! reaches a loop: a task waker's step request, and values stashed for `Send`
 //! closures.
 //!
 //! A loop-bound call goes to the loop's home (`with_home`, THREAD-1); a
@@ -116,14 +116,14 @@ impl EventLoop {
     }
 
     /// The thread-safe wake path of a task waker: step task `id` soon.
-    /// `wake_up` makes the submission, only when the call comes from a
+    /// `step_request` makes the submission, only when the call comes from a
     /// thread that does not run the loop.
-    pub(crate) fn wake_task(&self, id: u64, wake_up: impl FnOnce() -> Submission) {
+    pub(crate) fn request_step(&self, id: u64, step_request: impl FnOnce() -> Submission) {
         if let Some(home) = self.home_if_running_here() {
-            home.wake_task(id);
+            home.schedule_step_of(id);
         } else {
             // A closed loop refuses it: the task can never run again anyway.
-            let _ = self.submit(wake_up());
+            let _ = self.submit(step_request());
         }
     }
 

@@ -11,14 +11,17 @@
 //! * A loop-bound call from another thread fails; a run from another
 //!   thread fails with THREAD-2's error.
 //! * A run that ends with an empty home releases it (THREAD-3; in
-//!   `lifecycle.rs`), and so does `close()` on the home thread.
+//!   `src/event_loop/lifecycle.rs`), and so does `close()` on the home
+//!   thread.
 //! * A home thread that exits drops its loop-bound work and hands the
 //!   cross-thread submissions it had taken in back to the inbox (THREAD-4).
 //! * A loop closed from another thread is dropped here at the home thread's
 //!   next call on it, or at its exit (THREAD-5).
 //!
 //! The registry also records the loop each thread is running, for
-//! [`get_running_loop`] and the fast path of every loop-bound call.
+//! [`get_running_loop`] and the fast path of every loop-bound call, and the
+//! task whose step the thread is running ([`current_task`]), which loopspec
+//! awaitables consult to deliver what a step throws.
 
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
@@ -66,6 +69,23 @@ thread_local! {
     static LOOPS: RefCell<ThreadLoops> = RefCell::new(ThreadLoops::default());
     /// This thread's id, looked up once (`thread::current()` clones an `Arc`).
     static THREAD_ID: ThreadId = thread::current().id();
+    /// The task whose step is running on this thread (set by the step).
+    static CURRENT_TASK: RefCell<Option<Rc<dyn AnyTask>>> = RefCell::new(None);
+}
+
+/// The task whose step is running on this thread, if any (asyncio's
+/// `current_task()`, without the running-loop check).
+pub(crate) fn current_task() -> Option<Rc<dyn AnyTask>> {
+    CURRENT_TASK.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Records the task whose step this thread runs (asyncio's `_enter_task`,
+/// and with the previous one, `_leave_task`); returns the previous one.
+pub(crate) fn set_current_task(task: Option<Rc<dyn AnyTask>>) -> Option<Rc<dyn AnyTask>> {
+    CURRENT_TASK
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), task))
+        .ok()
+        .flatten()
 }
 
 /// The calling thread's id.
@@ -95,7 +115,7 @@ pub(crate) fn running_loop() -> Option<EventLoop> {
 }
 
 /// Records (or, with `None`, clears) the loop this thread runs.
-pub(super) fn set_running(running: Option<(EventLoop, Rc<Home>)>) {
+pub(crate) fn set_running(running: Option<(EventLoop, Rc<Home>)>) {
     let old = LOOPS
         .try_with(|l| std::mem::replace(&mut l.borrow_mut().running, running))
         .ok()
@@ -215,7 +235,7 @@ impl EventLoop {
     /// Fails with `BoundToThread` when another thread is home. Runs under the
     /// run-state lock; a stale home found on the way goes to `stale`, to be
     /// cleared unlocked.
-    pub(super) fn claim_home(
+    pub(crate) fn claim_home(
         &self,
         st: &mut RunState,
         me: ThreadId,
@@ -249,14 +269,14 @@ impl EventLoop {
     /// Drops the loop-bound work this thread holds for the loop, if any: the
     /// loop was closed (here, or by another thread, THREAD-5) or released
     /// after a run (THREAD-3).
-    pub(super) fn drop_own_home(&self) {
+    pub(crate) fn drop_own_home(&self) {
         if let Some(home) = remove_home(self) {
             self.clear_home(&home);
         }
     }
 
     /// Empties a home, reporting pending tasks (TASK-8).
-    pub(super) fn clear_home(&self, home: &Home) {
+    pub(crate) fn clear_home(&self, home: &Home) {
         self.report_cleared(home.clear());
     }
 
