@@ -8,7 +8,7 @@
 // the async blocks that only await one future are the coroutines under test.
 #![allow(clippy::redundant_async_block)]
 
-use common::{capture_exceptions, failer, in_thread, run_once, sleeper, vloop};
+use common::{capture_exceptions, failer, finish, in_thread, run_once, sleeper, vloop};
 use loopspec::{ClockKind, Error, EventLoop, Future, Profile, Task, gather};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -246,6 +246,7 @@ fn gather_first_failure_is_by_completion_not_argument_order() {
     let err = lp.run_until_complete(all).unwrap_err();
     assert_eq!(err, key_error("early"));
     assert_eq!(err.python_type(), "KeyError");
+    finish(&lp);
 }
 
 /// Rules: GATHER-4
@@ -308,6 +309,7 @@ fn gather_panicking_child_is_its_first_failure() {
     assert_eq!(err, Error::Panic("boom".into()));
     assert_eq!(err.python_type(), "Panic");
     assert!(!fine.done());
+    finish(&lp);
 }
 
 // ---------------------------------------------------------------------------
@@ -582,6 +584,7 @@ fn gather_cancel_without_return_exceptions_finishes_at_first_cancelled_child() {
     assert_eq!(lp.time(), 0.0);
     assert!(quick.cancelled());
     assert!(!slow_to_die.done());
+    finish(&lp);
 }
 
 // ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 //! were measured on CPython 3.11.7, 3.12.1 and 3.13.0 on a virtual-clock loop
 //! (the loop's own `_run_once` counter).
 
-use common::{assert_holds_no_work, capture_exceptions, failer, run_once, sleeper, vloop};
+use common::{assert_holds_no_work, capture_exceptions, failer, finish, run_once, sleeper, vloop};
 use loopspec::{Error, EventLoop, Future, ReturnWhen, Task, wait};
 use std::cell::{Cell, RefCell};
 use std::pin::pin;
@@ -150,6 +150,7 @@ fn wait_sets_are_in_first_argument_order() {
         .unwrap();
     assert_eq!(done, [fut(&a), fut(&d), fut(&b)]);
     assert_eq!(pending, [fut(&c)]);
+    finish(&lp);
 }
 
 /// Rules: WAIT-2
@@ -246,6 +247,7 @@ fn wait_first_completed_returns_when_one_is_done() {
     assert_eq!(lp.time(), 2.0);
     assert_eq!(done, [fut(&b)]);
     assert_eq!(pending, [fut(&a)]);
+    finish(&lp);
 }
 
 /// Rules: WAIT-3
@@ -303,6 +305,7 @@ fn wait_done_holds_every_future_done_when_it_returns() {
         .unwrap();
     assert_eq!(done, [fut(&a), fut(&b)]);
     assert_eq!(pending, [fut(&c)]);
+    finish(&lp);
 }
 
 /// Rules: WAIT-3
@@ -323,6 +326,7 @@ fn wait_first_exception_returns_on_the_first_failure() {
     assert_eq!(lp.time(), 2.0);
     assert_eq!(done, [fut(&bad), fut(&ok)]);
     assert_eq!(pending, [fut(&slow)]);
+    finish(&lp);
 }
 
 /// Rules: WAIT-3
@@ -374,6 +378,7 @@ fn wait_first_exception_counts_a_panic() {
     assert_eq!(lp.time(), 1.0);
     assert_eq!(done, [fut(&boom)]);
     assert_eq!(pending, [fut(&slow)]);
+    finish(&lp);
 }
 
 /// Rules: WAIT-3
@@ -585,6 +590,7 @@ fn wait_timeout_with_first_completed_returns_at_the_earlier() {
         .unwrap();
     assert_eq!(lp.time(), 4.0);
     assert_eq!(done, [fut(&b)]);
+    finish(&lp);
 }
 
 // ---------------------------------------------------------------------------

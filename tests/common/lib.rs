@@ -124,6 +124,31 @@ pub fn run_once(lp: &EventLoop) {
     lp.run_forever().expect("run_forever");
 }
 
+/// Ends a test's loop the way a runner closes one (RUNNER-4): cancels every
+/// task still pending, runs the loop until each is done, and closes it. For a
+/// test whose point is elsewhere, so that no task is destroyed pending
+/// (TASK-8), which the default exception handler would report on stderr.
+pub fn finish(lp: &EventLoop) {
+    let tasks = Rc::new(RefCell::new(Vec::new()));
+    let t = tasks.clone();
+    lp.call_soon(move || {
+        let all = loopspec::all_tasks().expect("all_tasks in a callback");
+        for task in &all {
+            task.cancel();
+        }
+        *t.borrow_mut() = all;
+    })
+    .expect("finish: call_soon");
+    run_once(lp);
+    let mut rounds = 0;
+    while tasks.borrow().iter().any(|t| !t.done()) {
+        rounds += 1;
+        assert!(rounds < 1000, "finish: tasks still pending: {tasks:?}");
+        run_once(lp);
+    }
+    lp.close().expect("finish: close");
+}
+
 /// Asserts that `lp` holds no loop-bound work any more (no uncancelled timer,
 /// no ready callback, no unfinished task): then it has no home, and another
 /// thread can run it (THREAD-3); live work would keep it bound here

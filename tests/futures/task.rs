@@ -4,7 +4,7 @@
 //! `current_task`/`all_tasks`, panics and futures that cannot observe a
 //! cancellation. Observations follow catalogue section 6 (T-1..T-10).
 
-use common::{Log, capture_exceptions, run_once, vloop};
+use common::{Log, capture_exceptions, finish, run_once, vloop};
 use loopspec::{ClockKind, Error, EventLoop, Profile, Task};
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
@@ -141,6 +141,7 @@ fn yield_now_gives_up_exactly_one_iteration() {
         run_once(&lp);
         assert_eq!(log.take(), [format!("t{i}")]);
     }
+    finish(&lp);
 }
 
 /// Rules: TASK-1
@@ -257,6 +258,7 @@ fn create_task_refuses_a_future() {
     // Nothing was scheduled and no task number was used.
     let t = lp.create_task(async { Ok(1) }).unwrap();
     assert_eq!(t.get_name(), "Task-1");
+    finish(&lp);
 }
 
 /// Rules: TASK-2
@@ -270,6 +272,7 @@ fn create_task_refuses_a_task() {
         err.to_string(),
         "a coroutine was expected, got <Task pending name='Task-1'>"
     );
+    finish(&lp);
 }
 
 /// Rules: TASK-2
@@ -292,6 +295,7 @@ fn ensure_future_returns_a_task_unchanged() {
     let same = lp.ensure_future(t.clone()).unwrap();
     assert_eq!(&same, t.as_future());
     assert_eq!(format!("{same:?}"), "<Task pending name='Task-1'>");
+    finish(&lp);
 }
 
 /// Rules: TASK-2, LIFE-2
@@ -985,6 +989,8 @@ fn task_names_count_per_loop() {
     assert_eq!(a3.get_name(), "Task-3");
     assert_eq!(b1.get_name(), "Task-1");
     assert_eq!(format!("{a2:?}"), "<Task pending name='Task-2'>");
+    finish(&a);
+    finish(&b);
 }
 
 /// Rules: TASK-9
@@ -1001,6 +1007,7 @@ fn task_set_name_renames() {
     // The counter is not affected by renaming.
     let u = lp.create_task(async { Ok(String::new()) }).unwrap();
     assert_eq!(u.get_name(), "Task-2");
+    finish(&lp);
 }
 
 /// Rules: TASK-9
@@ -1446,6 +1453,7 @@ fn current_task_without_running_loop_fails() {
     let lp = vloop();
     let _t = lp.create_task(async { Ok(()) }).unwrap();
     assert_eq!(loopspec::current_task().unwrap_err(), Error::NoRunningLoop);
+    finish(&lp);
 }
 
 /// Rules: TASK-13
@@ -1482,6 +1490,8 @@ fn all_tasks_lists_unfinished_tasks_of_running_loop() {
     assert!(has_slow);
     assert!(has_me);
     assert_eq!(n, 2);
+    finish(&lp);
+    finish(&other);
 }
 
 /// Rules: TASK-13
@@ -1503,6 +1513,7 @@ fn all_tasks_in_plain_callback_and_outside_loop() {
     let err = loopspec::all_tasks().unwrap_err();
     assert_eq!(err, Error::NoRunningLoop);
     assert_eq!(err.to_string(), "no running event loop");
+    finish(&lp);
 }
 
 // ---------------------------------------------------------------------------
