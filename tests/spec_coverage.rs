@@ -13,6 +13,7 @@
 //!
 //! `LOOPSPEC_BLESS=1 cargo test --test spec_coverage` rewrites the table.
 
+use common::spec::{is_rule_id, rule_heading};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,25 +38,12 @@ struct Marker {
     is_test: bool,
 }
 
-fn is_rule_id(s: &str) -> bool {
-    let Some((area, n)) = s.split_once('-') else {
-        return false;
-    };
-    !area.is_empty()
-        && area.chars().all(|c| c.is_ascii_uppercase())
-        && !n.is_empty()
-        && n.chars().all(|c| c.is_ascii_digit())
-}
-
 fn parse_rules(spec: &str) -> Vec<Rule> {
     spec.lines()
-        .filter_map(|l| l.strip_prefix("### "))
-        .filter_map(|h| {
-            let (id, title) = h.split_once(':')?;
-            is_rule_id(id.trim()).then(|| Rule {
-                id: id.trim().to_string(),
-                title: title.trim().to_string(),
-            })
+        .filter_map(rule_heading)
+        .map(|(id, title)| Rule {
+            id: id.to_string(),
+            title: title.to_string(),
         })
         .collect()
 }
@@ -239,13 +227,9 @@ fn all_markers() -> Vec<Marker> {
     markers
 }
 
-fn spec_text() -> String {
-    fs::read_to_string(root().join("SPEC.md")).expect("read SPEC.md")
-}
-
 #[test]
 fn spec_every_rule_has_a_test_and_every_test_names_a_rule() {
-    let spec = spec_text();
+    let spec = common::spec::text();
     let rules = parse_rules(&spec);
     assert!(
         rules.len() > 50,
@@ -262,7 +246,7 @@ fn spec_every_rule_has_a_test_and_every_test_names_a_rule() {
 
 #[test]
 fn spec_rule_table_is_current() {
-    let spec = spec_text();
+    let spec = common::spec::text();
     let rules = parse_rules(&spec);
     let table = render_table(&rules, &all_markers());
     let (before, rest) = spec.split_once(TABLE_BEGIN).expect("table begin marker");
