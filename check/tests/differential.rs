@@ -837,24 +837,19 @@ fn build(raw: &Raw) -> Scenario {
             .into(),
         );
     }
+    // main's synchronous operations (a raise would end main, not test it).
+    let main_acts = |acts: &[RawAct], names: &Names| -> Vec<Op> {
+        let acts = acts.iter().filter(|a| !matches!(a, RawAct::Raise(_)));
+        acts.filter_map(|a| build_act(a, names, None))
+            .map(Op::from)
+            .collect()
+    };
     // Before the driver exists, main's operations cannot name it.
-    sc.main.extend(
-        raw.pre
-            .iter()
-            .filter(|a| !matches!(a, RawAct::Raise(_)))
-            .filter_map(|a| build_act(a, &main_names, None))
-            .map(Op::from),
-    );
+    sc.main.extend(main_acts(&raw.pre, &main_names));
     let first = build_drive(&raw.drive, &n, &mut sc);
     sc.main.extend(first);
     if let Some(then) = &raw.then {
-        sc.main.extend(
-            raw.between
-                .iter()
-                .filter(|a| !matches!(a, RawAct::Raise(_)))
-                .filter_map(|a| build_act(a, &n, None))
-                .map(Op::from),
-        );
+        sc.main.extend(main_acts(&raw.between, &n));
         let second = build_drive(then, &n, &mut sc);
         sc.main.extend(second);
     }
