@@ -2,8 +2,10 @@
 //! XTHREAD-7, XTHREAD-8).
 #![cfg(loom)]
 
+use common::loom_models::{real_loop, run_in_thread, set_result_in_thread, stop_threadsafe};
+use common::vloop;
 use loom::sync::atomic::{AtomicBool, Ordering};
-use loopspec::{CfState, ClockKind, ConcurrentFuture, Error, EventLoop};
+use loopspec::{CfState, ConcurrentFuture, Error};
 use std::sync::Arc;
 
 /// `run_coroutine_threadsafe` to a loop on another thread, with a third
@@ -16,9 +18,8 @@ use std::sync::Arc;
 #[test]
 fn loom_run_coroutine_threadsafe_with_racing_cancel() {
     loom::model(|| {
-        let src = EventLoop::with_clock(ClockKind::Real);
-        let runner = src.clone();
-        let loop_thread = loom::thread::spawn(move || runner.run_forever());
+        let src = real_loop();
+        let loop_thread = run_in_thread(&src);
         let cf = loopspec::run_coroutine_threadsafe(
             || async {
                 loopspec::yield_now().await?;
@@ -36,8 +37,7 @@ fn loom_run_coroutine_threadsafe_with_racing_cancel() {
             (Err(Error::Cancelled(None)), true) => assert!(cf.cancelled()),
             other => panic!("not an allowed outcome: {other:?}"),
         }
-        let stopper = src.clone();
-        src.call_soon_threadsafe(move || stopper.stop()).unwrap();
+        stop_threadsafe(&src);
         loop_thread.join().unwrap().unwrap();
         // A forwarded cancel may still be queued: only close() releases it
         // (and the loop it refers to), see SPEC.md's Rust mapping.
@@ -53,9 +53,8 @@ fn loom_run_coroutine_threadsafe_with_racing_cancel() {
 #[test]
 fn loom_cancelling_concurrent_future_cancels_the_task() {
     loom::model(|| {
-        let src = EventLoop::with_clock(ClockKind::Real);
-        let runner = src.clone();
-        let loop_thread = loom::thread::spawn(move || runner.run_forever());
+        let src = real_loop();
+        let loop_thread = run_in_thread(&src);
         let saw_cancel = Arc::new(AtomicBool::new(false));
         let saw = saw_cancel.clone();
         let cf = loopspec::run_coroutine_threadsafe(
@@ -95,7 +94,7 @@ fn loom_cancelling_concurrent_future_cancels_the_task() {
 #[test]
 fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
+        let lp = vloop();
         let cf = ConcurrentFuture::<u32>::new();
         let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
         let worker_cf = cf.clone();
@@ -130,11 +129,10 @@ fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
 #[test]
 fn loom_closed_destination_loop_gets_nothing() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
+        let lp = vloop();
         let cf = ConcurrentFuture::<u32>::new();
         let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
-        let worker_cf = cf.clone();
-        let worker = loom::thread::spawn(move || worker_cf.set_result(5).unwrap());
+        let worker = set_result_in_thread(&cf, 5);
         lp.close().unwrap();
         worker.join().unwrap();
         assert!(!wrapper.done());

@@ -37,7 +37,7 @@ fn assert_usable(lp: &EventLoop) {
     assert!(!lp.is_running());
 }
 
-fn panics_of(seen: &Arc<Mutex<Vec<loopspec::ExceptionContext>>>) -> Vec<(String, Error)> {
+fn panics_of(seen: &common::Reports) -> Vec<(String, Error)> {
     seen.lock()
         .unwrap()
         .iter()
