@@ -5,6 +5,7 @@ use loopspec::{
 };
 use std::cell::RefCell;
 use std::ops::Deref;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -171,6 +172,35 @@ impl Scene {
     }
 }
 
+/// Runs a table of named cases, each on a new [`Scene`] which is then
+/// [finished](finish): every case runs, even after one failed, and the test
+/// fails naming each case that did, with its panic.
+#[track_caller]
+pub fn cases(table: &[(&str, fn(&Scene))]) {
+    let failed: Vec<String> = table
+        .iter()
+        .filter_map(|(name, case)| {
+            let s = Scene::new();
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| case(&s)));
+            finish(&s);
+            let p = r.err()?;
+            let text = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Some(format!("{name}: {text}"))
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        table.len(),
+        failed.join("\n")
+    );
+}
+
 /// Runs exactly one iteration with the `stop(); run_forever()` idiom.
 pub fn run_once(lp: &EventLoop) {
     lp.stop();
@@ -181,17 +211,21 @@ pub fn run_once(lp: &EventLoop) {
 /// task still pending, runs the loop until each is done, and closes it. For a
 /// test whose point is elsewhere, so that no task is destroyed pending
 /// (TASK-8), which the default exception handler would report on stderr.
+/// A loop that is closed, or whose work lives on another thread, is left as
+/// it is.
 pub fn finish(lp: &EventLoop) {
     let tasks: Rc<RefCell<Vec<TaskRef>>> = Rc::default();
     let t = tasks.clone();
-    lp.call_soon(move || {
+    let looked = lp.call_soon(move || {
         let all = loopspec::all_tasks().expect("all_tasks in a callback");
         for task in &all {
             task.cancel();
         }
         *t.borrow_mut() = all;
-    })
-    .expect("finish: call_soon");
+    });
+    if looked.is_err() || lp.is_running() {
+        return;
+    }
     run_once(lp);
     let mut rounds = 0;
     while tasks.borrow().iter().any(|t| !t.done()) {
