@@ -13,6 +13,12 @@ impl Drop for DropCount {
     }
 }
 
+/// A counter of drops and a [`DropCount`] that counts its own drop in it.
+pub fn drop_counter() -> (Arc<AtomicUsize>, DropCount) {
+    let dropped = counter();
+    (dropped.clone(), DropCount(dropped))
+}
+
 /// Records the name of the thread it is dropped on.
 pub struct DropWhere(pub Arc<Mutex<Vec<String>>>);
 

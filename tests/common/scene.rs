@@ -159,6 +159,22 @@ impl Scene {
         self.lp.create_task(body(self.clone())).unwrap()
     }
 
+    /// A task like [`Scene::task`] whose future holds `data`, dropped with
+    /// the future (not when it completes).
+    pub fn task_with<T: 'static, D: 'static, F>(
+        &self,
+        data: D,
+        body: impl FnOnce(Scene) -> F,
+    ) -> Task<T>
+    where
+        F: std::future::Future<Output = loopspec::Result<T>> + 'static,
+    {
+        let fut = Box::pin(body(self.clone()));
+        self.lp
+            .create_task(crate::Holding { fut, _data: data })
+            .unwrap()
+    }
+
     /// Runs one iteration; what it recorded.
     pub fn once(&self) -> Vec<String> {
         run_once(&self.lp);
@@ -172,11 +188,14 @@ impl Scene {
     }
 }
 
+/// A named case of a table-driven test: its name and its body.
+pub type Case = (&'static str, fn(&Scene));
+
 /// Runs a table of named cases, each on a new [`Scene`] which is then
 /// [finished](finish): every case runs, even after one failed, and the test
 /// fails naming each case that did, with its panic.
 #[track_caller]
-pub fn cases(table: &[(&str, fn(&Scene))]) {
+pub fn cases(table: &[Case]) {
     let failed: Vec<String> = table
         .iter()
         .filter_map(|(name, case)| {
@@ -264,8 +283,12 @@ impl Deref for Reports {
 impl Reports {
     /// The message of each report, in order.
     pub fn messages(&self) -> Vec<String> {
-        let all = self.0.lock().unwrap();
-        all.iter().map(|c| c.message.clone()).collect()
+        self.each(|c| c.message.clone())
+    }
+
+    /// `f` of each report, in order.
+    pub fn each<T>(&self, f: impl Fn(&ExceptionContext) -> T) -> Vec<T> {
+        self.0.lock().unwrap().iter().map(f).collect()
     }
 }
 

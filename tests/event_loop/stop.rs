@@ -14,7 +14,8 @@ use std::sync::{Arc, mpsc};
 /// Schedules `t1..=tN`, one per iteration: each records itself, calls `at`
 /// with its number, then schedules the next.
 fn ticks(s: &Scene, n: usize, at: impl Fn(&Scene, usize) + 'static) {
-    fn tick(s: &Scene, i: usize, n: usize, at: Rc<dyn Fn(&Scene, usize)>) {
+    type At = Rc<dyn Fn(&Scene, usize)>;
+    fn tick(s: &Scene, i: usize, n: usize, at: At) {
         if i <= n {
             s.soon(move |s| {
                 s.push(format!("t{i}"));
