@@ -26,3 +26,22 @@ pub use data::*;
 pub use errors::*;
 pub use scene::*;
 pub use threads::*;
+
+/// The message of a panic's payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| p.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic")
+}
+
+/// Fails listing `failed`, the failures of a table of `total` cases.
+#[track_caller]
+fn assert_no_failed_case(failed: &[String], total: usize) {
+    assert!(
+        failed.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}

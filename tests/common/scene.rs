@@ -203,21 +203,10 @@ pub fn cases(table: &[Case]) {
             let r = std::panic::catch_unwind(AssertUnwindSafe(|| case(&s)));
             finish(&s);
             let p = r.err()?;
-            let text = p
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| p.downcast_ref::<&str>().copied())
-                .unwrap_or("a panic");
-            Some(format!("{name}: {text}"))
+            Some(format!("{name}: {}", crate::panic_text(&*p)))
         })
         .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failed.len(),
-        table.len(),
-        failed.join("\n")
-    );
+    crate::assert_no_failed_case(&failed, table.len());
 }
 
 /// Runs exactly one iteration with the `stop(); run_forever()` idiom.

@@ -107,10 +107,40 @@ pub fn spawn_running(lp: &EventLoop, name: &str) -> thread::JoinHandle<loopspec:
     h
 }
 
+/// Stops `lp`, which `runner` (see [`spawn_running`]) runs, and joins the
+/// runner, whose run must have ended well.
+#[track_caller]
+pub fn stop_running(lp: &EventLoop, runner: thread::JoinHandle<loopspec::Result<()>>) {
+    lp.stop();
+    assert_eq!(runner.join().unwrap(), Ok(()));
+}
+
 /// The `Thread-N` name POLICY-9 gives the calling thread when it has no
 /// name (N from its `ThreadId`).
 pub fn unnamed_thread_name() -> String {
     let id = format!("{:?}", thread::current().id());
     let n: String = id.chars().filter(char::is_ascii_digit).collect();
     format!("Thread-{n}")
+}
+
+/// A case of [`thread_cases`]: the name of the fresh thread it runs on,
+/// what it checks, and its body.
+pub type ThreadCase = (&'static str, &'static str, fn());
+
+/// Runs each case on a fresh thread named as the case says, so that no
+/// per-thread state (a thread's current loop, its home claims) leaks from
+/// one to another: every case runs, even after one failed, and the test
+/// fails naming each case that did, with its panic.
+#[track_caller]
+pub fn thread_cases(table: &[ThreadCase]) {
+    let failed: Vec<String> = table
+        .iter()
+        .filter_map(|&(thread_name, what, case)| {
+            let ran = thread::Builder::new().name(thread_name.into()).spawn(case);
+            let p = ran.expect("spawn").join().err()?;
+            let text = crate::panic_text(&*p);
+            Some(format!("{what} (in thread {thread_name:?}): {text}"))
+        })
+        .collect();
+    crate::assert_no_failed_case(&failed, table.len());
 }

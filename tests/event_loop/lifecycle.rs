@@ -8,7 +8,7 @@
 
 use common::{
     DropCount, Scene, assert_closed, assert_py_error, capture_exceptions, cases, count, counter,
-    in_thread, key_error, recv_or_hang, run_once, spawn_running, value_error, vloop,
+    in_thread, key_error, recv_or_hang, run_once, spawn_running, stop_running, value_error, vloop,
 };
 use loopspec::{
     DoneCallback, Error, EventLoop, all_tasks, current_task, get_running_loop, set_event_loop,
@@ -110,8 +110,7 @@ fn running_loop_seen_from_another_thread() {
     );
     assert!(running);
     assert_eq!(name.as_deref(), Some("loop-a"));
-    lp.stop();
-    runner.join().unwrap().unwrap();
+    stop_running(&lp, runner);
     assert!(!lp.is_running());
     assert_eq!((count(&polled), count(&dropped)), (0, 1), "never polled");
     lp.close().unwrap();
