@@ -341,12 +341,15 @@ impl Drop for AlwaysPanicOnDrop {
     }
 }
 
-/// Runs `scenario` in a child process (this test binary, filtered to
-/// `name`) when it could abort the process, and fails if the child died.
-fn survives_in_a_child(name: &str, scenario: fn()) {
+/// Runs `scenario`, on a new loop whose reports are captured, in a child
+/// process (this test binary, filtered to `name`) when it could abort the
+/// process, and fails if the child died.
+fn survives_in_a_child(name: &str, scenario: fn(&EventLoop)) {
     if std::env::var("LOOPSPEC_CHILD").as_deref() == Ok(name) {
         quiet_panics();
-        scenario();
+        let lp = vloop();
+        let _seen = capture_exceptions(&lp);
+        scenario(&lp);
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
@@ -434,9 +437,7 @@ fn regression_close_of_a_task_whose_future_panics_in_drop_still_fails_its_concur
 fn regression_close_with_two_panicking_drops_does_not_abort() {
     survives_in_a_child(
         "regression_close_with_two_panicking_drops_does_not_abort",
-        || {
-            let lp = vloop();
-            let _seen = capture_exceptions(&lp);
+        |lp| {
             lp.call_soon(holds(AlwaysPanicOnDrop("first"))).unwrap();
             lp.call_soon(holds(AlwaysPanicOnDrop("second"))).unwrap();
             assert_eq!(lp.close(), Ok(()));
@@ -452,9 +453,7 @@ fn regression_close_with_two_panicking_drops_does_not_abort() {
 fn regression_home_thread_exit_with_a_panicking_drop_does_not_abort() {
     survives_in_a_child(
         "regression_home_thread_exit_with_a_panicking_drop_does_not_abort",
-        || {
-            let lp = vloop();
-            let _seen = capture_exceptions(&lp);
+        |lp| {
             let remote = lp.clone();
             let joined = thread::spawn(move || {
                 remote
