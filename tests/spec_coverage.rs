@@ -265,7 +265,8 @@ fn spec_rule_table_is_current() {
     }
 }
 
-// The checker itself must be able to fail: these feed it seeded mistakes.
+// The checker itself must be able to fail: these feed it mistakes made on
+// purpose.
 
 const FIXTURE_SPEC: &str = "\
 ### AREA-1: first rule
@@ -273,46 +274,41 @@ text
 ### AREA-2: second rule
 ";
 
-#[test]
-fn checker_reports_a_rule_without_a_test() {
-    let rules = parse_rules(FIXTURE_SPEC);
-    let markers = parse_markers("t", "/// Rules: AREA-1\n#[test]\nfn a_test() {}\n");
-    assert_eq!(
-        check(&rules, &markers),
-        ["rule AREA-2 has no test naming it"]
-    );
-}
-
-#[test]
-fn checker_reports_a_test_naming_an_unknown_rule() {
-    let rules = parse_rules(FIXTURE_SPEC);
-    let markers = parse_markers(
-        "t",
+/// Each kind of problem: (SPEC.md, a test file, the problems the checker
+/// reports).
+const MISTAKES: &[(&str, &str, &[&str])] = &[
+    (
+        FIXTURE_SPEC,
+        "/// Rules: AREA-1\n#[test]\nfn a_test() {}\n",
+        &["rule AREA-2 has no test naming it"],
+    ),
+    (
+        FIXTURE_SPEC,
         "#[test]\n/// Rules: AREA-1, AREA-2, AREA-9\nfn a_test() {}\n",
-    );
-    assert_eq!(
-        check(&rules, &markers),
-        ["t::a_test names AREA-9, which SPEC.md does not have"]
-    );
-}
+        &["t::a_test names AREA-9, which SPEC.md does not have"],
+    ),
+    (
+        FIXTURE_SPEC,
+        "/// Rules: AREA-1, AREA-2\nfn helper() {}\n",
+        &[
+            "t::helper names rules but is not a #[test] function",
+            "rule AREA-1 has no test naming it",
+            "rule AREA-2 has no test naming it",
+        ],
+    ),
+    (
+        "### AREA-1: a\n### AREA-1: b\n",
+        "/// Rules: AREA-1\n#[test]\nfn t1() {}\n",
+        &["rule AREA-1 appears twice in SPEC.md"],
+    ),
+];
 
 #[test]
-fn checker_ignores_a_marker_that_is_not_on_a_test() {
-    let rules = parse_rules(FIXTURE_SPEC);
-    let markers = parse_markers("t", "/// Rules: AREA-1, AREA-2\nfn helper() {}\n");
-    let problems = check(&rules, &markers);
-    assert!(problems.contains(&"t::helper names rules but is not a #[test] function".to_string()));
-    assert!(problems.contains(&"rule AREA-1 has no test naming it".to_string()));
-}
-
-#[test]
-fn checker_reports_a_duplicate_rule_id() {
-    let rules = parse_rules("### AREA-1: a\n### AREA-1: b\n");
-    let markers = parse_markers("t", "/// Rules: AREA-1\n#[test]\nfn t1() {}\n");
-    assert_eq!(
-        check(&rules, &markers),
-        ["rule AREA-1 appears twice in SPEC.md"]
-    );
+fn checker_reports_each_kind_of_mistake() {
+    for (spec, source, want) in MISTAKES {
+        let problems = check(&parse_rules(spec), &parse_markers("t", source));
+        assert_eq!(problems, *want, "{source:?}");
+    }
 }
 
 #[test]
