@@ -3,10 +3,19 @@
 #![cfg(loom)]
 
 use common::loom_models::{real_loop, run_in_thread, set_result_in_thread, stop_threadsafe};
-use common::vloop;
+use common::{run_once, vloop};
 use loom::sync::atomic::{AtomicBool, Ordering};
-use loopspec::{CfState, ConcurrentFuture, Error};
+use loopspec::{CfState, ConcurrentFuture, Error, EventLoop, Future};
 use std::sync::Arc;
+
+/// A loop on the virtual clock, a concurrent future and its wrapper on the
+/// loop (`wrap_future`).
+fn wrapped_source() -> (EventLoop, ConcurrentFuture<u32>, Future<u32>) {
+    let lp = vloop();
+    let cf = ConcurrentFuture::new();
+    let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
+    (lp, cf, wrapper)
+}
 
 /// `run_coroutine_threadsafe` to a loop on another thread, with a third
 /// thread cancelling the concurrent future. Allowed outcomes: the result (the
@@ -94,9 +103,7 @@ fn loom_cancelling_concurrent_future_cancels_the_task() {
 #[test]
 fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
     loom::model(|| {
-        let lp = vloop();
-        let cf = ConcurrentFuture::<u32>::new();
-        let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
+        let (lp, cf, wrapper) = wrapped_source();
         let worker_cf = cf.clone();
         let worker = loom::thread::spawn(move || {
             if worker_cf.set_running_or_notify_cancel().unwrap() {
@@ -104,11 +111,9 @@ fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
             }
         });
         assert!(wrapper.cancel());
-        lp.stop();
-        lp.run_forever().unwrap(); // the wrapper's done callback cancels the source
+        run_once(&lp); // the wrapper's done callback cancels the source
         worker.join().unwrap();
-        lp.stop();
-        lp.run_forever().unwrap(); // a copy from the source, if any, arrives here
+        run_once(&lp); // a copy from the source, if any, arrives here
         assert!(wrapper.cancelled());
         assert!(
             matches!(
@@ -129,9 +134,7 @@ fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
 #[test]
 fn loom_closed_destination_loop_gets_nothing() {
     loom::model(|| {
-        let lp = vloop();
-        let cf = ConcurrentFuture::<u32>::new();
-        let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
+        let (lp, cf, wrapper) = wrapped_source();
         let worker = set_result_in_thread(&cf, 5);
         lp.close().unwrap();
         worker.join().unwrap();

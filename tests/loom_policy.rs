@@ -1,7 +1,7 @@
 //! Loom models: one loop per thread (SPEC.md POLICY-1, POLICY-4, LIFE-5).
 //!
 //! Built only with `--cfg loom`; see `.ci/loom`. Each model names the rules it
-//! checks and the seeded bug (`mutant-*` feature) it catches.
+//! checks and the planted bug (`mutant-*` feature) it catches.
 #![cfg(loom)]
 
 use common::vloop;

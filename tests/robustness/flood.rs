@@ -15,7 +15,7 @@
 //! the hang guard; it is not a figure the rule promises.
 //!
 //! Which thread wins a race is the machine's choice, so a drain that takes
-//! everything (the seeded bug `mutant-unbounded-drain`) fails here in most
+//! everything (the planted bug `mutant-unbounded-drain`) fails here in most
 //! runs, not in all: it holds the loop until a producer happens to fall
 //! behind. The deterministic check of the bound is the inbox's loom model
 //! (`src/inbox.rs`), which explores a send landing in the middle of a drain.
