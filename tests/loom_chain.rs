@@ -2,9 +2,20 @@
 //! XTHREAD-7, XTHREAD-8).
 #![cfg(loom)]
 
+use common::loom_models::{real_loop, run_in_thread, set_result_in_thread, stop_threadsafe};
+use common::{run_once, vloop};
 use loom::sync::atomic::{AtomicBool, Ordering};
-use loopspec::{CfState, ClockKind, ConcurrentFuture, Error, EventLoop};
+use loopspec::{CfState, ConcurrentFuture, Error, EventLoop, Future};
 use std::sync::Arc;
+
+/// A loop on the virtual clock, a concurrent future and its wrapper on the
+/// loop (`wrap_future`).
+fn wrapped_source() -> (EventLoop, ConcurrentFuture<u32>, Future<u32>) {
+    let lp = vloop();
+    let cf = ConcurrentFuture::new();
+    let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
+    (lp, cf, wrapper)
+}
 
 /// `run_coroutine_threadsafe` to a loop on another thread, with a third
 /// thread cancelling the concurrent future. Allowed outcomes: the result (the
@@ -16,9 +27,8 @@ use std::sync::Arc;
 #[test]
 fn loom_run_coroutine_threadsafe_with_racing_cancel() {
     loom::model(|| {
-        let src = EventLoop::with_clock(ClockKind::Real);
-        let runner = src.clone();
-        let loop_thread = loom::thread::spawn(move || runner.run_forever());
+        let src = real_loop();
+        let loop_thread = run_in_thread(&src);
         let cf = loopspec::run_coroutine_threadsafe(
             || async {
                 loopspec::yield_now().await?;
@@ -36,8 +46,7 @@ fn loom_run_coroutine_threadsafe_with_racing_cancel() {
             (Err(Error::Cancelled(None)), true) => assert!(cf.cancelled()),
             other => panic!("not an allowed outcome: {other:?}"),
         }
-        let stopper = src.clone();
-        src.call_soon_threadsafe(move || stopper.stop()).unwrap();
+        stop_threadsafe(&src);
         loop_thread.join().unwrap().unwrap();
         // A forwarded cancel may still be queued: only close() releases it
         // (and the loop it refers to), see SPEC.md's Rust mapping.
@@ -53,9 +62,8 @@ fn loom_run_coroutine_threadsafe_with_racing_cancel() {
 #[test]
 fn loom_cancelling_concurrent_future_cancels_the_task() {
     loom::model(|| {
-        let src = EventLoop::with_clock(ClockKind::Real);
-        let runner = src.clone();
-        let loop_thread = loom::thread::spawn(move || runner.run_forever());
+        let src = real_loop();
+        let loop_thread = run_in_thread(&src);
         let saw_cancel = Arc::new(AtomicBool::new(false));
         let saw = saw_cancel.clone();
         let cf = loopspec::run_coroutine_threadsafe(
@@ -95,9 +103,7 @@ fn loom_cancelling_concurrent_future_cancels_the_task() {
 #[test]
 fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
-        let cf = ConcurrentFuture::<u32>::new();
-        let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
+        let (lp, cf, wrapper) = wrapped_source();
         let worker_cf = cf.clone();
         let worker = loom::thread::spawn(move || {
             if worker_cf.set_running_or_notify_cancel().unwrap() {
@@ -105,11 +111,9 @@ fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
             }
         });
         assert!(wrapper.cancel());
-        lp.stop();
-        lp.run_forever().unwrap(); // the wrapper's done callback cancels the source
+        run_once(&lp); // the wrapper's done callback cancels the source
         worker.join().unwrap();
-        lp.stop();
-        lp.run_forever().unwrap(); // a copy from the source, if any, arrives here
+        run_once(&lp); // a copy from the source, if any, arrives here
         assert!(wrapper.cancelled());
         assert!(
             matches!(
@@ -130,11 +134,8 @@ fn loom_cancelled_wrapper_stays_cancelled_while_source_completes() {
 #[test]
 fn loom_closed_destination_loop_gets_nothing() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
-        let cf = ConcurrentFuture::<u32>::new();
-        let wrapper = loopspec::wrap_future(&cf, &lp).unwrap();
-        let worker_cf = cf.clone();
-        let worker = loom::thread::spawn(move || worker_cf.set_result(5).unwrap());
+        let (lp, cf, wrapper) = wrapped_source();
+        let worker = set_result_in_thread(&cf, 5);
         lp.close().unwrap();
         worker.join().unwrap();
         assert!(!wrapper.done());

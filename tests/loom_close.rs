@@ -2,18 +2,11 @@
 //! XTHREAD-3).
 #![cfg(loom)]
 
-use loopspec::{ClockKind, Error, EventLoop};
+use common::loom_models::bump;
+use common::{DropCount, count, counter, vloop};
+use loopspec::{Error, EventLoop};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Counts its drops; stands for a submitted closure's captures.
-struct Dropped(Arc<AtomicUsize>);
-
-impl Drop for Dropped {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
+use std::sync::atomic::AtomicUsize;
 
 /// Spawns a thread that submits one callback to `lp`, returning whether it
 /// was accepted (a refusal must be `Event loop is closed`), with counters of
@@ -25,13 +18,14 @@ fn submit_from_another_thread(
     Arc<AtomicUsize>,
     Arc<AtomicUsize>,
 ) {
-    let (ran, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (remote, r, d) = (lp.clone(), ran.clone(), drops.clone());
+    let (ran, drops) = (counter(), counter());
+    let (remote, tick, d) = (lp.clone(), bump(&ran), drops.clone());
     let producer = loom::thread::spawn(move || {
-        let guard = Dropped(d);
+        // Stands for the submitted closure's captures.
+        let guard = DropCount(d);
         let outcome = remote.call_soon_threadsafe(move || {
             let _guard = &guard;
-            r.fetch_add(1, Ordering::Relaxed);
+            tick();
         });
         match outcome {
             Ok(_) => true,
@@ -53,12 +47,12 @@ fn submit_from_another_thread(
 #[test]
 fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
+        let lp = vloop();
         let (producer, ran, drops) = submit_from_another_thread(&lp);
         lp.close().unwrap();
         let accepted = producer.join().unwrap();
-        assert_eq!(ran.load(Ordering::Relaxed), 0, "ran on a closed loop");
-        assert_eq!(drops.load(Ordering::Relaxed), 1, "closure not dropped once");
+        assert_eq!(count(&ran), 0, "ran on a closed loop");
+        assert_eq!(count(&drops), 1, "closure not dropped once");
         let stats = lp.inbox_stats();
         assert_eq!(stats.queued, 0, "left in a closed loop's inbox");
         assert_eq!(stats.submissions, u64::from(accepted));
@@ -76,15 +70,15 @@ fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
 #[test]
 fn loom_submission_racing_a_run_then_close_runs_only_if_accepted() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
+        let lp = vloop();
         let (producer, ran, drops) = submit_from_another_thread(&lp);
         lp.stop();
         lp.run_forever().unwrap();
         lp.close().unwrap();
         let accepted = producer.join().unwrap();
-        let ran = ran.load(Ordering::Relaxed);
+        let ran = count(&ran);
         assert!(ran == 0 || accepted, "refused, yet it ran");
-        assert_eq!(drops.load(Ordering::Relaxed), 1, "closure not dropped once");
+        assert_eq!(count(&drops), 1, "closure not dropped once");
         let stats = lp.inbox_stats();
         assert_eq!(stats.queued, 0, "left in a closed loop's inbox");
         assert_eq!(stats.submissions, u64::from(accepted));

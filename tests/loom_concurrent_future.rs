@@ -1,6 +1,7 @@
 //! Loom models: `ConcurrentFuture` (SPEC.md CONC-2, CONC-3, CONC-6).
 #![cfg(loom)]
 
+use common::loom_models::set_result_in_thread;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loopspec::{CfState, ConcurrentFuture};
 use std::sync::{Arc, Mutex};
@@ -57,8 +58,7 @@ fn loom_cancel_races_worker_and_callback_runs_once_where_completed() {
 fn loom_blocked_result_always_wakes() {
     loom::model(|| {
         let cf = ConcurrentFuture::<u32>::new();
-        let worker_cf = cf.clone();
-        let worker = loom::thread::spawn(move || worker_cf.set_result(3).unwrap());
+        let worker = set_result_in_thread(&cf, 3);
         assert_eq!(cf.result(None).unwrap(), 3);
         worker.join().unwrap();
     });
@@ -72,8 +72,7 @@ fn loom_blocked_result_always_wakes() {
 fn loom_callback_added_during_completion_runs_once() {
     loom::model(|| {
         let cf = ConcurrentFuture::<u32>::new();
-        let worker_cf = cf.clone();
-        let worker = loom::thread::spawn(move || worker_cf.set_result(1).unwrap());
+        let worker = set_result_in_thread(&cf, 1);
         let calls = Arc::new(AtomicUsize::new(0));
         let c = calls.clone();
         cf.add_done_callback(move |_| {

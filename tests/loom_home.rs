@@ -2,9 +2,9 @@
 //! (SPEC.md THREAD-4).
 #![cfg(loom)]
 
-use loopspec::{ClockKind, Error, EventLoop};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use common::loom_models::bump;
+use common::{count, counter, vloop};
+use loopspec::Error;
 
 /// A submission races with another thread claiming the loop (a loop-bound
 /// call takes the inbox into that thread's half) and exiting. Whichever
@@ -14,15 +14,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[test]
 fn loom_home_exit_racing_a_submission_loses_nothing() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
-        let ran = Arc::new(AtomicUsize::new(0));
-        let (remote, r) = (lp.clone(), ran.clone());
+        let lp = vloop();
+        let ran = counter();
+        let (remote, tick) = (lp.clone(), bump(&ran));
         let producer = loom::thread::spawn(move || {
-            remote
-                .call_soon_threadsafe(move || {
-                    r.fetch_add(1, Ordering::Relaxed);
-                })
-                .unwrap();
+            remote.call_soon_threadsafe(tick).unwrap();
         });
         let home = lp.clone();
         let short_lived_home = loom::thread::spawn(move || {
@@ -40,6 +36,6 @@ fn loom_home_exit_racing_a_submission_loses_nothing() {
                 Err(e) => panic!("{e}"),
             }
         }
-        assert_eq!(ran.load(Ordering::Relaxed), 1);
+        assert_eq!(count(&ran), 1);
     });
 }

@@ -1,11 +1,12 @@
 //! Loom models: one loop per thread (SPEC.md POLICY-1, POLICY-4, LIFE-5).
 //!
 //! Built only with `--cfg loom`; see `.ci/loom`. Each model names the rules it
-//! checks and the seeded bug it catches (a `loopspec_mutant` value; see `.ci/loom`).
+//! checks and the planted bug it catches (a `loopspec_mutant` value; see `.ci/loom`).
 #![cfg(loom)]
 
+use common::vloop;
 use loom::sync::atomic::{AtomicUsize, Ordering};
-use loopspec::{ClockKind, Error, EventLoop, Policy, Profile};
+use loopspec::{Error, EventLoop, Policy, Profile};
 use std::sync::Arc as StdArc;
 
 /// Two threads set their own loops and each sees only its own.
@@ -17,11 +18,11 @@ fn loom_each_thread_sees_its_own_loop() {
         let policy = Policy::new(Profile::Py311);
         let p2 = policy.clone();
         let other = loom::thread::spawn(move || {
-            let mine = EventLoop::with_clock(ClockKind::Virtual);
+            let mine = vloop();
             p2.set_event_loop(Some(&mine));
             assert_eq!(p2.get_event_loop().unwrap(), mine);
         });
-        let mine = EventLoop::with_clock(ClockKind::Virtual);
+        let mine = vloop();
         policy.set_event_loop(Some(&mine));
         assert_eq!(policy.get_event_loop().unwrap(), mine);
         other.join().unwrap();
@@ -55,7 +56,7 @@ fn loom_implicit_loop_only_in_main_thread() {
 #[test]
 fn loom_same_loop_from_two_threads_runs_once_at_a_time() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
+        let lp = vloop();
         let inside = StdArc::new(AtomicUsize::new(0));
         let attempt = |lp: EventLoop, inside: StdArc<AtomicUsize>| {
             lp.run_until_complete(async move {
@@ -92,8 +93,8 @@ fn loom_same_loop_from_two_threads_runs_once_at_a_time() {
 #[test]
 fn loom_thread_running_a_loop_cannot_run_another() {
     loom::model(|| {
-        let outer = EventLoop::with_clock(ClockKind::Virtual);
-        let inner = EventLoop::with_clock(ClockKind::Virtual);
+        let outer = vloop();
+        let inner = vloop();
         let nested = outer
             .run_until_complete(async move { Ok(inner.run_forever()) })
             .unwrap();

@@ -1,7 +1,9 @@
 //! Loom models: stop semantics (SPEC.md STOP-1, STOP-2, STOP-5, STOP-7).
 #![cfg(loom)]
 
-use loopspec::{ClockKind, Error, EventLoop};
+use common::loom_models::{real_loop, run_while, stop_threadsafe};
+use common::vloop;
+use loopspec::Error;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -12,14 +14,8 @@ use std::rc::Rc;
 #[test]
 fn loom_threadsafe_stop_ends_parked_run() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Real);
-        let remote = lp.clone();
-        let other = loom::thread::spawn(move || {
-            let stopper = remote.clone();
-            remote.call_soon_threadsafe(move || stopper.stop()).unwrap();
-        });
-        lp.run_forever().unwrap();
-        other.join().unwrap();
+        let lp = real_loop();
+        run_while(&lp, |remote| stop_threadsafe(&remote));
         assert!(!lp.is_running());
     });
 }
@@ -30,13 +26,7 @@ fn loom_threadsafe_stop_ends_parked_run() {
 /// Rules: STOP-5
 #[test]
 fn loom_plain_stop_from_other_thread_ends_parked_run() {
-    loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Real);
-        let remote = lp.clone();
-        let other = loom::thread::spawn(move || remote.stop());
-        lp.run_forever().unwrap();
-        other.join().unwrap();
-    });
+    loom::model(|| run_while(&real_loop(), |remote| remote.stop()));
 }
 
 /// A stop before the run gives exactly one iteration, and the flag is
@@ -47,7 +37,7 @@ fn loom_plain_stop_from_other_thread_ends_parked_run() {
 #[test]
 fn loom_stop_before_run_gives_one_iteration_then_flag_is_clear() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Real);
+        let lp = real_loop();
         let log = Rc::new(RefCell::new(Vec::new()));
         let (l1, lp1) = (log.clone(), lp.clone());
         lp.call_soon(move || {
@@ -59,13 +49,7 @@ fn loom_stop_before_run_gives_one_iteration_then_flag_is_clear() {
         lp.stop();
         lp.run_forever().unwrap();
         assert_eq!(*log.borrow(), ["a"]);
-        let remote = lp.clone();
-        let other = loom::thread::spawn(move || {
-            let stopper = remote.clone();
-            remote.call_soon_threadsafe(move || stopper.stop()).unwrap();
-        });
-        lp.run_forever().unwrap();
-        other.join().unwrap();
+        run_while(&lp, |remote| stop_threadsafe(&remote));
         assert_eq!(*log.borrow(), ["a", "b"]);
     });
 }
@@ -80,7 +64,7 @@ fn loom_stop_before_run_gives_one_iteration_then_flag_is_clear() {
 #[test]
 fn loom_stop_racing_with_run_until_complete_end() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Virtual);
+        let lp = vloop();
         let task = lp
             .create_task(async {
                 loopspec::yield_now().await?;

@@ -1,9 +1,8 @@
 //! Loom models: wake-ups are never lost and are coalesced (SPEC.md XTHREAD-4).
 #![cfg(loom)]
 
-use loopspec::{ClockKind, EventLoop};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use common::loom_models::{bump, real_loop, run_while, stop_threadsafe};
+use common::{count, counter};
 
 /// Submissions racing with the loop going to sleep all run: the last one
 /// stops the loop, so a lost wake-up would leave it parked (loom reports the
@@ -13,21 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[test]
 fn loom_submission_racing_with_park_is_never_lost() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Real);
-        let ran = Arc::new(AtomicUsize::new(0));
-        let (remote, r) = (lp.clone(), ran.clone());
-        let other = loom::thread::spawn(move || {
-            remote
-                .call_soon_threadsafe(move || {
-                    r.fetch_add(1, Ordering::Relaxed);
-                })
-                .unwrap();
-            let stopper = remote.clone();
-            remote.call_soon_threadsafe(move || stopper.stop()).unwrap();
+        let lp = real_loop();
+        let ran = counter();
+        let tick = bump(&ran);
+        run_while(&lp, move |remote| {
+            remote.call_soon_threadsafe(tick).unwrap();
+            stop_threadsafe(&remote);
         });
-        lp.run_forever().unwrap();
-        other.join().unwrap();
-        assert_eq!(ran.load(Ordering::Relaxed), 1);
+        assert_eq!(count(&ran), 1);
     });
 }
 
@@ -38,16 +30,12 @@ fn loom_submission_racing_with_park_is_never_lost() {
 #[test]
 fn loom_burst_issues_at_most_one_wakeup_per_park() {
     loom::model(|| {
-        let lp = EventLoop::with_clock(ClockKind::Real);
-        let remote = lp.clone();
-        let other = loom::thread::spawn(move || {
+        let lp = real_loop();
+        run_while(&lp, |remote| {
             remote.call_soon_threadsafe(|| ()).unwrap();
             remote.call_soon_threadsafe(|| ()).unwrap();
-            let stopper = remote.clone();
-            remote.call_soon_threadsafe(move || stopper.stop()).unwrap();
+            stop_threadsafe(&remote);
         });
-        lp.run_forever().unwrap();
-        other.join().unwrap();
         let stats = lp.inbox_stats();
         assert_eq!(stats.submissions, 3);
         assert!(

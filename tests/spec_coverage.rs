@@ -13,6 +13,7 @@
 //!
 //! `LOOPSPEC_BLESS=1 cargo test --test spec_coverage` rewrites the table.
 
+use common::spec::{is_rule_id, rule_heading};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,25 +38,12 @@ struct Marker {
     is_test: bool,
 }
 
-fn is_rule_id(s: &str) -> bool {
-    let Some((area, n)) = s.split_once('-') else {
-        return false;
-    };
-    !area.is_empty()
-        && area.chars().all(|c| c.is_ascii_uppercase())
-        && !n.is_empty()
-        && n.chars().all(|c| c.is_ascii_digit())
-}
-
 fn parse_rules(spec: &str) -> Vec<Rule> {
     spec.lines()
-        .filter_map(|l| l.strip_prefix("### "))
-        .filter_map(|h| {
-            let (id, title) = h.split_once(':')?;
-            is_rule_id(id.trim()).then(|| Rule {
-                id: id.trim().to_string(),
-                title: title.trim().to_string(),
-            })
+        .filter_map(rule_heading)
+        .map(|(id, title)| Rule {
+            id: id.to_string(),
+            title: title.to_string(),
         })
         .collect()
 }
@@ -239,13 +227,9 @@ fn all_markers() -> Vec<Marker> {
     markers
 }
 
-fn spec_text() -> String {
-    fs::read_to_string(root().join("SPEC.md")).expect("read SPEC.md")
-}
-
 #[test]
 fn spec_every_rule_has_a_test_and_every_test_names_a_rule() {
-    let spec = spec_text();
+    let spec = common::spec::text();
     let rules = parse_rules(&spec);
     assert!(
         rules.len() > 50,
@@ -262,7 +246,7 @@ fn spec_every_rule_has_a_test_and_every_test_names_a_rule() {
 
 #[test]
 fn spec_rule_table_is_current() {
-    let spec = spec_text();
+    let spec = common::spec::text();
     let rules = parse_rules(&spec);
     let table = render_table(&rules, &all_markers());
     let (before, rest) = spec.split_once(TABLE_BEGIN).expect("table begin marker");
@@ -281,7 +265,8 @@ fn spec_rule_table_is_current() {
     }
 }
 
-// The checker itself must be able to fail: these feed it seeded mistakes.
+// The checker itself must be able to fail: these feed it mistakes made on
+// purpose.
 
 const FIXTURE_SPEC: &str = "\
 ### AREA-1: first rule
@@ -289,46 +274,41 @@ text
 ### AREA-2: second rule
 ";
 
-#[test]
-fn checker_reports_a_rule_without_a_test() {
-    let rules = parse_rules(FIXTURE_SPEC);
-    let markers = parse_markers("t", "/// Rules: AREA-1\n#[test]\nfn a_test() {}\n");
-    assert_eq!(
-        check(&rules, &markers),
-        ["rule AREA-2 has no test naming it"]
-    );
-}
-
-#[test]
-fn checker_reports_a_test_naming_an_unknown_rule() {
-    let rules = parse_rules(FIXTURE_SPEC);
-    let markers = parse_markers(
-        "t",
+/// Each kind of problem: (SPEC.md, a test file, the problems the checker
+/// reports).
+const MISTAKES: &[(&str, &str, &[&str])] = &[
+    (
+        FIXTURE_SPEC,
+        "/// Rules: AREA-1\n#[test]\nfn a_test() {}\n",
+        &["rule AREA-2 has no test naming it"],
+    ),
+    (
+        FIXTURE_SPEC,
         "#[test]\n/// Rules: AREA-1, AREA-2, AREA-9\nfn a_test() {}\n",
-    );
-    assert_eq!(
-        check(&rules, &markers),
-        ["t::a_test names AREA-9, which SPEC.md does not have"]
-    );
-}
+        &["t::a_test names AREA-9, which SPEC.md does not have"],
+    ),
+    (
+        FIXTURE_SPEC,
+        "/// Rules: AREA-1, AREA-2\nfn helper() {}\n",
+        &[
+            "t::helper names rules but is not a #[test] function",
+            "rule AREA-1 has no test naming it",
+            "rule AREA-2 has no test naming it",
+        ],
+    ),
+    (
+        "### AREA-1: a\n### AREA-1: b\n",
+        "/// Rules: AREA-1\n#[test]\nfn t1() {}\n",
+        &["rule AREA-1 appears twice in SPEC.md"],
+    ),
+];
 
 #[test]
-fn checker_ignores_a_marker_that_is_not_on_a_test() {
-    let rules = parse_rules(FIXTURE_SPEC);
-    let markers = parse_markers("t", "/// Rules: AREA-1, AREA-2\nfn helper() {}\n");
-    let problems = check(&rules, &markers);
-    assert!(problems.contains(&"t::helper names rules but is not a #[test] function".to_string()));
-    assert!(problems.contains(&"rule AREA-1 has no test naming it".to_string()));
-}
-
-#[test]
-fn checker_reports_a_duplicate_rule_id() {
-    let rules = parse_rules("### AREA-1: a\n### AREA-1: b\n");
-    let markers = parse_markers("t", "/// Rules: AREA-1\n#[test]\nfn t1() {}\n");
-    assert_eq!(
-        check(&rules, &markers),
-        ["rule AREA-1 appears twice in SPEC.md"]
-    );
+fn checker_reports_each_kind_of_mistake() {
+    for (spec, source, want) in MISTAKES {
+        let problems = check(&parse_rules(spec), &parse_markers("t", source));
+        assert_eq!(problems, *want, "{source:?}");
+    }
 }
 
 #[test]

@@ -41,9 +41,10 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunne
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const MINORS: [&str; 6] = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.15"];
@@ -125,6 +126,11 @@ struct PyRunner {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// What the runner wrote to stderr, shown if it dies. A passing run
+    /// writes there too: CPython reports a scenario's coroutine that its
+    /// closed loop left suspended ("Exception ignored in: <coroutine ...>")
+    /// when the coroutine is collected; the trace, on stdout, is what counts.
+    stderr: Arc<Mutex<String>>,
 }
 
 impl PyRunner {
@@ -133,11 +139,28 @@ impl PyRunner {
             .arg(runner_script())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", exe.display()));
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (mut from, to) = (child.stderr.take().expect("stderr"), stderr.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                let mut s = to.lock().unwrap();
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                // Only the end matters: what the runner said before dying.
+                if s.len() > 64 * 1024 {
+                    let mut cut = s.len() - 32 * 1024;
+                    while !s.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    s.drain(..cut);
+                }
+            }
+        });
         PyRunner {
             minor: version.split('.').take(2).collect::<Vec<_>>().join("."),
             version: version.to_string(),
@@ -145,6 +168,7 @@ impl PyRunner {
             child,
             stdin,
             stdout,
+            stderr,
         }
     }
 
@@ -156,7 +180,12 @@ impl PyRunner {
             .stdout
             .read_line(&mut out)
             .expect("read from the Python runner");
-        assert!(n > 0, "the Python runner {} exited", self.version);
+        assert!(
+            n > 0,
+            "the Python runner {} exited; its stderr ends:\n{}",
+            self.version,
+            self.stderr.lock().unwrap()
+        );
         serde_json::from_str(&out).expect("a trace from the Python runner")
     }
 }
@@ -808,24 +837,19 @@ fn build(raw: &Raw) -> Scenario {
             .into(),
         );
     }
+    // main's synchronous operations (a raise would end main, not test it).
+    let main_acts = |acts: &[RawAct], names: &Names| -> Vec<Op> {
+        let acts = acts.iter().filter(|a| !matches!(a, RawAct::Raise(_)));
+        acts.filter_map(|a| build_act(a, names, None))
+            .map(Op::from)
+            .collect()
+    };
     // Before the driver exists, main's operations cannot name it.
-    sc.main.extend(
-        raw.pre
-            .iter()
-            .filter(|a| !matches!(a, RawAct::Raise(_)))
-            .filter_map(|a| build_act(a, &main_names, None))
-            .map(Op::from),
-    );
+    sc.main.extend(main_acts(&raw.pre, &main_names));
     let first = build_drive(&raw.drive, &n, &mut sc);
     sc.main.extend(first);
     if let Some(then) = &raw.then {
-        sc.main.extend(
-            raw.between
-                .iter()
-                .filter(|a| !matches!(a, RawAct::Raise(_)))
-                .filter_map(|a| build_act(a, &n, None))
-                .map(Op::from),
-        );
+        sc.main.extend(main_acts(&raw.between, &n));
         let second = build_drive(then, &n, &mut sc);
         sc.main.extend(second);
     }

@@ -166,14 +166,45 @@ fn run_and_compare(sc: &Scenario) -> Result<(Observed, Prediction), TestCaseErro
     let p = predict(sc);
     let obs = observe(sc);
     let want = expected(&p);
-    prop_assert_eq!(&obs.finals, &want.finals, "children's final states");
-    prop_assert_eq!(
-        &obs.completions,
-        &want.completions,
-        "completion order and times"
-    );
+    same_children(&obs, &want, "loopspec against the model")?;
     prop_assert_eq!(&obs.record, &want.record, "what the driver saw, and when");
     Ok((obs, p))
+}
+
+/// Fails unless the children ended, in the same order and at the same
+/// times, in `obs` as in `other` (`what` names the comparison).
+fn same_children(obs: &Observed, other: &Observed, what: &str) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        &obs.finals,
+        &other.finals,
+        "{}: children's final states",
+        what
+    );
+    let (mine, theirs) = (&obs.completions, &other.completions);
+    prop_assert_eq!(mine, theirs, "{}: completion order and times", what);
+    Ok(())
+}
+
+/// `sc` run as a plain `wait` (no timeout, `ALL_COMPLETED`), which leaves
+/// its children alone.
+fn as_plain_wait(sc: &Scenario) -> Observed {
+    let mut plain = sc.clone();
+    plain.mode = Mode::Wait {
+        timeout: None,
+        when: When::All,
+    };
+    observe(&plain)
+}
+
+/// Either combinator, any timeout and `return_when`.
+fn any_mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![
+        any::<bool>().prop_map(|r| Mode::Gather {
+            return_exceptions: r
+        }),
+        (prop::option::of(-1i8..=7), when())
+            .prop_map(|(timeout, when)| Mode::Wait { timeout, when }),
+    ]
 }
 
 // ---------------------------------------------------------------------------
@@ -290,18 +321,7 @@ fn wait_timeout_splits_done_and_pending() {
         else {
             unreachable!()
         };
-        let mut untimed = sc.clone();
-        untimed.mode = Mode::Wait {
-            timeout: None,
-            when: When::All,
-        };
-        let free = observe(&untimed);
-        prop_assert_eq!(&obs.finals, &free.finals, "the timeout changed an outcome");
-        prop_assert_eq!(
-            &obs.completions,
-            &free.completions,
-            "the timeout changed a completion"
-        );
+        same_children(&obs, &as_plain_wait(&sc), "with the timeout against none")?;
         let Record::Wait { time, result } = &obs.record else {
             unreachable!()
         };
@@ -427,18 +447,7 @@ fn gather_without_return_exceptions_fails_with_first_failure() {
     });
     check(0x5eed_0004, scenario(mode, Just(None)), |sc| {
         let (obs, _) = run_and_compare(&sc)?;
-        let mut plain = sc.clone();
-        plain.mode = Mode::Wait {
-            timeout: None,
-            when: When::All,
-        };
-        let free = observe(&plain);
-        prop_assert_eq!(&obs.finals, &free.finals, "the gather changed an outcome");
-        prop_assert_eq!(
-            &obs.completions,
-            &free.completions,
-            "the gather changed a completion"
-        );
+        same_children(&obs, &as_plain_wait(&sc), "the gather against a plain wait")?;
         let Record::Gather { time, result, .. } = &obs.record else {
             unreachable!()
         };
@@ -477,13 +486,7 @@ fn gather_without_return_exceptions_fails_with_first_failure() {
 /// Rules: GATHER-6, GATHER-7, GATHER-9, WAIT-5
 #[test]
 fn cancelling_gather_or_waiter_midway() {
-    let mode = prop_oneof![
-        any::<bool>().prop_map(|r| Mode::Gather {
-            return_exceptions: r
-        }),
-        (prop::option::of(-1i8..=7), when())
-            .prop_map(|(timeout, when)| Mode::Wait { timeout, when }),
-    ];
+    let mode = any_mode();
     let interrupt = prop_oneof![
         (0u8..=7).prop_map(|at| Some(Interrupt::Driver(at))),
         (0u8..=7).prop_map(|at| Some(Interrupt::Gather(at))),
@@ -511,13 +514,7 @@ fn cancelling_gather_or_waiter_midway() {
 /// Rules: WAIT-3, WAIT-4, GATHER-4, GATHER-8
 #[test]
 fn any_scenario_runs_as_modelled() {
-    let mode = prop_oneof![
-        any::<bool>().prop_map(|r| Mode::Gather {
-            return_exceptions: r
-        }),
-        (prop::option::of(-1i8..=7), when())
-            .prop_map(|(timeout, when)| Mode::Wait { timeout, when }),
-    ];
+    let mode = any_mode();
     let interrupt = prop::option::of(prop_oneof![
         (0u8..=7).prop_map(Interrupt::Driver),
         (0u8..=7).prop_map(Interrupt::Gather),

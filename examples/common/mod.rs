@@ -1,5 +1,5 @@
-//! Shared by the two classic examples: the seeded delays, the coroutine they
-//! run, and Python-style printing.
+//! Shared by the examples: their random delays (repeatable with `--seed`),
+//! the coroutine they run, and Python-style printing.
 #![allow(dead_code)]
 
 use rand::rngs::StdRng;

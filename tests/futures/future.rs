@@ -5,9 +5,9 @@
 // the async blocks that only await one future are the coroutines under test.
 #![allow(clippy::redundant_async_block)]
 
-use common::{Log, capture_exceptions, run_once, vloop};
+use common::{Scene, assert_py_error, capture_exceptions, cases, value_error, vloop};
 use loopspec::{DoneCallback, Error, EventLoop, Future};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -22,9 +22,11 @@ impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
+}
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+impl CountingWaker {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -38,883 +40,495 @@ fn poll_once<F: std::future::Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F
     Pin::new(f).poll(&mut Context::from_waker(waker))
 }
 
-fn value_error(msg: &str) -> Error {
-    Error::raise("ValueError", msg)
-}
-
-/// A done callback that records `tag` and the future's result in `log`.
-fn recording_cb(log: &Log, tag: &str) -> DoneCallback<i32> {
-    let log = log.clone();
-    let tag = tag.to_string();
+/// A done callback that records `tag` and the future's result.
+fn recorder(s: &Scene, tag: &str) -> DoneCallback<i32> {
+    let (log, tag) = (s.log.clone(), tag.to_string());
     Rc::new(move |f: &Future<i32>| log.push(format!("{tag}:{:?}", f.result())))
 }
 
-// ---------------------------------------------------------------------------
-// FUT-1: states
-// ---------------------------------------------------------------------------
-
-/// Rules: FUT-1
-#[test]
-fn future_starts_pending() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    assert!(!fut.done());
-    assert!(!fut.cancelled());
-    assert_eq!(format!("{fut:?}"), "<Future pending>");
-    assert_eq!(fut.get_loop(), lp);
+/// A new future of `s`'s loop with `recorder(s, tag)` as its done callback.
+fn recorded(s: &Scene, tag: &str) -> Future<i32> {
+    let fut = s.create_future::<i32>();
+    fut.add_done_callback(recorder(s, tag)).unwrap();
+    fut
 }
 
-/// Rules: FUT-1
-#[test]
-fn future_finished_with_result_is_done_not_cancelled() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    fut.set_result(3).unwrap();
-    assert!(fut.done());
-    assert!(!fut.cancelled());
-    assert_eq!(fut.result().unwrap(), 3);
-    assert_eq!(fut.exception().unwrap(), None);
-}
-
-/// Rules: FUT-1
-#[test]
-fn future_finished_with_exception_is_done_not_cancelled() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    fut.set_exception(value_error("x")).unwrap();
-    assert!(fut.done());
-    assert!(!fut.cancelled());
-    assert_eq!(fut.result().unwrap_err(), value_error("x"));
-    assert_eq!(fut.exception().unwrap(), Some(value_error("x")));
-}
-
-/// Rules: FUT-1, FUT-4
-#[test]
-fn future_cancelled_is_done_and_cancelled() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    assert!(fut.cancel());
-    assert!(fut.done());
-    assert!(fut.cancelled());
-}
-
+/// A future is pending, then done once — with a result, an exception or
+/// cancelled — and never changes again; its repr shows the state in
+/// asyncio's shape.
 /// Rules: FUT-1, FUT-3, FUT-4
 #[test]
-fn future_leaves_pending_only_once() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
+fn a_future_leaves_pending_once() {
+    let s = Scene::new();
+    let fut = s.create_future::<i32>();
+    assert!(!fut.done() && !fut.cancelled());
+    assert_eq!(format!("{fut:?}"), "<Future pending>");
+    assert_eq!(fut.get_loop(), s.lp);
+    let lp: EventLoop = vloop();
+    let made = Future::<i32>::new(&lp);
+    assert!(
+        made.get_loop() == lp && !made.done(),
+        "Future::new is create_future"
+    );
     fut.set_result(1).unwrap();
-    assert!(!fut.cancel());
-    assert_eq!(fut.set_result(2).unwrap_err(), Error::InvalidState);
+    assert!(fut.done() && !fut.cancelled() && !fut.cancel());
+    assert_eq!((fut.result(), fut.exception()), (Ok(1), Ok(None)));
+    assert_eq!(fut.set_result(2), Err(Error::InvalidState));
     assert_eq!(
-        fut.set_exception(value_error("late")).unwrap_err(),
-        Error::InvalidState
+        fut.set_exception(value_error("late")),
+        Err(Error::InvalidState)
     );
-    assert!(fut.done());
-    assert!(!fut.cancelled());
-    assert_eq!(fut.result().unwrap(), 1);
-}
-
-/// Rules: FUT-1
-#[test]
-fn future_repr_shows_the_state_in_asyncio_shape() {
-    // SPEC.md, Rust mapping: reprs follow asyncio's shape, e.g.
-    // `<Future finished exception=ValueError('x')>`.
-    let lp = vloop();
-    let pending = lp.create_future::<i32>();
-    assert_eq!(format!("{pending:?}"), "<Future pending>");
-    let done = lp.create_future::<i32>();
-    done.set_result(1).unwrap();
-    assert_eq!(format!("{done:?}"), "<Future finished>");
-    let cancelled = lp.create_future::<i32>();
-    cancelled.cancel();
-    assert_eq!(format!("{cancelled:?}"), "<Future cancelled>");
-    let failed = lp.create_future::<i32>();
+    assert_eq!(format!("{fut:?}"), "<Future finished>");
+    let failed = s.create_future::<i32>();
     failed.set_exception(value_error("x")).unwrap();
-    assert_eq!(
-        format!("{failed:?}"),
-        "<Future finished exception=ValueError('x')>"
-    );
-    let _ = failed.exception();
+    assert!(failed.done() && !failed.cancelled());
+    assert_eq!(failed.result(), Err(value_error("x")));
+    assert_eq!(failed.exception(), Ok(Some(value_error("x"))));
+    let repr = "<Future finished exception=ValueError('x')>";
+    assert_eq!(format!("{failed:?}"), repr);
+    let cancelled = s.create_future::<i32>();
+    assert!(cancelled.cancel() && cancelled.done() && cancelled.cancelled());
+    assert_eq!(format!("{cancelled:?}"), "<Future cancelled>");
 }
 
-// ---------------------------------------------------------------------------
-// FUT-2: reading a pending future
-// ---------------------------------------------------------------------------
-
+/// Reading a pending future: `InvalidStateError` — `Result is not set.`,
+/// `Exception is not set.` — and it stays pending.
 /// Rules: FUT-2, ERR-1
 #[test]
-fn future_result_of_pending_is_invalid_state() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
+fn reading_a_pending_future_is_invalid_state() {
+    let s = Scene::new();
+    let fut = s.create_future::<i32>();
     let err = fut.result().unwrap_err();
     assert_eq!(err, Error::ResultNotSet);
-    assert_eq!(err.to_string(), "Result is not set.");
-    assert_eq!(err.python_type(), "InvalidStateError");
-    assert!(!fut.done());
-}
-
-/// Rules: FUT-2, ERR-1
-#[test]
-fn future_exception_of_pending_is_invalid_state() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
+    assert_py_error(&err, "InvalidStateError", "Result is not set.");
     let err = fut.exception().unwrap_err();
     assert_eq!(err, Error::ExceptionNotSet);
-    assert_eq!(err.to_string(), "Exception is not set.");
-    assert_eq!(err.python_type(), "InvalidStateError");
+    assert_py_error(&err, "InvalidStateError", "Exception is not set.");
     assert!(!fut.done());
 }
 
-// ---------------------------------------------------------------------------
-// FUT-3: completing a done future
-// ---------------------------------------------------------------------------
-
-/// Rules: FUT-3, ERR-1
+/// Completing a done future — finished, failed or cancelled — fails with
+/// `InvalidStateError('invalid state')`, changes nothing and schedules no
+/// callback.
+/// Rules: FUT-3, FUT-6, ERR-1
 #[test]
-fn future_set_result_twice_is_invalid_state() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
+fn completing_a_done_future_is_invalid_state() {
+    let s = Scene::new();
+    let fut = recorded(&s, "cb");
     fut.set_result(1).unwrap();
     let err = fut.set_result(2).unwrap_err();
     assert_eq!(err, Error::InvalidState);
-    assert_eq!(err.to_string(), "invalid state");
-    assert_eq!(err.python_type(), "InvalidStateError");
-    assert_eq!(fut.result().unwrap(), 1);
-}
-
-/// Rules: FUT-3
-#[test]
-fn future_set_exception_after_exception_changes_nothing() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    fut.set_exception(value_error("first")).unwrap();
-    let err = fut.set_exception(value_error("second")).unwrap_err();
-    assert_eq!(err.to_string(), "invalid state");
-    assert_eq!(err.python_type(), "InvalidStateError");
-    assert_eq!(fut.set_result(5).unwrap_err(), Error::InvalidState);
-    assert_eq!(fut.exception().unwrap(), Some(value_error("first")));
-}
-
-/// Rules: FUT-3
-#[test]
-fn future_completing_a_cancelled_future_fails_and_stays_cancelled() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    fut.cancel_with(Some("stop".into()));
-    assert_eq!(fut.set_result(1).unwrap_err(), Error::InvalidState);
-    assert_eq!(
-        fut.set_exception(value_error("x")).unwrap_err(),
-        Error::InvalidState
-    );
-    assert!(fut.cancelled());
-    assert_eq!(
-        fut.result().unwrap_err(),
-        Error::Cancelled(Some("stop".into()))
-    );
-}
-
-/// Rules: FUT-3, FUT-6
-#[test]
-fn future_failed_completion_schedules_no_callbacks() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.add_done_callback(recording_cb(&log, "cb")).unwrap();
-    fut.set_result(1).unwrap();
-    let _ = fut.set_result(2);
+    assert_py_error(&err, "InvalidStateError", "invalid state");
     let _ = fut.set_exception(value_error("x"));
     fut.cancel();
-    run_once(&lp);
-    assert_eq!(log.take(), ["cb:Ok(1)"]);
-    run_once(&lp);
-    assert!(log.get().is_empty());
-}
-
-// ---------------------------------------------------------------------------
-// FUT-4: cancel(msg)
-// ---------------------------------------------------------------------------
-
-/// Rules: FUT-4, ERR-1
-#[test]
-fn future_cancel_without_message_raises_empty_cancelled_error() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    assert!(fut.cancel());
-    let err = fut.result().unwrap_err();
-    assert_eq!(err, Error::Cancelled(None));
-    assert_eq!(err.to_string(), "");
-    assert_eq!(err.python_type(), "CancelledError");
-    assert!(err.is_cancelled());
-    assert_eq!(fut.exception().unwrap_err(), Error::Cancelled(None));
-}
-
-/// Rules: FUT-4
-#[test]
-fn future_cancel_with_message_every_reader_gets_it() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    assert!(fut.cancel_with(Some("why".into())));
-    for _ in 0..3 {
-        let err = fut.result().unwrap_err();
-        assert_eq!(err, Error::Cancelled(Some("why".into())));
-        assert_eq!(err.to_string(), "why");
-        assert_eq!(err.python_type(), "CancelledError");
-        assert_eq!(
-            fut.exception().unwrap_err(),
-            Error::Cancelled(Some("why".into()))
-        );
-    }
-}
-
-/// Rules: FUT-4
-#[test]
-fn future_cancel_on_done_future_returns_false() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    assert!(fut.cancel_with(Some("a".into())));
-    assert!(!fut.cancel());
-    assert!(!fut.cancel_with(Some("b".into())));
+    assert_eq!(s.once(), ["cb:Ok(1)"]);
+    assert!(s.once().is_empty());
+    let failed = s.create_future::<i32>();
+    failed.set_exception(value_error("first")).unwrap();
+    let err = failed.set_exception(value_error("second")).unwrap_err();
+    assert_py_error(&err, "InvalidStateError", "invalid state");
+    assert_eq!(failed.set_result(5), Err(Error::InvalidState));
+    assert_eq!(failed.exception(), Ok(Some(value_error("first"))));
+    let cancelled = s.create_future::<i32>();
+    cancelled.cancel_with(Some("stop".into()));
+    assert_eq!(cancelled.set_result(1), Err(Error::InvalidState));
     assert_eq!(
-        fut.result().unwrap_err(),
-        Error::Cancelled(Some("a".into()))
+        cancelled.set_exception(value_error("x")),
+        Err(Error::InvalidState)
     );
-
-    let finished = lp.create_future::<i32>();
-    finished.set_result(1).unwrap();
-    assert!(!finished.cancel());
-    assert!(!finished.cancelled());
-    assert_eq!(finished.result().unwrap(), 1);
-
-    let failed = lp.create_future::<i32>();
-    failed.set_exception(value_error("x")).unwrap();
-    assert!(!failed.cancel());
-    assert!(!failed.cancelled());
-    assert_eq!(failed.exception().unwrap(), Some(value_error("x")));
+    assert!(cancelled.cancelled());
+    assert_eq!(
+        cancelled.result(),
+        Err(Error::Cancelled(Some("stop".into())))
+    );
 }
 
-/// Rules: FUT-4, FUT-6
+/// `cancel(msg)`: every reader gets `CancelledError(msg)` (empty without a
+/// message); a done future is not cancelled again; the done callbacks are
+/// scheduled.
+/// Rules: FUT-4, FUT-6, ERR-1
 #[test]
-fn future_cancel_schedules_done_callbacks() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.add_done_callback(recording_cb(&log, "cb")).unwrap();
-    assert!(fut.cancel_with(Some("m".into())));
-    assert!(log.get().is_empty());
-    run_once(&lp);
-    assert_eq!(log.take(), [r#"cb:Err(CancelledError('m'))"#]);
+fn cancel_with_a_message() {
+    let s = Scene::new();
+    let plain = s.create_future::<i32>();
+    assert!(plain.cancel());
+    let err = plain.result().unwrap_err();
+    assert_eq!(err, Error::Cancelled(None));
+    assert_py_error(&err, "CancelledError", "");
+    assert!(err.is_cancelled());
+    assert_eq!(plain.exception(), Err(Error::Cancelled(None)));
+    let why = recorded(&s, "cb");
+    assert!(why.cancel_with(Some("why".into())));
+    for _ in 0..3 {
+        let err = why.result().unwrap_err();
+        assert_eq!(err, Error::Cancelled(Some("why".into())));
+        assert_py_error(&err, "CancelledError", "why");
+        assert_eq!(why.exception(), Err(err));
+    }
+    assert!(!why.cancel() && !why.cancel_with(Some("b".into())));
+    assert_eq!(why.result(), Err(Error::Cancelled(Some("why".into()))));
+    assert!(s.log.get().is_empty());
+    assert_eq!(s.once(), [r#"cb:Err(CancelledError('why'))"#]);
+    let finished = s.create_future::<i32>();
+    finished.set_result(1).unwrap();
+    let failed = s.create_future::<i32>();
+    failed.set_exception(value_error("x")).unwrap();
+    for done in [&finished, &failed] {
+        assert!(!done.cancel() && !done.cancelled(), "{done:?}");
+    }
+    let outcomes = (finished.result(), failed.exception());
+    assert_eq!(outcomes, (Ok(1), Ok(Some(value_error("x")))));
 }
 
-// ---------------------------------------------------------------------------
-// FUT-5: finishing with a CancelledError
-// ---------------------------------------------------------------------------
-
+/// Finishing with a `CancelledError` exception is not being cancelled: the
+/// awaiter gets it, and a later `cancel()` is refused.
 /// Rules: FUT-5
 #[test]
-fn future_set_exception_cancelled_error_is_not_cancelled() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
+fn finishing_with_a_cancelled_error_is_not_being_cancelled() {
+    let s = Scene::new();
+    let fut = s.create_future::<i32>();
     fut.set_exception(Error::Cancelled(Some("x".into())))
         .unwrap();
-    assert!(fut.done());
-    assert!(!fut.cancelled());
+    assert!(fut.done() && !fut.cancelled());
+    assert_eq!(fut.result(), Err(Error::Cancelled(Some("x".into()))));
     assert_eq!(
-        fut.result().unwrap_err(),
-        Error::Cancelled(Some("x".into()))
+        fut.exception(),
+        Ok(Some(Error::Cancelled(Some("x".into()))))
     );
-    assert_eq!(
-        fut.exception().unwrap(),
-        Some(Error::Cancelled(Some("x".into())))
-    );
-    // Finished, so a later cancel() is refused.
-    assert!(!fut.cancel());
-    assert!(!fut.cancelled());
-}
-
-/// Rules: FUT-5
-#[test]
-fn future_set_exception_cancelled_error_awaiter_gets_it() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
+    assert!(!fut.cancel() && !fut.cancelled());
+    let fut = s.create_future::<i32>();
     let f2 = fut.clone();
-    let t = lp.create_task(async move { f2.await }).unwrap();
-    run_once(&lp);
+    let t = s.task(|_| async move { f2.await });
+    s.once();
     fut.set_exception(Error::Cancelled(None)).unwrap();
-    let out = lp.run_until_complete(t.clone());
-    assert_eq!(out.unwrap_err(), Error::Cancelled(None));
+    assert_eq!(s.run_until_complete(t), Err(Error::Cancelled(None)));
     assert!(!fut.cancelled());
 }
 
-// ---------------------------------------------------------------------------
-// FUT-6: done callbacks
-// ---------------------------------------------------------------------------
-
+/// Done callbacks are always scheduled with `call_soon`, in registration
+/// order, never run inline — also when added to a done future, or during
+/// the callbacks — and each gets the future itself.
 /// Rules: FUT-6
 #[test]
-fn future_done_callbacks_not_run_inside_set_result() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.add_done_callback(recording_cb(&log, "a")).unwrap();
-    fut.set_result(7).unwrap();
-    assert!(log.get().is_empty());
-    run_once(&lp);
-    assert_eq!(log.take(), ["a:Ok(7)"]);
+fn done_callbacks_are_always_scheduled() {
+    cases(&[
+        ("not inside set_result or set_exception", |s| {
+            let (a, b) = (recorded(s, "a"), recorded(s, "b"));
+            a.set_result(7).unwrap();
+            b.set_exception(value_error("x")).unwrap();
+            assert!(s.log.get().is_empty());
+            assert_eq!(s.once(), ["a:Ok(7)", r#"b:Err(ValueError('x'))"#]);
+        }),
+        // Completion appends the callbacks to the ready queue, between what
+        // was queued before and what is queued after.
+        ("in registration order, through call_soon", |s| {
+            let fut = recorded(s, "first");
+            fut.add_done_callback(recorder(s, "second")).unwrap();
+            fut.add_done_callback(recorder(s, "third")).unwrap();
+            s.soon_log("before");
+            fut.set_result(1).unwrap();
+            s.soon_log("after");
+            let want = [
+                "before",
+                "first:Ok(1)",
+                "second:Ok(1)",
+                "third:Ok(1)",
+                "after",
+            ];
+            assert_eq!(s.once(), want);
+        }),
+        ("added to a done future: scheduled once, not inline", |s| {
+            let fut = s.create_future::<i32>();
+            fut.set_result(4).unwrap();
+            s.soon_log("queued-first");
+            fut.add_done_callback(recorder(s, "late")).unwrap();
+            let cancelled = s.create_future::<i32>();
+            cancelled.cancel();
+            cancelled.add_done_callback(recorder(s, "gone")).unwrap();
+            assert!(s.log.get().is_empty());
+            let want = ["queued-first", "late:Ok(4)", "gone:Err(CancelledError())"];
+            assert_eq!(s.once(), want);
+            assert!(s.once().is_empty());
+        }),
+        ("added during the callbacks: the next iteration", |s| {
+            let fut = s.create_future::<i32>();
+            let (late, log) = (recorder(s, "late"), s.log.clone());
+            fut.add_done_callback(Rc::new(move |f: &Future<i32>| {
+                log.push("early");
+                f.add_done_callback(late.clone()).unwrap();
+            }))
+            .unwrap();
+            fut.set_result(1).unwrap();
+            assert_eq!(s.once(), ["early"]);
+            assert_eq!(s.once(), ["late:Ok(1)"]);
+        }),
+        ("each gets the future itself", |s| {
+            let fut = s.create_future::<i32>();
+            let got: Rc<RefCell<Option<Future<i32>>>> = Rc::default();
+            let g = got.clone();
+            let cb: DoneCallback<i32> = Rc::new(move |f| *g.borrow_mut() = Some(f.clone()));
+            fut.add_done_callback(cb).unwrap();
+            fut.set_result(1).unwrap();
+            s.once();
+            assert_eq!(got.borrow().as_ref(), Some(&fut));
+        }),
+    ]);
 }
 
-/// Rules: FUT-6
-#[test]
-fn future_done_callbacks_not_run_inside_set_exception() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.add_done_callback(recording_cb(&log, "a")).unwrap();
-    fut.set_exception(value_error("x")).unwrap();
-    assert!(log.get().is_empty());
-    run_once(&lp);
-    assert_eq!(log.take(), [r#"a:Err(ValueError('x'))"#]);
-}
-
-/// Rules: FUT-6
-#[test]
-fn future_done_callbacks_run_in_registration_order_via_call_soon() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.add_done_callback(recording_cb(&log, "first")).unwrap();
-    fut.add_done_callback(recording_cb(&log, "second")).unwrap();
-    fut.add_done_callback(recording_cb(&log, "third")).unwrap();
-    // Completion appends the callbacks to the ready queue, between what was
-    // queued before and what is queued after.
-    lp.call_soon(log.cb("before")).unwrap();
-    fut.set_result(1).unwrap();
-    lp.call_soon(log.cb("after")).unwrap();
-    run_once(&lp);
-    assert_eq!(
-        log.take(),
-        [
-            "before",
-            "first:Ok(1)",
-            "second:Ok(1)",
-            "third:Ok(1)",
-            "after"
-        ]
-    );
-}
-
-/// Rules: FUT-6
-#[test]
-fn future_add_done_callback_on_done_future_schedules_it() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.set_result(4).unwrap();
-    lp.call_soon(log.cb("queued-first")).unwrap();
-    fut.add_done_callback(recording_cb(&log, "late")).unwrap();
-    // Not run inline.
-    assert_eq!(log.get(), Vec::<String>::new());
-    run_once(&lp);
-    assert_eq!(log.take(), ["queued-first", "late:Ok(4)"]);
-    // Scheduled once only.
-    run_once(&lp);
-    assert!(log.get().is_empty());
-}
-
-/// Rules: FUT-6
-#[test]
-fn future_add_done_callback_on_cancelled_future_schedules_it() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.cancel();
-    fut.add_done_callback(recording_cb(&log, "late")).unwrap();
-    assert!(log.get().is_empty());
-    run_once(&lp);
-    assert_eq!(log.take(), ["late:Err(CancelledError())"]);
-}
-
-/// Rules: FUT-6
-#[test]
-fn future_done_callback_added_during_callbacks_runs_next_iteration() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    let late = recording_cb(&log, "late");
-    let log2 = log.clone();
-    fut.add_done_callback(Rc::new(move |f: &Future<i32>| {
-        log2.push("early");
-        f.add_done_callback(late.clone()).unwrap();
-    }))
-    .unwrap();
-    fut.set_result(1).unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["early"]);
-    run_once(&lp);
-    assert_eq!(log.take(), ["late:Ok(1)"]);
-}
-
-/// Rules: FUT-6
-#[test]
-fn future_remove_done_callback_counts_every_registration() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    let cb = recording_cb(&log, "dup");
-    let other = recording_cb(&log, "other");
-    fut.add_done_callback(cb.clone()).unwrap();
-    fut.add_done_callback(other.clone()).unwrap();
-    fut.add_done_callback(cb.clone()).unwrap();
-    assert_eq!(fut.remove_done_callback(&cb), 2);
-    assert_eq!(fut.remove_done_callback(&cb), 0);
-    fut.set_result(1).unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["other:Ok(1)"]);
-}
-
-/// Rules: FUT-6
-#[test]
-fn future_remove_done_callback_compares_by_identity() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    // Two callbacks with identical behaviour are still different callbacks.
-    let a = recording_cb(&log, "same");
-    let b = recording_cb(&log, "same");
-    fut.add_done_callback(a.clone()).unwrap();
-    assert_eq!(fut.remove_done_callback(&b), 0);
-    assert_eq!(fut.remove_done_callback(&a), 1);
-    fut.set_result(1).unwrap();
-    run_once(&lp);
-    assert!(log.get().is_empty());
-}
-
+/// `remove_done_callback` removes every registration of that very callback
+/// (by identity, not behaviour) and says how many; a failing callback is
+/// reported and the others still run.
 /// Rules: FUT-6, SCHED-7
 #[test]
-fn future_failing_done_callback_is_reported_and_others_run() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    fut.add_done_callback(recording_cb(&log, "a")).unwrap();
-    fut.add_done_callback(Rc::new(|_f: &Future<i32>| panic!("cb failed")))
+fn removing_and_failing_done_callbacks() {
+    let s = Scene::new();
+    let fut = s.create_future::<i32>();
+    let (dup, other) = (recorder(&s, "dup"), recorder(&s, "other"));
+    // Two callbacks with identical behaviour are still different callbacks.
+    let twin = recorder(&s, "dup");
+    fut.add_done_callback(dup.clone()).unwrap();
+    fut.add_done_callback(other.clone()).unwrap();
+    fut.add_done_callback(dup.clone()).unwrap();
+    assert_eq!(fut.remove_done_callback(&twin), 0);
+    assert_eq!(fut.remove_done_callback(&dup), 2);
+    assert_eq!(fut.remove_done_callback(&dup), 0);
+    fut.add_done_callback(Rc::new(|_: &Future<i32>| panic!("cb failed")))
         .unwrap();
-    fut.add_done_callback(recording_cb(&log, "c")).unwrap();
+    fut.add_done_callback(recorder(&s, "last")).unwrap();
+    let seen = capture_exceptions(&s);
     fut.set_result(1).unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["a:Ok(1)", "c:Ok(1)"]);
+    assert_eq!(s.once(), ["other:Ok(1)", "last:Ok(1)"]);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
-    assert!(
-        seen[0].message.starts_with("Exception in callback "),
-        "{}",
-        seen[0].message
-    );
+    assert!(seen[0].message.starts_with("Exception in callback "));
     assert_eq!(seen[0].exception, Some(Error::Panic("cb failed".into())));
 }
 
-// ---------------------------------------------------------------------------
-// FUT-7: unretrieved exceptions
-// ---------------------------------------------------------------------------
-
-/// Rules: FUT-7
-#[test]
-fn future_unretrieved_exception_reported_on_drop() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let fut = lp.create_future::<i32>();
-    fut.set_exception(value_error("x")).unwrap();
-    let clone = fut.clone();
-    drop(fut);
-    // Not destroyed yet: a handle remains.
-    assert!(seen.lock().unwrap().is_empty());
-    drop(clone);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].message, "Future exception was never retrieved");
-    assert_eq!(seen[0].exception, Some(value_error("x")));
-    assert!(seen[0].future.is_some());
-}
-
-/// Rules: FUT-7
-#[test]
-fn future_exception_read_by_result_is_not_reported() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let fut = lp.create_future::<i32>();
-    fut.set_exception(value_error("x")).unwrap();
-    assert_eq!(fut.result().unwrap_err(), value_error("x"));
-    drop(fut);
-    assert!(seen.lock().unwrap().is_empty());
-}
-
-/// Rules: FUT-7
-#[test]
-fn future_exception_read_by_exception_is_not_reported() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let fut = lp.create_future::<i32>();
-    fut.set_exception(value_error("x")).unwrap();
-    assert_eq!(fut.exception().unwrap(), Some(value_error("x")));
-    drop(fut);
-    assert!(seen.lock().unwrap().is_empty());
-}
-
-/// Rules: FUT-7
-#[test]
-fn future_exception_read_by_await_is_not_reported() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let fut = lp.create_future::<i32>();
-    let f2 = fut.clone();
-    let t = lp
-        .create_task(async move {
-            match f2.await {
-                Err(e) => Ok(e.to_string()),
-                Ok(_) => Ok("no error".to_string()),
-            }
-        })
-        .unwrap();
-    run_once(&lp);
-    fut.set_exception(value_error("x")).unwrap();
-    drop(fut);
-    assert_eq!(lp.run_until_complete(t).unwrap(), "x");
-    assert!(seen.lock().unwrap().is_empty());
-}
-
+/// An exception nobody read is reported when the last handle to its future
+/// or task is dropped (`Future exception was never retrieved`, `Task
+/// exception was never retrieved` with the task's repr); one read by
+/// `result()`, `exception()`, an await — from a task or a foreign executor —
+/// is not, nor a result, a cancellation or a pending future.
 /// Rules: FUT-7, FUT-9
 #[test]
-fn future_exception_read_by_foreign_await_is_not_reported() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let mut fut = lp.create_future::<i32>();
-    fut.set_exception(value_error("x")).unwrap();
-    let (_count, waker) = counting_waker();
-    assert_eq!(
-        poll_once(&mut fut, &waker),
-        Poll::Ready(Err(value_error("x")))
-    );
-    drop(fut);
-    assert!(seen.lock().unwrap().is_empty());
+fn unretrieved_exceptions_are_reported_when_dropped() {
+    cases(&[
+        ("a future's, on its last drop", |s| {
+            let seen = capture_exceptions(s);
+            let fut = s.create_future::<i32>();
+            fut.set_exception(value_error("x")).unwrap();
+            let clone = fut.clone();
+            drop(fut);
+            assert!(seen.messages().is_empty(), "a handle remains");
+            drop(clone);
+            assert_eq!(seen.messages(), ["Future exception was never retrieved"]);
+            let seen = seen.lock().unwrap();
+            let ctx = &seen[0];
+            assert_eq!(ctx.exception, Some(value_error("x")));
+            assert!(ctx.future.is_some());
+        }),
+        ("a task's, named by its repr", |s| {
+            let seen = capture_exceptions(s);
+            let t = s.task(|_| async { Err::<i32, _>(value_error("y")) });
+            s.once();
+            assert!(t.done() && seen.messages().is_empty());
+            drop(t);
+            assert_eq!(seen.messages(), ["Task exception was never retrieved"]);
+            let seen = seen.lock().unwrap();
+            let ctx = &seen[0];
+            assert_eq!(ctx.exception, Some(value_error("y")));
+            // CPython puts the task under the 'future' key; loopspec's
+            // context may use either field, but it must name the task.
+            let repr = ctx.task.clone().or(ctx.future.clone()).unwrap();
+            assert!(repr.starts_with("<Task finished"), "{repr}");
+            assert!(repr.contains("name='Task-1'"), "{repr}");
+        }),
+        (
+            "not once read by result(), exception() or a foreign await",
+            |s| {
+                let seen = capture_exceptions(s);
+                let failed = || {
+                    let fut = s.create_future::<i32>();
+                    fut.set_exception(value_error("x")).unwrap();
+                    fut
+                };
+                assert_eq!(failed().result(), Err(value_error("x")));
+                assert_eq!(failed().exception(), Ok(Some(value_error("x"))));
+                let (_count, waker) = counting_waker();
+                let ready = poll_once(&mut failed(), &waker);
+                assert_eq!(ready, Poll::Ready(Err(value_error("x"))));
+                assert!(seen.messages().is_empty());
+            },
+        ),
+        ("not once awaited by a task", |s| {
+            let seen = capture_exceptions(s);
+            let fut = s.create_future::<i32>();
+            let f2 = fut.clone();
+            let t = s.task(|_| async move { Ok(f2.await.unwrap_err().to_string()) });
+            s.once();
+            fut.set_exception(value_error("x")).unwrap();
+            drop(fut);
+            assert_eq!(s.run_until_complete(t), Ok("x".into()));
+            let failing = s.task(|_| async { Err::<i32, _>(value_error("y")) });
+            let f2 = failing.clone();
+            let waiter = s.task(|_| async move { Ok(f2.await.unwrap_err().to_string()) });
+            drop(failing);
+            assert_eq!(s.run_until_complete(waiter), Ok("y".into()));
+            assert!(seen.messages().is_empty());
+        }),
+        ("not a result, a cancellation or a pending future", |s| {
+            let seen = capture_exceptions(s);
+            let a = s.create_future::<i32>();
+            a.set_result(1).unwrap();
+            let b = s.create_future::<i32>();
+            b.cancel_with(Some("m".into()));
+            drop((a, b, s.create_future::<i32>()));
+            assert!(seen.messages().is_empty());
+        }),
+    ]);
 }
 
-/// Rules: FUT-7
-#[test]
-fn future_with_result_or_cancelled_is_not_reported() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let a = lp.create_future::<i32>();
-    a.set_result(1).unwrap();
-    let b = lp.create_future::<i32>();
-    b.cancel_with(Some("m".into()));
-    let c = lp.create_future::<i32>();
-    drop((a, b, c));
-    assert!(seen.lock().unwrap().is_empty());
-}
-
-/// Rules: FUT-7
-#[test]
-fn task_unretrieved_exception_reported_on_drop() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let t = lp
-        .create_task(async { Err::<i32, _>(value_error("y")) })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.done());
-    assert!(seen.lock().unwrap().is_empty());
-    drop(t);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].message, "Task exception was never retrieved");
-    assert_eq!(seen[0].exception, Some(value_error("y")));
-    // CPython puts the task under the 'future' key; loopspec's context may use
-    // either field, but it must name the task.
-    let repr = seen[0].task.clone().or(seen[0].future.clone()).unwrap();
-    assert!(repr.starts_with("<Task finished"), "{repr}");
-    assert!(repr.contains("name='Task-1'"), "{repr}");
-}
-
-/// Rules: FUT-7
-#[test]
-fn task_exception_awaited_by_another_task_is_not_reported() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let failing = lp
-        .create_task(async { Err::<i32, _>(value_error("y")) })
-        .unwrap();
-    let f2 = failing.clone();
-    let waiter = lp
-        .create_task(async move { Ok(f2.await.unwrap_err().to_string()) })
-        .unwrap();
-    drop(failing);
-    assert_eq!(lp.run_until_complete(waiter).unwrap(), "y");
-    assert!(seen.lock().unwrap().is_empty());
-}
-
-// ---------------------------------------------------------------------------
-// FUT-8: awaiting a future of another loop
-// ---------------------------------------------------------------------------
-
+/// A task awaiting a pending future of another loop gets, at its next step,
+/// `RuntimeError: Task <...> got Future <...> attached to a different
+/// loop`, which it may catch; the future is untouched. An already-done
+/// future of another loop is just returned (CPython checks the loop in
+/// `Task.__step` when the coroutine yields the future, and a done future is
+/// not yielded).
 /// Rules: FUT-8, ERR-1
 #[test]
-fn future_of_other_loop_error_thrown_at_next_step() {
-    let lp = vloop();
+fn awaiting_a_future_of_another_loop() {
+    let msg = "Task <Task pending name='Task-1'> got Future <Future pending> attached to a \
+               different loop";
+    let s = Scene::new();
     let other = vloop();
     let foreign = other.create_future::<i32>();
-    let log = Log::new();
-    let l2 = log.clone();
-    let t = lp
-        .create_task(async move {
-            l2.push("before");
-            match foreign.await {
-                Err(e) => {
-                    l2.push(format!("{}: {e}", e.python_type()));
-                    Ok("caught")
-                }
-                Ok(_) => Ok("no error"),
-            }
-        })
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["before"]);
+    let t = s.task(|s| async move {
+        s.push("before");
+        let e = foreign.await.unwrap_err();
+        s.push(format!("{}: {e}", e.python_type()));
+        Ok("caught")
+    });
+    assert_eq!(s.once(), ["before"]);
     assert!(!t.done());
-    run_once(&lp);
-    assert_eq!(
-        log.take(),
-        [
-            "RuntimeError: Task <Task pending name='Task-1'> got Future <Future pending> \
-          attached to a different loop"
-        ]
-    );
-    assert!(t.done());
-    assert_eq!(t.result().unwrap(), "caught");
-}
-
-/// Rules: FUT-8
-#[test]
-fn future_of_other_loop_uncaught_error_ends_task() {
-    let lp = vloop();
-    let other = vloop();
+    assert_eq!(s.once(), [format!("RuntimeError: {msg}")]);
+    assert_eq!(t.result(), Ok("caught"));
+    let s = Scene::new();
     let foreign = other.create_future::<i32>();
     let keep = foreign.clone();
-    let t = lp.create_task(async move { foreign.await }).unwrap();
-    let err = lp.run_until_complete(t.clone()).unwrap_err();
-    assert_eq!(err.python_type(), "RuntimeError");
-    assert_eq!(
-        err.to_string(),
-        "Task <Task pending name='Task-1'> got Future <Future pending> attached to a different loop"
-    );
+    let t = s.task(|_| async move { foreign.await });
+    let err = s.run_until_complete(t.clone()).unwrap_err();
+    assert_py_error(&err, "RuntimeError", msg);
     assert!(matches!(err, Error::FutureOfOtherLoop { .. }));
-    assert!(!t.cancelled());
-    assert_eq!(t.exception().unwrap(), Some(err));
-    // The foreign future is untouched.
-    assert!(!keep.done());
+    assert!(!t.cancelled() && !keep.done());
+    assert_eq!(t.exception(), Ok(Some(err)));
+    let done = other.create_future::<i32>();
+    done.set_result(9).unwrap();
+    let t = s.task(|_| async move { done.await });
+    assert_eq!(s.run_until_complete(t), Ok(9));
 }
 
-/// Rules: FUT-8
+/// Awaiting a done future again gives the same outcome, to every awaiter —
+/// tasks, several of them, or a foreign executor, which a loop callback
+/// wakes (not `set_result` itself), after the callbacks scheduled before it.
+/// Rules: FUT-9, FUT-4, FUT-6, TASK-1
 #[test]
-fn future_of_other_loop_already_done_is_returned() {
-    // CPython checks the loop in Task.__step when the coroutine yields the
-    // future: a done future is not yielded, so awaiting it just returns.
-    let lp = vloop();
-    let other = vloop();
-    let foreign = other.create_future::<i32>();
-    foreign.set_result(9).unwrap();
-    let t = lp.create_task(async move { foreign.await }).unwrap();
-    assert_eq!(lp.run_until_complete(t).unwrap(), 9);
-}
-
-// ---------------------------------------------------------------------------
-// FUT-9: awaiting a done future again; foreign executors
-// ---------------------------------------------------------------------------
-
-/// Rules: FUT-9
-#[test]
-fn future_awaited_twice_yields_same_result() {
-    let lp = vloop();
-    let fut = lp.create_future::<String>();
-    let f2 = fut.clone();
-    let t = lp
-        .create_task(async move {
-            let a = f2.clone().await?;
-            let b = f2.clone().await?;
-            let c = f2.await?;
-            Ok((a, b, c))
-        })
-        .unwrap();
-    run_once(&lp);
-    fut.set_result("v".to_string()).unwrap();
-    let (a, b, c) = lp.run_until_complete(t).unwrap();
-    assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("v", "v", "v"));
-    assert_eq!(fut.result().unwrap(), "v");
-}
-
-/// Rules: FUT-9
-#[test]
-fn future_awaited_twice_raises_same_exception() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    fut.set_exception(value_error("x")).unwrap();
-    let f2 = fut.clone();
-    let t = lp
-        .create_task(async move {
-            let a = f2.clone().await.unwrap_err();
-            let b = f2.await.unwrap_err();
-            Ok((a, b))
-        })
-        .unwrap();
-    let (a, b) = lp.run_until_complete(t).unwrap();
-    assert_eq!(a, value_error("x"));
-    assert_eq!(b, value_error("x"));
-}
-
-/// Rules: FUT-9
-#[test]
-fn future_awaited_by_several_tasks_all_get_the_result() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let f = fut.clone();
-            lp.create_task(async move { f.await }).unwrap()
-        })
-        .collect();
-    run_once(&lp);
-    fut.set_result(11).unwrap();
-    run_once(&lp);
-    for t in tasks {
-        assert!(t.done());
-        assert_eq!(t.result().unwrap(), 11);
-    }
-}
-
-/// Rules: FUT-9
-#[test]
-fn future_foreign_executor_is_woken_from_a_loop_callback() {
-    let lp = vloop();
-    let mut fut = lp.create_future::<i32>();
-    let (count, waker) = counting_waker();
-    assert_eq!(poll_once(&mut fut, &waker), Poll::Pending);
-    assert_eq!(count.0.load(Ordering::SeqCst), 0);
-    fut.set_result(5).unwrap();
-    // Not woken inside set_result: the wake-up is a scheduled callback.
-    assert_eq!(count.0.load(Ordering::SeqCst), 0);
-    run_once(&lp);
-    assert_eq!(count.0.load(Ordering::SeqCst), 1);
-    assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(5)));
-    // Awaiting again gives the same outcome.
-    assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(5)));
-}
-
-/// Rules: FUT-9, FUT-6
-#[test]
-fn future_foreign_waker_scheduled_after_earlier_callbacks() {
-    let lp = vloop();
-    let log = Log::new();
-    let mut fut = lp.create_future::<i32>();
-    let (count, waker) = counting_waker();
-    lp.call_soon(log.cb("earlier")).unwrap();
-    assert_eq!(poll_once(&mut fut, &waker), Poll::Pending);
-    fut.add_done_callback(recording_cb(&log, "cb")).unwrap();
-    let c2 = count.clone();
-    let l2 = log.clone();
-    fut.set_exception(value_error("x")).unwrap();
-    lp.call_soon(move || l2.push(format!("later woken={}", c2.0.load(Ordering::SeqCst))))
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(
-        log.take(),
-        ["earlier", r#"cb:Err(ValueError('x'))"#, "later woken=1"]
-    );
-    assert_eq!(
-        poll_once(&mut fut, &waker),
-        Poll::Ready(Err(value_error("x")))
-    );
-}
-
-/// Rules: FUT-9, FUT-4
-#[test]
-fn future_foreign_executor_sees_cancellation() {
-    let lp = vloop();
-    let mut fut = lp.create_future::<i32>();
-    let (count, waker) = counting_waker();
-    assert_eq!(poll_once(&mut fut, &waker), Poll::Pending);
-    fut.cancel_with(Some("bye".into()));
-    run_once(&lp);
-    assert_eq!(count.0.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        poll_once(&mut fut, &waker),
-        Poll::Ready(Err(Error::Cancelled(Some("bye".into()))))
-    );
-}
-
-/// Rules: FUT-9
-#[test]
-fn future_foreign_executor_done_future_is_ready_at_once() {
-    let lp = vloop();
-    let mut fut = lp.create_future::<i32>();
-    fut.set_result(3).unwrap();
-    let (count, waker) = counting_waker();
-    assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(3)));
-    assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(3)));
-    assert_eq!(count.0.load(Ordering::SeqCst), 0);
-}
-
-/// Rules: FUT-9, TASK-1
-#[test]
-fn future_task_resumes_one_iteration_after_completion() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    let f2 = fut.clone();
-    let l2 = log.clone();
-    let _t = lp
-        .create_task(async move {
-            l2.push("waiting");
-            let v = f2.await?;
-            l2.push(format!("got {v}"));
-            Ok(())
-        })
-        .unwrap();
-    let f3 = fut.clone();
-    let l3 = log.clone();
-    let seen_done = Rc::new(Cell::new(false));
-    let sd = seen_done.clone();
-    lp.call_soon(move || {
-        f3.set_result(1).unwrap();
-        l3.push("set");
-        sd.set(true);
-    })
-    .unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["waiting", "set"]);
-    assert!(seen_done.get());
-    run_once(&lp);
-    assert_eq!(log.take(), ["got 1"]);
-}
-
-/// Rules: FUT-6
-#[test]
-fn future_done_callback_receives_the_future_itself() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    let got: Rc<RefCell<Option<Future<i32>>>> = Rc::new(RefCell::new(None));
-    let g = got.clone();
-    fut.add_done_callback(Rc::new(move |f: &Future<i32>| {
-        *g.borrow_mut() = Some(f.clone());
-    }))
-    .unwrap();
-    fut.set_result(1).unwrap();
-    run_once(&lp);
-    assert_eq!(got.borrow().as_ref(), Some(&fut));
-}
-
-/// Rules: FUT-1
-#[test]
-fn future_new_is_create_future() {
-    let lp: EventLoop = vloop();
-    let a = Future::<i32>::new(&lp);
-    assert_eq!(a.get_loop(), lp);
-    assert!(!a.done());
+fn awaiting_a_done_future_again() {
+    cases(&[
+        (
+            "a task awaiting three times gets the result each time",
+            |s| {
+                let fut = s.create_future::<String>();
+                let f2 = fut.clone();
+                let t = s.task(|_| async move {
+                    let a = f2.clone().await?;
+                    let b = f2.clone().await?;
+                    Ok((a, b, f2.await?))
+                });
+                s.once();
+                fut.set_result("v".to_string()).unwrap();
+                let (a, b, c) = s.run_until_complete(t).unwrap();
+                assert_eq!([a, b, c, fut.result().unwrap()], ["v", "v", "v", "v"]);
+            },
+        ),
+        ("or the exception each time", |s| {
+            let fut = s.create_future::<i32>();
+            fut.set_exception(value_error("x")).unwrap();
+            let f2 = fut.clone();
+            let t = s.task(|_| async move { Ok((f2.clone().await, f2.await)) });
+            let both = (Err(value_error("x")), Err(value_error("x")));
+            assert_eq!(s.run_until_complete(t), Ok(both));
+        }),
+        ("several tasks all get the result", |s| {
+            let fut = s.create_future::<i32>();
+            let tasks: Vec<_> = (0..3)
+                .map(|_| {
+                    let f = fut.clone();
+                    s.task(|_| async move { f.await })
+                })
+                .collect();
+            s.once();
+            fut.set_result(11).unwrap();
+            s.once();
+            assert!(tasks.iter().all(|t| t.result() == Ok(11)));
+        }),
+        // Not woken inside set_result: the wake-up is a scheduled callback.
+        ("a foreign executor is woken from a loop callback", |s| {
+            let mut fut = s.create_future::<i32>();
+            let (count, waker) = counting_waker();
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Pending);
+            fut.set_result(5).unwrap();
+            assert_eq!(count.count(), 0);
+            s.once();
+            assert_eq!(count.count(), 1);
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(5)));
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(5)));
+        }),
+        ("its waker is scheduled after earlier callbacks", |s| {
+            let mut fut = s.create_future::<i32>();
+            let (count, waker) = counting_waker();
+            s.soon_log("earlier");
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Pending);
+            fut.add_done_callback(recorder(s, "cb")).unwrap();
+            fut.set_exception(value_error("x")).unwrap();
+            s.soon(move |s| s.push(format!("later woken={}", count.count())));
+            let want = ["earlier", r#"cb:Err(ValueError('x'))"#, "later woken=1"];
+            assert_eq!(s.once(), want);
+            let ready = poll_once(&mut fut, &waker);
+            assert_eq!(ready, Poll::Ready(Err(value_error("x"))));
+        }),
+        ("it sees a cancellation", |s| {
+            let mut fut = s.create_future::<i32>();
+            let (count, waker) = counting_waker();
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Pending);
+            fut.cancel_with(Some("bye".into()));
+            s.once();
+            assert_eq!(count.count(), 1);
+            let bye = Err(Error::Cancelled(Some("bye".into())));
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(bye));
+        }),
+        ("a done future is ready at once, without a wake-up", |s| {
+            let mut fut = s.create_future::<i32>();
+            fut.set_result(3).unwrap();
+            let (count, waker) = counting_waker();
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(3)));
+            assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(3)));
+            assert_eq!(count.count(), 0);
+        }),
+        ("a task resumes one iteration after the completion", |s| {
+            let fut = s.create_future::<i32>();
+            let f2 = fut.clone();
+            s.task(|s| async move {
+                s.push("waiting");
+                let v = f2.await?;
+                s.push(format!("got {v}"));
+                Ok(())
+            });
+            s.soon(move |s| {
+                fut.set_result(1).unwrap();
+                s.push("set");
+            });
+            assert_eq!(s.once(), ["waiting", "set"]);
+            assert_eq!(s.once(), ["got 1"]);
+        }),
+    ]);
 }

@@ -2,39 +2,21 @@
 //! cancellation (counting, delivery, propagation, `uncancel`, the first-reader
 //! message quirk), self-awaits, destroyed pending tasks, names, `sleep`,
 //! `current_task`/`all_tasks`, panics and futures that cannot observe a
-//! cancellation. Observations follow catalogue section 6 (T-1..T-10).
+//! cancellation. Where a case quotes CPython, it is what CPython 3.11-3.13
+//! gave for the same program.
+// A loopspec future passed to create_task as it is would be refused (TASK-2):
+// the async blocks that only await one future are the coroutines under test.
+#![allow(clippy::redundant_async_block)]
 
-use common::{Log, capture_exceptions, run_once, vloop};
-use loopspec::{ClockKind, Error, EventLoop, Profile, Task};
-use std::cell::{Cell, RefCell};
+use common::{
+    DropCount, Scene, assert_py_error, capture_exceptions, cases, count, counter, drop_counter,
+    sleeper, value_error, vloop,
+};
+use loopspec::{Error, Profile, Task, TaskRef};
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-
-/// Sets its flag when dropped: shows that a task's future was dropped.
-struct DropFlag(Rc<Cell<bool>>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-fn drop_flag() -> (Rc<Cell<bool>>, DropFlag) {
-    let f = Rc::new(Cell::new(false));
-    (f.clone(), DropFlag(f))
-}
-
-fn value_error(msg: &str) -> Error {
-    Error::raise("ValueError", msg)
-}
-
-fn profile_loop(profile: Profile) -> EventLoop {
-    EventLoop::builder()
-        .clock(ClockKind::Virtual)
-        .profile(profile)
-        .build()
-}
 
 /// A foreign future: pending on its first poll, ready on every later one.
 /// It never touches loopspec, so it cannot observe a cancellation.
@@ -55,522 +37,293 @@ impl std::future::Future for ReadyOnSecondPoll {
     }
 }
 
-// ---------------------------------------------------------------------------
-// TASK-1: tasks never start synchronously
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-1
-#[test]
-fn create_task_runs_nothing_until_next_iteration() {
-    // Catalogue T-1: [] / ['start1'] / ['start1', 'end1'] and done.
-    let lp = vloop();
-    let log = Log::new();
-    let l = log.clone();
-    let t = lp
-        .create_task(async move {
-            l.push("start1");
-            loopspec::yield_now().await?;
-            l.push("end1");
-            Ok(())
-        })
-        .unwrap();
-    assert!(log.get().is_empty());
-    assert!(!t.done());
-    run_once(&lp);
-    assert_eq!(log.get(), ["start1"]);
-    assert!(!t.done());
-    run_once(&lp);
-    assert_eq!(log.get(), ["start1", "end1"]);
-    assert!(t.done());
-    assert_eq!(t.result(), Ok(()));
-}
-
-/// Rules: TASK-1
-#[test]
-fn create_task_first_step_is_queued_with_call_soon() {
-    let lp = vloop();
-    let log = Log::new();
-    lp.call_soon(log.cb("before")).unwrap();
-    let l = log.clone();
-    let _t = lp
-        .create_task(async move {
-            l.push("step");
-            Ok(())
-        })
-        .unwrap();
-    lp.call_soon(log.cb("after")).unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["before", "step", "after"]);
-}
-
-/// Rules: TASK-1
-#[test]
-fn ensure_future_of_coroutine_does_not_start_it() {
-    let lp = vloop();
-    let log = Log::new();
-    let l = log.clone();
-    let f = lp
-        .ensure_future(async move {
-            l.push("ran");
-            Ok(1)
-        })
-        .unwrap();
-    assert!(log.get().is_empty());
-    assert!(!f.done());
-    run_once(&lp);
-    assert_eq!(log.get(), ["ran"]);
-    assert_eq!(f.result().unwrap(), 1);
-}
-
-/// Rules: TASK-1, TASK-12
-#[test]
-fn yield_now_gives_up_exactly_one_iteration() {
-    let lp = vloop();
-    let log = Log::new();
-    let l = log.clone();
-    let _t = lp
-        .create_task(async move {
-            for i in 0..3 {
-                l.push(format!("t{i}"));
-                loopspec::yield_now().await?;
-            }
-            Ok(())
-        })
-        .unwrap();
-    for i in 0..3 {
-        run_once(&lp);
-        assert_eq!(log.take(), [format!("t{i}")]);
-    }
-}
-
-/// Rules: TASK-1
-#[test]
-fn task_awaiting_future_resumes_the_iteration_after_completion() {
-    let lp = vloop();
-    let log = Log::new();
-    let fut = lp.create_future::<i32>();
-    let (f, l) = (fut.clone(), log.clone());
-    let t = lp
-        .create_task(async move {
-            l.push("await");
-            let v = f.await?;
-            l.push(format!("resumed {v}"));
-            Ok(v)
-        })
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["await"]);
-    // Nothing completes it: the task stays suspended.
-    run_once(&lp);
-    assert!(log.get().is_empty());
-    let (f, l) = (fut.clone(), log.clone());
-    lp.call_soon(move || {
-        f.set_result(4).unwrap();
-        l.push("completed");
+/// A task that records `name` when it starts, yields once, records
+/// `name end` and returns `value`.
+fn two_steps(s: &Scene, name: &'static str, value: i32) -> Task<i32> {
+    s.task(move |s| async move {
+        s.push(name);
+        loopspec::yield_now().await?;
+        s.push(format!("{name} end"));
+        Ok(value)
     })
-    .unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["completed"]);
-    assert!(!t.done());
-    run_once(&lp);
-    assert_eq!(log.take(), ["resumed 4"]);
-    assert_eq!(t.result().unwrap(), 4);
-}
-
-/// Rules: TASK-1
-#[test]
-fn task_completion_wakes_awaiting_task_one_iteration_later() {
-    let lp = vloop();
-    let log = Log::new();
-    let l = log.clone();
-    let inner = lp
-        .create_task(async move {
-            l.push("inner start");
-            loopspec::yield_now().await?;
-            l.push("inner end");
-            Ok(5)
-        })
-        .unwrap();
-    let l = log.clone();
-    let outer = lp
-        .create_task(async move {
-            l.push("outer awaits");
-            let v = inner.await?;
-            l.push(format!("outer got {v}"));
-            Ok(v)
-        })
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(log.take(), ["inner start", "outer awaits"]);
-    run_once(&lp);
-    assert_eq!(log.take(), ["inner end"]);
-    assert!(!outer.done());
-    run_once(&lp);
-    assert_eq!(log.take(), ["outer got 5"]);
-    assert_eq!(outer.result().unwrap(), 5);
-}
-
-/// Rules: TASK-1
-#[test]
-fn task_awaiting_done_task_continues_in_same_step() {
-    let lp = vloop();
-    let log = Log::new();
-    let l = log.clone();
-    let inner = lp
-        .create_task(async move {
-            l.push("inner");
-            Ok(5)
-        })
-        .unwrap();
-    let l = log.clone();
-    let outer = lp
-        .create_task(async move {
-            l.push("outer awaits");
-            let v = inner.await?;
-            l.push(format!("outer got {v}"));
-            Ok(v)
-        })
-        .unwrap();
-    run_once(&lp);
-    // inner finished earlier in the same iteration: awaiting a done task
-    // does not suspend.
-    assert_eq!(log.take(), ["inner", "outer awaits", "outer got 5"]);
-    assert!(outer.done());
-}
-
-// ---------------------------------------------------------------------------
-// TASK-2: what create_task and ensure_future accept
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-2, ERR-1
-#[test]
-fn create_task_refuses_a_future() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    let err = lp.create_task(fut.clone()).unwrap_err();
-    assert_eq!(err.python_type(), "TypeError");
-    assert_eq!(
-        err.to_string(),
-        "a coroutine was expected, got <Future pending>"
-    );
-    assert!(matches!(err, Error::CoroutineExpected { .. }));
-    // Nothing was scheduled and no task number was used.
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    assert_eq!(t.get_name(), "Task-1");
-}
-
-/// Rules: TASK-2
-#[test]
-fn create_task_refuses_a_task() {
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    let err = lp.create_task(t.clone()).unwrap_err();
-    assert_eq!(err.python_type(), "TypeError");
-    assert_eq!(
-        err.to_string(),
-        "a coroutine was expected, got <Task pending name='Task-1'>"
-    );
-}
-
-/// Rules: TASK-2
-#[test]
-fn ensure_future_returns_a_future_unchanged() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    let same = lp.ensure_future(fut.clone()).unwrap();
-    assert_eq!(same, fut);
-    // Not wrapped: completing the original completes what was returned.
-    fut.set_result(2).unwrap();
-    assert_eq!(same.result().unwrap(), 2);
-}
-
-/// Rules: TASK-2
-#[test]
-fn ensure_future_returns_a_task_unchanged() {
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    let same = lp.ensure_future(t.clone()).unwrap();
-    assert_eq!(&same, t.as_future());
-    assert_eq!(format!("{same:?}"), "<Task pending name='Task-1'>");
-}
-
-/// Rules: TASK-2, LIFE-2
-#[test]
-fn ensure_future_refuses_future_of_other_loop() {
-    let lp = vloop();
-    let other = vloop();
-    let fut = other.create_future::<i32>();
-    let err = lp.ensure_future(fut).unwrap_err();
-    assert_eq!(err, Error::DifferentLoop);
-    assert_eq!(err.python_type(), "ValueError");
-    assert_eq!(
-        err.to_string(),
-        "The future belongs to a different loop than the one specified as the loop argument"
-    );
-}
-
-/// Rules: TASK-2
-#[test]
-fn ensure_future_wraps_a_coroutine_in_a_new_task() {
-    let lp = vloop();
-    let f = lp.ensure_future(async { Ok("v") }).unwrap();
-    assert_eq!(format!("{f:?}"), "<Task pending name='Task-1'>");
-    assert_eq!(f.get_loop(), lp);
-    assert_eq!(lp.run_until_complete(f).unwrap(), "v");
-}
-
-// ---------------------------------------------------------------------------
-// TASK-3: tasks refuse set_result / set_exception
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-3, ERR-1
-#[test]
-fn task_set_result_is_refused() {
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    let err = t.set_result(2).unwrap_err();
-    assert_eq!(err, Error::TaskSetResult);
-    assert_eq!(err.python_type(), "RuntimeError");
-    assert_eq!(
-        err.to_string(),
-        "Task does not support set_result operation"
-    );
-    assert!(!t.done());
-    assert_eq!(lp.run_until_complete(t).unwrap(), 1);
-}
-
-/// Rules: TASK-3, ERR-1
-#[test]
-fn task_set_exception_is_refused() {
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    let err = t.set_exception(value_error("x")).unwrap_err();
-    assert_eq!(err, Error::TaskSetException);
-    assert_eq!(err.python_type(), "RuntimeError");
-    assert_eq!(
-        err.to_string(),
-        "Task does not support set_exception operation"
-    );
-    assert!(!t.done());
-    assert_eq!(lp.run_until_complete(t).unwrap(), 1);
-}
-
-/// Rules: TASK-3
-#[test]
-fn task_set_result_refused_even_when_done() {
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    lp.run_until_complete(t.clone()).unwrap();
-    assert_eq!(t.set_result(2).unwrap_err(), Error::TaskSetResult);
-    assert_eq!(
-        t.set_exception(value_error("x")).unwrap_err(),
-        Error::TaskSetException
-    );
-    assert_eq!(t.result().unwrap(), 1);
-}
-
-// ---------------------------------------------------------------------------
-// TASK-4: Task.cancel(msg)
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-4
-#[test]
-fn task_cancel_returns_true_each_time_and_counts() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(t.cancelling(), 0);
-    assert!(t.cancel());
-    assert_eq!(t.cancelling(), 1);
-    assert!(t.cancel_with(Some("again".into())));
-    assert_eq!(t.cancelling(), 2);
-    let err = lp.run_until_complete(t.clone()).unwrap_err();
-    assert!(err.is_cancelled());
-    assert!(t.cancelled());
-}
-
-/// Rules: TASK-4
-#[test]
-fn task_cancel_on_done_task_returns_false() {
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    lp.run_until_complete(t.clone()).unwrap();
-    assert!(!t.cancel());
-    assert_eq!(t.cancelling(), 0);
-    assert!(!t.cancelled());
-    assert_eq!(t.result().unwrap(), 1);
-
-    let c = lp
-        .create_task(async {
-            loopspec::sleep(1.0).await?;
-            Ok(2)
-        })
-        .unwrap();
-    c.cancel();
-    let _ = lp.run_until_complete(c.clone());
-    assert!(c.cancelled());
-    assert!(!c.cancel());
-    assert_eq!(c.cancelling(), 1);
-}
-
-/// Rules: TASK-4
-#[test]
-fn task_cancel_cancels_the_awaited_future_with_message() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    let f = fut.clone();
-    // The async block is the coroutine: create_task(f) would be refused
-    // (TASK-2), so clippy's "redundant" async block is needed here.
-    #[allow(clippy::redundant_async_block)]
-    let t = lp.create_task(async move { f.await }).unwrap();
-    run_once(&lp);
-    assert!(t.cancel_with(Some("m1".into())));
-    // The awaited future is cancelled at once, with the message.
-    assert!(fut.cancelled());
-    assert_eq!(
-        fut.result().unwrap_err(),
-        Error::Cancelled(Some("m1".into()))
-    );
-    assert!(!t.done());
-    run_once(&lp);
-    assert!(t.done());
-    assert!(t.cancelled());
-}
-
-/// Rules: TASK-4
-#[test]
-fn task_cancel_not_waiting_is_delivered_at_next_step() {
-    let lp = vloop();
-    let log = Log::new();
-    let l = log.clone();
-    let t = lp
-        .create_task(async move {
-            l.push("start");
-            // yield_now waits on no loopspec future: the cancellation is
-            // delivered when the task is next stepped.
-            match loopspec::yield_now().await {
-                Err(e) => l.push(format!("caught {e:?}")),
-                Ok(()) => l.push("no cancel"),
-            }
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.cancel_with(Some("now".into())));
-    run_once(&lp);
-    assert_eq!(log.take(), ["start", r#"caught CancelledError('now')"#]);
-    assert!(t.done());
-    assert!(!t.cancelled());
-}
-
-/// Rules: TASK-4
-#[test]
-fn task_cancelled_before_first_step_never_runs_body() {
-    let lp = vloop();
-    let ran = Rc::new(Cell::new(false));
-    let (dropped, guard) = drop_flag();
-    let r = ran.clone();
-    let t = lp
-        .create_task(async move {
-            let _guard = guard;
-            r.set(true);
-            Ok(1)
-        })
-        .unwrap();
-    assert!(t.cancel());
-    assert_eq!(t.cancelling(), 1);
-    run_once(&lp);
-    assert!(!ran.get());
-    assert!(dropped.get());
-    assert!(t.done());
-    assert!(t.cancelled());
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-}
-
-/// Rules: TASK-4
-#[test]
-fn task_that_catches_cancel_finishes_normally() {
-    // Catalogue T-4: result 'swallowed', cancelled() False, cancelling() 1.
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            match loopspec::sleep(10.0).await {
-                Err(e) if e.is_cancelled() => Ok("swallowed"),
-                Err(e) => Err(e),
-                Ok(()) => Ok("slept"),
-            }
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.cancel());
-    assert_eq!(lp.run_until_complete(t.clone()).unwrap(), "swallowed");
-    assert!(!t.cancelled());
-    assert_eq!(t.cancelling(), 1);
-    assert_eq!(t.result().unwrap(), "swallowed");
-    // Cancelled at time 0: the 10 s sleep did not run out.
-    assert_eq!(lp.time(), 0.0);
-}
-
-/// Rules: TASK-4
-#[test]
-fn task_that_catches_cancel_can_keep_awaiting() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            let first = loopspec::sleep(10.0).await;
-            loopspec::sleep(1.0).await?;
-            Ok(first.unwrap_err().is_cancelled())
-        })
-        .unwrap();
-    run_once(&lp);
-    t.cancel();
-    assert!(lp.run_until_complete(t.clone()).unwrap());
-    assert_eq!(lp.time(), 1.0);
-}
-
-/// Rules: TASK-4, TASK-11
-#[test]
-fn task_cancel_propagated_ends_cancelled_with_message() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    t.cancel_with(Some("msgX".into()));
-    run_once(&lp);
-    assert!(t.done());
-    assert!(t.cancelled());
-    assert_eq!(
-        t.exception().unwrap_err(),
-        Error::Cancelled(Some("msgX".into()))
-    );
 }
 
 /// A task that, at its first step, takes the task `slot` holds by then,
-/// awaits it and logs `name: outcome` (so two such tasks can await each
-/// other: the slots are filled after both are made).
+/// awaits it and records `name: outcome` (so tasks can await each other, or
+/// themselves: the slots are filled after the tasks are made).
 fn awaiting_the_task_in<T: Clone + std::fmt::Debug + 'static>(
-    lp: &EventLoop,
+    s: &Scene,
     slot: &Rc<RefCell<Option<Task<T>>>>,
-    log: &Log,
     name: &'static str,
 ) -> Task<T> {
-    let (slot, log) = (slot.clone(), log.clone());
-    lp.create_task(async move {
+    let slot = slot.clone();
+    s.task(move |s| async move {
         let other = slot.borrow_mut().take().unwrap();
         let r = other.await;
-        log.push(format!("{name}: {r:?}"));
+        s.push(format!("{name}: {r:?}"));
         r
     })
-    .unwrap()
+}
+
+/// A task suspended in a 10 s sleep after one iteration.
+fn sleeping(s: &Scene) -> Task<()> {
+    let t = sleeper(s, 10.0, ());
+    s.once();
+    t
+}
+
+/// Tasks never start synchronously: the first step is queued with
+/// `call_soon`, each `await` of something pending gives up the iteration,
+/// and a task resumes one iteration after what it awaits completes (CPython:
+/// `[]`, `['start1']`, `['start1', 'end1']` and done).
+/// Rules: TASK-1, TASK-12
+#[test]
+fn tasks_never_start_synchronously() {
+    cases(&[
+        ("create_task runs nothing until the next iteration", |s| {
+            let t = two_steps(s, "start1", 1);
+            assert!(s.log.get().is_empty() && !t.done());
+            assert_eq!(s.once(), ["start1"]);
+            assert!(!t.done());
+            assert_eq!(s.once(), ["start1 end"]);
+            assert_eq!(t.result(), Ok(1));
+        }),
+        ("the first step is queued with call_soon", |s| {
+            s.soon_log("before");
+            s.task(|s| async move {
+                s.push("step");
+                Ok(())
+            });
+            s.soon_log("after");
+            assert_eq!(s.once(), ["before", "step", "after"]);
+        }),
+        ("nor does ensure_future of a coroutine", |s| {
+            let f = s.ensure_future(async { Ok(1) }).unwrap();
+            assert!(!f.done());
+            s.once();
+            assert_eq!(f.result(), Ok(1));
+        }),
+        ("yield_now gives up exactly one iteration", |s| {
+            s.task(|s| async move {
+                for i in 0..3 {
+                    s.push(format!("t{i}"));
+                    loopspec::yield_now().await?;
+                }
+                Ok(())
+            });
+            for i in 0..3 {
+                assert_eq!(s.once(), [format!("t{i}")]);
+            }
+        }),
+        (
+            "awaiting a future: resumed the iteration after completion",
+            |s| {
+                let fut = s.create_future::<i32>();
+                let f = fut.clone();
+                let t = s.task(|s| async move {
+                    s.push("await");
+                    let v = f.await?;
+                    s.push(format!("resumed {v}"));
+                    Ok(v)
+                });
+                assert_eq!(s.once(), ["await"]);
+                assert!(s.once().is_empty(), "nothing completes it yet");
+                s.soon(move |s| {
+                    fut.set_result(4).unwrap();
+                    s.push("completed");
+                });
+                assert_eq!(s.once(), ["completed"]);
+                assert!(!t.done());
+                assert_eq!(s.once(), ["resumed 4"]);
+                assert_eq!(t.result(), Ok(4));
+            },
+        ),
+        ("awaiting a task: woken one iteration after it ends", |s| {
+            let inner = two_steps(s, "inner", 5);
+            let outer = s.task(|s| async move {
+                s.push("outer awaits");
+                let v = inner.await?;
+                s.push(format!("outer got {v}"));
+                Ok(v)
+            });
+            assert_eq!(s.once(), ["inner", "outer awaits"]);
+            assert_eq!(s.once(), ["inner end"]);
+            assert!(!outer.done());
+            assert_eq!(s.once(), ["outer got 5"]);
+            assert_eq!(outer.result(), Ok(5));
+        }),
+        // inner finished earlier in the same iteration.
+        ("awaiting a done task does not suspend", |s| {
+            let inner = s.task(|s| async move {
+                s.push("inner");
+                Ok(5)
+            });
+            let outer = s.task(|s| async move {
+                s.push("outer awaits");
+                let v = inner.await?;
+                s.push(format!("outer got {v}"));
+                Ok(v)
+            });
+            assert_eq!(s.once(), ["inner", "outer awaits", "outer got 5"]);
+            assert!(outer.done());
+        }),
+    ]);
+}
+
+/// `create_task` takes coroutines only (`TypeError: a coroutine was
+/// expected, got <...>`), using no task number when it refuses;
+/// `ensure_future` returns a future or task of its loop unchanged, refuses
+/// one of another loop and wraps a coroutine in a new task.
+/// Rules: TASK-2, LIFE-2, ERR-1
+#[test]
+fn what_create_task_and_ensure_future_accept() {
+    let s = Scene::new();
+    let fut = s.create_future::<i32>();
+    let err = s.create_task(fut.clone()).unwrap_err();
+    assert!(matches!(err, Error::CoroutineExpected { .. }));
+    let msg = "a coroutine was expected, got <Future pending>";
+    assert_py_error(&err, "TypeError", msg);
+    let t = s.task(|_| async { Ok(1) });
+    assert_eq!(t.get_name(), "Task-1", "no task number was used");
+    let err = s.create_task(t.clone()).unwrap_err();
+    let msg = "a coroutine was expected, got <Task pending name='Task-1'>";
+    assert_py_error(&err, "TypeError", msg);
+    let same = s.ensure_future(t.clone()).unwrap();
+    assert_eq!(&same, t.as_future());
+    let same = s.ensure_future(fut.clone()).unwrap();
+    assert_eq!(same, fut);
+    // Not wrapped: completing the original completes what was returned.
+    fut.set_result(2).unwrap();
+    assert_eq!(same.result(), Ok(2));
+    let err = s.ensure_future(vloop().create_future::<i32>()).unwrap_err();
+    assert_eq!(err, Error::DifferentLoop);
+    let f = s.ensure_future(async { Ok("v") }).unwrap();
+    assert_eq!(format!("{f:?}"), "<Task pending name='Task-2'>");
+    assert_eq!(f.get_loop(), s.lp);
+    assert_eq!(s.run_until_complete(f), Ok("v"));
+}
+
+/// Tasks refuse `set_result` and `set_exception`, pending or done, and run
+/// on unchanged.
+/// Rules: TASK-3, ERR-1
+#[test]
+fn tasks_refuse_set_result_and_set_exception() {
+    let s = Scene::new();
+    let t = s.task(|_| async { Ok(1) });
+    for _ in 0..2 {
+        let err = t.set_result(2).unwrap_err();
+        assert_eq!(err, Error::TaskSetResult);
+        let msg = "Task does not support set_result operation";
+        assert_py_error(&err, "RuntimeError", msg);
+        let err = t.set_exception(value_error("x")).unwrap_err();
+        assert_eq!(err, Error::TaskSetException);
+        let msg = "Task does not support set_exception operation";
+        assert_py_error(&err, "RuntimeError", msg);
+        assert_eq!(s.run_until_complete(t.clone()), Ok(1));
+    }
+}
+
+/// `Task.cancel(msg)` returns true on each call to an unfinished task and
+/// counts (`cancelling()`); it cancels what the task awaits, at once, with
+/// the message, or is delivered at the task's next step; the task may catch
+/// it and go on; a done task is not cancelled.
+/// Rules: TASK-4, TASK-11
+#[test]
+fn task_cancel_counts_and_is_delivered() {
+    cases(&[
+        ("true each time, counted, until done", |s| {
+            let t = sleeping(s);
+            assert_eq!(t.cancelling(), 0);
+            assert!(t.cancel());
+            assert!(t.cancel_with(Some("again".into())));
+            assert_eq!(t.cancelling(), 2);
+            assert!(s.run_until_complete(t.clone()).unwrap_err().is_cancelled());
+            assert!(t.cancelled() && !t.cancel());
+            assert_eq!(t.cancelling(), 2);
+            let done = s.task(|_| async { Ok(1) });
+            assert_eq!(s.run_until_complete(done.clone()), Ok(1));
+            assert!(!done.cancel() && !done.cancelled());
+            assert_eq!((done.cancelling(), done.result()), (0, Ok(1)));
+        }),
+        (
+            "the awaited future is cancelled at once, with the message",
+            |s| {
+                let fut = s.create_future::<i32>();
+                let f = fut.clone();
+                let t = s.task(|_| async move { f.await });
+                s.once();
+                assert!(t.cancel_with(Some("m1".into())));
+                assert!(fut.cancelled());
+                assert_eq!(fut.result(), Err(Error::Cancelled(Some("m1".into()))));
+                assert!(!t.done());
+                s.once();
+                assert!(t.cancelled());
+            },
+        ),
+        // yield_now waits on no loopspec future.
+        ("not waiting: delivered at the next step", |s| {
+            let t = s.task(|s| async move {
+                s.push("start");
+                let r = loopspec::yield_now().await;
+                s.push(format!("caught {r:?}"));
+                Ok(())
+            });
+            assert_eq!(s.once(), ["start"]);
+            assert!(t.cancel_with(Some("now".into())));
+            assert_eq!(s.once(), [r#"caught Err(CancelledError('now'))"#]);
+            assert!(t.done() && !t.cancelled());
+        }),
+        ("before the first step: the body never runs", |s| {
+            let (ran, dropped) = (counter(), counter());
+            let (r, g) = (ran.clone(), DropCount(dropped.clone()));
+            let t = s.task_with(g, |_| async move {
+                r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(1)
+            });
+            assert!(t.cancel());
+            assert_eq!(t.cancelling(), 1);
+            s.once();
+            assert_eq!((count(&ran), count(&dropped)), (0, 1));
+            assert!(t.cancelled());
+            assert_eq!(t.result(), Err(Error::Cancelled(None)));
+        }),
+        // CPython: result 'swallowed', cancelled() False, cancelling() 1; the
+        // 10 s sleep did not run out.
+        ("a task that catches it finishes normally", |s| {
+            let t = s.task(|_| async {
+                match loopspec::sleep(10.0).await {
+                    Err(e) if e.is_cancelled() => Ok("swallowed"),
+                    other => other.map(|()| "slept"),
+                }
+            });
+            s.once();
+            assert!(t.cancel());
+            assert_eq!(s.run_until_complete(t.clone()), Ok("swallowed"));
+            assert!(!t.cancelled());
+            assert_eq!((t.cancelling(), s.time()), (1, 0.0));
+        }),
+        ("or can keep awaiting", |s| {
+            let t = s.task(|_| async {
+                let first = loopspec::sleep(10.0).await;
+                loopspec::sleep(1.0).await?;
+                Ok(first.unwrap_err().is_cancelled())
+            });
+            s.once();
+            t.cancel();
+            assert_eq!(s.run_until_complete(t), Ok(true));
+            assert_eq!(s.time(), 1.0);
+        }),
+        (
+            "propagated, it ends the task cancelled with the message",
+            |s| {
+                let t = sleeping(s);
+                t.cancel_with(Some("msgX".into()));
+                s.once();
+                assert!(t.done() && t.cancelled());
+                assert_eq!(t.exception(), Err(Error::Cancelled(Some("msgX".into()))));
+            },
+        ),
+    ]);
 }
 
 /// The await cycle of TASK-4: `m` awaits a gather of `t0`, and `t0` awaits
@@ -588,50 +341,37 @@ fn awaiting_the_task_in<T: Clone + std::fmt::Debug + 'static>(
 /// Rules: TASK-4
 #[test]
 fn task_cancel_of_an_await_cycle_stops_at_the_task_being_cancelled() {
-    let lp = vloop();
-    let log = Log::new();
+    let s = Scene::new();
     let m_slot = Rc::new(RefCell::new(None));
-    let t0 = awaiting_the_task_in(&lp, &m_slot, &log, "t0");
+    let t0 = awaiting_the_task_in(&s, &m_slot, "t0");
     let g = loopspec::gather([t0.clone()], false).unwrap();
-    let (gm, l) = (g.clone(), log.clone());
-    let m = lp
-        .create_task(async move {
-            let r = gm.await;
-            l.push(format!("m: {r:?}"));
-            r.map(|v| v.len())
-        })
-        .unwrap();
+    let gm = g.clone();
+    let m = s.task(|s| async move {
+        let r = gm.await;
+        s.push(format!("m: {r:?}"));
+        r.map(|v| v.len())
+    });
     *m_slot.borrow_mut() = Some(m.clone());
     // One iteration: t0 awaits m, m awaits the gather of t0.
-    run_once(&lp);
-    assert!(log.take().is_empty());
+    assert!(s.once().is_empty());
     assert!(!t0.done() && !m.done() && !g.done());
-
     assert!(m.cancel_with(Some("cycle".into())));
     // Once round the cycle, not again: one cancel each.
     assert_eq!((m.cancelling(), t0.cancelling()), (1, 1));
     assert!(!t0.done() && !m.done() && !g.done());
-
     // t0's next step delivers the cancellation; it is t0 that ends first.
-    run_once(&lp);
-    assert_eq!(log.take(), [r#"t0: Err(CancelledError('cycle'))"#]);
-    assert!(t0.done() && t0.cancelled());
-    assert!(!m.done());
-
+    assert_eq!(s.once(), [r#"t0: Err(CancelledError('cycle'))"#]);
+    assert!(t0.cancelled() && !m.done());
     // Running on: the gather finishes with the CancelledError as its
     // exception, and m ends cancelled with the message, all at time 0.
-    let err = lp.run_until_complete(m.clone()).unwrap_err();
+    let err = s.run_until_complete(m.clone()).unwrap_err();
     assert_eq!(err, Error::Cancelled(Some("cycle".into())));
-    assert_eq!(log.take(), [r#"m: Err(CancelledError('cycle'))"#]);
-    assert!(m.cancelled());
-    assert!(g.done() && !g.cancelled());
+    assert_eq!(s.take(), [r#"m: Err(CancelledError('cycle'))"#]);
+    assert!(m.cancelled() && g.done() && !g.cancelled());
     assert!(g.exception().unwrap().is_some_and(|e| e.is_cancelled()));
-    assert!(t0.cancelled());
-    assert_eq!((m.cancelling(), t0.cancelling()), (1, 1));
-    assert_eq!(lp.time(), 0.0);
+    assert_eq!((m.cancelling(), t0.cancelling(), s.time()), (1, 1, 0.0));
     // Done tasks: cancelling again does nothing.
-    assert!(!m.cancel());
-    assert!(!t0.cancel());
+    assert!(!m.cancel() && !t0.cancel());
 }
 
 /// The shortest await cycle: task `a` awaits task `b`, and `b` awaits `a`.
@@ -641,1090 +381,30 @@ fn task_cancel_of_an_await_cycle_stops_at_the_task_being_cancelled() {
 /// Rules: TASK-4
 #[test]
 fn task_cancel_of_an_await_cycle_of_two_tasks_cancels_each_once() {
-    let lp = vloop();
-    let log = Log::new();
-    let a_slot: Rc<RefCell<Option<Task<i32>>>> = Rc::new(RefCell::new(None));
-    let b_slot = Rc::new(RefCell::new(None));
-    let a = awaiting_the_task_in(&lp, &b_slot, &log, "a");
-    let b = awaiting_the_task_in(&lp, &a_slot, &log, "b");
+    let s = Scene::new();
+    let a_slot: Rc<RefCell<Option<Task<i32>>>> = Rc::default();
+    let b_slot = Rc::default();
+    let a = awaiting_the_task_in(&s, &b_slot, "a");
+    let b = awaiting_the_task_in(&s, &a_slot, "b");
     *a_slot.borrow_mut() = Some(a.clone());
     *b_slot.borrow_mut() = Some(b.clone());
-    run_once(&lp);
-    assert!(!a.done() && !b.done());
-
+    s.once();
     assert!(a.cancel_with(Some("ab".into())));
     assert_eq!((a.cancelling(), b.cancelling()), (1, 1));
     assert!(!a.done() && !b.done());
-
-    run_once(&lp);
-    assert_eq!(log.take(), [r#"b: Err(CancelledError('ab'))"#]);
-    assert!(b.cancelled());
-    assert!(!a.done());
-
-    let err = lp.run_until_complete(a.clone()).unwrap_err();
+    assert_eq!(s.once(), [r#"b: Err(CancelledError('ab'))"#]);
+    assert!(b.cancelled() && !a.done());
+    let err = s.run_until_complete(a.clone()).unwrap_err();
     assert_eq!(err, Error::Cancelled(Some("ab".into())));
-    assert_eq!(log.take(), [r#"a: Err(CancelledError('ab'))"#]);
+    assert_eq!(s.take(), [r#"a: Err(CancelledError('ab'))"#]);
     assert!(a.cancelled() && b.cancelled());
-    assert_eq!((a.cancelling(), b.cancelling()), (1, 1));
-    assert_eq!(lp.time(), 0.0);
-}
-
-// ---------------------------------------------------------------------------
-// TASK-5: cancelled in the step that returns
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-5
-#[test]
-fn task_self_cancel_then_return_ends_cancelled() {
-    let lp = vloop();
-    let (dropped, guard) = drop_flag();
-    let t = lp
-        .create_task(async move {
-            let _g = guard;
-            let me = loopspec::current_task()?.unwrap();
-            assert!(me.cancel());
-            Ok(42)
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.done());
-    assert!(t.cancelled());
-    assert!(dropped.get());
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-    assert_eq!(t.cancelling(), 1);
-}
-
-/// Rules: TASK-5, TASK-11
-#[test]
-fn task_self_cancel_keeps_message_for_every_reader() {
-    // Python: t3 result ('selfmsg',) twice.
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::current_task()?
-                .unwrap()
-                .cancel_with(Some("selfmsg".into()));
-            Ok(5)
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.cancelled());
-    for _ in 0..3 {
-        assert_eq!(
-            t.result().unwrap_err(),
-            Error::Cancelled(Some("selfmsg".into()))
-        );
-    }
-    assert_eq!(
-        t.exception().unwrap_err(),
-        Error::Cancelled(Some("selfmsg".into()))
-    );
-}
-
-/// Rules: TASK-5
-#[test]
-fn task_self_cancel_then_await_delivers_it() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::current_task()?.unwrap().cancel();
-            match loopspec::yield_now().await {
-                Err(e) if e.is_cancelled() => Ok("seen"),
-                _ => Ok("missed"),
-            }
-        })
-        .unwrap();
-    assert_eq!(lp.run_until_complete(t.clone()).unwrap(), "seen");
-    assert!(!t.cancelled());
-}
-
-// ---------------------------------------------------------------------------
-// TASK-6: cancellation and awaiting tasks
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-6
-#[test]
-fn task_awaiting_cancelled_task_gets_its_message() {
-    let lp = vloop();
-    let inner = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(1)
-        })
-        .unwrap();
-    let i2 = inner.clone();
-    let outer = lp
-        .create_task(async move {
-            match i2.await {
-                Err(e) => Ok(format!("{e:?}")),
-                Ok(v) => Ok(format!("value {v}")),
-            }
-        })
-        .unwrap();
-    run_once(&lp);
-    inner.cancel_with(Some("msgX".into()));
-    assert_eq!(
-        lp.run_until_complete(outer).unwrap(),
-        r#"CancelledError('msgX')"#
-    );
-    assert!(inner.cancelled());
-}
-
-/// Rules: TASK-6
-#[test]
-fn task_cancelling_awaiting_task_cancels_awaited_task() {
-    let lp = vloop();
-    let inner = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(1)
-        })
-        .unwrap();
-    let i2 = inner.clone();
-    let log = Log::new();
-    let l = log.clone();
-    let outer = lp
-        .create_task(async move {
-            match i2.await {
-                Err(e) => {
-                    l.push(format!("outer got {e:?}"));
-                    Err(e)
-                }
-                Ok(v) => Ok(v),
-            }
-        })
-        .unwrap();
-    run_once(&lp);
-    run_once(&lp);
-    assert!(outer.cancel_with(Some("m".into())));
-    // Python: inner is not cancelled yet (its cancellation is pending).
-    assert!(!inner.done());
-    assert_eq!(inner.cancelling(), 1);
-    assert_eq!(outer.cancelling(), 1);
-    let err = lp.run_until_complete(outer.clone()).unwrap_err();
-    assert_eq!(err, Error::Cancelled(Some("m".into())));
-    assert_eq!(log.take(), [r#"outer got CancelledError('m')"#]);
-    assert!(inner.cancelled());
-    assert!(outer.cancelled());
-}
-
-/// Rules: TASK-6, TASK-11
-#[test]
-fn task_awaiter_is_first_reader_of_cancelled_task() {
-    // Python: waiter gets ('msgY',); a later t2.result() gets ().
-    let lp = vloop();
-    let inner = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(1)
-        })
-        .unwrap();
-    run_once(&lp);
-    inner.cancel_with(Some("msgY".into()));
-    let i2 = inner.clone();
-    let waiter = lp
-        .create_task(async move { Ok(i2.await.unwrap_err()) })
-        .unwrap();
-    assert_eq!(
-        lp.run_until_complete(waiter).unwrap(),
-        Error::Cancelled(Some("msgY".into()))
-    );
-    assert_eq!(inner.result().unwrap_err(), Error::Cancelled(None));
-}
-
-// ---------------------------------------------------------------------------
-// TASK-7: a task cannot await itself
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-7, ERR-1
-#[test]
-fn task_awaiting_itself_gets_runtime_error_next_step() {
-    let lp = vloop();
-    let holder: Rc<RefCell<Option<Task<i32>>>> = Rc::new(RefCell::new(None));
-    let log = Log::new();
-    let (h, l) = (holder.clone(), log.clone());
-    let t = lp
-        .create_task(async move {
-            let me = h.borrow_mut().take().unwrap();
-            l.push("awaiting self");
-            match me.await {
-                Err(e) => {
-                    l.push(format!("{}: {e}", e.python_type()));
-                    Ok(1)
-                }
-                Ok(v) => Ok(v + 100),
-            }
-        })
-        .unwrap();
-    *holder.borrow_mut() = Some(t.clone());
-    run_once(&lp);
-    assert_eq!(log.take(), ["awaiting self"]);
-    assert!(!t.done());
-    run_once(&lp);
-    assert_eq!(
-        log.take(),
-        ["RuntimeError: Task cannot await on itself: <Task pending name='Task-1'>"]
-    );
-    assert_eq!(t.result().unwrap(), 1);
-}
-
-/// Rules: TASK-7
-#[test]
-fn task_awaiting_itself_uncaught_ends_with_error() {
-    let lp = vloop();
-    let _first = lp.create_task(async { Ok(0) }).unwrap();
-    let holder: Rc<RefCell<Option<Task<i32>>>> = Rc::new(RefCell::new(None));
-    let h = holder.clone();
-    let t = lp
-        .create_task(async move {
-            let me = h.borrow_mut().take().unwrap();
-            me.await
-        })
-        .unwrap();
-    *holder.borrow_mut() = Some(t.clone());
-    let err = lp.run_until_complete(t.clone()).unwrap_err();
-    assert!(matches!(err, Error::TaskAwaitsItself { .. }));
-    assert_eq!(err.python_type(), "RuntimeError");
-    assert_eq!(
-        err.to_string(),
-        "Task cannot await on itself: <Task pending name='Task-2'>"
-    );
-    assert!(!t.cancelled());
-}
-
-// ---------------------------------------------------------------------------
-// TASK-8: destroying a pending task
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-8, LIFE-7
-#[test]
-fn close_with_pending_task_reports_destroyed_task() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let (dropped, guard) = drop_flag();
-    let t = lp
-        .create_task(async move {
-            let _g = guard;
-            loopspec::sleep(10.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(seen.lock().unwrap().is_empty());
-    lp.close().unwrap();
-    assert!(dropped.get());
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].message, "Task was destroyed but it is pending!");
-    assert_eq!(
-        seen[0].task.as_deref(),
-        Some("<Task pending name='Task-1'>")
-    );
-    assert!(!t.done());
-}
-
-/// Rules: TASK-8
-#[test]
-fn close_with_never_started_task_reports_it() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let ran = Rc::new(Cell::new(false));
-    let r = ran.clone();
-    let _t = lp
-        .create_task(async move {
-            r.set(true);
-            Ok(())
-        })
-        .unwrap();
-    lp.close().unwrap();
-    assert!(!ran.get());
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].message, "Task was destroyed but it is pending!");
-}
-
-/// Rules: TASK-8
-#[test]
-fn close_reports_only_pending_tasks() {
-    let lp = vloop();
-    let seen = capture_exceptions(&lp);
-    let done = lp.create_task(async { Ok(1) }).unwrap();
-    let _pending = lp
-        .create_task(async {
-            loopspec::sleep(5.0).await?;
-            Ok(2)
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(done.done());
-    lp.close().unwrap();
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].message, "Task was destroyed but it is pending!");
-    assert_eq!(
-        seen[0].task.as_deref(),
-        Some("<Task pending name='Task-2'>")
-    );
-}
-
-// ---------------------------------------------------------------------------
-// TASK-9: task names
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-9
-#[test]
-fn task_names_count_per_loop() {
-    let a = vloop();
-    let b = vloop();
-    let a1 = a.create_task(async { Ok(()) }).unwrap();
-    let a2 = a.create_task(async { Ok(()) }).unwrap();
-    let b1 = b.create_task(async { Ok(()) }).unwrap();
-    let a3 = a.create_task(async { Ok(()) }).unwrap();
-    assert_eq!(a1.get_name(), "Task-1");
-    assert_eq!(a2.get_name(), "Task-2");
-    assert_eq!(a3.get_name(), "Task-3");
-    assert_eq!(b1.get_name(), "Task-1");
-    assert_eq!(format!("{a2:?}"), "<Task pending name='Task-2'>");
-}
-
-/// Rules: TASK-9
-#[test]
-fn task_set_name_renames() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async { Ok(loopspec::current_task()?.unwrap().get_name()) })
-        .unwrap();
-    t.set_name("worker");
-    assert_eq!(t.get_name(), "worker");
-    assert_eq!(format!("{t:?}"), "<Task pending name='worker'>");
-    assert_eq!(lp.run_until_complete(t.clone()).unwrap(), "worker");
-    // The counter is not affected by renaming.
-    let u = lp.create_task(async { Ok(String::new()) }).unwrap();
-    assert_eq!(u.get_name(), "Task-2");
-}
-
-/// Rules: TASK-9
-#[test]
-fn task_repr_follows_asyncio_shape_in_every_state() {
-    // CPython: <Task finished name='Task-1' coro=<...> exception=ValueError('y')>;
-    // loopspec drops the coro part (SPEC.md, Rust mapping: Reprs).
-    let lp = vloop();
-    let ok = lp.create_task(async { Ok(1) }).unwrap();
-    let failed = lp
-        .create_task(async { Err::<i32, _>(value_error("y")) })
-        .unwrap();
-    let cancelled = lp.create_task(async { Ok(1) }).unwrap();
-    cancelled.cancel();
-    run_once(&lp);
-    assert_eq!(format!("{ok:?}"), "<Task finished name='Task-1'>");
-    assert_eq!(format!("{cancelled:?}"), "<Task cancelled name='Task-3'>");
-    let repr = format!("{failed:?}");
-    let _ = failed.exception();
-    assert_eq!(
-        repr,
-        "<Task finished name='Task-2' exception=ValueError('y')>"
-    );
-}
-
-/// Rules: TASK-9, TASK-13
-#[test]
-fn task_set_name_through_current_task() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::current_task()?.unwrap().set_name("renamed");
-            Ok(())
-        })
-        .unwrap();
-    lp.run_until_complete(t.clone()).unwrap();
-    assert_eq!(t.get_name(), "renamed");
-}
-
-/// Rules: TASK-9
-#[test]
-fn run_until_complete_coroutine_gets_next_name() {
-    let lp = vloop();
-    let _t = lp.create_task(async { Ok(()) }).unwrap();
-    let name = lp
-        .run_until_complete(async { Ok(loopspec::current_task()?.unwrap().get_name()) })
-        .unwrap();
-    assert_eq!(name, "Task-2");
-}
-
-// ---------------------------------------------------------------------------
-// TASK-10: uncancel() reaching zero
-// ---------------------------------------------------------------------------
-
-fn uncancel_before_first_step(profile: Profile) -> (Task<&'static str>, bool) {
-    let lp = profile_loop(profile);
-    let ran = Rc::new(Cell::new(false));
-    let r = ran.clone();
-    let t = lp
-        .create_task(async move {
-            r.set(true);
-            Ok("ok")
-        })
-        .unwrap();
-    assert!(t.cancel());
-    assert_eq!(t.uncancel(), 0);
-    assert_eq!(t.cancelling(), 0);
-    run_once(&lp);
-    run_once(&lp);
-    assert!(t.done());
-    (t, ran.get())
-}
-
-/// Rules: TASK-10
-#[test]
-fn uncancel_to_zero_withdraws_pending_cancel_py313() {
-    for profile in [Profile::Py313, Profile::Py314, Profile::Py315] {
-        let (t, ran) = uncancel_before_first_step(profile);
-        assert!(ran, "{profile:?}");
-        assert!(!t.cancelled(), "{profile:?}");
-        assert_eq!(t.result().unwrap(), "ok");
-    }
-}
-
-/// Rules: TASK-10
-#[test]
-fn uncancel_to_zero_keeps_pending_cancel_py311() {
-    for profile in [Profile::Py311, Profile::Py312] {
-        let (t, ran) = uncancel_before_first_step(profile);
-        assert!(!ran, "{profile:?}");
-        assert!(t.cancelled(), "{profile:?}");
-    }
-}
-
-/// Rules: TASK-10
-#[test]
-fn uncancel_default_profile_is_py311() {
-    let lp = vloop();
-    assert_eq!(lp.profile(), Profile::Py311);
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    t.cancel();
-    t.uncancel();
-    run_once(&lp);
-    assert!(t.cancelled());
-}
-
-/// Rules: TASK-10
-#[test]
-fn uncancel_not_reaching_zero_keeps_cancel_in_every_profile() {
-    for profile in Profile::ALL {
-        let lp = profile_loop(profile);
-        let t = lp.create_task(async { Ok(1) }).unwrap();
-        assert!(t.cancel());
-        assert!(t.cancel());
-        assert_eq!(t.uncancel(), 1);
-        run_once(&lp);
-        assert!(t.cancelled(), "{profile:?}");
-    }
-}
-
-/// Rules: TASK-10
-#[test]
-fn uncancel_on_started_task_between_steps() {
-    // Python (f case): a task yielding with sleep(0), cancelled then
-    // uncancelled: 3.11/3.12 end cancelled, 3.13 carries on.
-    for profile in Profile::ALL {
-        let lp = profile_loop(profile);
-        let t = lp
-            .create_task(async {
-                for _ in 0..3 {
-                    loopspec::yield_now().await?;
-                }
-                Ok("y")
-            })
-            .unwrap();
-        run_once(&lp);
-        t.cancel();
-        assert_eq!(t.uncancel(), 0);
-        for _ in 0..4 {
-            run_once(&lp);
-        }
-        assert!(t.done(), "{profile:?}");
-        let withdraws = profile >= Profile::Py313;
-        assert_eq!(t.cancelled(), !withdraws, "{profile:?}");
-        if withdraws {
-            assert_eq!(t.result().unwrap(), "y");
-        }
-    }
-}
-
-/// Rules: TASK-10
-#[test]
-fn uncancel_at_zero_stays_zero() {
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    assert_eq!(t.uncancel(), 0);
-    assert_eq!(t.cancelling(), 0);
-    assert_eq!(lp.run_until_complete(t).unwrap(), 1);
-}
-
-// ---------------------------------------------------------------------------
-// TASK-11: the first reader gets the message
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-11
-#[test]
-fn task_first_result_read_gets_message_later_reads_do_not() {
-    // Python 3.11/3.12/3.13: ('msgX',) then () () and exception() ().
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    t.cancel_with(Some("msgX".into()));
-    run_once(&lp);
-    assert!(t.cancelled());
-    let first = t.result().unwrap_err();
-    assert_eq!(first, Error::Cancelled(Some("msgX".into())));
-    assert_eq!(first.to_string(), "msgX");
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-    assert_eq!(t.exception().unwrap_err(), Error::Cancelled(None));
-}
-
-/// Rules: TASK-11
-#[test]
-fn task_first_exception_read_gets_message() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    t.cancel_with(Some("m".into()));
-    run_once(&lp);
-    assert_eq!(
-        t.exception().unwrap_err(),
-        Error::Cancelled(Some("m".into()))
-    );
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-}
-
-/// Rules: TASK-11, TASK-4
-#[test]
-fn task_cancelled_before_first_step_first_reader_gets_message() {
-    // Python: t4 result ('early',) then ().
-    let lp = vloop();
-    let t = lp.create_task(async { Ok(1) }).unwrap();
-    t.cancel_with(Some("early".into()));
-    run_once(&lp);
-    assert!(t.cancelled());
-    assert_eq!(
-        t.result().unwrap_err(),
-        Error::Cancelled(Some("early".into()))
-    );
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-}
-
-/// Rules: TASK-11
-#[test]
-fn task_raising_cancelled_itself_first_reader_gets_message() {
-    // The coroutine returns Err(Cancelled(msg)) on its own: the task ends
-    // cancelled and hands msg to the first reader only.
-    let lp = vloop();
-    let t = lp
-        .create_task(async { Err::<i32, _>(Error::Cancelled(Some("own".into()))) })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.cancelled());
-    assert_eq!(t.cancelling(), 0);
-    assert_eq!(
-        t.result().unwrap_err(),
-        Error::Cancelled(Some("own".into()))
-    );
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-}
-
-/// Rules: TASK-11
-#[test]
-fn task_run_until_complete_is_the_first_reader() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::sleep(10.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    t.cancel_with(Some("msgX".into()));
-    assert_eq!(
-        lp.run_until_complete(t.clone()).unwrap_err(),
-        Error::Cancelled(Some("msgX".into()))
-    );
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-}
-
-// ---------------------------------------------------------------------------
-// TASK-12: sleep
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-12
-#[test]
-fn sleep_completes_after_delay_on_loop_clock() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            let lp = loopspec::get_running_loop()?;
-            let start = lp.time();
-            loopspec::sleep(2.5).await?;
-            let mid = lp.time();
-            loopspec::sleep(1.0).await?;
-            Ok((start, mid, lp.time()))
-        })
-        .unwrap();
-    assert_eq!(lp.run_until_complete(t).unwrap(), (0.0, 2.5, 3.5));
-}
-
-/// Rules: TASK-12
-#[test]
-fn sleep_not_done_before_delay() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::sleep(5.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    let lp2 = lp.clone();
-    lp.call_later(4.5, move || lp2.stop()).unwrap();
-    lp.run_forever().unwrap();
-    assert!(!t.done());
-    assert_eq!(lp.time(), 4.5);
-    lp.run_until_complete(t.clone()).unwrap();
-    assert_eq!(lp.time(), 5.0);
-}
-
-/// Rules: TASK-12, TASK-1
-#[test]
-fn sleep_zero_and_negative_yield_one_iteration() {
-    for delay in [0.0, -1.0] {
-        let lp = vloop();
-        let log = Log::new();
-        let l = log.clone();
-        let t = lp
-            .create_task(async move {
-                l.push("a");
-                loopspec::sleep(delay).await?;
-                l.push("b");
-                loopspec::sleep(delay).await?;
-                l.push("c");
-                Ok(())
-            })
-            .unwrap();
-        run_once(&lp);
-        assert_eq!(log.take(), ["a"], "delay {delay}");
-        run_once(&lp);
-        assert_eq!(log.take(), ["b"], "delay {delay}");
-        run_once(&lp);
-        assert_eq!(log.take(), ["c"], "delay {delay}");
-        assert!(t.done());
-        assert_eq!(lp.time(), 0.0);
-    }
-}
-
-/// Rules: TASK-12, ERR-1
-#[test]
-fn sleep_outside_running_loop_fails() {
-    let mut fut = Box::pin(loopspec::sleep(1.0));
-    let out = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-    match out {
-        Poll::Ready(Err(e)) => {
-            assert_eq!(e, Error::NoRunningLoop);
-            assert_eq!(e.to_string(), "no running event loop");
-            assert_eq!(e.python_type(), "RuntimeError");
-        }
-        other => panic!("expected NoRunningLoop, got {other:?}"),
-    }
-}
-
-/// Rules: TASK-12, THREAD-3
-#[test]
-fn sleep_cancelled_task_cancels_its_timer() {
-    // The cancelled sleep's timer is cancelled: once the task ends the loop
-    // holds no live timer, so it is released from this thread (THREAD-3) and
-    // can run on another. A live 100 s timer would keep it bound here.
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            loopspec::sleep(100.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    let t2 = t.clone();
-    lp.call_later(1.0, move || {
-        t2.cancel();
-    })
-    .unwrap();
-    let err = lp.run_until_complete(t.clone()).unwrap_err();
-    assert!(err.is_cancelled());
-    assert!(t.cancelled());
-    assert_eq!(lp.time(), 1.0);
-    let lp2 = lp.clone();
-    let other = std::thread::spawn(move || {
-        lp2.stop();
-        lp2.run_forever()
-    })
-    .join()
-    .unwrap();
-    assert_eq!(other, Ok(()));
-    // And the clock never jumped to the cancelled deadline.
-    assert_eq!(lp.time(), 1.0);
-}
-
-/// Rules: TASK-12, TASK-4
-#[test]
-fn sleep_cancelled_raises_cancelled_with_message() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async { Ok(loopspec::sleep(100.0).await.unwrap_err()) })
-        .unwrap();
-    run_once(&lp);
-    t.cancel_with(Some("wake".into()));
-    assert_eq!(
-        lp.run_until_complete(t).unwrap(),
-        Error::Cancelled(Some("wake".into()))
-    );
-    assert_eq!(lp.time(), 0.0);
-}
-
-// ---------------------------------------------------------------------------
-// TASK-13: current_task and all_tasks
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-13
-#[test]
-fn current_task_in_a_step_is_that_task() {
-    let lp = vloop();
-    let holder: Rc<RefCell<Option<Task<bool>>>> = Rc::new(RefCell::new(None));
-    let h = holder.clone();
-    let t = lp
-        .create_task(async move {
-            let me = loopspec::current_task()?.unwrap();
-            let handle = h.borrow_mut().take().unwrap();
-            let before = me.is(&handle);
-            loopspec::yield_now().await?;
-            // Still the same task in a later step.
-            let again = loopspec::current_task()?.unwrap();
-            Ok(before && again == me && again.get_name() == "Task-1")
-        })
-        .unwrap();
-    *holder.borrow_mut() = Some(t.clone());
-    assert!(lp.run_until_complete(t).unwrap());
-}
-
-/// Rules: TASK-13
-#[test]
-fn current_task_in_plain_callback_is_none() {
-    let lp = vloop();
-    let seen = Rc::new(RefCell::new(None));
-    let s = seen.clone();
-    let _t = lp.create_task(async { Ok(()) }).unwrap();
-    lp.call_soon(move || {
-        *s.borrow_mut() = Some(loopspec::current_task().map(|t| t.is_none()));
-    })
-    .unwrap();
-    run_once(&lp);
-    assert_eq!(*seen.borrow(), Some(Ok(true)));
-}
-
-/// Rules: TASK-13, ERR-1
-#[test]
-fn current_task_without_running_loop_fails() {
-    let err = loopspec::current_task().unwrap_err();
-    assert_eq!(err, Error::NoRunningLoop);
-    assert_eq!(err.to_string(), "no running event loop");
-    assert_eq!(err.python_type(), "RuntimeError");
-    // A loop that exists but does not run does not count.
-    let lp = vloop();
-    let _t = lp.create_task(async { Ok(()) }).unwrap();
-    assert_eq!(loopspec::current_task().unwrap_err(), Error::NoRunningLoop);
-}
-
-/// Rules: TASK-13
-#[test]
-fn all_tasks_lists_unfinished_tasks_of_running_loop() {
-    let lp = vloop();
-    let other = vloop();
-    let _foreign = other
-        .create_task(async {
-            loopspec::sleep(1.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    let quick = lp.create_task(async { Ok(()) }).unwrap();
-    let slow = lp
-        .create_task(async {
-            loopspec::sleep(5.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    let (q, s) = (quick.clone(), slow.clone());
-    let main = lp
-        .create_task(async move {
-            loopspec::yield_now().await?;
-            let all = loopspec::all_tasks()?;
-            let me = loopspec::current_task()?.unwrap();
-            let has = |t: &Task<()>| all.iter().any(|r| r.is(t));
-            Ok((all.len(), has(&q), has(&s), all.contains(&me)))
-        })
-        .unwrap();
-    let (n, has_quick, has_slow, has_me) = lp.run_until_complete(main).unwrap();
-    assert!(quick.done());
-    assert!(!has_quick);
-    assert!(has_slow);
-    assert!(has_me);
-    assert_eq!(n, 2);
-}
-
-/// Rules: TASK-13
-#[test]
-fn all_tasks_in_plain_callback_and_outside_loop() {
-    let lp = vloop();
-    let _t = lp
-        .create_task(async {
-            loopspec::sleep(1.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    let seen = Rc::new(Cell::new(usize::MAX));
-    let s = seen.clone();
-    lp.call_soon(move || s.set(loopspec::all_tasks().unwrap().len()))
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(seen.get(), 1);
-    let err = loopspec::all_tasks().unwrap_err();
-    assert_eq!(err, Error::NoRunningLoop);
-    assert_eq!(err.to_string(), "no running event loop");
-}
-
-// ---------------------------------------------------------------------------
-// TASK-14: a panic is an exception
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-14
-#[test]
-fn task_panic_ends_task_with_panic_error() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            if lp_is_virtual() {
-                panic!("boom");
-            }
-            Ok(1)
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.done());
-    assert!(!t.cancelled());
-    let err = t.result().unwrap_err();
-    assert_eq!(err, Error::Panic("boom".into()));
-    assert_eq!(err.to_string(), "boom");
-    assert_eq!(err.python_type(), "Panic");
-}
-
-fn lp_is_virtual() -> bool {
-    loopspec::get_running_loop().is_ok_and(|l| l.clock_kind() == ClockKind::Virtual)
-}
-
-/// Rules: TASK-14
-#[test]
-fn task_panic_leaves_loop_running_other_work() {
-    let lp = vloop();
-    let log = Log::new();
-    let (dropped, guard) = drop_flag();
-    let l = log.clone();
-    let bad = lp
-        .create_task(async move {
-            let _g = guard;
-            l.push("bad");
-            loopspec::yield_now().await?;
-            if lp_is_virtual() {
-                panic!("later {}", 7);
-            }
-            Ok(())
-        })
-        .unwrap();
-    let l = log.clone();
-    let good = lp
-        .create_task(async move {
-            for i in 0..3 {
-                l.push(format!("good{i}"));
-                loopspec::yield_now().await?;
-            }
-            Ok("fine")
-        })
-        .unwrap();
-    assert_eq!(lp.run_until_complete(good).unwrap(), "fine");
-    assert_eq!(log.take(), ["bad", "good0", "good1", "good2"]);
-    assert!(dropped.get());
-    assert_eq!(
-        bad.exception().unwrap(),
-        Some(Error::Panic("later 7".into()))
-    );
-    // The loop still works.
-    assert_eq!(lp.run_until_complete(async { Ok(3) }).unwrap(), 3);
-    assert!(!lp.is_running());
-}
-
-/// Rules: TASK-14, LIFE-4
-#[test]
-fn task_panic_propagates_to_awaiter() {
-    let lp = vloop();
-    let err = lp
-        .run_until_complete(async {
-            let inner = loopspec::create_task(async {
-                loopspec::yield_now().await?;
-                if lp_is_virtual() {
-                    panic!("inner panic");
-                }
-                Ok(0)
-            })?;
-            inner.await
-        })
-        .unwrap_err();
-    assert_eq!(err, Error::Panic("inner panic".into()));
-}
-
-// ---------------------------------------------------------------------------
-// TASK-15: cancelling a task that cannot observe it
-// ---------------------------------------------------------------------------
-
-/// Rules: TASK-15
-#[test]
-fn cancel_task_suspended_on_foreign_future_drops_it() {
-    let lp = vloop();
-    let (dropped, guard) = drop_flag();
-    let t = lp
-        .create_task(async move {
-            let _g = guard;
-            std::future::pending::<()>().await;
-            Ok(1)
-        })
-        .unwrap();
-    run_once(&lp);
-    run_once(&lp);
-    assert!(!t.done());
-    assert!(!dropped.get());
-    assert!(t.cancel_with(Some("drop it".into())));
-    run_once(&lp);
-    assert!(dropped.get());
-    assert!(t.done());
-    assert!(t.cancelled());
-    assert_eq!(
-        t.result().unwrap_err(),
-        Error::Cancelled(Some("drop it".into()))
-    );
-}
-
-/// Rules: TASK-15
-#[test]
-fn cancel_task_on_foreign_future_run_until_complete_returns() {
-    let lp = vloop();
-    let (dropped, guard) = drop_flag();
-    let t = lp
-        .create_task(async move {
-            let _g = guard;
-            std::future::pending::<()>().await;
-            Ok(())
-        })
-        .unwrap();
-    let t2 = t.clone();
-    lp.call_later(3.0, move || {
-        t2.cancel();
-    })
-    .unwrap();
-    let err = lp.run_until_complete(t.clone()).unwrap_err();
-    assert_eq!(err, Error::Cancelled(None));
-    assert!(dropped.get());
-    assert!(t.cancelled());
-    assert_eq!(lp.time(), 3.0);
-}
-
-/// Rules: TASK-15
-#[test]
-fn cancel_task_whose_future_completes_without_observing_ends_cancelled() {
-    // When polled to deliver the cancellation the future completes without
-    // awaiting a loopspec awaitable: the value is dropped, the task ends
-    // cancelled.
-    let lp = vloop();
-    let (dropped, guard) = drop_flag();
-    let reached_end = Rc::new(Cell::new(false));
-    let r = reached_end.clone();
-    let t = lp
-        .create_task(async move {
-            let _g = guard;
-            ReadyOnSecondPoll { polled: false }.await;
-            r.set(true);
-            Ok(5)
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.cancel());
-    run_once(&lp);
-    // The body ran to its end; its value was dropped with the future.
-    assert!(reached_end.get());
-    assert!(dropped.get());
-    assert!(t.done());
-    assert!(t.cancelled());
-    assert_eq!(t.result().unwrap_err(), Error::Cancelled(None));
-}
-
-/// Rules: TASK-15
-#[test]
-fn cancel_observed_at_next_loopspec_await_after_foreign_future() {
-    // The foreign future finishes when the cancellation is delivered, and the
-    // coroutine then awaits a loopspec awaitable: that await observes it.
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            ReadyOnSecondPoll { polled: false }.await;
-            match loopspec::yield_now().await {
-                Err(e) if e.is_cancelled() => Ok(format!("observed {e:?}")),
-                Err(e) => Err(e),
-                Ok(()) => Ok("missed".to_string()),
-            }
-        })
-        .unwrap();
-    run_once(&lp);
-    t.cancel_with(Some("c".into()));
-    assert_eq!(
-        lp.run_until_complete(t.clone()).unwrap(),
-        r#"observed CancelledError('c')"#
-    );
-    assert!(!t.cancelled());
-}
-
-/// Rules: TASK-15, TASK-4
-#[test]
-fn cancel_task_on_foreign_future_counts_and_returns_true() {
-    let lp = vloop();
-    let t = lp
-        .create_task(async {
-            std::future::pending::<()>().await;
-            Ok(())
-        })
-        .unwrap();
-    run_once(&lp);
-    assert!(t.cancel());
-    assert!(t.cancel());
-    assert_eq!(t.cancelling(), 2);
-    run_once(&lp);
-    assert!(t.cancelled());
-    assert!(!t.cancel());
+    assert_eq!((a.cancelling(), b.cancelling(), s.time()), (1, 1, 0.0));
 }
 
 /// A value whose `Drop` cancels a task (user code running inside the step
 /// that drops it).
 #[derive(Clone)]
-struct CancelsOnDrop(Rc<RefCell<Option<loopspec::TaskRef>>>);
+struct CancelsOnDrop(Rc<RefCell<Option<TaskRef>>>);
 
 impl Drop for CancelsOnDrop {
     fn drop(&mut self) {
@@ -1741,31 +421,529 @@ impl Drop for CancelsOnDrop {
 /// Rules: TASK-4
 #[test]
 fn task_cancelled_by_the_drop_of_what_it_awaited() {
-    let lp = vloop();
-    let me: Rc<RefCell<Option<loopspec::TaskRef>>> = Rc::default();
+    let s = Scene::new();
+    let me: Rc<RefCell<Option<TaskRef>>> = Rc::default();
     let m = me.clone();
-    let l = lp.clone();
-    let task = lp
-        .create_task(async move {
-            *m.borrow_mut() = loopspec::current_task()?;
-            let tmp: loopspec::Future<CancelsOnDrop> = l.create_future();
-            let mut polled = tmp.clone();
-            // Poll it once, so the task records it as awaited, and move on.
-            std::future::poll_fn(|cx| {
-                let _ = Pin::new(&mut polled).poll(cx);
-                Poll::Ready(())
-            })
-            .await;
-            drop(polled);
-            tmp.set_result(CancelsOnDrop(m.clone()))?;
-            drop(tmp);
-            loopspec::yield_now().await?;
-            loopspec::yield_now().await?;
-            Ok(())
+    let task = s.task(|s| async move {
+        *m.borrow_mut() = loopspec::current_task()?;
+        let tmp: loopspec::Future<CancelsOnDrop> = s.create_future();
+        let mut polled = tmp.clone();
+        // Poll it once, so the task records it as awaited, and move on.
+        std::future::poll_fn(|cx| {
+            let _ = Pin::new(&mut polled).poll(cx);
+            Poll::Ready(())
         })
-        .unwrap();
-    let r = lp.run_until_complete(task.clone());
+        .await;
+        drop(polled);
+        tmp.set_result(CancelsOnDrop(m.clone()))?;
+        drop(tmp);
+        loopspec::yield_now().await?;
+        loopspec::yield_now().await?;
+        Ok(())
+    });
+    let r = s.run_until_complete(task.clone());
     assert!(matches!(r, Err(Error::Cancelled(_))), "{r:?}");
     assert!(task.cancelled());
     drop(me);
+}
+
+/// A task cancelled in the step that returns ends cancelled — its value
+/// dropped, the message kept for every reader (CPython: `('selfmsg',)`
+/// twice); one that cancels itself and then awaits gets the cancellation
+/// there.
+/// Rules: TASK-5, TASK-11
+#[test]
+fn cancelled_in_the_step_that_returns() {
+    let s = Scene::new();
+    let (dropped, g) = drop_counter();
+    let t = s.task_with(g, |_| async move {
+        assert!(loopspec::current_task()?.unwrap().cancel());
+        Ok(42)
+    });
+    let msg = s.task(|_| async {
+        let me = loopspec::current_task()?.unwrap();
+        me.cancel_with(Some("selfmsg".into()));
+        Ok(5)
+    });
+    let seen = s.task(|_| async {
+        loopspec::current_task()?.unwrap().cancel();
+        match loopspec::yield_now().await {
+            Err(e) if e.is_cancelled() => Ok("seen"),
+            _ => Ok("missed"),
+        }
+    });
+    s.once();
+    assert!(t.cancelled() && count(&dropped) == 1);
+    assert_eq!(
+        (t.result(), t.cancelling()),
+        (Err(Error::Cancelled(None)), 1)
+    );
+    for _ in 0..3 {
+        assert_eq!(msg.result(), Err(Error::Cancelled(Some("selfmsg".into()))));
+    }
+    assert_eq!(
+        msg.exception(),
+        Err(Error::Cancelled(Some("selfmsg".into())))
+    );
+    assert_eq!(s.run_until_complete(seen.clone()), Ok("seen"));
+    assert!(!seen.cancelled());
+}
+
+/// A task awaiting a cancelled task gets its message, as its first reader
+/// (CPython: the waiter gets `('msgY',)`, a later `result()` `()`);
+/// cancelling the awaiting task cancels the awaited one (pending until its
+/// next step, as in CPython).
+/// Rules: TASK-6, TASK-11
+#[test]
+fn cancellation_and_awaiting_tasks() {
+    let s = Scene::new();
+    let inner = sleeping(&s);
+    inner.cancel_with(Some("msgY".into()));
+    let i2 = inner.clone();
+    let waiter = s.task(|_| async move { Ok(i2.await.unwrap_err()) });
+    let got = s.run_until_complete(waiter);
+    assert_eq!(got, Ok(Error::Cancelled(Some("msgY".into()))));
+    assert_eq!(inner.result(), Err(Error::Cancelled(None)));
+    let inner = sleeper(&s, 10.0, 1);
+    let i2 = inner.clone();
+    let outer = s.task(|s| async move {
+        let r = i2.await;
+        s.push(format!("outer got {r:?}"));
+        r
+    });
+    s.once();
+    s.once();
+    assert!(outer.cancel_with(Some("m".into())));
+    assert!(!inner.done());
+    assert_eq!((inner.cancelling(), outer.cancelling()), (1, 1));
+    let err = s.run_until_complete(outer.clone()).unwrap_err();
+    assert_eq!(err, Error::Cancelled(Some("m".into())));
+    assert_eq!(s.take(), [r#"outer got Err(CancelledError('m'))"#]);
+    assert!(inner.cancelled() && outer.cancelled());
+}
+
+/// A task awaiting itself gets, at its next step, `RuntimeError: Task
+/// cannot await on itself: <...>`, which it may catch or which ends it.
+/// Rules: TASK-7, ERR-1
+#[test]
+fn a_task_cannot_await_itself() {
+    let s = Scene::new();
+    let slot: Rc<RefCell<Option<Task<i32>>>> = Rc::default();
+    let t = s.task(|s| {
+        let slot = slot.clone();
+        async move {
+            let me = slot.borrow_mut().take().unwrap();
+            s.push("awaiting self");
+            let e = me.await.unwrap_err();
+            s.push(format!("{}: {e}", e.python_type()));
+            Ok(1)
+        }
+    });
+    *slot.borrow_mut() = Some(t.clone());
+    assert_eq!(s.once(), ["awaiting self"]);
+    assert!(!t.done());
+    let msg = "Task cannot await on itself: <Task pending name='Task-1'>";
+    assert_eq!(s.once(), [format!("RuntimeError: {msg}")]);
+    assert_eq!(t.result(), Ok(1));
+    let uncaught = awaiting_the_task_in(&s, &slot, "t");
+    *slot.borrow_mut() = Some(uncaught.clone());
+    let err = s.run_until_complete(uncaught.clone()).unwrap_err();
+    assert!(matches!(err, Error::TaskAwaitsItself { .. }));
+    let msg = "Task cannot await on itself: <Task pending name='Task-2'>";
+    assert_py_error(&err, "RuntimeError", msg);
+    assert!(!uncaught.cancelled());
+}
+
+/// Closing a loop with pending tasks — suspended or never started — drops
+/// their futures and reports each as `Task was destroyed but it is
+/// pending!`, with its repr; done tasks are not reported.
+/// Rules: TASK-8, LIFE-7
+#[test]
+fn destroying_a_pending_task_is_reported() {
+    let s = Scene::new();
+    let seen = capture_exceptions(&s);
+    let (dropped, g) = drop_counter();
+    let suspended = s.task_with(g, |_| async move { loopspec::sleep(10.0).await });
+    let done = s.task(|_| async { Ok(()) });
+    s.once();
+    let g = DropCount(dropped.clone());
+    let unstarted = s.task_with(g, |_| async move { Ok(()) });
+    assert!(seen.messages().is_empty() && done.done());
+    s.close().unwrap();
+    assert_eq!(count(&dropped), 2);
+    assert!(!suspended.done() && !unstarted.done());
+    let pending = "Task was destroyed but it is pending!";
+    assert_eq!(seen.messages(), [pending, pending]);
+    let reprs = seen.each(|c| c.task.clone());
+    let repr = |n: u32| Some(format!("<Task pending name='Task-{n}'>"));
+    assert_eq!(reprs, [repr(1), repr(3)]);
+}
+
+/// Task names count per loop (`Task-N`, also for the coroutine of
+/// `run_until_complete`); `set_name` renames — from outside or through
+/// `current_task()` — without touching the counter; the repr follows
+/// asyncio's shape in every state, without CPython's `coro=<...>` part
+/// (SPEC.md, Rust mapping: Reprs).
+/// Rules: TASK-9, TASK-13
+#[test]
+fn task_names_and_reprs() {
+    let (a, b) = (Scene::new(), Scene::new());
+    let tasks = [&a, &a, &b, &a].map(|s| s.task(|_| async { Ok(()) }));
+    let names = tasks.each_ref().map(|t| t.get_name());
+    assert_eq!(names, ["Task-1", "Task-2", "Task-1", "Task-3"]);
+    assert_eq!(format!("{:?}", tasks[1]), "<Task pending name='Task-2'>");
+    let t = a.task(|_| async { Ok(loopspec::current_task()?.unwrap().get_name()) });
+    t.set_name("worker");
+    assert_eq!(format!("{t:?}"), "<Task pending name='worker'>");
+    assert_eq!(a.run_until_complete(t.clone()), Ok("worker".into()));
+    let coro = async { Ok(loopspec::current_task()?.unwrap().get_name()) };
+    assert_eq!(a.run_until_complete(coro), Ok("Task-5".into()));
+    let renamed = a.task(|_| async {
+        loopspec::current_task()?.unwrap().set_name("renamed");
+        Ok(())
+    });
+    a.run_until_complete(renamed.clone()).unwrap();
+    assert_eq!(renamed.get_name(), "renamed");
+    let s = Scene::new();
+    let ok = s.task(|_| async { Ok(1) });
+    let failed = s.task(|_| async { Err::<i32, _>(value_error("y")) });
+    let cancelled = s.task(|_| async { Ok(1) });
+    cancelled.cancel();
+    s.once();
+    assert_eq!(format!("{ok:?}"), "<Task finished name='Task-1'>");
+    assert_eq!(format!("{cancelled:?}"), "<Task cancelled name='Task-3'>");
+    let repr = "<Task finished name='Task-2' exception=ValueError('y')>";
+    assert_eq!(format!("{failed:?}"), repr);
+    let _ = failed.exception();
+    b.once();
+}
+
+/// `uncancel()` to zero before the first step (or between steps, the task
+/// yielding with `sleep(0)`) withdraws the pending cancel in 3.13+ (CPython:
+/// carries on) but not in 3.11/3.12 (ends cancelled; the default profile is
+/// 3.11); one that does not reach zero keeps it in every profile; at zero
+/// it stays zero.
+/// Rules: TASK-10
+#[test]
+fn uncancel_reaching_zero() {
+    for profile in Profile::ALL {
+        let withdraws = profile >= Profile::Py313;
+        let s = Scene::with_profile(profile);
+        let unstarted = s.task(|s| async move {
+            s.push("ran");
+            Ok("ok")
+        });
+        assert!(unstarted.cancel());
+        assert_eq!((unstarted.uncancel(), unstarted.cancelling()), (0, 0));
+        let started = s.task(|_| async {
+            for _ in 0..3 {
+                loopspec::yield_now().await?;
+            }
+            Ok("y")
+        });
+        let twice = s.task(|_| async { Ok(1) });
+        assert!(twice.cancel() && twice.cancel());
+        assert_eq!(twice.uncancel(), 1);
+        let ran = s.once() == ["ran"];
+        started.cancel();
+        assert_eq!(started.uncancel(), 0);
+        for _ in 0..4 {
+            s.once();
+        }
+        assert_eq!(
+            (ran, unstarted.cancelled()),
+            (withdraws, !withdraws),
+            "{profile:?}"
+        );
+        assert_eq!(started.cancelled(), !withdraws, "{profile:?}");
+        if withdraws {
+            assert_eq!((unstarted.result(), started.result()), (Ok("ok"), Ok("y")));
+        }
+        assert!(twice.cancelled(), "{profile:?}");
+    }
+    let s = Scene::new();
+    assert_eq!(s.profile(), Profile::Py311);
+    let t = s.task(|_| async { Ok(1) });
+    assert_eq!((t.uncancel(), t.cancelling()), (0, 0));
+    assert_eq!(s.run_until_complete(t), Ok(1));
+}
+
+/// The first reader of a cancelled task's outcome — `result()`,
+/// `exception()`, `run_until_complete` — gets the cancel message, later ones
+/// an empty `CancelledError` (CPython: `('msgX',)` then `()`, `()`), whether
+/// it was cancelled while waiting, before its first step (`('early',)`), or
+/// ended by raising a `CancelledError` itself.
+/// Rules: TASK-11, TASK-4
+#[test]
+fn the_first_reader_gets_the_message() {
+    let cancelled = |m: Option<&str>| Error::Cancelled(m.map(String::from));
+    let s = Scene::new();
+    let (a, b, c) = (sleeping(&s), sleeping(&s), sleeping(&s));
+    a.cancel_with(Some("msgX".into()));
+    b.cancel_with(Some("m".into()));
+    c.cancel_with(Some("run".into()));
+    let early = s.task(|_| async { Ok(()) });
+    early.cancel_with(Some("early".into()));
+    let own = s.task(|_| async { Err::<(), _>(Error::Cancelled(Some("own".into()))) });
+    let got = s.run_until_complete(c.clone()).unwrap_err();
+    assert_eq!(got, cancelled(Some("run")));
+    assert!(a.cancelled() && early.cancelled() && own.cancelled());
+    assert_eq!(own.cancelling(), 0);
+    let first = a.result().unwrap_err();
+    assert_eq!(
+        (first.to_string().as_str(), first),
+        ("msgX", cancelled(Some("msgX")))
+    );
+    assert_eq!(a.result().unwrap_err(), cancelled(None));
+    assert_eq!(a.exception().unwrap_err(), cancelled(None));
+    assert_eq!(b.exception().unwrap_err(), cancelled(Some("m")));
+    assert_eq!(b.result().unwrap_err(), cancelled(None));
+    assert_eq!(c.result().unwrap_err(), cancelled(None));
+    for (t, m) in [(&early, "early"), (&own, "own")] {
+        assert_eq!(t.result().unwrap_err(), cancelled(Some(m)));
+        assert_eq!(t.result().unwrap_err(), cancelled(None));
+    }
+}
+
+/// `sleep(delay)` completes after `delay` on the loop's clock, not before;
+/// zero and negative delays yield one iteration; outside a running loop it
+/// fails; cancelled, it raises `CancelledError(msg)` and cancels its timer,
+/// which then holds the loop no more (THREAD-3).
+/// Rules: TASK-12, TASK-1, TASK-4, THREAD-3, ERR-1
+#[test]
+fn sleep_on_the_loop_clock() {
+    cases(&[
+        ("after its delay, on the loop's clock", |s| {
+            let t = s.task(|s| async move {
+                let start = s.time();
+                loopspec::sleep(2.5).await?;
+                let mid = s.time();
+                loopspec::sleep(1.0).await?;
+                Ok((start, mid, s.time()))
+            });
+            assert_eq!(s.run_until_complete(t), Ok((0.0, 2.5, 3.5)));
+        }),
+        ("not before", |s| {
+            let t = sleeper(s, 5.0, ());
+            s.later(4.5, |s| s.stop());
+            s.forever();
+            assert!(!t.done());
+            assert_eq!(s.time(), 4.5);
+            s.run_until_complete(t).unwrap();
+            assert_eq!(s.time(), 5.0);
+        }),
+        ("zero and negative delays yield one iteration", |s| {
+            for delay in [0.0, -1.0] {
+                let t = s.task(move |s| async move {
+                    s.push("a");
+                    loopspec::sleep(delay).await?;
+                    s.push("b");
+                    loopspec::sleep(delay).await?;
+                    s.push("c");
+                    Ok(())
+                });
+                for step in ["a", "b", "c"] {
+                    assert_eq!(s.once(), [step], "delay {delay}");
+                }
+                assert!(t.done() && s.time() == 0.0);
+            }
+        }),
+        ("outside a running loop it fails", |_| {
+            let mut fut = Box::pin(loopspec::sleep(1.0));
+            let out = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            let Poll::Ready(Err(e)) = out else {
+                panic!("expected NoRunningLoop, got {out:?}")
+            };
+            assert_eq!(e, Error::NoRunningLoop);
+            assert_py_error(&e, "RuntimeError", "no running event loop");
+        }),
+        ("cancelled, it raises the message", |s| {
+            let t = s.task(|_| async { Ok(loopspec::sleep(100.0).await.unwrap_err()) });
+            s.once();
+            t.cancel_with(Some("wake".into()));
+            let got = s.run_until_complete(t);
+            assert_eq!(
+                (got, s.time()),
+                (Ok(Error::Cancelled(Some("wake".into()))), 0.0)
+            );
+        }),
+        // A live 100 s timer would keep the loop bound here.
+        ("cancelled, its timer is cancelled too", |s| {
+            let t = sleeper(s, 100.0, ());
+            let t2 = t.clone();
+            s.later(1.0, move |_| {
+                t2.cancel();
+            });
+            assert!(s.run_until_complete(t.clone()).unwrap_err().is_cancelled());
+            assert!(t.cancelled());
+            common::assert_holds_no_work(s);
+            // And the clock never jumped to the cancelled deadline.
+            assert_eq!(s.time(), 1.0);
+        }),
+    ]);
+}
+
+/// `current_task()` is the task whose step runs — the same in each of its
+/// steps — `None` in a plain callback, and fails without a running loop;
+/// `all_tasks()` lists the unfinished tasks of the running loop, in a task
+/// or a callback.
+/// Rules: TASK-13, ERR-1
+#[test]
+fn current_task_and_all_tasks() {
+    let err = loopspec::current_task().unwrap_err();
+    assert_eq!(err, Error::NoRunningLoop);
+    assert_py_error(&err, "RuntimeError", "no running event loop");
+    assert_eq!(loopspec::all_tasks().unwrap_err(), Error::NoRunningLoop);
+    let s = Scene::new();
+    let other = Scene::new();
+    sleeper(&other, 1.0, ());
+    let quick = s.task(|_| async { Ok(()) });
+    let slow = sleeper(&s, 5.0, ());
+    // A loop that exists but does not run does not count.
+    assert_eq!(loopspec::current_task().unwrap_err(), Error::NoRunningLoop);
+    let slot: Rc<RefCell<Option<Task<()>>>> = Rc::default();
+    let (q, sl, sl2) = (quick.clone(), slow.clone(), slot.clone());
+    let main = s.task(|s| async move {
+        let me = loopspec::current_task()?.unwrap();
+        let same = me.is(&sl2.borrow_mut().take().unwrap());
+        loopspec::yield_now().await?;
+        let all = loopspec::all_tasks()?;
+        let has = |t: &Task<()>| all.iter().any(|r| r.is(t));
+        let again = loopspec::current_task()?.unwrap() == me && me.get_name() == "Task-3";
+        s.push(format!(
+            "{} {} {} {} {same} {again}",
+            all.len(),
+            has(&q),
+            has(&sl),
+            all.contains(&me)
+        ));
+        Ok(())
+    });
+    *slot.borrow_mut() = Some(main.clone());
+    s.soon(|s| {
+        let current = loopspec::current_task().map(|t| t.is_none());
+        let all = loopspec::all_tasks().unwrap().len();
+        s.push(format!(
+            "callback: no current task: {current:?}, {all} tasks"
+        ));
+    });
+    s.run_until_complete(main).unwrap();
+    let callback = "callback: no current task: Ok(true), 2 tasks";
+    assert_eq!(s.take(), [callback, "2 false true true true true"]);
+    assert!(quick.done());
+    common::finish(&s);
+    common::finish(&other);
+}
+
+/// A panic in a task is an exception, `Panic('boom')`: it ends that task
+/// (its future dropped), reaches whoever awaits it, and leaves the loop and
+/// its other work running.
+/// Rules: TASK-14, LIFE-4
+#[test]
+fn a_panic_is_an_exception() {
+    let s = Scene::new();
+    let (dropped, g) = drop_counter();
+    let bad = s.task_with(g, |s| async move {
+        s.push("bad");
+        loopspec::yield_now().await?;
+        if true {
+            panic!("later {}", 7);
+        }
+        Ok(())
+    });
+    let good = s.task(|s| async move {
+        for i in 0..3 {
+            s.push(format!("good{i}"));
+            loopspec::yield_now().await?;
+        }
+        Ok("fine")
+    });
+    assert_eq!(s.run_until_complete(good), Ok("fine"));
+    assert_eq!(s.take(), ["bad", "good0", "good1", "good2"]);
+    assert!(count(&dropped) == 1 && bad.done() && !bad.cancelled());
+    let err = bad.exception().unwrap().unwrap();
+    assert_eq!(err, Error::Panic("later 7".into()));
+    assert_py_error(&err, "Panic", "later 7");
+    let err = s.run_until_complete(async {
+        let inner = loopspec::create_task(async {
+            loopspec::yield_now().await?;
+            if true {
+                panic!("inner panic");
+            }
+            Ok(0)
+        })?;
+        inner.await
+    });
+    assert_eq!(err, Err(Error::Panic("inner panic".into())));
+    assert_eq!(s.run_until_complete(async { Ok(3) }), Ok(3));
+    assert!(!s.is_running());
+}
+
+/// Cancelling a task suspended on a future that cannot observe it (not a
+/// loopspec awaitable): `cancel()` returns true and counts; at the next
+/// step the future is dropped and the task ends cancelled — also when the
+/// future, polled then, completes without a loopspec await — unless the
+/// coroutine reaches a loopspec await, which observes the cancellation.
+/// Rules: TASK-15, TASK-4
+#[test]
+fn cancelling_a_task_that_cannot_observe_it() {
+    cases(&[
+        ("suspended on a foreign future: dropped", |s| {
+            let (dropped, g) = drop_counter();
+            let t = s.task_with(g, |_| async move {
+                std::future::pending::<()>().await;
+                Ok(1)
+            });
+            s.once();
+            s.once();
+            assert!(!t.done() && count(&dropped) == 0);
+            assert!(t.cancel_with(Some("drop it".into())));
+            s.once();
+            assert_eq!(count(&dropped), 1);
+            assert!(t.cancelled());
+            assert_eq!(t.result(), Err(Error::Cancelled(Some("drop it".into()))));
+        }),
+        ("run_until_complete of it returns", |s| {
+            let t = s.task(|_| async {
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+            let t2 = t.clone();
+            s.later(3.0, move |_| {
+                assert!(t2.cancel() && t2.cancel());
+                assert_eq!(t2.cancelling(), 2);
+            });
+            let got = s.run_until_complete(t.clone());
+            assert_eq!((got, s.time()), (Err(Error::Cancelled(None)), 3.0));
+            assert!(t.cancelled() && !t.cancel());
+        }),
+        // The value is dropped with the future.
+        (
+            "the future completes without observing: ends cancelled",
+            |s| {
+                let (dropped, g) = drop_counter();
+                let t = s.task_with(g, |s| async move {
+                    ReadyOnSecondPoll { polled: false }.await;
+                    s.push("reached the end");
+                    Ok(5)
+                });
+                s.once();
+                assert!(t.cancel());
+                assert_eq!(s.once(), ["reached the end"]);
+                assert_eq!(count(&dropped), 1);
+                assert_eq!(t.result(), Err(Error::Cancelled(None)));
+            },
+        ),
+        ("the next loopspec await observes it", |s| {
+            let t = s.task(|_| async {
+                ReadyOnSecondPoll { polled: false }.await;
+                Ok(format!("observed {:?}", loopspec::yield_now().await))
+            });
+            s.once();
+            t.cancel_with(Some("c".into()));
+            let got = s.run_until_complete(t.clone());
+            assert_eq!(got, Ok(r#"observed Err(CancelledError('c'))"#.into()));
+            assert!(!t.cancelled());
+        }),
+    ]);
 }

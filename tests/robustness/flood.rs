@@ -15,10 +15,10 @@
 //! the hang guard; it is not a figure the rule promises.
 //!
 //! Which thread wins a race is the machine's choice, so a drain that takes
-//! everything (the seeded bug `unbounded-drain`) fails here in most
+//! everything (the planted bug `unbounded-drain`) fails here in most
 //! runs, not in all: it holds the loop until a producer happens to fall
 //! behind. The deterministic check of the bound is the inbox's loom model
-//! (`src/inbox.rs`), which explores a send landing in the middle of a drain.
+//! (`src/inbox/loom_models.rs`), which explores a send landing in the middle of a drain.
 
 use common::{HANG_GUARD, recv_or_hang, vloop};
 use loopspec::EventLoop;

@@ -1,5 +1,5 @@
 //! CONC rules of SPEC.md: `ConcurrentFuture`, the counterpart of
-//! `concurrent.futures.Future` (catalogue 9.4, CF-1..CF-6).
+//! `concurrent.futures.Future`.
 //!
 //! Deterministic: timeouts are only used as `Duration::ZERO` to observe
 //! "not done yet"; other threads are joined before asserting, and a thread
@@ -8,56 +8,63 @@
 //! hang guard (`cf_result`, `recv_or_hang`); the CONC-2 tests of
 //! `result(None)` itself keep calling it.
 
-use common::{cf_exception, cf_result, recv_or_hang, vloop};
+use common::{
+    Log, Scene, assert_py_error, cases, cf_exception, cf_result, key_error, recv_or_hang,
+    value_error,
+};
 use loopspec::{CfState, ConcurrentFuture, Error};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-/// A shared, thread-safe event log.
-#[derive(Clone, Default)]
-struct SyncLog(Arc<Mutex<Vec<String>>>);
+type Cf = ConcurrentFuture<i32>;
 
-impl SyncLog {
-    fn push(&self, s: impl Into<String>) {
-        self.0.lock().unwrap().push(s.into());
+/// A concurrent future in `state`: a finished one holds 1, a failed one
+/// `ValueError('x')`.
+fn cf_in(state: &str) -> Cf {
+    let cf = Cf::new();
+    match state {
+        "pending" => {}
+        "running" => assert_eq!(cf.set_running_or_notify_cancel(), Ok(true)),
+        "cancelled" => assert!(cf.cancel()),
+        "notified" => {
+            assert!(cf.cancel());
+            assert_eq!(cf.set_running_or_notify_cancel(), Ok(false));
+        }
+        "finished" => cf.set_result(1).unwrap(),
+        "failed" => cf.set_exception(value_error("x")).unwrap(),
+        other => panic!("no state {other}"),
     }
-    fn get(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
+    cf
 }
 
-fn assert_states(
-    cf: &ConcurrentFuture<i32>,
-    state: CfState,
-    done: bool,
-    running: bool,
-    cancelled: bool,
-) {
-    assert_eq!(cf.state(), state);
-    assert_eq!(cf.done(), done, "done() in {state:?}");
-    assert_eq!(cf.running(), running, "running() in {state:?}");
-    assert_eq!(cf.cancelled(), cancelled, "cancelled() in {state:?}");
+/// Runs `f` with a clone of `cf` on a new thread; joins it and returns what
+/// it returned with that thread's id.
+fn on_another_thread<R: Send + 'static>(
+    cf: &Cf,
+    f: impl FnOnce(Cf) -> R + Send + 'static,
+) -> (R, thread::ThreadId) {
+    let cf = cf.clone();
+    thread::spawn(move || (f(cf), thread::current().id()))
+        .join()
+        .unwrap()
 }
 
 fn assert_timeout(err: &Error) {
     assert_eq!(*err, Error::Timeout);
-    assert_eq!(err.python_type(), "TimeoutError");
-    assert_eq!(err.to_string(), "");
+    assert_py_error(err, "TimeoutError", "");
 }
 
 fn assert_cancelled(err: &Error) {
     assert_eq!(*err, Error::Cancelled(None));
-    assert_eq!(err.python_type(), "CancelledError");
-    assert_eq!(err.to_string(), "");
+    assert_py_error(err, "CancelledError", "");
 }
 
 /// Asserts an `InvalidStateError: STATE: <Future at 0x... REST>`.
 fn assert_invalid_state(err: &Error, state: &str, rest: &str) {
     assert!(
         matches!(err, Error::ConcurrentInvalidState { .. }),
-        "expected ConcurrentInvalidState, got {err:?}"
+        "{err:?}"
     );
     assert_eq!(err.python_type(), "InvalidStateError");
     let msg = err.to_string();
@@ -71,170 +78,106 @@ fn assert_invalid_state(err: &Error, state: &str, rest: &str) {
     let addr = &msg[prefix.len()..msg.len() - rest.len()];
     assert!(
         !addr.is_empty() && addr.chars().all(|c| c.is_ascii_hexdigit()),
-        "address part {addr:?} of {msg:?}"
+        "{msg:?}"
     );
 }
 
-fn assert_unexpected_state(err: &Error) {
-    assert_eq!(*err, Error::UnexpectedState);
-    assert_eq!(err.to_string(), "Future in unexpected state");
-    assert_eq!(err.python_type(), "RuntimeError");
-}
-
-// ---------------------------------------------------------------------------
-// CONC-1
-// ---------------------------------------------------------------------------
-
+/// The states, their Python names and flags (`done`, `running`,
+/// `cancelled`), in every way of reaching them; clones share one state.
 /// Rules: CONC-1
 #[test]
-fn concurrent_future_new_is_pending() {
-    let cf = ConcurrentFuture::<i32>::new();
-    assert_states(&cf, CfState::Pending, false, false, false);
-    let dflt: ConcurrentFuture<i32> = ConcurrentFuture::default();
-    assert_states(&dflt, CfState::Pending, false, false, false);
-}
-
-/// Rules: CONC-1
-#[test]
-fn concurrent_future_state_flags_in_every_state() {
-    let running = ConcurrentFuture::<i32>::new();
-    assert_eq!(running.set_running_or_notify_cancel(), Ok(true));
-    assert_states(&running, CfState::Running, false, true, false);
-
-    let cancelled = ConcurrentFuture::<i32>::new();
-    assert!(cancelled.cancel());
-    assert_states(&cancelled, CfState::Cancelled, true, false, true);
-
-    assert_eq!(cancelled.set_running_or_notify_cancel(), Ok(false));
-    assert_states(&cancelled, CfState::CancelledAndNotified, true, false, true);
-
-    let finished = ConcurrentFuture::<i32>::new();
-    finished.set_result(1).unwrap();
-    assert_states(&finished, CfState::Finished, true, false, false);
-
-    let failed = ConcurrentFuture::<i32>::new();
-    failed
-        .set_exception(Error::raise("ValueError", "x"))
-        .unwrap();
-    assert_states(&failed, CfState::Finished, true, false, false);
-
-    let run_then_finish = ConcurrentFuture::<i32>::new();
-    assert_eq!(run_then_finish.set_running_or_notify_cancel(), Ok(true));
+fn concurrent_future_states() {
+    #[rustfmt::skip]
+    let table = [
+        ("pending",   CfState::Pending,              "PENDING",                (false, false, false)),
+        ("running",   CfState::Running,              "RUNNING",                (false, true, false)),
+        ("cancelled", CfState::Cancelled,            "CANCELLED",              (true, false, true)),
+        ("notified",  CfState::CancelledAndNotified, "CANCELLED_AND_NOTIFIED", (true, false, true)),
+        ("finished",  CfState::Finished,             "FINISHED",               (true, false, false)),
+        ("failed",    CfState::Finished,             "FINISHED",               (true, false, false)),
+    ];
+    for (made, state, name, flags) in table {
+        let cf = cf_in(made);
+        assert_eq!((cf.state(), cf.state().name()), (state, name), "{made}");
+        assert_eq!((cf.done(), cf.running(), cf.cancelled()), flags, "{made}");
+    }
+    let dflt: Cf = ConcurrentFuture::default();
+    assert_eq!(dflt.state(), CfState::Pending);
+    let run_then_finish = cf_in("running");
     run_then_finish.set_result(2).unwrap();
-    assert_states(&run_then_finish, CfState::Finished, true, false, false);
-}
-
-/// Rules: CONC-1
-#[test]
-fn concurrent_future_state_names_are_pythons() {
-    assert_eq!(CfState::Pending.name(), "PENDING");
-    assert_eq!(CfState::Running.name(), "RUNNING");
-    assert_eq!(CfState::Cancelled.name(), "CANCELLED");
-    assert_eq!(
-        CfState::CancelledAndNotified.name(),
-        "CANCELLED_AND_NOTIFIED"
-    );
-    assert_eq!(CfState::Finished.name(), "FINISHED");
-}
-
-/// Rules: CONC-1
-#[test]
-fn concurrent_future_clones_share_one_state() {
-    let cf = ConcurrentFuture::<i32>::new();
+    assert_eq!(run_then_finish.state(), CfState::Finished);
+    let cf = Cf::new();
     let other = cf.clone();
-    assert_eq!(cf, other);
-    assert_ne!(cf, ConcurrentFuture::new());
+    assert!(cf == other && cf != Cf::new());
     other.set_result(3).unwrap();
-    assert_eq!(cf.state(), CfState::Finished);
-    assert_eq!(cf_result(&cf), Ok(3));
+    assert_eq!((cf.state(), cf_result(&cf)), (CfState::Finished, Ok(3)));
 }
 
-// ---------------------------------------------------------------------------
-// CONC-2
-// ---------------------------------------------------------------------------
-
+/// `result(timeout)` and `exception(timeout)`: a pending or running future
+/// times out, without changing (a positive timeout really waits, from any
+/// thread; only the outcome is asserted, not how long it took); a finished
+/// one gives its outcome, each time — a stored `TimeoutError` stays one; a
+/// cancelled one raises `CancelledError`.
 /// Rules: CONC-2
 #[test]
-fn concurrent_future_result_of_pending_times_out() {
-    let cf = ConcurrentFuture::<i32>::new();
-    assert_timeout(&cf.result(Some(Duration::ZERO)).unwrap_err());
-    assert_timeout(&cf.exception(Some(Duration::ZERO)).unwrap_err());
-    // Still pending, and a timeout changes nothing.
-    assert_eq!(cf.state(), CfState::Pending);
-    assert_eq!(cf.set_running_or_notify_cancel(), Ok(true));
-    assert_timeout(&cf.result(Some(Duration::ZERO)).unwrap_err());
-    assert_eq!(cf.state(), CfState::Running);
+fn result_and_exception_read_the_outcome() {
+    cases(&[
+        ("pending or running: a timeout, nothing changed", |_| {
+            let short = Duration::from_millis(5);
+            for (made, state) in [("pending", CfState::Pending), ("running", CfState::Running)] {
+                let cf = cf_in(made);
+                for timeout in [Duration::ZERO, short] {
+                    assert_timeout(&cf.result(Some(timeout)).unwrap_err());
+                    assert_timeout(&cf.exception(Some(timeout)).unwrap_err());
+                }
+                let (r, _) = on_another_thread(&cf, move |c| c.result(Some(short)));
+                assert_timeout(&r.unwrap_err());
+                assert_eq!(cf.state(), state);
+            }
+        }),
+        ("finished: its outcome, each time", |_| {
+            let ok = cf_in("finished");
+            for timeout in [None, Some(Duration::ZERO), None] {
+                assert_eq!(
+                    (ok.result(timeout), ok.exception(timeout)),
+                    (Ok(1), Ok(None))
+                );
+            }
+            let failed = cf_in("failed");
+            let got = failed.result(None).unwrap_err();
+            assert_eq!(got, value_error("x"));
+            assert_py_error(&got, "ValueError", "x");
+            for timeout in [None, Some(Duration::ZERO)] {
+                assert_eq!(failed.exception(timeout), Ok(Some(value_error("x"))));
+            }
+            let timed = Cf::new();
+            timed.set_exception(Error::Timeout).unwrap();
+            assert_timeout(&timed.result(None).unwrap_err());
+            assert_eq!(timed.exception(None), Ok(Some(Error::Timeout)));
+        }),
+        ("cancelled: CancelledError", |_| {
+            for made in ["cancelled", "notified"] {
+                let cf = cf_in(made);
+                for timeout in [None, Some(Duration::ZERO)] {
+                    assert_cancelled(&cf.result(timeout).unwrap_err());
+                    assert_cancelled(&cf.exception(timeout).unwrap_err());
+                }
+            }
+        }),
+    ]);
 }
 
-/// A positive timeout really waits (the timed wait, not the zero-timeout
-/// shortcut) and then gives up. Only the outcome is asserted, not how long
-/// it took.
-/// Rules: CONC-2
+/// A `result()` or `exception()` blocked in other threads returns when the
+/// future is completed — with a result or an exception, from any thread —
+/// or cancelled.
+/// Rules: CONC-2, CONC-3
 #[test]
-fn concurrent_future_result_with_a_positive_timeout_on_a_pending_future_times_out() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let short = Duration::from_millis(5);
-    assert_timeout(&cf.result(Some(short)).unwrap_err());
-    assert_timeout(&cf.exception(Some(short)).unwrap_err());
-    let other = cf.clone();
-    let from_another_thread = thread::spawn(move || other.result(Some(short)))
-        .join()
-        .unwrap();
-    assert_timeout(&from_another_thread.unwrap_err());
-    assert_eq!(cf.state(), CfState::Pending);
-}
-
-/// Rules: CONC-2
-#[test]
-fn concurrent_future_result_and_exception_of_finished() {
-    let ok = ConcurrentFuture::<i32>::new();
-    ok.set_result(42).unwrap();
-    assert_eq!(ok.result(None), Ok(42));
-    assert_eq!(ok.result(Some(Duration::ZERO)), Ok(42));
-    assert_eq!(ok.exception(None), Ok(None));
-    assert_eq!(ok.exception(Some(Duration::ZERO)), Ok(None));
-    // Reading twice gives the same outcome.
-    assert_eq!(ok.result(None), Ok(42));
-
-    let failed = ConcurrentFuture::<i32>::new();
-    let e = Error::raise("ValueError", "remote failure");
-    failed.set_exception(e.clone()).unwrap();
-    let got = failed.result(None).unwrap_err();
-    assert_eq!(got, e);
-    assert_eq!(got.python_type(), "ValueError");
-    assert_eq!(got.to_string(), "remote failure");
-    assert_eq!(failed.exception(None), Ok(Some(e.clone())));
-    assert_eq!(failed.exception(Some(Duration::ZERO)), Ok(Some(e)));
-
-    // A TimeoutError stored as the exception stays a TimeoutError.
-    let timed = ConcurrentFuture::<i32>::new();
-    timed.set_exception(Error::Timeout).unwrap();
-    assert_timeout(&timed.result(None).unwrap_err());
-    assert_eq!(timed.exception(None), Ok(Some(Error::Timeout)));
-}
-
-/// Rules: CONC-2
-#[test]
-fn concurrent_future_result_of_cancelled_raises_cancelled() {
-    let cf = ConcurrentFuture::<i32>::new();
-    assert!(cf.cancel());
-    assert_cancelled(&cf.result(None).unwrap_err());
-    assert_cancelled(&cf.result(Some(Duration::ZERO)).unwrap_err());
-    assert_cancelled(&cf.exception(None).unwrap_err());
-    assert_eq!(cf.set_running_or_notify_cancel(), Ok(false));
-    assert_cancelled(&cf.result(None).unwrap_err());
-    assert_cancelled(&cf.exception(Some(Duration::ZERO)).unwrap_err());
-}
-
-/// Rules: CONC-2
-#[test]
-fn concurrent_future_result_blocks_until_another_thread_completes_it() {
+fn a_blocked_wait_returns_when_the_future_is_done() {
     let cf = ConcurrentFuture::<String>::new();
     let (tx, rx) = mpsc::channel();
     let waiters: Vec<_> = (0..3)
         .map(|i| {
-            let cf = cf.clone();
-            let tx = tx.clone();
+            let (cf, tx) = (cf.clone(), tx.clone());
             thread::spawn(move || {
                 tx.send(()).unwrap();
                 match i {
@@ -251,14 +194,8 @@ fn concurrent_future_result_blocks_until_another_thread_completes_it() {
     }
     cf.set_result("hello".to_string()).unwrap();
     let got: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
-    assert_eq!(got, vec![Ok(5), Ok(1), Ok(5)]);
-}
-
-/// Rules: CONC-2, CONC-3
-#[test]
-fn concurrent_future_blocked_waiter_is_woken_by_cancel() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let (tx, rx) = mpsc::channel();
+    assert_eq!(got, [Ok(5), Ok(1), Ok(5)]);
+    let cf = Cf::new();
     let w = cf.clone();
     let waiter = thread::spawn(move || {
         tx.send(()).unwrap();
@@ -269,426 +206,232 @@ fn concurrent_future_blocked_waiter_is_woken_by_cancel() {
     let (r, e) = waiter.join().unwrap();
     assert_cancelled(&r.unwrap_err());
     assert_cancelled(&e.unwrap_err());
-}
-
-/// Rules: CONC-2
-#[test]
-fn concurrent_future_blocked_waiter_gets_exception_set_from_another_thread() {
-    let cf = ConcurrentFuture::<i32>::new();
+    let cf = Cf::new();
     let w = cf.clone();
     let waiter = thread::spawn(move || w.result(None));
-    let c = cf.clone();
-    thread::spawn(move || c.set_exception(Error::raise("KeyError", "k")))
-        .join()
-        .unwrap()
-        .unwrap();
-    let err = waiter.join().unwrap().unwrap_err();
-    assert_eq!(err, Error::raise("KeyError", "k"));
-    assert_eq!(err.python_type(), "KeyError");
+    let (set, _) = on_another_thread(&cf, |c| c.set_exception(key_error("k")));
+    assert_eq!(set, Ok(()));
+    assert_eq!(waiter.join().unwrap(), Err(key_error("k")));
 }
 
-// ---------------------------------------------------------------------------
-// CONC-3
-// ---------------------------------------------------------------------------
-
-/// Rules: CONC-3
-#[test]
-fn concurrent_future_cancel_pending_returns_true() {
-    let cf = ConcurrentFuture::<i32>::new();
-    assert!(cf.cancel());
-    assert_eq!(cf.state(), CfState::Cancelled);
-}
-
-/// Rules: CONC-3
-#[test]
-fn concurrent_future_cancel_again_returns_true_again() {
-    let cf = ConcurrentFuture::<i32>::new();
-    assert!(cf.cancel());
-    assert!(
-        cf.cancel(),
-        "already cancelled: true again (unlike asyncio)"
-    );
-    assert_eq!(cf.state(), CfState::Cancelled);
-    assert_eq!(cf.set_running_or_notify_cancel(), Ok(false));
-    assert!(cf.cancel(), "cancelled and notified: still true");
-    assert_eq!(cf.state(), CfState::CancelledAndNotified);
-
-    // The asyncio future, by contrast, says false the second time.
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    assert!(fut.cancel());
-    assert!(!fut.cancel());
-}
-
-/// Rules: CONC-3
-#[test]
-fn concurrent_future_cancel_running_or_finished_returns_false() {
-    let running = ConcurrentFuture::<i32>::new();
-    assert_eq!(running.set_running_or_notify_cancel(), Ok(true));
-    assert!(!running.cancel());
-    assert_eq!(running.state(), CfState::Running);
-    // The work can still finish.
-    running.set_result(9).unwrap();
-    assert_eq!(cf_result(&running), Ok(9));
-
-    let finished = ConcurrentFuture::<i32>::new();
-    finished.set_result(1).unwrap();
-    assert!(!finished.cancel());
-    assert_eq!(finished.state(), CfState::Finished);
-    assert_eq!(cf_result(&finished), Ok(1));
-
-    let failed = ConcurrentFuture::<i32>::new();
-    failed
-        .set_exception(Error::raise("ValueError", "v"))
-        .unwrap();
-    assert!(!failed.cancel());
-    assert_eq!(failed.state(), CfState::Finished);
-}
-
+/// `cancel()` is true for a pending or cancelled future (again and again,
+/// unlike asyncio's), false for a running or finished one, which it leaves
+/// as it is; the done callbacks run once, when it first succeeds.
 /// Rules: CONC-3, CONC-6
 #[test]
-fn concurrent_future_cancel_runs_callbacks_once() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    cf.add_done_callback(move |f| {
-        assert!(f.cancelled());
-        c.fetch_add(1, Ordering::SeqCst);
-    });
-    assert!(cf.cancel());
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    // A second cancel returns true but does not run the callbacks again.
-    assert!(cf.cancel());
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+fn cancel_is_true_unless_running_or_finished() {
+    for (made, cancels) in [
+        ("pending", true),
+        ("cancelled", true),
+        ("notified", true),
+        ("running", false),
+        ("finished", false),
+        ("failed", false),
+    ] {
+        let cf = cf_in(made);
+        let before = cf.state();
+        assert_eq!(cf.cancel(), cancels, "{made}");
+        let after = if made == "pending" {
+            CfState::Cancelled
+        } else {
+            before
+        };
+        assert_eq!(cf.state(), after, "{made}");
+    }
+    let running = cf_in("running");
+    assert!(!running.cancel());
+    running.set_result(9).unwrap();
+    assert_eq!(cf_result(&running), Ok(9), "the work can still finish");
+    // The asyncio future, by contrast, says false the second time.
+    let s = Scene::new();
+    let fut = s.create_future::<i32>();
+    assert!(fut.cancel() && !fut.cancel());
+    let log = Log::new();
+    let cf = Cf::new();
+    let l = log.clone();
+    cf.add_done_callback(move |f| l.push(format!("cancelled={}", f.cancelled())));
+    assert!(cf.cancel() && cf.cancel());
     cf.set_running_or_notify_cancel().unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-}
-
-/// Rules: CONC-3
-#[test]
-fn concurrent_future_cancel_failing_on_running_runs_no_callbacks() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    cf.add_done_callback(move |_| {
-        c.fetch_add(1, Ordering::SeqCst);
-    });
-    cf.set_running_or_notify_cancel().unwrap();
+    assert_eq!(log.take(), ["cancelled=true"], "run once");
+    let cf = cf_in("running");
+    let l = log.clone();
+    cf.add_done_callback(move |_| l.push("done"));
     assert!(!cf.cancel());
-    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert!(log.get().is_empty(), "a failed cancel runs no callback");
     cf.set_result(1).unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(log.take(), ["done"]);
 }
 
-// ---------------------------------------------------------------------------
-// CONC-4
-// ---------------------------------------------------------------------------
-
+/// `set_running_or_notify_cancel()`: pending becomes running (true),
+/// cancelled becomes cancelled-and-notified (false); any other state is
+/// `RuntimeError: Future in unexpected state` (CPython too for
+/// CANCELLED_AND_NOTIFIED, checked on 3.11.7), changing nothing.
 /// Rules: CONC-4
 #[test]
-fn set_running_or_notify_cancel_pending_becomes_running() {
-    let cf = ConcurrentFuture::<i32>::new();
+fn set_running_or_notify_cancel() {
+    let cf = cf_in("pending");
     assert_eq!(cf.set_running_or_notify_cancel(), Ok(true));
     assert_eq!(cf.state(), CfState::Running);
-}
-
-/// Rules: CONC-4
-#[test]
-fn set_running_or_notify_cancel_cancelled_reports_false() {
-    let cf = ConcurrentFuture::<i32>::new();
-    cf.cancel();
+    let cf = cf_in("cancelled");
     assert_eq!(cf.set_running_or_notify_cancel(), Ok(false));
-    assert_eq!(cf.state(), CfState::CancelledAndNotified);
-    assert!(cf.cancelled());
+    assert!(cf.state() == CfState::CancelledAndNotified && cf.cancelled());
+    for made in ["running", "finished", "notified"] {
+        let cf = cf_in(made);
+        let before = cf.state();
+        let err = cf.set_running_or_notify_cancel().unwrap_err();
+        assert_eq!(err, Error::UnexpectedState, "{made}");
+        assert_py_error(&err, "RuntimeError", "Future in unexpected state");
+        assert_eq!(cf.state(), before, "{made}");
+    }
 }
 
-/// Rules: CONC-4
-#[test]
-fn set_running_or_notify_cancel_other_states_fail() {
-    // RUNNING
-    let running = ConcurrentFuture::<i32>::new();
-    running.set_running_or_notify_cancel().unwrap();
-    assert_unexpected_state(&running.set_running_or_notify_cancel().unwrap_err());
-    assert_eq!(running.state(), CfState::Running);
-
-    // FINISHED (from PENDING, never started)
-    let finished = ConcurrentFuture::<i32>::new();
-    finished.set_result(1).unwrap();
-    assert_unexpected_state(&finished.set_running_or_notify_cancel().unwrap_err());
-    assert_eq!(finished.state(), CfState::Finished);
-
-    // CANCELLED_AND_NOTIFIED (CPython: RuntimeError too, checked on 3.11.7)
-    let notified = ConcurrentFuture::<i32>::new();
-    notified.cancel();
-    assert_eq!(notified.set_running_or_notify_cancel(), Ok(false));
-    assert_unexpected_state(&notified.set_running_or_notify_cancel().unwrap_err());
-    assert_eq!(notified.state(), CfState::CancelledAndNotified);
-}
-
-// ---------------------------------------------------------------------------
-// CONC-5
-// ---------------------------------------------------------------------------
-
-/// Rules: CONC-5
-#[test]
-fn concurrent_future_completes_from_pending_and_running() {
-    let from_pending = ConcurrentFuture::<i32>::new();
-    assert_eq!(from_pending.set_result(1), Ok(()));
-    assert_eq!(cf_result(&from_pending), Ok(1));
-
-    let from_running = ConcurrentFuture::<i32>::new();
-    from_running.set_running_or_notify_cancel().unwrap();
-    assert_eq!(from_running.set_result(2), Ok(()));
-    assert_eq!(cf_result(&from_running), Ok(2));
-
-    let exc_pending = ConcurrentFuture::<i32>::new();
-    assert_eq!(
-        exc_pending.set_exception(Error::raise("ValueError", "a")),
-        Ok(())
-    );
-    let exc_running = ConcurrentFuture::<i32>::new();
-    exc_running.set_running_or_notify_cancel().unwrap();
-    assert_eq!(
-        exc_running.set_exception(Error::raise("ValueError", "b")),
-        Ok(())
-    );
-    assert_eq!(
-        cf_exception(&exc_running),
-        Ok(Some(Error::raise("ValueError", "b")))
-    );
-}
-
+/// A future completes — with a result or an exception — from pending or
+/// running; completing a finished or cancelled one fails with
+/// `InvalidStateError: STATE: <Future at 0x... state=...>` and keeps the
+/// first outcome; the repr names the state, at the same address throughout.
 /// Rules: CONC-5, ERR-1
 #[test]
-fn concurrent_future_completing_finished_fails_with_state_and_repr() {
-    let cf = ConcurrentFuture::<i32>::new();
-    cf.set_result(1).unwrap();
-    assert_invalid_state(
-        &cf.set_result(2).unwrap_err(),
-        "FINISHED",
-        " state=finished returned i32>",
-    );
-    assert_invalid_state(
-        &cf.set_exception(Error::raise("ValueError", "x"))
-            .unwrap_err(),
-        "FINISHED",
-        " state=finished returned i32>",
-    );
-    // The first outcome is kept.
+fn completing_a_concurrent_future() {
+    for made in ["pending", "running"] {
+        let cf = cf_in(made);
+        assert_eq!(cf.set_result(2), Ok(()));
+        assert_eq!(cf_result(&cf), Ok(2));
+        let cf = cf_in(made);
+        assert_eq!(cf.set_exception(value_error("b")), Ok(()));
+        assert_eq!(cf_exception(&cf), Ok(Some(value_error("b"))));
+    }
+    let returned = " state=finished returned i32>";
+    let cf = cf_in("finished");
+    assert_invalid_state(&cf.set_result(2).unwrap_err(), "FINISHED", returned);
+    let err = cf.set_exception(value_error("y")).unwrap_err();
+    assert_invalid_state(&err, "FINISHED", returned);
     assert_eq!(cf_result(&cf), Ok(1));
-
-    let failed = ConcurrentFuture::<i32>::new();
-    failed
-        .set_exception(Error::raise("ValueError", "x"))
-        .unwrap();
-    assert_invalid_state(
-        &failed.set_result(2).unwrap_err(),
-        "FINISHED",
-        " state=finished raised ValueError>",
-    );
-    assert_eq!(
-        cf_exception(&failed),
-        Ok(Some(Error::raise("ValueError", "x")))
-    );
-}
-
-/// Rules: CONC-5
-#[test]
-fn concurrent_future_completing_cancelled_fails_with_state_and_repr() {
-    let cf = ConcurrentFuture::<i32>::new();
-    cf.cancel();
+    let failed = cf_in("failed");
+    let raised = " state=finished raised ValueError>";
+    assert_invalid_state(&failed.set_result(2).unwrap_err(), "FINISHED", raised);
+    assert_eq!(cf_exception(&failed), Ok(Some(value_error("x"))));
+    let cf = cf_in("cancelled");
     assert_invalid_state(
         &cf.set_result(1).unwrap_err(),
         "CANCELLED",
         " state=cancelled>",
     );
     cf.set_running_or_notify_cancel().unwrap();
-    assert_invalid_state(
-        &cf.set_exception(Error::raise("ValueError", "v"))
-            .unwrap_err(),
-        "CANCELLED_AND_NOTIFIED",
-        " state=cancelled>",
-    );
-    assert!(cf.cancelled());
+    let err = cf.set_exception(value_error("v")).unwrap_err();
+    assert_invalid_state(&err, "CANCELLED_AND_NOTIFIED", " state=cancelled>");
     assert_cancelled(&cf_result(&cf).unwrap_err());
-}
-
-/// Rules: CONC-5
-#[test]
-fn concurrent_future_repr_names_the_state() {
-    let cf = ConcurrentFuture::<i32>::new();
+    let cf = Cf::new();
     let pending = format!("{cf:?}");
     assert!(pending.starts_with("<Future at 0x"), "{pending}");
     assert!(pending.ends_with(" state=pending>"), "{pending}");
     cf.set_running_or_notify_cancel().unwrap();
     assert!(format!("{cf:?}").ends_with(" state=running>"));
     cf.set_result(3).unwrap();
-    assert!(format!("{cf:?}").ends_with(" state=finished returned i32>"));
-    // The same address in every repr of one future.
+    assert!(format!("{cf:?}").ends_with(returned));
     let addr = |s: &str| s.split(' ').nth(2).unwrap().to_string();
     assert_eq!(addr(&pending), addr(&format!("{cf:?}")));
 }
 
-// ---------------------------------------------------------------------------
-// CONC-6
-// ---------------------------------------------------------------------------
-
-/// Rules: CONC-6
-#[test]
-fn concurrent_future_callback_runs_in_the_completing_thread() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    for _ in 0..2 {
-        let s = seen.clone();
-        cf.add_done_callback(move |f| {
-            s.lock()
-                .unwrap()
-                .push((thread::current().id(), f.result(Some(Duration::ZERO))));
-        });
-    }
-    assert!(seen.lock().unwrap().is_empty(), "not run before completion");
-    let c = cf.clone();
-    let completer = thread::spawn(move || {
-        c.set_result(7).unwrap();
-        thread::current().id()
-    });
-    let completer_id = completer.join().unwrap();
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen, vec![(completer_id, Ok(7)), (completer_id, Ok(7))]);
-    assert_ne!(completer_id, thread::current().id());
-}
-
-/// Rules: CONC-6
-#[test]
-fn concurrent_future_callback_runs_inside_the_completing_call() {
-    // Ran before set_exception returned: visible right after, same thread.
-    let cf = ConcurrentFuture::<i32>::new();
-    let ran_in = Arc::new(Mutex::new(None));
-    let r = ran_in.clone();
-    cf.add_done_callback(move |_| *r.lock().unwrap() = Some(thread::current().id()));
-    cf.set_exception(Error::raise("ValueError", "v")).unwrap();
-    assert_eq!(*ran_in.lock().unwrap(), Some(thread::current().id()));
-}
-
+/// Done callbacks run inside the call that completes or cancels the future,
+/// in that call's thread, in registration order — at once, in the adding
+/// thread, for one added to a done future — and a panicking one does not
+/// stop the others or escape.
 /// Rules: CONC-6, CONC-3
 #[test]
-fn concurrent_future_callback_runs_in_the_cancelling_thread() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let ran_in = Arc::new(Mutex::new(None));
-    let r = ran_in.clone();
-    cf.add_done_callback(move |f| {
-        *r.lock().unwrap() = Some((thread::current().id(), f.cancelled()))
-    });
-    let c = cf.clone();
-    let canceller = thread::spawn(move || {
-        assert!(c.cancel());
-        thread::current().id()
-    });
-    let id = canceller.join().unwrap();
-    assert_eq!(*ran_in.lock().unwrap(), Some((id, true)));
+fn done_callbacks_run_where_the_future_is_done() {
+    cases(&[
+        ("in the completing thread, inside the call", |_| {
+            let cf = Cf::new();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            for _ in 0..2 {
+                let s = seen.clone();
+                cf.add_done_callback(move |f| {
+                    let outcome = f.result(Some(Duration::ZERO));
+                    s.lock().unwrap().push((thread::current().id(), outcome));
+                });
+            }
+            assert!(seen.lock().unwrap().is_empty(), "not run before completion");
+            let ((), completer) = on_another_thread(&cf, |c| c.set_result(7).unwrap());
+            let seen = seen.lock().unwrap().clone();
+            assert_eq!(seen, [(completer, Ok(7)), (completer, Ok(7))]);
+            assert_ne!(completer, thread::current().id());
+            let cf = Cf::new();
+            let here = Arc::new(Mutex::new(None));
+            let r = here.clone();
+            cf.add_done_callback(move |_| *r.lock().unwrap() = Some(thread::current().id()));
+            cf.set_exception(value_error("v")).unwrap();
+            assert_eq!(*here.lock().unwrap(), Some(thread::current().id()));
+        }),
+        ("in the cancelling thread", |_| {
+            let cf = Cf::new();
+            let ran_in = Arc::new(Mutex::new(None));
+            let r = ran_in.clone();
+            cf.add_done_callback(move |f| {
+                *r.lock().unwrap() = Some((thread::current().id(), f.cancelled()))
+            });
+            let (cancelled, id) = on_another_thread(&cf, |c| c.cancel());
+            assert!(cancelled);
+            assert_eq!(*ran_in.lock().unwrap(), Some((id, true)));
+        }),
+        ("added when done: at once, in the adding thread", |_| {
+            let cf = Cf::new();
+            on_another_thread(&cf, |c| c.set_result(5).unwrap());
+            let ran_in = Arc::new(Mutex::new(None));
+            let r = ran_in.clone();
+            cf.add_done_callback(move |f| {
+                *r.lock().unwrap() = Some((thread::current().id(), cf_result(f)))
+            });
+            let me = thread::current().id();
+            assert_eq!(*ran_in.lock().unwrap(), Some((me, Ok(5))));
+            let r2 = Arc::new(Mutex::new(None));
+            let rr = r2.clone();
+            let ((), adder) = on_another_thread(&cf, move |c| {
+                c.add_done_callback(move |_| *rr.lock().unwrap() = Some(thread::current().id()));
+            });
+            assert_eq!(*r2.lock().unwrap(), Some(adder));
+            let log = Log::new();
+            let l = log.clone();
+            cf_in("cancelled").add_done_callback(move |f| l.push(format!("{}", f.cancelled())));
+            assert_eq!(log.take(), ["true"]);
+        }),
+        ("in registration order; a panic stops no other", |_| {
+            let cf = Cf::new();
+            let log = Log::new();
+            for name in ["a", "b"] {
+                let log = log.clone();
+                cf.add_done_callback(move |_| log.push(name));
+            }
+            cf.add_done_callback(|_| panic!("callback failed"));
+            let l = log.clone();
+            cf.add_done_callback(move |_| l.push("c"));
+            // The completion succeeds and the panic does not escape.
+            assert_eq!(cf.set_result(1), Ok(()));
+            assert_eq!(log.take(), ["a", "b", "c"]);
+            assert_eq!(cf_result(&cf), Ok(1));
+            cf.add_done_callback(|_| panic!("late callback failed"));
+            let l = log.clone();
+            cf.add_done_callback(move |_| l.push("late"));
+            assert_eq!(log.take(), ["late"]);
+            let cancelled = Cf::new();
+            cancelled.add_done_callback(|_| panic!("callback failed"));
+            let l = log.clone();
+            cancelled.add_done_callback(move |f| l.push(format!("cancelled={}", f.cancelled())));
+            assert!(cancelled.cancel());
+            assert_eq!(log.take(), ["cancelled=true"]);
+        }),
+    ]);
 }
 
-/// Rules: CONC-6
+/// A concurrent future is awaitable by any executor — tokio's `block_on` or
+/// a loopspec task — completed or cancelled from another thread while it
+/// waits, or done already (again and again), with the outcomes of CONC-2.
+/// Rules: CONC-7, CONC-2
 #[test]
-fn concurrent_future_callback_added_when_done_runs_at_once_in_the_adding_thread() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let c = cf.clone();
-    thread::spawn(move || c.set_result(5).unwrap())
-        .join()
-        .unwrap();
-
-    let ran_in = Arc::new(Mutex::new(None));
-    let r = ran_in.clone();
-    cf.add_done_callback(move |f| {
-        *r.lock().unwrap() = Some((thread::current().id(), cf_result(f)))
-    });
-    // Already ran, before add_done_callback returned, in this thread.
-    assert_eq!(
-        *ran_in.lock().unwrap(),
-        Some((thread::current().id(), Ok(5)))
-    );
-
-    // The same from another thread.
-    let r2 = Arc::new(Mutex::new(None));
-    let (c, rr) = (cf.clone(), r2.clone());
-    let adder = thread::spawn(move || {
-        c.add_done_callback(move |_| *rr.lock().unwrap() = Some(thread::current().id()));
-        thread::current().id()
-    });
-    let adder_id = adder.join().unwrap();
-    assert_eq!(*r2.lock().unwrap(), Some(adder_id));
-
-    // And on a cancelled future.
-    let cancelled = ConcurrentFuture::<i32>::new();
-    cancelled.cancel();
-    let hit = Arc::new(AtomicUsize::new(0));
-    let h = hit.clone();
-    cancelled.add_done_callback(move |f| {
-        assert!(f.cancelled());
-        h.fetch_add(1, Ordering::SeqCst);
-    });
-    assert_eq!(hit.load(Ordering::SeqCst), 1);
-}
-
-/// Rules: CONC-6
-#[test]
-fn concurrent_future_callbacks_run_in_registration_order() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let log = SyncLog::default();
-    for name in ["a", "b", "c"] {
-        let log = log.clone();
-        cf.add_done_callback(move |_| log.push(name));
-    }
-    cf.set_result(0).unwrap();
-    assert_eq!(log.get(), ["a", "b", "c"]);
-}
-
-/// Rules: CONC-6
-#[test]
-fn concurrent_future_panicking_callback_does_not_stop_the_others() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let log = SyncLog::default();
-    let l = log.clone();
-    cf.add_done_callback(move |_| l.push("first"));
-    cf.add_done_callback(|_| panic!("callback failed"));
-    let l = log.clone();
-    cf.add_done_callback(move |_| l.push("third"));
-    // The completion succeeds and the panic does not escape.
-    assert_eq!(cf.set_result(1), Ok(()));
-    assert_eq!(log.get(), ["first", "third"]);
-    assert_eq!(cf_result(&cf), Ok(1));
-
-    // Also for a callback added to a done future.
-    cf.add_done_callback(|_| panic!("late callback failed"));
-    let l = log.clone();
-    cf.add_done_callback(move |_| l.push("late"));
-    assert_eq!(log.get(), ["first", "third", "late"]);
-}
-
-/// Rules: CONC-6
-#[test]
-fn concurrent_future_panicking_callback_on_cancel_does_not_stop_the_others() {
-    let cf = ConcurrentFuture::<i32>::new();
-    let log = SyncLog::default();
-    cf.add_done_callback(|_| panic!("callback failed"));
-    let l = log.clone();
-    cf.add_done_callback(move |f| l.push(format!("cancelled={}", f.cancelled())));
-    assert!(cf.cancel());
-    assert_eq!(log.get(), ["cancelled=true"]);
-}
-
-// ---------------------------------------------------------------------------
-// CONC-7
-// ---------------------------------------------------------------------------
-
-/// Rules: CONC-7
-#[test]
-fn concurrent_future_awaited_by_tokio_block_on() {
+fn a_concurrent_future_is_awaitable_by_any_executor() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    // Completed by another thread while the runtime waits.
-    let cf = ConcurrentFuture::<i32>::new();
+    let cf = Cf::new();
     let c = cf.clone();
     let (tx, rx) = mpsc::channel::<()>();
     let completer = thread::spawn(move || {
@@ -701,77 +444,44 @@ fn concurrent_future_awaited_by_tokio_block_on() {
     });
     completer.join().unwrap();
     assert_eq!(got, Ok(11));
-
-    // Errors and cancellation arrive as CONC-2 says.
-    let failed = ConcurrentFuture::<i32>::new();
-    let f = failed.clone();
-    thread::spawn(move || f.set_exception(Error::raise("ValueError", "bad")).unwrap())
-        .join()
-        .unwrap();
-    assert_eq!(rt.block_on(failed), Err(Error::raise("ValueError", "bad")));
-    let cancelled = ConcurrentFuture::<i32>::new();
+    let failed = Cf::new();
+    on_another_thread(&failed, |f| f.set_exception(value_error("bad")).unwrap());
+    assert_eq!(rt.block_on(failed), Err(value_error("bad")));
+    let cancelled = Cf::new();
     let c = cancelled.clone();
     let canceller = thread::spawn(move || assert!(c.cancel()));
     let got = rt.block_on(cancelled);
     canceller.join().unwrap();
     assert_cancelled(&got.unwrap_err());
-}
-
-/// Rules: CONC-7
-#[test]
-fn concurrent_future_awaited_by_a_loopspec_task() {
-    let lp = vloop();
-    let cf = ConcurrentFuture::<String>::new();
-    let c = cf.clone();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let completer = thread::spawn(move || {
-        recv_or_hang(&go_rx, "the task is waiting");
-        c.set_result("from a thread".into()).unwrap();
-    });
-    let got = lp
-        .run_until_complete(async move {
+    let done = cf_in("finished");
+    assert_eq!(
+        (rt.block_on(done.clone()), rt.block_on(done.clone())),
+        (Ok(1), Ok(1))
+    );
+    let s = Scene::new();
+    assert_eq!(s.run_until_complete(done), Ok(1));
+    for cancel in [false, true] {
+        let cf = ConcurrentFuture::<String>::new();
+        let c = cf.clone();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let other = thread::spawn(move || {
+            recv_or_hang(&go_rx, "the task is waiting");
+            if cancel {
+                assert!(c.cancel());
+            } else {
+                c.set_result("from a thread".into()).unwrap();
+            }
+        });
+        let got = s.run_until_complete(async move {
             // The completion can only happen after this task waits.
             go_tx.send(()).unwrap();
-            cf.await
-        })
-        .unwrap();
-    completer.join().unwrap();
-    assert_eq!(got, "from a thread");
-    lp.close().unwrap();
-}
-
-/// Rules: CONC-7, CONC-2
-#[test]
-fn concurrent_future_awaited_by_a_loopspec_task_gets_cancellation() {
-    let lp = vloop();
-    let cf = ConcurrentFuture::<i32>::new();
-    let c = cf.clone();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let canceller = thread::spawn(move || {
-        recv_or_hang(&go_rx, "the task is waiting");
-        assert!(c.cancel());
-    });
-    let got = lp.run_until_complete(async move {
-        go_tx.send(()).unwrap();
-        Ok(cf.await)
-    });
-    canceller.join().unwrap();
-    assert_cancelled(&got.unwrap().unwrap_err());
-    lp.close().unwrap();
-}
-
-/// Rules: CONC-7
-#[test]
-fn concurrent_future_already_done_is_ready_at_once() {
-    let cf = ConcurrentFuture::<i32>::new();
-    cf.set_result(4).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    assert_eq!(rt.block_on(cf.clone()), Ok(4));
-    // Awaiting again gives the same outcome.
-    assert_eq!(rt.block_on(cf.clone()), Ok(4));
-    let lp = vloop();
-    assert_eq!(lp.run_until_complete(cf), Ok(4));
-    lp.close().unwrap();
+            Ok(cf.await)
+        });
+        other.join().unwrap();
+        match got.unwrap() {
+            Err(e) => assert!(cancel && e == Error::Cancelled(None), "{e:?}"),
+            Ok(v) => assert!(!cancel && v == "from a thread"),
+        }
+    }
+    s.close().unwrap();
 }

@@ -2,11 +2,12 @@
 //! (`Runner`, `run_with_loop_factory`), THREAD (loop-bound work and its home
 //! thread), XTHREAD (handing work to a loop from other threads), CONC
 //! (`ConcurrentFuture`), CHAIN (`wrap_future`) and EXEC (`run_in_executor`)
-//! rules.
+//! rules, and interoperation with tokio.
 
 mod chain;
 mod concurrent_future;
 mod executor;
+mod interop;
 mod policy;
 mod runner;
 mod thread_affinity;

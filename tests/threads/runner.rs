@@ -1,17 +1,15 @@
 //! RUNNER rules of SPEC.md (`Runner`, `run_with_loop_factory`) and POLICY-14
 //! (the deprecated policy API).
 //!
-//! Every test runs its body on a fresh thread (`common::in_thread`), so no
-//! current-loop slot leaks between tests.
+//! Every case runs on a fresh thread (`common::thread_cases`,
+//! `common::in_thread`), so no current-loop slot leaks between cases.
 
-use common::{capture_exceptions, in_thread, vloop};
+use common::{assert_py_error, capture_exceptions, in_thread, thread_cases, value_error, vloop};
 use loopspec::{
     ClockKind, Error, EventLoop, Policy, Profile, Runner, catch_warnings, get_event_loop_policy,
     get_event_loop_with, run_with_loop_factory, set_event_loop_policy, warnings,
 };
-use std::cell::Cell;
-use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A policy on the virtual clock (any profile: the runner rules do not
 /// change from 3.11 to 3.15).
@@ -25,174 +23,155 @@ fn peek_slot() -> Option<EventLoop> {
     Policy::new(Profile::Py314).get_event_loop().ok()
 }
 
-/// Rules: RUNNER-1
-#[test]
-fn runner_makes_its_loop_at_the_first_get_loop_and_keeps_it() {
-    in_thread("r1", || {
-        let made = Rc::new(Cell::new(0));
-        let m = made.clone();
-        let mut runner = Runner::with_policy(vpolicy());
-        assert_eq!(peek_slot(), None, "nothing is made before it is needed");
-        let lp = runner.get_loop().unwrap();
-        assert_eq!(runner.get_loop().unwrap(), lp);
-        let ran = runner.run(async move {
-            m.set(1);
-            Ok(())
-        });
-        assert_eq!(ran, Ok(()));
-        assert_eq!(made.get(), 1);
-        assert_eq!(runner.get_loop().unwrap(), lp);
-    });
+/// A runner whose loops come from a factory of virtual-clock loops.
+fn factory_runner() -> Runner {
+    Runner::with_loop_factory(vloop)
 }
 
+/// A runner makes its loop at the first use and keeps it; without a factory
+/// the loop is the thread's current loop from then until `close()`, which
+/// clears the slot; with one it never touches the current loop (the running
+/// loop still wins, POLICY-2).
 /// Rules: RUNNER-1, RUNNER-2, POLICY-2
 #[test]
-fn runner_without_a_factory_is_the_current_loop_until_close() {
-    in_thread("r2", || {
-        let policy = vpolicy();
-        let mut runner = Runner::with_policy(policy.clone());
-        let lp = runner.get_loop().unwrap();
-        assert_eq!(peek_slot(), Some(lp.clone()), "made current when made");
-        let p = policy.clone();
-        let during = runner
-            .run(async move { Ok((get_event_loop_with(&p)?, p.get_event_loop()?)) })
-            .unwrap();
-        assert_eq!(during, (lp.clone(), lp.clone()));
-        assert_eq!(get_event_loop_with(&policy).unwrap(), lp, "after run()");
-        runner.close();
-        assert!(lp.is_closed());
-        assert_eq!(peek_slot(), None, "close() clears the slot");
-    });
+fn a_runner_makes_its_loop_at_the_first_use() {
+    thread_cases(&[
+        ("r1", "made at the first get_loop, kept", || {
+            let mut runner = Runner::with_policy(vpolicy());
+            assert_eq!(peek_slot(), None, "nothing is made before it is needed");
+            let lp = runner.get_loop().unwrap();
+            assert_eq!(runner.get_loop().unwrap(), lp);
+            assert_eq!(runner.run(async { Ok(1) }), Ok(1));
+            assert_eq!(runner.get_loop().unwrap(), lp);
+        }),
+        ("r2", "current until close, without a factory", || {
+            let policy = vpolicy();
+            let mut runner = Runner::with_policy(policy.clone());
+            let lp = runner.get_loop().unwrap();
+            assert_eq!(peek_slot(), Some(lp.clone()), "made current when made");
+            let p = policy.clone();
+            let during =
+                runner.run(async move { Ok((get_event_loop_with(&p)?, p.get_event_loop()?)) });
+            assert_eq!(during, Ok((lp.clone(), lp.clone())));
+            assert_eq!(get_event_loop_with(&policy).unwrap(), lp, "after run()");
+            runner.close();
+            assert!(lp.is_closed());
+            assert_eq!(peek_slot(), None, "close() clears the slot");
+        }),
+        ("r2-factory", "never current, with a factory", || {
+            let policy = vpolicy();
+            let before = policy.new_event_loop();
+            policy.set_event_loop(Some(&before));
+            let mut runner = factory_runner();
+            let lp = runner.get_loop().unwrap();
+            assert_ne!(lp, before);
+            let p = policy.clone();
+            let during =
+                runner.run(async move { Ok((get_event_loop_with(&p)?, p.get_event_loop()?)) });
+            assert_eq!(during, Ok((lp.clone(), before.clone())));
+            runner.close();
+            assert!(lp.is_closed());
+            assert_eq!(peek_slot(), Some(before));
+        }),
+    ]);
 }
 
-/// Rules: RUNNER-1, RUNNER-2
-#[test]
-fn runner_with_a_factory_never_touches_the_current_loop() {
-    in_thread("r2-factory", || {
-        let policy = vpolicy();
-        let before = policy.new_event_loop();
-        policy.set_event_loop(Some(&before));
-        let mut runner = Runner::with_loop_factory(|| EventLoop::with_clock(ClockKind::Virtual));
-        let lp = runner.get_loop().unwrap();
-        assert_ne!(lp, before);
-        let p = policy.clone();
-        let during = runner
-            .run(async move { Ok((get_event_loop_with(&p)?, p.get_event_loop()?)) })
-            .unwrap();
-        // The running loop wins (POLICY-2); the slot still holds `before`.
-        assert_eq!(during, (lp.clone(), before.clone()));
-        runner.close();
-        assert!(lp.is_closed());
-        assert_eq!(peek_slot(), Some(before));
-    });
-}
-
-/// Rules: RUNNER-3
-#[test]
-fn runner_runs_twice_on_one_loop_and_tasks_live_on() {
-    in_thread("r3-twice", || {
-        let mut runner = Runner::with_policy(vpolicy());
-        let lp = runner.get_loop().unwrap();
-        let steps = Rc::new(Cell::new(0));
-        let s = steps.clone();
-        let background = runner
-            .run(async move {
-                loopspec::get_running_loop()?.create_task(async move {
-                    loop {
-                        loopspec::sleep(1.0).await?;
-                        s.set(s.get() + 1);
-                    }
-                    #[allow(unreachable_code)]
-                    Ok(())
-                })
-            })
-            .unwrap();
-        assert_eq!(steps.get(), 0, "the first run ended before the task slept");
-        runner.run(async { loopspec::sleep(2.5).await }).unwrap();
-        assert_eq!(steps.get(), 2, "the task ran during the second run");
-        assert_eq!(lp.time(), 2.5);
-        assert!(!background.done());
-        runner.close();
-        assert!(background.cancelled(), "close() cancels it");
-    });
-}
-
-/// Rules: RUNNER-3
-#[test]
-fn runner_run_inside_a_running_loop_is_refused_before_anything_else() {
-    in_thread("r3-nested", || {
-        let outer = vloop();
-        let (open, closed) = outer
-            .run_until_complete(async {
-                let mut open = Runner::with_policy(vpolicy());
-                let mut closed = Runner::with_policy(vpolicy());
-                closed.get_loop()?;
-                closed.close();
-                Ok((
-                    open.run(async { Ok(()) }).unwrap_err(),
-                    closed.run(async { Ok(()) }).unwrap_err(),
-                ))
-            })
-            .unwrap();
-        for err in [open, closed] {
-            assert_eq!(err, Error::RunnerInRunningLoop);
-            assert_eq!(
-                err.to_string(),
-                "Runner.run() cannot be called from a running event loop"
-            );
-            assert_eq!(err.python_type(), "RuntimeError");
-        }
-        assert_eq!(peek_slot(), None, "the refused runner made no loop");
-    });
-}
-
+/// `run(main)` runs on the runner's one loop, again and again — tasks live
+/// on between runs, and `close()` cancels them — but is refused inside a
+/// running loop (`Runner.run() cannot be called from a running event
+/// loop`), before anything else, and on a closed runner (`Runner is
+/// closed`), as is `get_loop()`. Closing twice, or an unused runner, does
+/// nothing (an unused one still runs).
 /// Rules: RUNNER-3, RUNNER-4
 #[test]
-fn runner_closed_refuses_run_and_get_loop() {
-    in_thread("r4-closed", || {
-        let mut runner = Runner::with_policy(vpolicy());
-        runner.run(async { Ok(()) }).unwrap();
-        runner.close();
-        for err in [
-            runner.run(async { Ok(()) }).unwrap_err(),
-            runner.get_loop().unwrap_err(),
-        ] {
-            assert_eq!(err, Error::RunnerClosed);
-            assert_eq!(err.to_string(), "Runner is closed");
-            assert_eq!(err.python_type(), "RuntimeError");
-        }
-        runner.close(); // a second close does nothing
-    });
+fn run_runs_main_on_the_runners_one_loop() {
+    thread_cases(&[
+        ("r3-twice", "twice on one loop; tasks live on", || {
+            let mut runner = Runner::with_policy(vpolicy());
+            let lp = runner.get_loop().unwrap();
+            let steps = Arc::new(Mutex::new(0));
+            let s = steps.clone();
+            let background: loopspec::Task<()> = runner
+                .run(async move {
+                    loopspec::create_task(async move {
+                        loop {
+                            loopspec::sleep(1.0).await?;
+                            *s.lock().unwrap() += 1;
+                        }
+                    })
+                })
+                .unwrap();
+            assert_eq!(
+                *steps.lock().unwrap(),
+                0,
+                "the first run ended before the task slept"
+            );
+            runner.run(async { loopspec::sleep(2.5).await }).unwrap();
+            assert_eq!(
+                *steps.lock().unwrap(),
+                2,
+                "the task ran during the second run"
+            );
+            assert!(lp.time() == 2.5 && !background.done());
+            runner.close();
+            assert!(background.cancelled(), "close() cancels it");
+        }),
+        (
+            "r3-nested",
+            "refused in a running loop, first of all",
+            || {
+                let refusals = vloop().run_until_complete(async {
+                    let mut open = Runner::with_policy(vpolicy());
+                    let mut closed = Runner::with_policy(vpolicy());
+                    closed.get_loop()?;
+                    closed.close();
+                    Ok([open.run(async { Ok(()) }), closed.run(async { Ok(()) })])
+                });
+                for err in refusals.unwrap() {
+                    let err = err.unwrap_err();
+                    assert_eq!(err, Error::RunnerInRunningLoop);
+                    let msg = "Runner.run() cannot be called from a running event loop";
+                    assert_py_error(&err, "RuntimeError", msg);
+                }
+                assert_eq!(peek_slot(), None, "the refused runner made no loop");
+            },
+        ),
+        ("r4-closed", "refused when closed, as get_loop", || {
+            let mut runner = Runner::with_policy(vpolicy());
+            runner.run(async { Ok(()) }).unwrap();
+            runner.close();
+            let refused = [runner.run(async { Ok(()) }), runner.get_loop().map(drop)];
+            for err in refused {
+                assert_py_error(&err.unwrap_err(), "RuntimeError", "Runner is closed");
+            }
+            runner.close(); // a second close does nothing
+        }),
+        ("r4-unused", "closing an unused runner does nothing", || {
+            let mut runner = Runner::with_policy(vpolicy());
+            runner.close();
+            assert_eq!(runner.run(async { Ok(7) }), Ok(7));
+        }),
+    ]);
 }
 
-/// Rules: RUNNER-4
-#[test]
-fn runner_close_of_an_unused_runner_does_nothing_and_it_still_runs() {
-    in_thread("r4-unused", || {
-        let mut runner = Runner::with_policy(vpolicy());
-        runner.close();
-        assert_eq!(runner.run(async { Ok(7) }), Ok(7));
-    });
-}
-
+/// `close()` — or dropping the runner — cancels the tasks left over and
+/// waits for them; what one raises instead of its cancellation is reported
+/// (`unhandled exception during asyncio.run() shutdown`, with the task),
+/// then the loop is closed and the slot cleared.
 /// Rules: RUNNER-4, FUT-7
 #[test]
-fn runner_close_cancels_leftover_tasks_and_reports_what_they_raise() {
+fn close_cancels_leftover_tasks_and_reports_what_they_raise() {
     in_thread("r4-leftover", || {
         let mut runner = Runner::with_policy(vpolicy());
         let lp = runner.get_loop().unwrap();
         let seen = capture_exceptions(&lp);
         let (quiet, stubborn) = runner
             .run(async {
-                let l = loopspec::get_running_loop()?;
-                let quiet = l.create_task(async {
-                    loopspec::sleep(10.0).await?;
-                    Ok(())
-                })?;
+                let quiet = loopspec::create_task(loopspec::sleep(10.0))?;
                 // Catches its cancellation and raises something else.
-                let stubborn = l.create_task(async {
+                let stubborn = loopspec::create_task(async {
                     match loopspec::sleep(10.0).await {
-                        Err(Error::Cancelled(_)) => Err(Error::raise("ValueError", "no")),
+                        Err(Error::Cancelled(_)) => Err(value_error("no")),
                         other => other,
                     }
                 })?;
@@ -202,31 +181,17 @@ fn runner_close_cancels_leftover_tasks_and_reports_what_they_raise() {
             .unwrap();
         runner.close();
         assert!(quiet.cancelled());
-        assert_eq!(
-            stubborn.exception(),
-            Ok(Some(Error::raise("ValueError", "no")))
-        );
+        assert_eq!(stubborn.exception(), Ok(Some(value_error("no"))));
+        let message = "unhandled exception during asyncio.run() shutdown";
+        assert_eq!(seen.messages(), [message]);
         let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 1, "{seen:?}");
-        assert_eq!(
-            seen[0].message,
-            "unhandled exception during asyncio.run() shutdown"
-        );
-        assert_eq!(seen[0].exception, Some(Error::raise("ValueError", "no")));
+        assert_eq!(seen[0].exception, Some(value_error("no")));
+        let task = seen[0].task.as_deref().unwrap_or_default();
         assert!(
-            seen[0]
-                .task
-                .as_deref()
-                .is_some_and(|t| t.starts_with("<Task finished name='Task-3' exception=")),
-            "{:?}",
-            seen[0].task
+            task.starts_with("<Task finished name='Task-3' exception="),
+            "{task}"
         );
     });
-}
-
-/// Rules: RUNNER-4
-#[test]
-fn runner_dropped_is_closed() {
     in_thread("r4-drop", || {
         let mut runner = Runner::with_policy(vpolicy());
         let lp = runner.get_loop().unwrap();
@@ -236,45 +201,35 @@ fn runner_dropped_is_closed() {
     });
 }
 
-/// Rules: RUNNER-5
+/// `run_with_loop_factory(main, factory)` runs main on a loop of the
+/// factory — never current — and closes it; inside a running loop it is
+/// refused as `run()` is (POLICY-13).
+/// Rules: RUNNER-5, POLICY-13
 #[test]
-fn run_with_loop_factory_runs_on_the_factory_loop_and_closes_it() {
+fn run_with_loop_factory_runs_on_the_factorys_loop() {
     in_thread("r5", || {
-        let made = std::sync::Arc::new(Mutex::new(None));
+        let made = Arc::new(Mutex::new(None));
         let m = made.clone();
+        let factory = move || {
+            let lp = vloop();
+            *m.lock().unwrap() = Some(lp.clone());
+            lp
+        };
         let out = run_with_loop_factory(
             async { loopspec::sleep(3.0).await.map(|()| "done") },
-            move || {
-                let lp = EventLoop::with_clock(ClockKind::Virtual);
-                *m.lock().unwrap() = Some(lp.clone());
-                lp
-            },
+            factory,
         );
         assert_eq!(out, Ok("done"));
         let lp = made.lock().unwrap().take().unwrap();
-        assert!(lp.is_closed());
-        assert_eq!(lp.time(), 3.0);
+        assert!(lp.is_closed() && lp.time() == 3.0);
         assert_eq!(peek_slot(), None, "a factory loop is never current");
-    });
-}
-
-/// Rules: RUNNER-5, POLICY-13
-#[test]
-fn run_with_loop_factory_inside_a_running_loop_is_refused() {
-    in_thread("r5-nested", || {
         let err = vloop()
-            .run_until_complete(async {
-                Ok(run_with_loop_factory(async { Ok(()) }, || {
-                    EventLoop::with_clock(ClockKind::Virtual)
-                })
-                .unwrap_err())
-            })
-            .unwrap();
+            .run_until_complete(async { Ok(run_with_loop_factory(async { Ok(()) }, vloop)) })
+            .unwrap()
+            .unwrap_err();
         assert_eq!(err, Error::RunInRunningLoop);
-        assert_eq!(
-            err.to_string(),
-            "asyncio.run() cannot be called from a running event loop"
-        );
+        let msg = "asyncio.run() cannot be called from a running event loop";
+        assert_py_error(&err, "RuntimeError", msg);
     });
 }
 
@@ -282,11 +237,15 @@ fn run_with_loop_factory_inside_a_running_loop_is_refused() {
 /// tests that set it run one at a time and restore the default.
 static PROCESS_POLICY: Mutex<()> = Mutex::new(());
 
-/// Rules: POLICY-14
+/// The policy API: `set_event_loop_policy` and `get_event_loop_policy` warn
+/// under 3.14 and 3.15 (`DeprecationWarning: 'asyncio.…' is deprecated and
+/// slated for removal in Python 3.16`) and are silent before; a runner
+/// without a policy reads the process-wide one without a warning.
+/// Rules: POLICY-14, RUNNER-1
 #[test]
-fn policy_api_warns_under_3_14_and_3_15() {
+fn the_policy_api_is_deprecated_from_3_14() {
     let _one = PROCESS_POLICY.lock().unwrap_or_else(|p| p.into_inner());
-    for profile in [Profile::Py314, Profile::Py315] {
+    for profile in Profile::ALL {
         let (_, set) = catch_warnings(|| set_event_loop_policy(Some(Policy::new(profile))));
         let (got, get) = catch_warnings(get_event_loop_policy);
         assert_eq!(got.profile(), profile);
@@ -296,45 +255,33 @@ fn policy_api_warns_under_3_14_and_3_15() {
             .iter()
             .map(|w| w.to_string())
             .collect();
-        assert_eq!(
-            texts,
+        let deprecated = |f: &str| {
+            format!(
+                "DeprecationWarning: 'asyncio.{f}' is deprecated and slated for removal in \
+                 Python 3.16"
+            )
+        };
+        let want = if profile >= Profile::Py314 {
             [
-                "DeprecationWarning: 'asyncio.set_event_loop_policy' is deprecated and slated for removal in Python 3.16",
-                "DeprecationWarning: 'asyncio.get_event_loop_policy' is deprecated and slated for removal in Python 3.16",
-                "DeprecationWarning: 'asyncio.set_event_loop_policy' is deprecated and slated for removal in Python 3.16",
+                "set_event_loop_policy",
+                "get_event_loop_policy",
+                "set_event_loop_policy",
             ]
-        );
-    }
-}
-
-/// Rules: POLICY-14
-#[test]
-fn policy_api_is_silent_before_3_14() {
-    let _one = PROCESS_POLICY.lock().unwrap_or_else(|p| p.into_inner());
-    for profile in [Profile::Py311, Profile::Py312, Profile::Py313] {
-        let caught = warnings::catch();
-        set_event_loop_policy(Some(Policy::new(profile)));
-        assert_eq!(get_event_loop_policy().profile(), profile);
-        set_event_loop_policy(None);
-        assert_eq!(caught.take(), [], "{profile:?}");
+            .map(deprecated)
+            .to_vec()
+        } else {
+            vec![]
+        };
+        assert_eq!(texts, want, "{profile:?}");
     }
     assert_eq!(
         get_event_loop_policy().profile(),
         Profile::Py311,
         "the default again"
     );
-}
-
-/// Rules: POLICY-14, RUNNER-1
-#[test]
-fn runner_without_a_policy_uses_the_process_wide_one_silently() {
-    let _one = PROCESS_POLICY.lock().unwrap_or_else(|p| p.into_inner());
     let _ = catch_warnings(|| set_event_loop_policy(Some(vpolicy())));
     let (profile, warned) = in_thread("r1-process", || {
-        catch_warnings(|| {
-            let mut runner = Runner::new();
-            runner.run(async { Ok(loopspec::get_running_loop()?.profile()) })
-        })
+        catch_warnings(|| Runner::new().run(async { Ok(loopspec::get_running_loop()?.profile()) }))
     });
     let _ = catch_warnings(|| set_event_loop_policy(None));
     assert_eq!(profile, Ok(Profile::Py315));
@@ -369,7 +316,7 @@ fn warnings_go_to_the_innermost_scope_of_their_thread() {
 #[test]
 fn runner_moves_between_threads_between_runs() {
     fn assert_send<T: Send>(_: &T) {}
-    let mut runner = Runner::with_loop_factory(|| EventLoop::with_clock(ClockKind::Virtual));
+    let mut runner = factory_runner();
     assert_send(&runner);
     let first = std::thread::current().name().map(str::to_string);
     assert_eq!(runner.run(async { Ok(1) }), Ok(1));
@@ -381,10 +328,7 @@ fn runner_moves_between_threads_between_runs() {
     assert_ne!(there.unwrap(), first);
     // Leave a task pending here: the loop is bound to this thread now.
     runner
-        .run(async {
-            loopspec::get_running_loop()?.create_task(async { loopspec::sleep(5.0).await })?;
-            Ok(())
-        })
+        .run(async { loopspec::create_task(loopspec::sleep(5.0)).map(drop) })
         .unwrap();
     let (runner, refused) = in_thread("r6-third", move || {
         let refused = runner.run(async { Ok(()) });

@@ -11,293 +11,249 @@
 // the async blocks that only await one future are the coroutines under test.
 #![allow(clippy::redundant_async_block)]
 
-use common::{DropCount, DropWhere, Log, count, counter, in_thread, recv_or_hang, run_once, vloop};
+use common::{
+    DropCount, DropWhere, Log, Scene, assert_py_error, count, counter, drop_counter, in_thread,
+    recv_or_hang, run_once, spawn_running, stop_running, thread_cases, unnamed_thread_name,
+    value_error, vloop,
+};
 use loopspec::{Error, EventLoop, Future, Handle, Task, TaskRef, TimerHandle};
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
+type Counter = Arc<AtomicUsize>;
+
+#[track_caller]
 fn assert_non_thread_safe(err: &Error) {
     assert_eq!(*err, Error::NonThreadSafeCall);
-    assert_eq!(
-        err.to_string(),
-        "Non-thread-safe operation invoked on an event loop other than the current one"
-    );
-    assert_eq!(err.python_type(), "RuntimeError");
+    let msg = "Non-thread-safe operation invoked on an event loop other than the current one";
+    assert_py_error(err, "RuntimeError", msg);
 }
 
+#[track_caller]
 fn assert_bound_to(err: &Error, home: &str) {
     assert_eq!(
         *err,
         Error::BoundToThread {
-            thread: home.to_string()
+            thread: home.into()
         }
     );
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "Event loop is bound to thread '{home}', which holds its loop-bound callbacks, \
-             timers or tasks"
-        )
+    let msg = format!(
+        "Event loop is bound to thread '{home}', which holds its loop-bound callbacks, timers \
+         or tasks"
     );
-    assert_eq!(err.python_type(), "RuntimeError");
+    assert_py_error(err, "RuntimeError", &msg);
 }
 
-/// The `Thread-N` name POLICY-9 gives the calling (unnamed) thread.
-fn unnamed_thread_name() -> String {
-    let id = format!("{:?}", thread::current().id());
-    let n: String = id.chars().filter(char::is_ascii_digit).collect();
-    format!("Thread-{n}")
-}
-
-/// Every loop-bound scheduling call, each handed a closure holding a drop
-/// counter; returns the errors (one per call).
-fn loop_bound_calls(lp: &EventLoop, dropped: &Arc<AtomicUsize>) -> Vec<Error> {
-    let mut errs = Vec::new();
-    let g = DropCount(dropped.clone());
-    errs.push(lp.call_soon(move || drop(g)).unwrap_err());
-    let g = DropCount(dropped.clone());
-    errs.push(lp.call_later(1.0, move || drop(g)).unwrap_err());
-    let g = DropCount(dropped.clone());
-    errs.push(lp.call_at(1.0, move || drop(g)).unwrap_err());
-    let g = DropCount(dropped.clone());
-    errs.push(
+/// Every loop-bound scheduling call, each handed data holding a drop
+/// counter; returns the errors (one per call), asserting there are four.
+fn loop_bound_calls(lp: &EventLoop, dropped: &Counter) -> Vec<Error> {
+    let guard = || DropCount(dropped.clone());
+    let (a, b, c, d) = (guard(), guard(), guard(), guard());
+    let errs = vec![
+        lp.call_soon(move || drop(a)).map(drop),
+        lp.call_later(1.0, move || drop(b)).map(drop),
+        lp.call_at(1.0, move || drop(c)).map(drop),
         lp.create_task(async move {
-            drop(g);
+            drop(d);
             Ok(())
         })
-        .unwrap_err(),
-    );
-    errs
+        .map(drop),
+    ];
+    errs.into_iter().map(Result::unwrap_err).collect()
 }
 
-/// Starts `lp.run_forever()` in a thread named `loop-a` and returns once the
-/// loop is running. The run ends only when someone stops the loop.
-fn spawn_running(lp: &EventLoop) -> thread::JoinHandle<loopspec::Result<()>> {
-    let (tx, rx) = mpsc::channel();
-    let l = lp.clone();
-    let h = thread::Builder::new()
-        .name("loop-a".into())
-        .spawn(move || {
-            l.call_soon(move || tx.send(()).unwrap()).unwrap();
-            l.run_forever()
-        })
-        .unwrap();
-    recv_or_hang(&rx, "the loop thread started its run");
-    h
-}
-
-// ---------------------------------------------------------------------------
-// THREAD-1
-// ---------------------------------------------------------------------------
-
-/// Rules: THREAD-1
-#[test]
-fn loop_bound_calls_from_a_non_home_thread_fail() {
-    let lp = vloop();
-    let log = Log::new();
-    lp.call_soon(log.cb("home")).unwrap(); // this thread is now the home
-    let l = lp.clone();
-    let (errs, dropped) = thread::spawn(move || {
-        let dropped = counter();
-        let errs = loop_bound_calls(&l, &dropped);
-        // The refused closures and coroutines are dropped, not run.
-        (errs, count(&dropped))
+/// `lp`'s work, run from a new thread called `name`: the outcome of one
+/// pre-stopped `run_forever()` there.
+fn run_from(lp: &EventLoop, name: &str) -> loopspec::Result<()> {
+    let lp = lp.clone();
+    in_thread(name, move || {
+        lp.stop();
+        lp.run_forever()
     })
-    .join()
-    .unwrap();
-    assert_eq!(errs.len(), 4);
-    for err in &errs {
-        assert_non_thread_safe(err);
-    }
-    assert_eq!(dropped, 4);
-    // The home's work is untouched.
-    run_once(&lp);
-    assert_eq!(log.get(), ["home"]);
 }
 
+/// The error of `run_forever()` from a new thread called `name`, which must
+/// be refused (no stop is requested: a refused run would leave it set).
+fn refused_from(lp: &EventLoop, name: &str) -> Error {
+    let lp = lp.clone();
+    in_thread(name, move || lp.run_forever().unwrap_err())
+}
+
+/// A callback that adds one to `ran`, with data that counts its drop.
+fn watched(ran: &Counter, dropped: &Counter) -> impl FnOnce() + Send + 'static {
+    let (r, d) = (ran.clone(), DropCount(dropped.clone()));
+    move || {
+        let _d = d;
+        r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The first loop-bound call claims the loop for its thread (the home):
+/// from then on loop-bound calls from other threads fail with
+/// `Non-thread-safe operation invoked on an event loop other than the
+/// current one`, dropping what they were given — also while the loop runs
+/// or is parked elsewhere (where CPython's debug mode raises the same
+/// error). `call_soon_threadsafe` works from any thread; completing a
+/// future whose done callbacks must be scheduled off the home fails but
+/// finishes it.
 /// Rules: THREAD-1
 #[test]
-fn first_loop_bound_call_claims_the_home() {
+fn loop_bound_calls_belong_to_the_home_thread() {
+    thread_cases(&[
+        ("home", "from another thread: refused, dropped", || {
+            let s = Scene::new();
+            s.soon_log("home"); // this thread is now the home
+            let lp = s.lp.clone();
+            let (errs, dropped) = thread::spawn(move || {
+                let dropped = counter();
+                let errs = loop_bound_calls(&lp, &dropped);
+                let threadsafe = lp.call_soon_threadsafe(|| ());
+                (errs, (count(&dropped), threadsafe.is_ok()))
+            })
+            .join()
+            .unwrap();
+            errs.iter().for_each(assert_non_thread_safe);
+            assert_eq!(dropped, (4, true), "dropped, not run; threadsafe works");
+            assert_eq!(s.once(), ["home"], "the home's work is untouched");
+        }),
+        ("home", "while the loop runs here", || {
+            let s = Scene::new();
+            s.soon(|s| {
+                let lp = s.lp.clone();
+                let errs = thread::spawn(move || loop_bound_calls(&lp, &counter()));
+                errs.join().unwrap().iter().for_each(assert_non_thread_safe);
+                s.push("checked");
+            });
+            assert_eq!(s.once(), ["checked"]);
+        }),
+        (
+            "home",
+            "completing a future with callbacks off the home",
+            || {
+                let lp = vloop();
+                lp.call_soon(|| ()).unwrap();
+                let l2 = lp.clone();
+                in_thread("other", move || {
+                    // create_future is not loop-bound; scheduling its callbacks is.
+                    let with_cb = || {
+                        let f = l2.create_future::<i32>();
+                        f.add_done_callback(Rc::new(|_: &Future<i32>| ())).unwrap();
+                        f
+                    };
+                    let (a, b, c) = (with_cb(), with_cb(), with_cb());
+                    assert_non_thread_safe(&a.set_result(1).unwrap_err());
+                    assert_eq!(a.result(), Ok(1));
+                    assert_non_thread_safe(&b.set_exception(value_error("v")).unwrap_err());
+                    assert!(b.done());
+                    assert!(c.cancel() && c.cancelled());
+                    // No callbacks: nothing to schedule, no error.
+                    let plain = l2.create_future::<i32>();
+                    assert_eq!(plain.set_result(2), Ok(()));
+                });
+            },
+        ),
+    ]);
     // Whichever loop-bound call comes first makes its thread the home.
     for kind in 0..4 {
         let lp = vloop();
-        let l = lp.clone();
         in_thread("first", move || {
             match kind {
-                0 => drop(l.call_soon(|| ()).unwrap()),
-                1 => drop(l.call_later(5.0, || ()).unwrap()),
-                2 => drop(l.call_at(5.0, || ()).unwrap()),
-                _ => drop(l.create_task(async { Ok(()) }).unwrap()),
+                0 => drop(lp.call_soon(|| ()).unwrap()),
+                1 => drop(lp.call_later(5.0, || ()).unwrap()),
+                2 => drop(lp.call_at(5.0, || ()).unwrap()),
+                _ => drop(lp.create_task(async { Ok(()) }).unwrap()),
             }
-            let l2 = l.clone();
+            let l2 = lp.clone();
             let errs = in_thread("second", move || loop_bound_calls(&l2, &counter()));
-            for err in &errs {
-                assert_non_thread_safe(err);
-            }
+            errs.iter().for_each(assert_non_thread_safe);
             // The home itself can go on scheduling.
-            l.call_soon(|| ()).unwrap();
+            lp.call_soon(|| ()).unwrap();
         });
     }
-}
-
-/// Rules: THREAD-1
-#[test]
-fn call_soon_threadsafe_works_from_any_thread() {
-    let lp = vloop();
-    let log = Log::new();
-    lp.call_soon(log.cb("home")).unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let (l, s) = (lp.clone(), seen.clone());
-    thread::spawn(move || {
-        let s2 = s.clone();
-        l.call_soon_threadsafe(move || s2.lock().unwrap().push("from other thread"))
-            .unwrap();
-    })
-    .join()
-    .unwrap();
-    run_once(&lp);
-    assert_eq!(log.get(), ["home"]);
-    assert_eq!(*seen.lock().unwrap(), ["from other thread"]);
-}
-
-/// Rules: THREAD-1
-#[test]
-fn completing_a_future_with_callbacks_off_the_home_fails_but_finishes() {
-    let lp = vloop();
-    let l = lp.clone();
-    in_thread("home", move || {
-        l.call_soon(|| ()).unwrap();
-        let l2 = l.clone();
-        in_thread("other", move || {
-            // create_future is not loop-bound; scheduling its callbacks is.
-            let with_cb = l2.create_future::<i32>();
-            with_cb
-                .add_done_callback(Rc::new(|_: &Future<i32>| ()))
-                .unwrap();
-            assert_non_thread_safe(&with_cb.set_result(1).unwrap_err());
-            assert!(with_cb.done());
-            assert_eq!(with_cb.result().unwrap(), 1);
-
-            let exc = l2.create_future::<i32>();
-            exc.add_done_callback(Rc::new(|_: &Future<i32>| ()))
-                .unwrap();
-            assert_non_thread_safe(
-                &exc.set_exception(Error::raise("ValueError", "v"))
-                    .unwrap_err(),
-            );
-            assert!(exc.done());
-
-            let cancelled = l2.create_future::<i32>();
-            cancelled
-                .add_done_callback(Rc::new(|_: &Future<i32>| ()))
-                .unwrap();
-            assert!(cancelled.cancel());
-            assert!(cancelled.cancelled());
-
-            // No callbacks: nothing to schedule, no error.
-            let plain = l2.create_future::<i32>();
-            plain.set_result(2).unwrap();
-            assert_eq!(plain.result().unwrap(), 2);
-        });
-    });
-}
-
-/// Rules: THREAD-1
-#[test]
-fn loop_bound_calls_fail_while_the_loop_runs_elsewhere() {
-    // The run claims the home; while it runs, other threads are refused
-    // (where CPython's debug mode raises the same error).
-    let lp = vloop();
-    let out = Rc::new(std::cell::RefCell::new(None));
-    let (o, l) = (out.clone(), lp.clone());
-    lp.call_soon(move || {
-        let l2 = l.clone();
-        let errs = thread::spawn(move || {
-            let dropped = counter();
-            let errs = loop_bound_calls(&l2, &dropped);
-            let threadsafe = l2.call_soon_threadsafe(|| ()).is_ok();
-            (errs, threadsafe)
-        })
-        .join()
-        .unwrap();
-        *o.borrow_mut() = Some(errs);
-    })
-    .unwrap();
-    run_once(&lp);
-    let (errs, threadsafe) = out.borrow_mut().take().unwrap();
-    assert_eq!(errs.len(), 4);
-    for err in &errs {
-        assert_non_thread_safe(err);
-    }
-    assert!(threadsafe);
-}
-
-/// Rules: THREAD-1
-#[test]
-fn loop_bound_calls_fail_while_a_real_loop_is_parked_elsewhere() {
     let lp = EventLoop::new();
-    let runner = spawn_running(&lp);
+    let runner = spawn_running(&lp, "loop-a");
     let dropped = counter();
-    for err in loop_bound_calls(&lp, &dropped) {
-        assert_non_thread_safe(&err);
-    }
+    loop_bound_calls(&lp, &dropped)
+        .iter()
+        .for_each(assert_non_thread_safe);
     assert_eq!(count(&dropped), 4);
-    lp.stop();
-    runner.join().unwrap().unwrap();
+    stop_running(&lp, runner);
 }
 
-// ---------------------------------------------------------------------------
-// THREAD-2
-// ---------------------------------------------------------------------------
-
-/// Rules: THREAD-2
+/// A run from a thread other than the home is refused with `Event loop is
+/// bound to thread 'HOME', ...` — the home named as POLICY-9 names threads
+/// (`Thread-N`, `MainThread` for Rust's `main`) — changing nothing and
+/// polling nothing; but a closed, running or other running loop is reported
+/// first (LIFE-8, LIFE-5).
+/// Rules: THREAD-2, POLICY-9, LIFE-5, LIFE-8
 #[test]
-fn run_from_a_non_home_thread_names_the_home() {
-    let lp = vloop();
-    let l = lp.clone();
-    in_thread("home-a", move || {
-        let log = Log::new();
-        l.call_soon(log.cb("queued by home")).unwrap();
-        let l2 = l.clone();
-        let (e1, e2, polled) = in_thread("intruder", move || {
-            let polled = Arc::new(AtomicUsize::new(0));
-            let p = polled.clone();
-            let e1 = l2.run_forever().unwrap_err();
-            let e2 = l2
-                .run_until_complete(async move {
-                    p.fetch_add(1, Ordering::SeqCst);
+fn a_run_from_another_thread_names_the_home() {
+    // The loop runs in its home: another thread gets LIFE-5's message.
+    let lp = EventLoop::new();
+    let runner = spawn_running(&lp, "loop-a");
+    assert_eq!(lp.run_forever(), Err(Error::AlreadyRunning));
+    stop_running(&lp, runner);
+    thread_cases(&[
+        ("home-a", "the home's name; nothing changed", || {
+            let s = Scene::new();
+            s.soon_log("queued by home");
+            let lp = s.lp.clone();
+            let (e1, e2, polled) = in_thread("intruder", move || {
+                let (polled, dropped) = (counter(), counter());
+                let e1 = lp.run_forever();
+                let step = watched(&polled, &dropped);
+                let e2 = lp.run_until_complete(async move {
+                    step();
                     Ok(())
-                })
-                .unwrap_err();
-            (e1, e2, count(&polled))
-        });
-        assert_bound_to(&e1, "home-a");
-        assert_bound_to(&e2, "home-a");
-        assert_eq!(polled, 0);
-        // The refused run changed nothing: the home runs its work.
-        assert!(!l.is_running());
-        run_once(&l);
-        assert_eq!(log.get(), ["queued by home"]);
-    });
-}
-
-/// Rules: THREAD-2, POLICY-9
-#[test]
-fn bound_to_thread_names_an_unnamed_home_thread_n() {
-    let lp = vloop();
-    let l = lp.clone();
-    let (err, home) = thread::spawn(move || {
-        l.call_later(1.0, || ()).unwrap();
-        let home = unnamed_thread_name();
-        let l2 = l.clone();
-        let err = in_thread("intruder", move || l2.run_forever().unwrap_err());
-        (err, home)
+                });
+                (e1, e2, (count(&polled), count(&dropped)))
+            });
+            assert_bound_to(&e1.unwrap_err(), "home-a");
+            assert_bound_to(&e2.unwrap_err(), "home-a");
+            assert_eq!(polled, (0, 1), "the refused coroutine was dropped unpolled");
+            assert!(!s.is_running());
+            assert_eq!(s.once(), ["queued by home"]);
+        }),
+        ("main", "Rust's main is MainThread", || {
+            let lp = vloop();
+            lp.call_soon(|| ()).unwrap();
+            assert_bound_to(&refused_from(&lp, "intruder"), "MainThread");
+        }),
+        ("home", "a closed loop first", || {
+            let lp = vloop();
+            lp.call_soon(|| ()).unwrap();
+            let l2 = lp.clone();
+            let err = in_thread("closer", move || {
+                l2.close().unwrap();
+                l2.run_forever()
+            });
+            assert_eq!(err, Err(Error::Closed));
+        }),
+        ("home", "another running loop first", || {
+            let lp = vloop();
+            lp.call_soon(|| ()).unwrap();
+            let err = in_thread("other-runner", move || {
+                let s = Scene::new();
+                s.soon(move |s| {
+                    s.push(format!(
+                        "{:?}",
+                        lp.run_forever() == Err(Error::AnotherLoopRunning)
+                    ))
+                });
+                s.once()
+            });
+            assert_eq!(err, ["true"]);
+        }),
+    ]);
+    let (err, home) = thread::spawn(|| {
+        let lp = vloop();
+        lp.call_later(1.0, || ()).unwrap();
+        (refused_from(&lp, "intruder"), unnamed_thread_name())
     })
     .join()
     .unwrap();
@@ -305,418 +261,196 @@ fn bound_to_thread_names_an_unnamed_home_thread_n() {
     assert_bound_to(&err, &home);
 }
 
-/// Rules: THREAD-2, POLICY-9
+/// A loop whose run ends with no loop-bound work left — no ready callback,
+/// no live timer, no unfinished task — has no home, so another thread can
+/// use and run it, even while its old home is alive; until then the home is
+/// kept. A loop that only ever had work handed over thread-safely runs in
+/// any thread (made here, run there), and calls that are not loop-bound
+/// claim nothing.
+/// Rules: THREAD-3, THREAD-2
 #[test]
-fn bound_to_thread_names_rusts_main_thread_mainthread() {
-    let lp = vloop();
-    let l = lp.clone();
-    let err = in_thread("main", move || {
-        l.call_soon(|| ()).unwrap();
-        let l2 = l.clone();
-        in_thread("intruder", move || l2.run_forever().unwrap_err())
-    });
-    assert_bound_to(&err, "MainThread");
-}
-
-/// Rules: THREAD-2, LIFE-8
-#[test]
-fn run_from_a_non_home_thread_checks_closed_first() {
-    let lp = vloop();
-    let l = lp.clone();
-    in_thread("home", move || {
-        l.call_soon(|| ()).unwrap();
-        let l2 = l.clone();
-        let err = in_thread("closer", move || {
-            l2.close().unwrap();
-            l2.run_forever().unwrap_err()
-        });
-        assert_eq!(err, Error::Closed);
-    });
-}
-
-/// Rules: THREAD-2, LIFE-5
-#[test]
-fn run_from_a_non_home_thread_checks_running_first() {
-    // The loop runs in its home; another thread is refused with LIFE-5's
-    // message, not THREAD-2's.
-    let lp = EventLoop::new();
-    let runner = spawn_running(&lp);
-    let err = lp.run_forever().unwrap_err();
-    assert_eq!(err, Error::AlreadyRunning);
-    lp.stop();
-    runner.join().unwrap().unwrap();
-}
-
-/// Rules: THREAD-2, LIFE-5
-#[test]
-fn run_from_a_non_home_thread_checks_another_loop_running_first() {
-    let l1 = vloop();
-    let l = l1.clone();
-    in_thread("home", move || {
-        l.call_soon(|| ()).unwrap();
-        let la = l.clone();
-        let err = in_thread("other-runner", move || {
-            let l2 = vloop();
-            let out = Rc::new(std::cell::RefCell::new(None));
-            let (o, la2) = (out.clone(), la.clone());
-            l2.call_soon(move || *o.borrow_mut() = Some(la2.run_forever().unwrap_err()))
-                .unwrap();
-            run_once(&l2);
-            out.borrow_mut().take().unwrap()
-        });
-        assert_eq!(err, Error::AnotherLoopRunning);
-    });
-}
-
-// ---------------------------------------------------------------------------
-// THREAD-3
-// ---------------------------------------------------------------------------
-
-/// Rules: THREAD-3
-#[test]
-fn loop_made_here_and_fed_threadsafe_runs_in_another_thread() {
-    // The seed's pattern: make the loop in one thread, run it in another,
-    // hand work over only with call_soon_threadsafe.
-    let lp = EventLoop::new();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    lp.call_soon_threadsafe(move || {
-        let name = thread::current().name().unwrap_or("?").to_string();
-        s.lock().unwrap().push(format!("first on {name}"));
-    })
-    .unwrap();
-    let l = lp.clone();
-    let runner = thread::Builder::new()
-        .name("runner".into())
-        .spawn(move || {
-            loopspec::set_event_loop(Some(&l));
-            l.run_forever()
-        })
-        .unwrap();
-    let s = seen.clone();
-    lp.call_soon_threadsafe(move || s.lock().unwrap().push("second".into()))
-        .unwrap();
-    let l = lp.clone();
-    lp.call_soon_threadsafe(move || l.stop()).unwrap();
-    runner.join().unwrap().unwrap();
-    assert_eq!(*seen.lock().unwrap(), ["first on runner", "second"]);
-    // Its run ended empty: this thread can now use and run it.
-    let log = Log::new();
-    lp.call_soon(log.cb("here")).unwrap();
-    run_once(&lp);
-    assert_eq!(log.get(), ["here"]);
-}
-
-/// Rules: THREAD-3
-#[test]
-fn loop_released_after_an_empty_run_moves_to_another_thread() {
+fn a_loop_without_loop_bound_work_has_no_home() {
+    thread_cases(&[
+        ("home", "released after an empty run, home alive", || {
+            let s = Scene::new();
+            s.soon_log("a");
+            assert_eq!(s.once(), ["a"]);
+            let lp = s.lp.clone();
+            let ran = in_thread("next", move || {
+                let n = Scene::on(lp);
+                n.soon_log("b");
+                n.once()
+            });
+            assert_eq!(ran, ["b"]);
+        }),
+        ("home", "a pending timer keeps it, until cancelled", || {
+            let lp = vloop();
+            let timer = lp.call_later(100.0, || ()).unwrap();
+            run_once(&lp);
+            assert_bound_to(&refused_from(&lp, "other"), "home");
+            // A cancelled timer is not pending work: the next empty run releases.
+            timer.cancel();
+            run_once(&lp);
+            assert_eq!(run_from(&lp, "other"), Ok(()));
+        }),
+        ("home", "an unfinished task keeps it, until done", || {
+            let lp = vloop();
+            let gate = lp.create_future::<u8>();
+            let g = gate.clone();
+            let task = lp.create_task(async move { g.await }).unwrap();
+            run_once(&lp);
+            assert_bound_to(&refused_from(&lp, "other"), "home");
+            gate.set_result(7).unwrap();
+            assert_eq!(lp.run_until_complete(task), Ok(7));
+            let l2 = lp.clone();
+            assert_eq!(
+                in_thread("other", move || l2.run_until_complete(async { Ok(8) })),
+                Ok(8)
+            );
+        }),
+        ("home", "ready callbacks left by a stop keep it", || {
+            let s = Scene::new();
+            s.soon(|s| {
+                s.push("a");
+                s.soon_log("b");
+            });
+            s.once();
+            assert_bound_to(&refused_from(&s, "other"), "home");
+            assert_eq!(s.once(), ["b"]);
+            assert_eq!(run_from(&s, "other"), Ok(()));
+        }),
+        // create_future, time, stop, is_running and call_soon_threadsafe
+        // claim no home.
+        ("creator", "what is not loop-bound claims nothing", || {
+            let lp = vloop();
+            let _fut = lp.create_future::<i32>();
+            let _ = (lp.time(), lp.is_running());
+            lp.call_soon_threadsafe(|| ()).unwrap();
+            let l = lp.clone();
+            let ok = in_thread("claimer", move || {
+                l.call_soon(|| ()).unwrap();
+                l.stop();
+                l.run_forever()
+            });
+            assert_eq!(ok, Ok(()));
+        }),
+    ]);
+    // Sleeping runs in turn on three threads, each with work of its own.
     let lp = vloop();
     let l = lp.clone();
     let v = in_thread("first-runner", move || {
-        l.run_until_complete(async {
-            loopspec::sleep(1.0).await?;
-            Ok(1)
-        })
-    })
-    .unwrap();
-    assert_eq!(v, 1);
-    // This thread now runs it, with loop-bound work of its own.
-    let log = Log::new();
-    lp.call_soon(log.cb("second home")).unwrap();
-    let v = lp
-        .run_until_complete(async {
-            loopspec::sleep(1.0).await?;
-            Ok(2)
-        })
-        .unwrap();
-    assert_eq!(v, 2);
-    assert_eq!(log.get(), ["second home"]);
-    // And after that empty run, yet another thread.
+        l.run_until_complete(loopspec::sleep(1.0))
+    });
+    assert_eq!(v, Ok(()));
+    let s = Scene::on(lp.clone());
+    s.soon_log("second home");
+    assert_eq!(s.run_until_complete(loopspec::sleep(1.0)), Ok(()));
+    assert_eq!(s.take(), ["second home"]);
     let l = lp.clone();
     let v = in_thread("third", move || {
         l.call_later(1.0, || ()).unwrap();
-        l.run_until_complete(async {
-            loopspec::sleep(2.0).await?;
-            Ok(3)
-        })
+        l.run_until_complete(loopspec::sleep(2.0))
+    });
+    assert_eq!((v, lp.time()), (Ok(()), 4.0));
+    // Made in one thread, fed thread-safely, run in another, then here.
+    let lp = EventLoop::new();
+    let log = Log::new();
+    let l = log.clone();
+    lp.call_soon_threadsafe(move || {
+        l.push(format!("first on {}", thread::current().name().unwrap()))
     })
     .unwrap();
-    assert_eq!(v, 3);
-    assert_eq!(lp.time(), 4.0);
-}
-
-/// Rules: THREAD-3
-#[test]
-fn loop_bound_call_released_while_home_alive_after_an_empty_run() {
-    // The home thread is still alive; the release comes from the empty run.
-    let lp = vloop();
     let l = lp.clone();
-    in_thread("home", move || {
-        let log = Log::new();
-        l.call_soon(log.cb("a")).unwrap();
-        run_once(&l);
-        assert_eq!(log.get(), ["a"]);
-        let l2 = l.clone();
-        let ok = in_thread("next", move || {
-            let seen = Rc::new(Cell::new(false));
-            let s = seen.clone();
-            l2.call_soon(move || s.set(true)).unwrap();
-            run_once(&l2);
-            seen.get()
-        });
-        assert!(ok);
+    let runner = thread::Builder::new().name("runner".into()).spawn(move || {
+        loopspec::set_event_loop(Some(&l));
+        l.run_forever()
     });
+    lp.call_soon_threadsafe(log.cb("second")).unwrap();
+    let stopper = lp.clone();
+    lp.call_soon_threadsafe(move || stopper.stop()).unwrap();
+    runner.unwrap().join().unwrap().unwrap();
+    assert_eq!(log.take(), ["first on runner", "second"]);
+    let s = Scene::on(lp);
+    s.soon_log("here");
+    assert_eq!(s.once(), ["here"]);
 }
 
-/// Rules: THREAD-3, THREAD-2
+/// When its home thread exits, the loop drops the loop-bound work held
+/// there — callbacks, timers (which then never fire) and the futures of
+/// pending tasks, on that thread — and has no home: another thread can use
+/// and run it. Cross-thread submissions the exiting half had taken in are
+/// kept, in order (a `run_coroutine_threadsafe` one too), unless the loop
+/// was closed meanwhile: then they are dropped, failing their futures.
+/// Rules: THREAD-4, THREAD-5, XTHREAD-1, XTHREAD-6
 #[test]
-fn pending_timer_keeps_the_home_until_cancelled() {
-    let lp = vloop();
-    let l = lp.clone();
-    in_thread("home", move || {
-        let timer = l.call_later(100.0, || ()).unwrap();
-        run_once(&l);
-        let l2 = l.clone();
-        let err = in_thread("other", move || l2.run_forever().unwrap_err());
-        assert_bound_to(&err, "home");
-        // A cancelled timer is not pending work: the next empty run releases.
-        timer.cancel();
-        run_once(&l);
-        let l2 = l.clone();
-        let r = in_thread("other", move || {
-            l2.stop();
-            l2.run_forever()
-        });
-        assert!(r.is_ok());
-    });
-}
-
-/// Rules: THREAD-3, THREAD-2
-#[test]
-fn unfinished_task_keeps_the_home_until_done() {
-    let lp = vloop();
-    let l = lp.clone();
-    in_thread("home", move || {
-        let gate = l.create_future::<u8>();
-        let g = gate.clone();
-        let task = l.create_task(async move { g.await }).unwrap();
-        run_once(&l);
-        assert!(!task.done());
-        let l2 = l.clone();
-        let err = in_thread("other", move || l2.run_forever().unwrap_err());
-        assert_bound_to(&err, "home");
-        gate.set_result(7).unwrap();
-        assert_eq!(l.run_until_complete(task).unwrap(), 7);
-        let l2 = l.clone();
-        let v = in_thread("other", move || l2.run_until_complete(async { Ok(8) }));
-        assert_eq!(v.unwrap(), 8);
-    });
-}
-
-/// Rules: THREAD-3, THREAD-2
-#[test]
-fn ready_callbacks_left_by_a_stop_keep_the_home() {
-    let lp = vloop();
-    let l = lp.clone();
-    in_thread("home", move || {
-        let log = Log::new();
-        let (l1, lg) = (l.clone(), log.clone());
-        l.call_soon(move || {
-            lg.push("a");
-            l1.call_soon(lg.cb("b")).unwrap();
-        })
-        .unwrap();
-        run_once(&l);
-        let l2 = l.clone();
-        let err = in_thread("other", move || l2.run_forever().unwrap_err());
-        assert_bound_to(&err, "home");
-        run_once(&l);
-        assert_eq!(log.get(), ["a", "b"]);
-        let l2 = l.clone();
-        assert!(
-            in_thread("other", move || {
-                l2.stop();
-                l2.run_forever()
-            })
-            .is_ok()
-        );
-    });
-}
-
-/// Rules: THREAD-3
-#[test]
-fn loop_without_loop_bound_work_has_no_home() {
-    // create_future, time, stop, is_running and call_soon_threadsafe do not
-    // claim a home: another thread can then claim it.
-    let lp = vloop();
-    let _fut = lp.create_future::<i32>();
-    let _ = lp.time();
-    let _ = lp.is_running();
-    lp.call_soon_threadsafe(|| ()).unwrap();
-    let l = lp.clone();
-    let ok = in_thread("claimer", move || {
-        l.call_soon(|| ()).unwrap();
-        l.stop();
-        l.run_forever().is_ok()
-    });
-    assert!(ok);
-}
-
-// ---------------------------------------------------------------------------
-// THREAD-4
-// ---------------------------------------------------------------------------
-
-/// Rules: THREAD-4
-#[test]
-fn home_thread_exit_drops_its_work_and_releases_the_loop() {
-    let lp = vloop();
-    let dropped = counter();
-    let ran = counter();
-    let (l, d, r) = (lp.clone(), dropped.clone(), ran.clone());
+fn the_home_threads_exit_drops_its_work_and_releases_the_loop() {
+    let s = Scene::new();
+    let (ran, dropped) = (counter(), counter());
+    let (lp, r, d) = (s.lp.clone(), ran.clone(), dropped.clone());
+    let drops_where = Arc::new(Mutex::new(Vec::new()));
+    let w = drops_where.clone();
     in_thread("short-lived", move || {
-        let (g, r1) = (DropCount(d.clone()), r.clone());
-        l.call_soon(move || {
-            let _g = g;
-            r1.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-        let (g, r1) = (DropCount(d.clone()), r.clone());
-        l.call_later(5.0, move || {
-            let _g = g;
-            r1.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-        let (g, r1) = (DropCount(d.clone()), r.clone());
-        l.call_at(7.0, move || {
-            let _g = g;
-            r1.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-        let never = l.create_future::<()>();
-        let g = DropCount(d.clone());
-        let _task = l
+        lp.call_soon(watched(&r, &d)).unwrap();
+        lp.call_later(5.0, watched(&r, &d)).unwrap();
+        lp.call_at(7.0, watched(&r, &d)).unwrap();
+        let (never, g) = (lp.create_future::<()>(), DropWhere(w));
+        let _task = lp
             .create_task(async move {
                 let _g = g;
                 never.await
             })
             .unwrap();
-        assert_eq!(count(&d), 0);
+        run_once(&lp); // the task suspends
+        assert_eq!(count(&d), 1, "the first callback ran");
     });
     // The thread is gone and its work with it.
-    assert_eq!(count(&dropped), 4);
-    assert_eq!(count(&ran), 0);
-    assert!(!lp.is_closed());
-    // The loop has no home: this thread can use and run it; the old timers
-    // do not fire.
-    let log = Log::new();
-    lp.call_soon(log.cb("new home")).unwrap();
-    let l = lp.clone();
-    let lg = log.clone();
-    lp.call_later(10.0, move || {
-        lg.push("stop");
-        l.stop();
-    })
-    .unwrap();
-    lp.run_forever().unwrap();
-    assert_eq!(log.get(), ["new home", "stop"]);
-    assert_eq!(lp.time(), 10.0);
-    assert_eq!(count(&ran), 0);
-}
-
-/// Rules: THREAD-4
-#[test]
-fn home_thread_exit_lets_another_thread_run_the_loop() {
+    assert_eq!((count(&dropped), count(&ran)), (3, 1));
+    assert_eq!(*drops_where.lock().unwrap(), ["short-lived"]);
+    assert!(!s.is_closed());
+    // No home: this thread can use and run it; the old timers do not fire.
+    s.soon_log("new home");
+    s.later_stop(10.0, "stop");
+    assert_eq!(s.forever(), ["new home", "stop"]);
+    assert_eq!((s.time(), count(&ran)), (10.0, 1));
     let lp = vloop();
     let l = lp.clone();
-    thread::spawn(move || {
-        l.call_later(1.0, || ()).unwrap();
-    })
-    .join()
-    .unwrap();
+    thread::spawn(move || drop(l.call_later(1.0, || ()).unwrap()))
+        .join()
+        .unwrap();
     let l = lp.clone();
-    let v = in_thread("successor", move || {
-        l.run_until_complete(async {
-            loopspec::sleep(0.5).await?;
-            Ok(9)
-        })
-    });
-    assert_eq!(v.unwrap(), 9);
-}
-
-/// Rules: THREAD-4
-#[test]
-fn home_thread_exit_drops_a_pending_task_future_on_that_thread() {
-    let lp = vloop();
-    let dropped_in = Arc::new(Mutex::new(Vec::new()));
-    let (l, d) = (lp.clone(), dropped_in.clone());
-    let task_was_pending = in_thread("task-home", move || {
-        let gate = l.create_future::<()>();
-        let g = DropWhere(d);
-        let task = l
-            .create_task(async move {
-                let _g = g;
-                gate.await
-            })
-            .unwrap();
-        run_once(&l); // the task starts and suspends
-        !task.done()
-    });
-    assert!(task_was_pending);
-    assert_eq!(*dropped_in.lock().unwrap(), ["task-home"]);
-    assert!(lp.run_until_complete(async { Ok(()) }).is_ok());
-}
-
-/// Rules: THREAD-4, XTHREAD-1
-#[test]
-fn home_thread_exit_keeps_cross_thread_submissions_it_had_taken_in() {
-    let lp = vloop();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let submit = |what: &'static str| {
-        let log = log.clone();
-        lp.call_soon_threadsafe(move || log.lock().unwrap().push(what))
-            .unwrap();
-    };
-    submit("first");
-    let dropped = counter();
-    let (l, d) = (lp.clone(), dropped.clone());
+    assert_eq!(
+        in_thread("successor", move || l
+            .run_until_complete(loopspec::sleep(0.5))),
+        Ok(())
+    );
+    // Submissions the exiting half had taken in.
+    let s = Scene::new();
+    s.call_soon_threadsafe(s.cb("first")).unwrap();
+    let (lp, (dropped, g)) = (s.lp.clone(), drop_counter());
+    // A loop-bound call takes the inbox into this thread's half, ahead of
+    // the callback it queues; then the thread exits without running.
     in_thread("home-then-gone", move || {
-        // A loop-bound call takes the inbox into this thread's half, ahead
-        // of the callback it queues; then the thread exits without running.
-        let g = DropCount(d);
-        l.call_soon(move || drop(g)).unwrap();
+        drop(lp.call_soon(move || drop(g)).unwrap())
     });
-    submit("second");
+    s.call_soon_threadsafe(s.cb("second")).unwrap();
     assert_eq!(
         count(&dropped),
         1,
         "the loop-bound callback went with its thread"
     );
-    run_once(&lp);
-    assert_eq!(*log.lock().unwrap(), ["first", "second"]);
-}
-
-/// Rules: THREAD-4, XTHREAD-6
-#[test]
-fn home_thread_exit_keeps_a_run_coroutine_threadsafe_submission() {
+    assert_eq!(s.once(), ["first", "second"]);
     let lp = vloop();
     let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(7) }, &lp).unwrap();
-    let l = lp.clone();
-    let source = cf.clone();
+    let (l, source) = (lp.clone(), cf.clone());
+    // wrap_future makes this thread the home and takes in the submission.
     in_thread("wrapper-home", move || {
-        // wrap_future makes this thread the home and takes in the submission.
-        let _wrapper = loopspec::wrap_future(&source, &l).unwrap();
+        drop(loopspec::wrap_future(&source, &l).unwrap())
     });
     let l = lp.clone();
     let wrapped = in_thread("successor", move || {
-        let f = loopspec::wrap_future(&cf, &l).unwrap();
-        l.run_until_complete(f)
+        l.run_until_complete(loopspec::wrap_future(&cf, &l).unwrap())
     });
     assert_eq!(wrapped, Ok(7));
-}
-
-/// Rules: THREAD-4, THREAD-5, XTHREAD-6
-#[test]
-fn home_thread_exit_after_close_drops_the_submissions_it_had_taken_in() {
     let lp = vloop();
     let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(7) }, &lp).unwrap();
     let (l, closer) = (lp.clone(), lp.clone());
@@ -731,100 +465,70 @@ fn home_thread_exit_after_close_drops_the_submissions_it_had_taken_in() {
     );
 }
 
-// ---------------------------------------------------------------------------
-// THREAD-5
-// ---------------------------------------------------------------------------
-
-/// Rules: THREAD-5
+/// `close()` from another thread drops the pending cross-thread
+/// submissions at once, there, and refuses later ones; the loop-bound work
+/// of the home is dropped on the home, at its next call on the loop — a
+/// refused run counts (THREAD-1) — or when it exits.
+/// Rules: THREAD-5, LIFE-8
 #[test]
-fn close_from_another_thread_drops_submissions_at_once_and_home_work_on_next_call() {
+fn close_from_another_thread() {
+    thread_cases(&[
+        (
+            "home",
+            "submissions at once, home work on its next call",
+            || {
+                let lp = vloop();
+                let (local, local_where) = (counter(), Arc::new(Mutex::new(Vec::new())));
+                let guards = || (DropCount(local.clone()), DropWhere(local_where.clone()));
+                let (g1, g2, g3) = (guards(), guards(), guards());
+                lp.call_soon(move || drop(g1)).unwrap();
+                lp.call_soon(move || drop(g2)).unwrap();
+                lp.call_later(3.0, move || drop(g3)).unwrap();
+                // Submissions from a producer thread, not yet taken by the loop.
+                let (inbox_ran, inbox_dropped) = (counter(), counter());
+                let (l2, r, d) = (lp.clone(), inbox_ran.clone(), inbox_dropped.clone());
+                in_thread("producer", move || {
+                    (0..3).for_each(|_| drop(l2.call_soon_threadsafe(watched(&r, &d)).unwrap()));
+                });
+                let (l2, d, ld) = (lp.clone(), inbox_dropped.clone(), local.clone());
+                let at_close = in_thread("closer", move || {
+                    l2.close().unwrap();
+                    (count(&d), count(&ld))
+                });
+                assert_eq!(at_close, (3, 0), "submissions at once, not the home's work");
+                assert_eq!(count(&inbox_ran), 0);
+                let (extra, g) = drop_counter();
+                assert_eq!(lp.call_soon(move || drop(g)).unwrap_err(), Error::Closed);
+                assert_eq!((count(&extra), count(&local)), (1, 3));
+                assert_eq!(*local_where.lock().unwrap(), ["home", "home", "home"]);
+            },
+        ),
+        ("home", "home work on a refused run", || {
+            let lp = vloop();
+            let (dropped, g) = drop_counter();
+            lp.call_soon(move || drop(g)).unwrap();
+            let l2 = lp.clone();
+            in_thread("closer", move || l2.close().unwrap());
+            assert_eq!(lp.run_forever(), Err(Error::Closed));
+            assert_eq!(count(&dropped), 1);
+        }),
+    ]);
     let lp = vloop();
-    let l = lp.clone();
+    let (l, (local, g)) = (lp.clone(), drop_counter());
+    let g2 = DropCount(local.clone());
     in_thread("home", move || {
-        let local_dropped = counter();
-        let local_where = Arc::new(Mutex::new(Vec::new()));
-        for _ in 0..2 {
-            let (g, w) = (
-                DropCount(local_dropped.clone()),
-                DropWhere(local_where.clone()),
-            );
-            l.call_soon(move || drop((g, w))).unwrap();
-        }
-        let (g, w) = (
-            DropCount(local_dropped.clone()),
-            DropWhere(local_where.clone()),
-        );
-        l.call_later(3.0, move || drop((g, w))).unwrap();
-
-        // Submissions from a producer thread, not yet taken by the loop.
-        let inbox_dropped = counter();
-        let inbox_ran = counter();
-        let (l2, d, r) = (l.clone(), inbox_dropped.clone(), inbox_ran.clone());
-        in_thread("producer", move || {
-            for _ in 0..3 {
-                let (g, r) = (DropCount(d.clone()), r.clone());
-                l2.call_soon_threadsafe(move || {
-                    let _g = g;
-                    r.fetch_add(1, Ordering::SeqCst);
-                })
-                .unwrap();
-            }
-        });
-        assert_eq!(count(&inbox_dropped), 0);
-
-        let (l2, d, ld) = (l.clone(), inbox_dropped.clone(), local_dropped.clone());
-        let (inbox_at_close, local_at_close) = in_thread("closer", move || {
-            l2.close().unwrap();
-            (count(&d), count(&ld))
-        });
-        assert_eq!(inbox_at_close, 3, "submissions dropped at once");
-        assert_eq!(
-            local_at_close, 0,
-            "loop-bound work is not dropped off its home"
-        );
-        assert_eq!(count(&inbox_ran), 0);
-
-        // The home's next call on the loop drops its work, on this thread.
-        let extra = counter();
-        let g = DropCount(extra.clone());
-        assert_eq!(l.call_soon(move || drop(g)).unwrap_err(), Error::Closed);
-        assert_eq!(count(&extra), 1);
-        assert_eq!(count(&local_dropped), 3);
-        assert_eq!(*local_where.lock().unwrap(), ["home", "home", "home"]);
-    });
-}
-
-/// Rules: THREAD-5
-#[test]
-fn close_from_another_thread_drops_home_work_when_the_home_exits() {
-    let lp = vloop();
-    let local_dropped = counter();
-    let (l, ld) = (lp.clone(), local_dropped.clone());
-    in_thread("home", move || {
-        let g = DropCount(ld.clone());
         l.call_soon(move || drop(g)).unwrap();
         let never = l.create_future::<()>();
-        let g = DropCount(ld.clone());
         l.create_task(async move {
-            let _g = g;
+            let _g = g2;
             never.await
         })
         .unwrap();
-        let (l2, ld2) = (l.clone(), ld.clone());
-        let at_close = in_thread("closer", move || {
-            l2.close().unwrap();
-            count(&ld2)
-        });
-        assert_eq!(at_close, 0);
+        let l2 = l.clone();
+        in_thread("closer", move || l2.close().unwrap());
         // The home exits without touching the loop again.
     });
-    assert_eq!(count(&local_dropped), 2);
-    assert!(lp.is_closed());
-}
-
-/// Rules: THREAD-5, LIFE-8
-#[test]
-fn close_from_another_thread_refuses_later_submissions() {
+    assert!(count(&local) == 2 && lp.is_closed());
     let lp = vloop();
     lp.call_soon(|| ()).unwrap();
     let l = lp.clone();
@@ -834,33 +538,9 @@ fn close_from_another_thread_refuses_later_submissions() {
     })
     .join()
     .unwrap();
-    assert!(closed);
-    assert_eq!(err, Error::Closed);
-    assert!(lp.is_closed());
-    assert_eq!(lp.run_forever().unwrap_err(), Error::Closed);
+    assert!(closed && lp.is_closed() && err == Error::Closed);
+    assert_eq!(lp.run_forever(), Err(Error::Closed));
 }
-
-/// Rules: THREAD-5
-#[test]
-fn close_from_another_thread_then_home_run_drops_home_work() {
-    // A run is a loop-bound call (THREAD-1): the home's refused run is its
-    // next call on the loop, so the work goes then.
-    let lp = vloop();
-    let l = lp.clone();
-    in_thread("home", move || {
-        let dropped = counter();
-        let g = DropCount(dropped.clone());
-        l.call_soon(move || drop(g)).unwrap();
-        let l2 = l.clone();
-        in_thread("closer", move || l2.close().unwrap());
-        assert_eq!(l.run_forever().unwrap_err(), Error::Closed);
-        assert_eq!(count(&dropped), 1);
-    });
-}
-
-// ---------------------------------------------------------------------------
-// THREAD-6
-// ---------------------------------------------------------------------------
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -884,75 +564,46 @@ macro_rules! is_send {
     };
 }
 
+/// `EventLoop` and the handles are `Send + Sync`; futures and tasks are
+/// not (checked at compile time, by a probe that can be seen to work); the
+/// thread-safe entry points — cancelling handles, `call_soon_threadsafe`,
+/// `stop`, the questions, `close` — work from any thread.
 /// Rules: THREAD-6
 #[test]
-fn event_loop_and_handles_are_send_and_sync() {
+fn what_is_send_and_what_works_from_any_thread() {
     assert_send_sync::<EventLoop>();
     assert_send_sync::<Handle>();
     assert_send_sync::<TimerHandle>();
-}
-
-/// Rules: THREAD-6
-#[test]
-fn futures_and_tasks_are_not_send() {
-    // Checked at compile time. The probe itself works:
-    const { assert!(is_send!(i32)) };
-    const { assert!(is_send!(EventLoop)) };
-    const { assert!(!is_send!(Rc<i32>)) };
-    // The loop-bound types.
-    const { assert!(!is_send!(Future<i32>)) };
-    const { assert!(!is_send!(Task<i32>)) };
-    const { assert!(!is_send!(Future<Arc<AtomicUsize>>)) };
-    const { assert!(!is_send!(TaskRef)) };
-}
-
-/// Rules: THREAD-6
-#[test]
-fn thread_safe_entry_points_work_from_any_thread() {
-    let lp = vloop();
-    let log = Log::new();
-    lp.call_soon(log.cb("kept")).unwrap();
-    let cancelled_handle = lp.call_soon(log.cb("cancelled")).unwrap();
-    let cancelled_timer = lp.call_later(1.0, log.cb("cancelled timer")).unwrap();
-    let l = lp.clone();
-    let (h, t) = (cancelled_handle.clone(), cancelled_timer.clone());
-    let ran = Arc::new(AtomicUsize::new(0));
-    let r = ran.clone();
-    let (running, closed, time) = thread::spawn(move || {
-        let l2 = l.clone();
-        let cloned = l2.clone();
+    const { assert!(is_send!(i32) && is_send!(EventLoop) && !is_send!(Rc<i32>)) };
+    const { assert!(!is_send!(Future<i32>) && !is_send!(Task<i32>)) };
+    const { assert!(!is_send!(Future<Arc<AtomicUsize>>) && !is_send!(TaskRef)) };
+    let s = Scene::new();
+    s.soon_log("kept");
+    let h = s.soon_log("cancelled");
+    let t = s.later_log(1.0, "cancelled timer");
+    let (lp, ran) = (s.lp.clone(), counter());
+    let (handles, r) = ((h.clone(), t.clone()), ran.clone());
+    let seen = thread::spawn(move || {
+        let (h, t) = handles;
         h.cancel();
         t.cancel();
-        assert!(h.cancelled());
-        assert!(t.cancelled());
-        assert_eq!(t.when(), 1.0);
+        assert!(h.cancelled() && t.cancelled() && t.when() == 1.0);
+        let cloned = lp.clone();
         cloned
-            .call_soon_threadsafe(move || {
-                r.fetch_add(1, Ordering::SeqCst);
-            })
+            .call_soon_threadsafe(watched(&r, &counter()))
             .unwrap();
         cloned.stop();
         (cloned.is_running(), cloned.is_closed(), cloned.time())
-    })
-    .join()
-    .unwrap();
-    assert!(!running);
-    assert!(!closed);
-    assert_eq!(time, 0.0);
-    assert!(cancelled_handle.cancelled());
+    });
+    assert_eq!(seen.join().unwrap(), (false, false, 0.0));
+    assert!(h.cancelled());
     // The stop requested from the other thread makes this one iteration.
-    lp.run_forever().unwrap();
-    assert_eq!(log.get(), ["kept"]);
+    assert_eq!(s.forever(), ["kept"]);
     assert_eq!(count(&ran), 1);
-    // close from another thread too.
-    let l = lp.clone();
-    thread::spawn(move || l.close().unwrap()).join().unwrap();
-    assert!(lp.is_closed());
+    let lp = s.lp.clone();
+    thread::spawn(move || lp.close().unwrap()).join().unwrap();
+    assert!(s.is_closed());
 }
-
-// ---------------------------------------------------------------------------
-// THREAD-7
-// ---------------------------------------------------------------------------
 
 /// Polls `inner`; the first time it is pending, sends on `tx` (so another
 /// thread knows the task is now waiting on it).
@@ -965,48 +616,19 @@ impl<F: std::future::Future> std::future::Future for SignalOnPending<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match self.inner.as_mut().poll(cx) {
-            Poll::Ready(v) => Poll::Ready(v),
-            Poll::Pending => {
-                if let Some(tx) = self.tx.take() {
-                    tx.send(()).unwrap();
-                }
-                Poll::Pending
-            }
+        let r = self.inner.as_mut().poll(cx);
+        if r.is_pending() {
+            self.tx
+                .take()
+                .into_iter()
+                .for_each(|tx| tx.send(()).unwrap());
         }
+        r
     }
 }
 
-/// Rules: THREAD-7
-#[test]
-fn task_awaiting_a_tokio_oneshot_is_woken_from_another_thread() {
-    // Real clock, no timers: the loop parks with no limit once the task is
-    // waiting, and only the waker called from the sender thread can end it.
-    let lp = EventLoop::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
-    let (waiting_tx, waiting_rx) = mpsc::channel();
-    let sender = thread::spawn(move || {
-        recv_or_hang(&waiting_rx, "the task is waiting");
-        tx.send(42).unwrap();
-    });
-    let v = lp
-        .run_until_complete(async move {
-            let got = SignalOnPending {
-                inner: Box::pin(rx),
-                tx: Some(waiting_tx),
-            }
-            .await
-            .map_err(Error::from_error)?;
-            Ok(got)
-        })
-        .unwrap();
-    sender.join().unwrap();
-    assert_eq!(v, 42);
-    // The wake-up came through the inbox.
-    assert_eq!(lp.inbox_stats().submissions, 1);
-}
-
 /// A future completed from another thread: the task's waker crosses threads.
+#[derive(Default)]
 struct Shared {
     value: Option<u32>,
     waker: Option<Waker>,
@@ -1031,61 +653,6 @@ impl std::future::Future for CrossThread {
     }
 }
 
-/// Rules: THREAD-7
-#[test]
-fn task_waker_sent_to_another_thread_wakes_the_parked_loop() {
-    let lp = EventLoop::new();
-    let shared = Arc::new(Mutex::new(Shared {
-        value: None,
-        waker: None,
-    }));
-    let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
-    let s = shared.clone();
-    let completer = thread::spawn(move || {
-        // The waker itself is Send + Sync: it was sent here.
-        let waker = recv_or_hang(&waker_rx, "the task's waker");
-        s.lock().unwrap().value = Some(7);
-        waker.wake();
-    });
-    let fut = CrossThread(shared.clone(), Some(waker_tx));
-    let v = lp.run_until_complete(async move { Ok(fut.await) }).unwrap();
-    completer.join().unwrap();
-    assert_eq!(v, 7);
-}
-
-/// Rules: THREAD-7
-#[test]
-fn task_woken_from_another_thread_while_a_real_loop_runs_other_work() {
-    // A loop running in another thread; this thread creates nothing
-    // loop-bound, it only wakes a task through its waker.
-    let lp = EventLoop::new();
-    let runner = spawn_running(&lp);
-    let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
-    let (done_tx, done_rx) = mpsc::channel::<u32>();
-    let shared = Arc::new(Mutex::new(Shared {
-        value: None,
-        waker: None,
-    }));
-    let (l, s) = (lp.clone(), shared.clone());
-    lp.call_soon_threadsafe(move || {
-        // On the loop's thread: start a task that waits on `shared`.
-        let fut = CrossThread(s, Some(waker_tx));
-        let task = l.create_task(async move { Ok(fut.await) }).unwrap();
-        let cb = Rc::new(move |t: &Future<u32>| {
-            done_tx.send(t.result().unwrap()).unwrap();
-        });
-        task.add_done_callback(cb).unwrap();
-    })
-    .unwrap();
-    let waker = recv_or_hang(&waker_rx, "the task's waker");
-    shared.lock().unwrap().value = Some(11);
-    waker.wake_by_ref();
-    assert_eq!(recv_or_hang(&done_rx, "the task finished"), 11);
-    lp.stop();
-    runner.join().unwrap().unwrap();
-    drop(waker);
-}
-
 /// A future that wakes its own waker once (on the loop's thread) and then
 /// completes.
 struct WakeSelfOnce(bool);
@@ -1103,53 +670,93 @@ impl std::future::Future for WakeSelfOnce {
     }
 }
 
+/// A task's waker is `Send + Sync` and wakes the task from any thread: a
+/// parked real-clock loop — with no timer, so only that wake-up can end
+/// the run — through its inbox, whether the task awaits a tokio oneshot or
+/// a hand-made future; a loop running other work in another thread. On the
+/// loop's own thread a wake queues the next step like `call_soon` (no inbox
+/// traffic); after the loop closed it is harmless.
 /// Rules: THREAD-7
 #[test]
-fn task_waker_on_the_loop_thread_queues_the_next_step() {
-    // Virtual clock, no timers: if the wake on the loop's thread did not
-    // queue a step, the loop would park forever.
-    let lp = vloop();
-    let log = Log::new();
-    let lg = log.clone();
-    let task = lp
-        .create_task(async move {
-            lg.push("t1");
-            WakeSelfOnce(false).await;
-            lg.push("t2");
-            Ok(())
-        })
-        .unwrap();
-    let (l, lg) = (lp.clone(), log.clone());
-    lp.call_soon(move || {
-        lg.push("c1");
-        l.call_soon(lg.cb("c2")).unwrap();
+fn a_task_waker_wakes_the_task_from_any_thread() {
+    let lp = EventLoop::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (waiting_tx, waiting_rx) = mpsc::channel();
+    let sender = thread::spawn(move || {
+        recv_or_hang(&waiting_rx, "the task is waiting");
+        tx.send(42).unwrap();
+    });
+    let signalled = SignalOnPending {
+        inner: Box::pin(rx),
+        tx: Some(waiting_tx),
+    };
+    let v = lp.run_until_complete(async move { signalled.await.map_err(Error::from_error) });
+    sender.join().unwrap();
+    assert_eq!(v, Ok(42));
+    assert_eq!(
+        lp.inbox_stats().submissions,
+        1,
+        "the wake-up came through the inbox"
+    );
+    let lp = EventLoop::new();
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
+    let s = shared.clone();
+    let completer = thread::spawn(move || {
+        let waker = recv_or_hang(&waker_rx, "the task's waker");
+        s.lock().unwrap().value = Some(7);
+        waker.wake();
+    });
+    let fut = CrossThread(shared, Some(waker_tx));
+    assert_eq!(lp.run_until_complete(async move { Ok(fut.await) }), Ok(7));
+    completer.join().unwrap();
+    // A loop running in another thread; this thread creates nothing
+    // loop-bound, it only wakes a task through its waker.
+    let lp = EventLoop::new();
+    let runner = spawn_running(&lp, "loop-a");
+    let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
+    let (done_tx, done_rx) = mpsc::channel::<u32>();
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let (l, s) = (lp.clone(), shared.clone());
+    lp.call_soon_threadsafe(move || {
+        let fut = CrossThread(s, Some(waker_tx));
+        let task = l.create_task(async move { Ok(fut.await) }).unwrap();
+        let cb = Rc::new(move |t: &Future<u32>| done_tx.send(t.result().unwrap()).unwrap());
+        task.add_done_callback(cb).unwrap();
     })
     .unwrap();
-    lp.run_until_complete(task).unwrap();
+    let waker = recv_or_hang(&waker_rx, "the task's waker");
+    shared.lock().unwrap().value = Some(11);
+    waker.wake_by_ref();
+    assert_eq!(recv_or_hang(&done_rx, "the task finished"), 11);
+    stop_running(&lp, runner);
+    // Virtual clock, no timers: if the wake on the loop's thread did not
+    // queue a step, the loop would park forever.
+    let s = Scene::new();
+    let task = s.task(|s| async move {
+        s.push("t1");
+        WakeSelfOnce(false).await;
+        s.push("t2");
+        Ok(())
+    });
+    s.soon(|s| {
+        s.push("c1");
+        s.soon_log("c2");
+    });
+    s.run_until_complete(task).unwrap();
     // The step is queued like call_soon at the wake: before c2, which c1
     // queued later in the same iteration.
-    assert_eq!(log.get(), ["t1", "c1", "t2", "c2"]);
-    // No inbox traffic for a same-thread wake.
-    assert_eq!(lp.inbox_stats().submissions, 0);
-}
-
-/// Rules: THREAD-7
-#[test]
-fn task_waker_called_after_the_loop_closed_is_harmless() {
-    let lp = vloop();
+    assert_eq!(s.take(), ["t1", "c1", "t2", "c2"]);
+    assert_eq!(s.inbox_stats().submissions, 0, "no inbox traffic");
     let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
-    let shared = Arc::new(Mutex::new(Shared {
-        value: None,
-        waker: None,
-    }));
-    let fut = CrossThread(shared.clone(), Some(waker_tx));
-    let task = lp.create_task(async move { Ok(fut.await) }).unwrap();
-    run_once(&lp);
+    let fut = CrossThread(Arc::default(), Some(waker_tx));
+    let task = s.task(|_| async move { Ok(fut.await) });
+    s.once();
     assert!(!task.done());
     let waker = recv_or_hang(&waker_rx, "the task's waker");
     drop(task);
-    lp.close().unwrap();
-    let before = lp.inbox_stats().submissions;
+    s.close().unwrap();
+    let before = s.inbox_stats().submissions;
     thread::spawn(move || {
         waker.wake_by_ref();
         waker.wake();
@@ -1157,7 +764,7 @@ fn task_waker_called_after_the_loop_closed_is_harmless() {
     .join()
     .unwrap();
     assert_eq!(
-        lp.inbox_stats().submissions,
+        s.inbox_stats().submissions,
         before,
         "a closed loop takes no wake-up"
     );

@@ -1,6 +1,6 @@
 //! XTHREAD rules of SPEC.md: handing work to a loop from other threads
 //! (`call_soon_threadsafe`, the inbox and its wake-ups,
-//! `run_coroutine_threadsafe`, `LoopThread`); catalogue 9.1–9.2 (X-1..X-6).
+//! `run_coroutine_threadsafe`, `LoopThread`).
 //!
 //! Most tests drive a virtual-clock loop one iteration at a time on the test
 //! thread and join every other thread before asserting. The few that need a
@@ -11,69 +11,59 @@
 //! not on time.
 
 use common::{
-    DropCount, DropWhere, Log, capture_exceptions, cf_exception, cf_result, count, counter,
-    in_thread, recv_or_hang, run_once, vloop, wait_parked,
+    DropCount, DropWhere, Log, Scene, assert_closed, assert_py_error, capture_exceptions, cases,
+    cf_exception, cf_result, count, counter, in_thread, recv_or_hang, value_error, wait_parked,
 };
 use loopspec::{
-    CfState, ClockKind, ConcurrentFuture, Error, EventLoop, LoopThread, Profile,
+    CfState, ConcurrentFuture, Error, EventLoop, Handle, LoopThread, Profile,
     run_coroutine_threadsafe,
 };
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-// ---------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------
-
-/// A thread-safe event log, for callbacks that must be `Send`.
-#[derive(Clone, Default)]
-struct SyncLog(Arc<Mutex<Vec<String>>>);
-
-impl SyncLog {
-    fn push(&self, s: impl Into<String>) {
-        self.0.lock().unwrap().push(s.into());
-    }
-    fn cb(&self, s: impl Into<String>) -> impl FnOnce() + Send + 'static {
-        let log = self.clone();
-        let s = s.into();
-        move || log.push(s)
-    }
-    fn get(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-fn assert_closed(err: &Error) {
-    assert_eq!(*err, Error::Closed);
-    assert_eq!(err.to_string(), "Event loop is closed");
-    assert_eq!(err.python_type(), "RuntimeError");
-}
+type Counter = Arc<AtomicUsize>;
 
 fn assert_cancelled(err: &Error) {
     assert_eq!(*err, Error::Cancelled(None));
     assert_eq!(err.python_type(), "CancelledError");
 }
 
+/// `call_soon_threadsafe(cb)` from a new thread, joined before returning:
+/// the join orders the submission before what follows.
+fn submit_from_another_thread(lp: &EventLoop, cb: impl FnOnce() + Send + 'static) -> Handle {
+    let lp = lp.clone();
+    thread::spawn(move || lp.call_soon_threadsafe(cb).unwrap())
+        .join()
+        .unwrap()
+}
+
+/// A callback that adds one to `ran`, with data that counts its drop in
+/// `dropped`.
+fn watched(ran: &Counter, dropped: &Counter) -> impl FnOnce() + Send + 'static {
+    let (r, d) = (ran.clone(), DropCount(dropped.clone()));
+    move || {
+        let _d = d;
+        r.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Runs iterations until `done()` holds, at most `max`.
-fn drive(lp: &EventLoop, max: usize, done: impl Fn() -> bool) {
+fn drive(s: &Scene, max: usize, done: impl Fn() -> bool) {
     for _ in 0..max {
         if done() {
             return;
         }
-        run_once(lp);
+        s.once();
     }
     assert!(done(), "condition not reached in {max} iterations");
 }
 
 /// Runs the loop until `cf` is done (`run_until_complete(wrap_future(cf))`,
 /// so virtual time advances to the next timer) and returns its outcome.
-fn complete<T: Clone + Send + 'static>(
-    lp: &EventLoop,
-    cf: &ConcurrentFuture<T>,
-) -> loopspec::Result<T> {
-    lp.run_until_complete(loopspec::wrap_future(cf, lp).unwrap())
+fn complete<T: Clone + Send + 'static>(s: &Scene, cf: &ConcurrentFuture<T>) -> loopspec::Result<T> {
+    s.run_until_complete(loopspec::wrap_future(cf, s).unwrap())
 }
 
 /// Starts `lp.run_forever()` on a new thread.
@@ -85,100 +75,82 @@ fn spawn_run(lp: &EventLoop, name: &str) -> thread::JoinHandle<loopspec::Result<
         .unwrap()
 }
 
-// ---------------------------------------------------------------------------
-// XTHREAD-1
-// ---------------------------------------------------------------------------
-
-/// Rules: XTHREAD-1
-#[test]
-fn call_soon_threadsafe_from_other_threads_runs_when_the_loop_next_runs() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    for i in 0..3 {
-        let (l, cb) = (lp.clone(), log.cb(format!("t{i}")));
-        let h = thread::spawn(move || l.call_soon_threadsafe(cb).unwrap())
-            .join()
-            .unwrap();
-        assert!(!h.cancelled());
-    }
-    assert!(log.get().is_empty(), "nothing runs before the loop runs");
-    run_once(&lp);
-    assert_eq!(log.get(), ["t0", "t1", "t2"]);
-    lp.close().unwrap();
+/// `run_coroutine_threadsafe` of a coroutine that sleeps `delay` and
+/// returns `value`.
+fn sleeping_work<T: Clone + Send + 'static>(
+    lp: &EventLoop,
+    delay: f64,
+    value: T,
+) -> ConcurrentFuture<T> {
+    let work = move || async move {
+        loopspec::sleep(delay).await?;
+        Ok(value)
+    };
+    run_coroutine_threadsafe(work, lp).unwrap()
 }
 
-/// Rules: XTHREAD-1
+/// `call_soon_threadsafe` from other threads queues the callback, which
+/// runs when the loop next runs, on the loop's thread — a parked loop is
+/// woken; on the loop's own running thread it waits for the next
+/// iteration; a closed loop refuses it (`Event loop is closed`), dropping
+/// the closure.
+/// Rules: XTHREAD-1, XTHREAD-4, LIFE-8
 #[test]
-fn call_soon_threadsafe_callback_runs_on_the_loops_thread() {
-    let (loop_id, ran_on) = in_thread("xt-loop", || {
-        let lp = vloop();
-        let ran_on = Arc::new(Mutex::new(Vec::new()));
-        let (l, r) = (lp.clone(), ran_on.clone());
-        thread::spawn(move || {
-            l.call_soon_threadsafe(move || {
-                let t = thread::current();
-                r.lock().unwrap().push((t.id(), t.name().map(String::from)));
-            })
-            .unwrap();
-        })
-        .join()
-        .unwrap();
-        run_once(&lp);
-        lp.close().unwrap();
-        let got = ran_on.lock().unwrap().clone();
-        (thread::current().id(), got)
+fn call_soon_threadsafe_runs_on_the_loops_thread() {
+    cases(&[
+        ("from other threads: when the loop next runs", |s| {
+            for i in 0..3 {
+                let h = submit_from_another_thread(s, s.cb(format!("t{i}")));
+                assert!(!h.cancelled());
+            }
+            assert!(s.log.get().is_empty(), "nothing runs before the loop runs");
+            assert_eq!(s.once(), ["t0", "t1", "t2"]);
+        }),
+        ("on the running loop's thread: the next iteration", |s| {
+            s.soon(|s| {
+                s.push("cb");
+                s.call_soon_threadsafe(s.cb("threadsafe")).unwrap();
+            });
+            assert_eq!(s.once(), ["cb"]);
+            assert_eq!(s.once(), ["threadsafe"]);
+        }),
+        ("a closed loop refuses it, dropping the closure", |s| {
+            s.close().unwrap();
+            let (ran, dropped) = (counter(), counter());
+            assert_closed(&s.call_soon_threadsafe(watched(&ran, &dropped)).unwrap_err());
+            assert_eq!((count(&dropped), count(&ran)), (1, 0));
+            let lp = s.lp.clone();
+            let err = thread::spawn(move || lp.call_soon_threadsafe(|| ()).unwrap_err());
+            assert_closed(&err.join().unwrap());
+            assert_eq!(s.inbox_stats().submissions, 0);
+        }),
+    ]);
+    let (loop_thread, ran_on) = in_thread("xt-loop", || {
+        let s = Scene::new();
+        let me = thread::current().name().map(String::from);
+        let log = s.log.clone();
+        submit_from_another_thread(&s, move || log.push(thread::current().name().unwrap()));
+        let ran = s.once();
+        s.close().unwrap();
+        (me, ran)
     });
-    assert_eq!(ran_on, vec![(loop_id, Some("xt-loop".to_string()))]);
-}
-
-/// Rules: XTHREAD-1, LIFE-8
-#[test]
-fn call_soon_threadsafe_on_a_closed_loop_fails() {
-    let lp = vloop();
-    lp.close().unwrap();
-    let drops = counter();
-    let ran = counter();
-    let (d, r) = (DropCount(drops.clone()), ran.clone());
-    let err = lp
-        .call_soon_threadsafe(move || {
-            let _d = d;
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap_err();
-    assert_closed(&err);
-    assert_eq!(count(&drops), 1, "the refused closure is dropped");
-    assert_eq!(count(&ran), 0);
-
-    let l = lp.clone();
-    let err = thread::spawn(move || l.call_soon_threadsafe(|| ()).unwrap_err())
-        .join()
-        .unwrap();
-    assert_closed(&err);
-    assert_eq!(lp.inbox_stats().submissions, 0);
-}
-
-/// Rules: XTHREAD-1, XTHREAD-4
-#[test]
-fn call_soon_threadsafe_wakes_a_parked_loop() {
+    assert_eq!(
+        (loop_thread.as_deref(), ran_on),
+        (Some("xt-loop"), vec!["xt-loop".into()])
+    );
     // A real-clock loop with nothing to do waits forever; only the
     // submission can end its run.
     let lp = EventLoop::new();
     let runner = spawn_run(&lp, "parked-loop");
     wait_parked(&lp, 1);
-    let ran_on = Arc::new(Mutex::new(None));
-    let (l, r) = (lp.clone(), ran_on.clone());
-    thread::spawn(move || {
-        let stopper = l.clone();
-        l.call_soon_threadsafe(move || {
-            *r.lock().unwrap() = thread::current().name().map(String::from);
-            stopper.stop();
-        })
-        .unwrap();
-    })
-    .join()
-    .unwrap();
+    let (ran_on, stopper) = (Log::new(), lp.clone());
+    let r = ran_on.clone();
+    submit_from_another_thread(&lp, move || {
+        r.push(thread::current().name().unwrap());
+        stopper.stop();
+    });
     assert_eq!(runner.join().unwrap(), Ok(()));
-    assert_eq!(ran_on.lock().unwrap().as_deref(), Some("parked-loop"));
+    assert_eq!(ran_on.take(), ["parked-loop"]);
     let stats = lp.inbox_stats();
     assert!(
         stats.wakeups >= 1 && stats.wakeups <= stats.parks,
@@ -187,239 +159,129 @@ fn call_soon_threadsafe_wakes_a_parked_loop() {
     lp.close().unwrap();
 }
 
-/// Rules: XTHREAD-1
-#[test]
-fn call_soon_threadsafe_on_the_running_loops_thread_runs_next_iteration() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    let (l, log2) = (lp.clone(), log.clone());
-    lp.call_soon(move || {
-        log2.push("cb");
-        l.call_soon_threadsafe(log2.cb("threadsafe")).unwrap();
-    })
-    .unwrap();
-    run_once(&lp);
-    assert_eq!(log.get(), ["cb"]);
-    run_once(&lp);
-    assert_eq!(log.get(), ["cb", "threadsafe"]);
-    lp.close().unwrap();
-}
-
-// ---------------------------------------------------------------------------
-// XTHREAD-2
-// ---------------------------------------------------------------------------
-
+/// Submissions keep the order in which they happen, among themselves and
+/// with `call_soon` on the home thread, idle or running (CPython's
+/// `test_call_soon_threadsafe_same_thread`): one that happens before a
+/// `call_soon` runs before it, one after runs after.
 /// Rules: XTHREAD-2
 #[test]
-fn call_soon_threadsafe_is_fifo_with_call_soon_on_the_running_thread() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    let (l, lg) = (lp.clone(), log.clone());
-    lp.call_soon(move || {
-        l.call_soon_threadsafe(lg.cb("a")).unwrap();
-        l.call_soon(lg.cb("b")).unwrap();
-        l.call_soon_threadsafe(lg.cb("c")).unwrap();
-        l.call_soon(lg.cb("d")).unwrap();
-    })
-    .unwrap();
-    run_once(&lp);
-    run_once(&lp);
-    assert_eq!(log.get(), ["a", "b", "c", "d"]);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-2
-#[test]
-fn call_soon_threadsafe_is_fifo_with_call_soon_on_the_idle_home_thread() {
-    // X-1 / test_call_soon_threadsafe_same_thread: the loop is not running.
-    let lp = vloop();
-    let log = SyncLog::default();
-    lp.call_soon_threadsafe(log.cb("a")).unwrap();
-    lp.call_soon(log.cb("b")).unwrap();
-    lp.call_soon_threadsafe(log.cb("c")).unwrap();
-    lp.call_soon(log.cb("d")).unwrap();
-    lp.call_soon_threadsafe(log.cb("e")).unwrap();
-    run_once(&lp);
-    assert_eq!(log.get(), ["a", "b", "c", "d", "e"]);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-2
-#[test]
-fn submission_that_happens_before_call_soon_runs_before_it() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    lp.call_soon(log.cb("first")).unwrap(); // claims the home
-    let (l, cb) = (lp.clone(), log.cb("remote"));
-    thread::spawn(move || l.call_soon_threadsafe(cb).unwrap())
-        .join()
-        .unwrap(); // the join orders the submission before what follows
-    lp.call_soon(log.cb("local")).unwrap();
-    run_once(&lp);
-    assert_eq!(log.get(), ["first", "remote", "local"]);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-2
-#[test]
-fn submission_that_happens_after_call_soon_runs_after_it() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    lp.call_soon(log.cb("local")).unwrap();
-    let (l, cb) = (lp.clone(), log.cb("remote"));
-    thread::spawn(move || l.call_soon_threadsafe(cb).unwrap())
-        .join()
-        .unwrap();
-    run_once(&lp);
-    assert_eq!(log.get(), ["local", "remote"]);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-2
-#[test]
-fn causally_ordered_submissions_keep_their_place_while_the_loop_runs() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    let (l, lg) = (lp.clone(), log.clone());
-    lp.call_soon(move || {
-        // remote-1 happens before local-1 ...
-        let (l2, cb) = (l.clone(), lg.cb("remote-1"));
-        thread::spawn(move || l2.call_soon_threadsafe(cb).unwrap())
-            .join()
-            .unwrap();
-        l.call_soon(lg.cb("local-1")).unwrap();
-        // ... and after local-1, before remote-2 ...
-        let (l2, cb) = (l.clone(), lg.cb("remote-2"));
-        thread::spawn(move || l2.call_soon_threadsafe(cb).unwrap())
-            .join()
-            .unwrap();
-        // ... which happens before local-2.
-        l.call_soon(lg.cb("local-2")).unwrap();
-    })
-    .unwrap();
-    run_once(&lp);
-    run_once(&lp);
-    assert_eq!(log.get(), ["remote-1", "local-1", "remote-2", "local-2"]);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-2
-#[test]
-fn submissions_from_one_thread_keep_their_order() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    let (l, lg) = (lp.clone(), log.clone());
-    thread::spawn(move || {
-        for i in 0..100 {
-            l.call_soon_threadsafe(lg.cb(i.to_string())).unwrap();
-        }
-    })
-    .join()
-    .unwrap();
-    run_once(&lp);
-    let want: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-    assert_eq!(log.get(), want);
-    lp.close().unwrap();
-}
-
-// ---------------------------------------------------------------------------
-// XTHREAD-3
-// ---------------------------------------------------------------------------
-
-/// Rules: XTHREAD-3, LIFE-7
-#[test]
-fn close_drops_accepted_submissions_at_once_without_running_them() {
-    let lp = vloop();
-    let drops = counter();
-    let ran = counter();
-    for _ in 0..3 {
-        let (l, d, r) = (lp.clone(), DropCount(drops.clone()), ran.clone());
-        thread::spawn(move || {
-            l.call_soon_threadsafe(move || {
-                let _d = d;
-                r.fetch_add(1, Ordering::SeqCst);
+fn submissions_keep_their_order() {
+    cases(&[
+        ("with call_soon on the running thread", |s| {
+            s.soon(|s| {
+                s.call_soon_threadsafe(s.cb("a")).unwrap();
+                s.soon_log("b");
+                s.call_soon_threadsafe(s.cb("c")).unwrap();
+                s.soon_log("d");
+            });
+            s.once();
+            assert_eq!(s.once(), ["a", "b", "c", "d"]);
+        }),
+        ("with call_soon on the idle home thread", |s| {
+            for (i, name) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+                if i % 2 == 0 {
+                    s.call_soon_threadsafe(s.cb(name)).unwrap();
+                } else {
+                    s.soon_log(name);
+                }
+            }
+            assert_eq!(s.once(), ["a", "b", "c", "d", "e"]);
+        }),
+        ("from another thread, before or after a call_soon", |s| {
+            s.soon_log("first"); // claims the home
+            submit_from_another_thread(s, s.cb("remote"));
+            s.soon_log("local");
+            assert_eq!(s.once(), ["first", "remote", "local"]);
+        }),
+        ("while the loop runs, in causal order", |s| {
+            s.soon(|s| {
+                // remote-1 happens before local-1, which happens before
+                // remote-2, which happens before local-2.
+                submit_from_another_thread(s, s.cb("remote-1"));
+                s.soon_log("local-1");
+                submit_from_another_thread(s, s.cb("remote-2"));
+                s.soon_log("local-2");
+            });
+            s.once();
+            assert_eq!(s.once(), ["remote-1", "local-1", "remote-2", "local-2"]);
+        }),
+        ("from one thread, in its order", |s| {
+            let (lp, log) = (s.lp.clone(), s.log.clone());
+            thread::spawn(move || {
+                for i in 0..100 {
+                    lp.call_soon_threadsafe(log.cb(i.to_string())).unwrap();
+                }
             })
-            .unwrap()
-        })
-        .join()
-        .unwrap();
+            .join()
+            .unwrap();
+            let want: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+            assert_eq!(s.once(), want);
+        }),
+    ]);
+}
+
+/// `close()` drops the submissions it accepted — at once, without running
+/// them, on the closing thread (THREAD-5) — and refuses every later one,
+/// from any thread, including `run_coroutine_threadsafe`.
+/// Rules: XTHREAD-3, LIFE-7, THREAD-5
+#[test]
+fn close_drops_accepted_submissions_and_refuses_later_ones() {
+    let s = Scene::new();
+    let (ran, dropped) = (counter(), counter());
+    for _ in 0..3 {
+        submit_from_another_thread(&s, watched(&ran, &dropped));
     }
-    assert_eq!(count(&drops), 0);
-    lp.close().unwrap();
-    assert_eq!(count(&drops), 3, "dropped by close() itself");
-    assert_eq!(count(&ran), 0);
-    assert_eq!(lp.inbox_stats().submissions, 3);
-}
-
-/// Rules: XTHREAD-3, THREAD-5
-#[test]
-fn close_from_another_thread_drops_accepted_submissions_there() {
-    let lp = vloop();
-    let drops = Arc::new(Mutex::new(Vec::new()));
-    let d = DropWhere(drops.clone());
-    lp.call_soon_threadsafe(move || drop(d)).unwrap();
-    let l = lp.clone();
-    thread::Builder::new()
-        .name("closer".into())
-        .spawn(move || l.close().unwrap())
-        .unwrap()
-        .join()
-        .unwrap();
-    assert_eq!(*drops.lock().unwrap(), ["closer"]);
-}
-
-/// Rules: XTHREAD-3
-#[test]
-fn nothing_is_accepted_after_close() {
-    let lp = vloop();
-    lp.call_soon_threadsafe(|| ()).unwrap();
-    lp.close().unwrap();
+    assert_eq!(count(&dropped), 0);
+    s.close().unwrap();
+    assert_eq!(
+        (count(&dropped), count(&ran)),
+        (3, 0),
+        "dropped by close() itself"
+    );
     let refused = counter();
-    let dropped = counter();
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (l, r, d) = (lp.clone(), refused.clone(), dropped.clone());
+            let (lp, r, d) = (s.lp.clone(), refused.clone(), dropped.clone());
             thread::spawn(move || {
                 for _ in 0..50 {
                     let guard = DropCount(d.clone());
-                    let err = l.call_soon_threadsafe(move || drop(guard)).unwrap_err();
+                    let err = lp.call_soon_threadsafe(move || drop(guard)).unwrap_err();
                     assert_closed(&err);
                     r.fetch_add(1, Ordering::SeqCst);
                 }
             })
         })
         .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
-    assert_eq!(count(&refused), 200);
-    assert_eq!(count(&dropped), 200);
-    assert_eq!(
-        lp.inbox_stats().submissions,
-        1,
-        "only the one before close()"
-    );
-    assert_closed(&run_coroutine_threadsafe(|| async { Ok(1) }, &lp).unwrap_err());
+    workers.into_iter().for_each(|w| w.join().unwrap());
+    assert_eq!((count(&refused), count(&dropped)), (200, 203));
+    assert_eq!(s.inbox_stats().submissions, 3, "only those before close()");
+    assert_closed(&run_coroutine_threadsafe(|| async { Ok(1) }, &s).unwrap_err());
+    let s = Scene::new();
+    let drops = Arc::new(Mutex::new(Vec::new()));
+    let d = DropWhere(drops.clone());
+    s.call_soon_threadsafe(move || drop(d)).unwrap();
+    let lp = s.lp.clone();
+    let closer = thread::Builder::new().name("closer".into());
+    closer
+        .spawn(move || lp.close().unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(*drops.lock().unwrap(), ["closer"]);
 }
 
+/// Submissions racing with `close()` each have one of three outcomes (a
+/// small version of tests/robustness/stress.rs): ran, refused (the refused
+/// closure dropped), or accepted and then dropped by close; once refused,
+/// always refused.
 /// Rules: XTHREAD-3, XTHREAD-1
 #[test]
 fn submissions_racing_with_close_have_one_of_three_outcomes() {
-    // Small version of tests/robustness/stress.rs: each submission ran, was refused, or
-    // was accepted and then dropped by close.
     const N: usize = 500;
-    let lp = vloop();
-    let ran = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
-    let dropped = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
-    struct Guard(Arc<Vec<AtomicUsize>>, usize, bool);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            if !self.2 {
-                self.0[self.1].fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    }
-    let (l, r, d) = (lp.clone(), ran.clone(), dropped.clone());
+    let s = Scene::new();
+    let ran: Vec<Counter> = (0..N).map(|_| counter()).collect();
+    let dropped: Vec<Counter> = (0..N).map(|_| counter()).collect();
+    let (lp, r, d) = (s.lp.clone(), ran.clone(), dropped.clone());
     let (early_tx, early_rx) = mpsc::channel();
     let (closed_tx, closed_rx) = mpsc::channel::<()>();
     let producer = thread::spawn(move || {
@@ -431,18 +293,10 @@ fn submissions_racing_with_close_have_one_of_three_outcomes() {
             if i == 300 {
                 recv_or_hang(&closed_rx, "the close() signal"); // from here on, after close()
             }
-            let g = Guard(d.clone(), i, false);
-            let r = r.clone();
-            match l.call_soon_threadsafe(move || {
-                let mut g = g; // the whole guard moves into the closure
-                g.2 = true;
-                r[i].fetch_add(1, Ordering::SeqCst);
-            }) {
-                Ok(_) => {}
-                Err(e) => {
-                    assert_closed(&e);
-                    *slot = true;
-                }
+            // A run drops the closure too: ran, then dropped, is a run.
+            if let Err(e) = lp.call_soon_threadsafe(watched(&r[i], &d[i])) {
+                assert_closed(&e);
+                *slot = true;
             }
         }
         refused
@@ -451,30 +305,25 @@ fn submissions_racing_with_close_have_one_of_three_outcomes() {
     // submitting, then close.
     recv_or_hang(&early_rx, "the first 100 submissions");
     for _ in 0..5 {
-        run_once(&lp);
+        s.once();
     }
-    lp.close().unwrap();
+    s.close().unwrap();
     closed_tx.send(()).unwrap();
     let refused = producer.join().unwrap();
     let (mut n_ran, mut n_refused, mut n_dropped) = (0, 0, 0);
     let mut seen_refusal = false;
     for i in 0..N {
-        let (r, d) = (
-            ran[i].load(Ordering::SeqCst),
-            dropped[i].load(Ordering::SeqCst),
-        );
-        match (r, d, refused[i]) {
-            (1, 0, false) => n_ran += 1,
-            (0, 1, true) => n_refused += 1, // the refused closure is dropped
+        match (count(&ran[i]), count(&dropped[i]), refused[i]) {
+            (1, 1, false) => n_ran += 1,
+            (0, 1, true) => n_refused += 1,
             (0, 1, false) => n_dropped += 1,
             other => panic!("submission {i}: outcome not allowed: {other:?}"),
         }
-        // Submissions are sequential: once refused, always refused.
-        if refused[i] {
-            seen_refusal = true;
-        } else {
-            assert!(!seen_refusal, "submission {i} accepted after a refusal");
-        }
+        assert!(
+            refused[i] || !seen_refusal,
+            "submission {i} accepted after a refusal"
+        );
+        seen_refusal |= refused[i];
     }
     assert_eq!(n_ran + n_refused + n_dropped, N);
     assert!(
@@ -482,86 +331,55 @@ fn submissions_racing_with_close_have_one_of_three_outcomes() {
         "the first 100 were queued before the first run"
     );
     assert!(
-        n_refused >= N - 300,
-        "those submitted after close() are refused"
+        refused[300..].iter().all(|r| *r),
+        "those after close() are refused"
     );
-    assert!(refused[300..].iter().all(|r| *r));
-    println!("close race: ran={n_ran} refused={n_refused} dropped={n_dropped}");
 }
 
-// ---------------------------------------------------------------------------
-// XTHREAD-4
-// ---------------------------------------------------------------------------
-
-/// Rules: XTHREAD-4
+/// Wake-ups: submissions to a loop that is not running, or busy, cost none;
+/// a burst to a parked loop costs one; a loop woken again and again gets at
+/// most one per park.
+/// Rules: XTHREAD-4, STOP-5
 #[test]
-fn submissions_to_a_loop_that_is_not_running_cost_no_wakeup() {
-    let lp = vloop();
-    let l = lp.clone();
-    thread::spawn(move || {
-        for _ in 0..3 {
-            l.call_soon_threadsafe(|| ()).unwrap();
-        }
-    })
-    .join()
-    .unwrap();
-    let s = lp.inbox_stats();
-    assert_eq!((s.submissions, s.wakeups, s.parks), (3, 0, 0));
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-4
-#[test]
-fn burst_to_a_busy_loop_costs_no_wakeup() {
-    const N: u64 = 1000;
-    let lp = vloop();
+fn a_submission_wakes_only_a_parked_loop() {
+    let s = Scene::new();
+    let lp = s.lp.clone();
+    thread::spawn(move || (0..3).for_each(|_| drop(lp.call_soon_threadsafe(|| ()).unwrap())))
+        .join()
+        .unwrap();
+    let st = s.inbox_stats();
+    assert_eq!((st.submissions, st.wakeups, st.parks), (3, 0, 0));
+    const N: usize = 1000;
     let ran = counter();
-    let stats = Arc::new(Mutex::new(None));
-    let (l, r, st) = (lp.clone(), ran.clone(), stats.clone());
-    lp.call_soon(move || {
+    let r = ran.clone();
+    s.soon(move |s| {
         // The loop is busy running this callback, not parked.
-        let before = l.inbox_stats();
-        let (l2, r2) = (l.clone(), r.clone());
+        let before = s.inbox_stats();
+        let lp = s.lp.clone();
         thread::spawn(move || {
-            for _ in 0..N {
-                let r3 = r2.clone();
-                l2.call_soon_threadsafe(move || {
-                    r3.fetch_add(1, Ordering::SeqCst);
-                })
-                .unwrap();
-            }
+            (0..N).for_each(|_| drop(lp.call_soon_threadsafe(watched(&r, &counter()))))
         })
         .join()
         .unwrap();
-        *st.lock().unwrap() = Some((before, l.inbox_stats()));
-    })
-    .unwrap();
-    run_once(&lp);
-    let (before, after) = stats.lock().unwrap().unwrap();
-    assert_eq!(after.submissions - before.submissions, N);
+        let after = s.inbox_stats();
+        let cost = (
+            after.submissions - before.submissions,
+            after.wakeups - before.wakeups,
+        );
+        s.push(format!("{cost:?} {}", after.parks - before.parks));
+    });
     assert_eq!(
-        after.wakeups - before.wakeups,
-        0,
+        s.once(),
+        [format!("({N}, 0) 0")],
         "no wake-up for a busy loop"
     );
-    assert_eq!(after.parks, before.parks);
-    run_once(&lp);
-    assert_eq!(count(&ran), N as usize);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-4
-#[test]
-fn burst_to_a_parked_loop_costs_one_wakeup() {
-    const N: usize = 500;
+    s.once();
+    assert_eq!(count(&ran), N);
     let lp = EventLoop::new();
     let runner = spawn_run(&lp, "burst-loop");
     wait_parked(&lp, 1);
-    let before = lp.inbox_stats();
-    assert_eq!(
-        (before.submissions, before.wakeups, before.parks),
-        (0, 0, 1)
-    );
+    let st = lp.inbox_stats();
+    assert_eq!((st.submissions, st.wakeups, st.parks), (0, 0, 1));
     // The first submission wakes the loop and holds it busy until the whole
     // burst is in, so the burst meets a loop that is parked-and-notified or
     // busy: never a second park.
@@ -569,31 +387,20 @@ fn burst_to_a_parked_loop_costs_one_wakeup() {
     lp.call_soon_threadsafe(move || recv_or_hang(&go_rx, "the end of the burst"))
         .unwrap();
     let ran = counter();
-    for _ in 0..N {
-        let r = ran.clone();
-        lp.call_soon_threadsafe(move || {
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
+    for _ in 0..500 {
+        lp.call_soon_threadsafe(watched(&ran, &counter())).unwrap();
     }
     let stopper = lp.clone();
     lp.call_soon_threadsafe(move || stopper.stop()).unwrap();
     go_tx.send(()).unwrap();
     assert_eq!(runner.join().unwrap(), Ok(()));
-    assert_eq!(count(&ran), N);
-    let s = lp.inbox_stats();
-    assert_eq!(s.submissions, N as u64 + 2);
-    assert_eq!(s.parks, 1);
+    let st = lp.inbox_stats();
+    assert_eq!((count(&ran), st.submissions, st.parks), (500, 502, 1));
     assert_eq!(
-        s.wakeups, 1,
+        st.wakeups, 1,
         "one wake-up per park, however many submissions"
     );
     lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-4, STOP-5
-#[test]
-fn parked_loop_woken_repeatedly_gets_at_most_one_wakeup_per_park() {
     let lp = EventLoop::new();
     let runner = spawn_run(&lp, "repark-loop");
     for round in 1..=5u64 {
@@ -607,140 +414,86 @@ fn parked_loop_woken_repeatedly_gets_at_most_one_wakeup_per_park() {
     }
     lp.stop();
     assert_eq!(runner.join().unwrap(), Ok(()));
-    let s = lp.inbox_stats();
-    assert_eq!(s.submissions, 5);
+    let st = lp.inbox_stats();
+    assert_eq!(st.submissions, 5);
     assert!(
-        s.wakeups >= 5,
-        "every submission to a parked loop woke it: {s:?}"
+        st.wakeups >= 5,
+        "every submission to a parked loop woke it: {st:?}"
     );
-    assert!(s.wakeups <= s.parks, "at most one per park: {s:?}");
+    assert!(st.wakeups <= st.parks, "at most one per park: {st:?}");
     lp.close().unwrap();
 }
 
-// ---------------------------------------------------------------------------
-// XTHREAD-5
-// ---------------------------------------------------------------------------
-
-/// Rules: XTHREAD-5, XTHREAD-1
+/// A handle — of a submission or of `call_soon` — cancelled from any other
+/// thread before its callback runs prevents it, even from a callback of the
+/// same batch (CPython: a cancelled one was skipped, giving `[0, 1, 3, 4]`);
+/// a cancel after the run changes nothing.
+/// Rules: XTHREAD-5, XTHREAD-1, SCHED-3
 #[test]
-fn handle_of_a_submission_cancelled_from_another_thread_never_runs() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    let (l, lg) = (lp.clone(), log.clone());
-    let handle = thread::spawn(move || {
-        l.call_soon_threadsafe(lg.cb("cancelled")).unwrap();
-        l.call_soon_threadsafe(lg.cb("kept")).unwrap()
-    })
-    .join()
-    .unwrap();
-    let (l, lg) = (lp.clone(), log.clone());
-    let victim = thread::spawn(move || l.call_soon_threadsafe(lg.cb("victim")).unwrap())
-        .join()
-        .unwrap();
-    // Cancelled by yet another thread.
-    let v = victim.clone();
-    thread::spawn(move || v.cancel()).join().unwrap();
-    assert!(victim.cancelled());
-    assert!(!handle.cancelled());
-    run_once(&lp);
-    assert_eq!(log.get(), ["cancelled", "kept"]);
-    lp.close().unwrap();
+fn a_handle_cancelled_from_another_thread_never_runs() {
+    cases(&[
+        ("a submission's, by yet another thread", |s| {
+            let (lp, log) = (s.lp.clone(), s.log.clone());
+            let handle = thread::spawn(move || {
+                lp.call_soon_threadsafe(log.cb("cancelled")).unwrap();
+                lp.call_soon_threadsafe(log.cb("kept")).unwrap()
+            });
+            let handle = handle.join().unwrap();
+            let victim = submit_from_another_thread(s, s.cb("victim"));
+            let v = victim.clone();
+            thread::spawn(move || v.cancel()).join().unwrap();
+            assert!(victim.cancelled() && !handle.cancelled());
+            assert_eq!(s.once(), ["cancelled", "kept"]);
+        }),
+        ("a call_soon handle", |s| {
+            let handles: Vec<Handle> = (0..5).map(|i| s.soon_log(i.to_string())).collect();
+            let h = handles[2].clone();
+            thread::spawn(move || h.cancel()).join().unwrap();
+            assert_eq!(s.once(), ["0", "1", "3", "4"]);
+        }),
+        // The cancelling callback runs first in the batch and has another
+        // thread cancel a submission queued behind it.
+        ("during the batch", |s| {
+            let slot: Arc<Mutex<Option<Handle>>> = Arc::default();
+            let sl = slot.clone();
+            s.soon(move |s| {
+                let h = sl.lock().unwrap().clone().unwrap();
+                thread::spawn(move || h.cancel()).join().unwrap();
+                s.push("canceller");
+            });
+            let victim = submit_from_another_thread(s, s.cb("victim"));
+            *slot.lock().unwrap() = Some(victim.clone());
+            assert_eq!(s.once(), ["canceller"]);
+            assert!(victim.cancelled());
+            assert!(s.once().is_empty());
+        }),
+        ("after the run: nothing changes", |s| {
+            let h = s.call_soon_threadsafe(s.cb("ran")).unwrap();
+            assert_eq!(s.once(), ["ran"]);
+            let h2 = h.clone();
+            thread::spawn(move || h2.cancel()).join().unwrap();
+            assert!(h.cancelled() && s.once().is_empty());
+        }),
+    ]);
 }
 
-/// Rules: XTHREAD-5, SCHED-3
-#[test]
-fn call_soon_handle_cancelled_from_another_thread_never_runs() {
-    // X-1: a cancelled one was skipped, giving [0, 1, 3, 4].
-    let lp = vloop();
-    let log = Log::new();
-    let handles: Vec<_> = (0..5)
-        .map(|i| lp.call_soon(log.cb(i.to_string())).unwrap())
-        .collect();
-    let h = handles[2].clone();
-    thread::spawn(move || h.cancel()).join().unwrap();
-    run_once(&lp);
-    assert_eq!(log.get(), ["0", "1", "3", "4"]);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-5
-#[test]
-fn cancel_from_another_thread_during_the_batch_prevents_a_later_callback() {
-    // The cancelling callback runs first in the batch and has another thread
-    // cancel a submission queued behind it in the same batch.
-    let lp = vloop();
-    let log = SyncLog::default();
-    let slot: Arc<Mutex<Option<loopspec::Handle>>> = Arc::new(Mutex::new(None));
-    let (s, lg) = (slot.clone(), log.clone());
-    lp.call_soon(move || {
-        let h = s.lock().unwrap().clone().unwrap();
-        thread::spawn(move || h.cancel()).join().unwrap();
-        lg.push("canceller");
-    })
-    .unwrap();
-    let (l, cb) = (lp.clone(), log.cb("victim"));
-    let victim = thread::spawn(move || l.call_soon_threadsafe(cb).unwrap())
-        .join()
-        .unwrap();
-    *slot.lock().unwrap() = Some(victim.clone());
-    run_once(&lp);
-    assert_eq!(log.get(), ["canceller"]);
-    assert!(victim.cancelled());
-    run_once(&lp);
-    assert_eq!(log.get(), ["canceller"]);
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-5
-#[test]
-fn cancel_after_the_run_changes_nothing() {
-    let lp = vloop();
-    let ran = counter();
-    let r = ran.clone();
-    let h = lp
-        .call_soon_threadsafe(move || {
-            r.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-    run_once(&lp);
-    let h2 = h.clone();
-    thread::spawn(move || h2.cancel()).join().unwrap();
-    assert!(h.cancelled());
-    run_once(&lp);
-    assert_eq!(count(&ran), 1);
-    lp.close().unwrap();
-}
-
+/// A cancel racing with the start of the run, 300 times: the callback did
+/// not run, or ran once — never twice, never an error.
 /// Rules: XTHREAD-5
 #[test]
 fn cancel_racing_with_the_run_runs_at_most_once() {
-    // Allowed outcomes for a cancel racing with the start of the run: the
-    // callback did not run, or it ran once. Never twice, never an error.
     const N: usize = 300;
     let lt = LoopThread::spawn("race-loop").unwrap();
-    let runs = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+    let runs: Vec<Counter> = (0..N).map(|_| counter()).collect();
     let (tx, rx) = mpsc::channel();
-    let lp = lt.event_loop().clone();
-    let r = runs.clone();
+    let (lp, r) = (lt.event_loop().clone(), runs.clone());
     let submitter = thread::spawn(move || {
-        for i in 0..N {
-            let r = r.clone();
-            let h = lp
-                .call_soon_threadsafe(move || {
-                    r[i].fetch_add(1, Ordering::SeqCst);
-                })
+        for run in &r {
+            tx.send(lp.call_soon_threadsafe(watched(run, &counter())).unwrap())
                 .unwrap();
-            tx.send(h).unwrap();
         }
     });
-    let canceller = thread::spawn(move || {
-        let mut n = 0;
-        while let Ok(h) = rx.recv() {
-            h.cancel();
-            n += 1;
-        }
-        n
-    });
+    let canceller = thread::spawn(move || rx.iter().map(|h: Handle| h.cancel()).count());
     submitter.join().unwrap();
     assert_eq!(canceller.join().unwrap(), N);
     // A marker submitted last runs after every earlier submission.
@@ -750,59 +503,103 @@ fn cancel_racing_with_the_run_runs_at_most_once() {
         .unwrap();
     recv_or_hang(&done_rx, "the marker submitted last ran");
     lt.stop_and_join().unwrap();
-    let total: usize = runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let n = r.load(Ordering::SeqCst);
-            assert!(n <= 1, "submission {i} ran {n} times");
-            n
-        })
-        .sum();
-    println!("cancel race: {total} of {N} ran before their cancel");
+    for (i, r) in runs.iter().enumerate() {
+        assert!(count(r) <= 1, "submission {i} ran {} times", count(r));
+    }
 }
 
-// ---------------------------------------------------------------------------
-// XTHREAD-6
-// ---------------------------------------------------------------------------
-
-/// Rules: XTHREAD-6
+/// `run_coroutine_threadsafe` returns a pending concurrent future at once;
+/// the coroutine is made, as a task, on the loop's thread when the loop next
+/// runs — one submission (CPython: `result(0.1)` raised TimeoutError while
+/// the loop did not run, and the result arrived once it ran in a thread). A
+/// closed loop refuses it at the call; a submission that `close()` drops —
+/// from any thread — fails the future with `Event loop is closed` (CPython's
+/// would never complete), as does a task `close()` destroys (TASK-8), and a
+/// cancelled one stays cancelled.
+/// Rules: XTHREAD-6, XTHREAD-3, XTHREAD-8, XTHREAD-10, LIFE-8, TASK-8
 #[test]
-fn run_coroutine_threadsafe_returns_at_once_and_the_work_waits_for_the_loop() {
-    let lp = vloop();
-    let made = Arc::new(AtomicBool::new(false));
-    let m = made.clone();
-    let l = lp.clone();
-    let cf = thread::spawn(move || {
-        run_coroutine_threadsafe(
-            move || {
-                m.store(true, Ordering::SeqCst);
-                async { Ok(6 * 7) }
-            },
-            &l,
-        )
-        .unwrap()
-    })
-    .join()
-    .unwrap();
-    // X-2: result(0.1) raised TimeoutError while the loop did not run.
-    assert_eq!(cf.state(), CfState::Pending);
-    assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Timeout));
-    assert!(
-        !made.load(Ordering::SeqCst),
-        "the coroutine is made by the loop"
-    );
-    assert_eq!(lp.inbox_stats().submissions, 1, "one call_soon_threadsafe");
-    drive(&lp, 10, || cf.done());
-    assert!(made.load(Ordering::SeqCst));
-    assert_eq!(cf_result(&cf), Ok(42));
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-6, XTHREAD-10
-#[test]
-fn run_coroutine_threadsafe_result_arrives_once_the_loop_runs_in_a_thread() {
-    // X-2: "after run_forever started in a thread the result arrived".
+fn run_coroutine_threadsafe_hands_the_coroutine_to_the_loop() {
+    cases(&[
+        ("pending at once; made when the loop runs", |s| {
+            let made = counter();
+            let (m, lp) = (made.clone(), s.lp.clone());
+            let cf = thread::spawn(move || {
+                let work = move || {
+                    m.fetch_add(1, Ordering::SeqCst);
+                    async { Ok(6 * 7) }
+                };
+                run_coroutine_threadsafe(work, &lp).unwrap()
+            });
+            let cf = cf.join().unwrap();
+            assert_eq!(cf.state(), CfState::Pending);
+            assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Timeout));
+            assert_eq!(count(&made), 0, "the coroutine is made by the loop");
+            assert_eq!(s.inbox_stats().submissions, 1, "one call_soon_threadsafe");
+            drive(s, 10, || cf.done());
+            assert_eq!((count(&made), cf_result(&cf)), (1, Ok(42)));
+        }),
+        ("a closed loop refuses it at the call", |s| {
+            s.close().unwrap();
+            let made = counter();
+            let m = made.clone();
+            let work = move || {
+                m.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            };
+            assert_closed(&run_coroutine_threadsafe(work, s).unwrap_err());
+            assert_eq!(count(&made), 0);
+        }),
+        ("dropped by close(): Event loop is closed", |s| {
+            let made = counter();
+            let m = made.clone();
+            let work = move || {
+                m.fetch_add(1, Ordering::SeqCst);
+                async { Ok(1) }
+            };
+            let cf = run_coroutine_threadsafe(work, s).unwrap();
+            let there = run_coroutine_threadsafe(|| async { Ok(1) }, s).unwrap();
+            let w = there.clone();
+            let waiter = thread::spawn(move || cf_result(&w));
+            let cancelled = run_coroutine_threadsafe(|| async { Ok(1) }, s).unwrap();
+            assert!(cancelled.cancel());
+            let lp = s.lp.clone();
+            thread::spawn(move || lp.close().unwrap()).join().unwrap();
+            assert!(cf.done() && cf.state() == CfState::Finished);
+            assert_closed(&cf_result(&cf).unwrap_err());
+            assert_eq!(cf_exception(&cf), Ok(Some(Error::Closed)));
+            assert_eq!(count(&made), 0, "the task was never made");
+            assert_closed(&waiter.join().unwrap().unwrap_err());
+            assert!(cancelled.cancelled());
+            assert_cancelled(&cf_result(&cancelled).unwrap_err());
+        }),
+        ("a task destroyed by close(): Event loop is closed", |s| {
+            let cf = sleeping_work(s, 100.0, 1);
+            s.once(); // the loop takes the submission and makes the task
+            s.once(); // the task's first step: it sleeps
+            assert!(!cf.done());
+            let _reports = capture_exceptions(s);
+            s.close().unwrap();
+            assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Closed));
+        }),
+    ]);
+    let (loop_thread, made_on) = in_thread("rct-loop", || {
+        let s = Scene::new();
+        let made_on = Log::new();
+        let (log, lp) = (made_on.clone(), s.lp.clone());
+        let cf = thread::spawn(move || {
+            let work = move || {
+                log.push(thread::current().name().unwrap());
+                async { Ok(loopspec::current_task()?.expect("inside a task").get_name()) }
+            };
+            run_coroutine_threadsafe(work, &lp).unwrap()
+        });
+        let cf = cf.join().unwrap();
+        drive(&s, 10, || cf.done());
+        assert_eq!(cf_result(&cf), Ok("Task-1".to_string()));
+        s.close().unwrap();
+        (thread::current().name().map(String::from), made_on.take())
+    });
+    assert_eq!(made_on, [loop_thread.unwrap()]);
     let lp = EventLoop::new();
     let cf = run_coroutine_threadsafe(|| async { Ok("late") }, &lp).unwrap();
     assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Timeout));
@@ -811,592 +608,293 @@ fn run_coroutine_threadsafe_result_arrives_once_the_loop_runs_in_a_thread() {
     lt.stop_and_join().unwrap();
 }
 
-/// Rules: XTHREAD-6
+/// The task's outcome reaches the caller through the concurrent future: its
+/// result, its exception (a TimeoutError stays one; retrieved, so not
+/// reported), its panic, its cancellation on the loop's side; the future's
+/// done callbacks run on the loop's thread.
+/// Rules: XTHREAD-7, TASK-14, CONC-6
 #[test]
-fn run_coroutine_threadsafe_makes_the_task_on_the_loops_thread() {
-    let (loop_id, made_on) = in_thread("rct-loop", || {
-        let lp = vloop();
-        let made_on = Arc::new(Mutex::new(None));
-        let (m, l) = (made_on.clone(), lp.clone());
-        let cf = thread::spawn(move || {
-            run_coroutine_threadsafe(
-                move || {
-                    *m.lock().unwrap() = Some(thread::current().id());
-                    async {
-                        let t = loopspec::current_task()?.expect("inside a task");
-                        Ok(t.get_name())
-                    }
-                },
-                &l,
-            )
-            .unwrap()
-        })
-        .join()
-        .unwrap();
-        drive(&lp, 10, || cf.done());
-        assert_eq!(cf_result(&cf), Ok("Task-1".to_string()));
-        lp.close().unwrap();
-        let got = *made_on.lock().unwrap();
-        (thread::current().id(), got)
-    });
-    assert_eq!(made_on, Some(loop_id));
-}
-
-/// Rules: XTHREAD-6, LIFE-8
-#[test]
-fn run_coroutine_threadsafe_on_a_closed_loop_fails_at_the_call() {
-    let lp = vloop();
-    lp.close().unwrap();
-    let made = Arc::new(AtomicBool::new(false));
-    let m = made.clone();
-    let err = run_coroutine_threadsafe(
-        move || {
-            m.store(true, Ordering::SeqCst);
-            async { Ok(()) }
-        },
-        &lp,
-    )
-    .unwrap_err();
-    assert_closed(&err);
-    assert!(!made.load(Ordering::SeqCst));
-}
-
-/// Rules: XTHREAD-6, XTHREAD-3
-#[test]
-fn run_coroutine_threadsafe_submission_dropped_by_close_fails_the_future() {
-    let lp = vloop();
-    let made = Arc::new(AtomicBool::new(false));
-    let m = made.clone();
-    let cf = run_coroutine_threadsafe(
-        move || {
-            m.store(true, Ordering::SeqCst);
-            async { Ok(1) }
-        },
-        &lp,
-    )
-    .unwrap();
-    lp.close().unwrap();
-    // CPython's future would never complete; loopspec's fails at close.
-    assert!(cf.done());
-    assert_eq!(cf.state(), CfState::Finished);
-    let err = cf_result(&cf).unwrap_err();
-    assert_closed(&err);
-    assert_eq!(cf_exception(&cf), Ok(Some(Error::Closed)));
-    assert!(!made.load(Ordering::SeqCst), "the task was never made");
-}
-
-/// Rules: XTHREAD-6
-#[test]
-fn run_coroutine_threadsafe_submission_dropped_by_close_from_another_thread() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(|| async { Ok(1) }, &lp).unwrap();
-    let w = cf.clone();
-    let waiter = thread::spawn(move || cf_result(&w));
-    let l = lp.clone();
-    thread::spawn(move || l.close().unwrap()).join().unwrap();
-    assert_closed(&waiter.join().unwrap().unwrap_err());
-}
-
-/// Rules: XTHREAD-6, XTHREAD-8
-#[test]
-fn run_coroutine_threadsafe_cancelled_then_dropped_by_close_stays_cancelled() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(|| async { Ok(1) }, &lp).unwrap();
-    assert!(cf.cancel());
-    lp.close().unwrap();
-    assert!(cf.cancelled());
-    assert_cancelled(&cf_result(&cf).unwrap_err());
-}
-
-// ---------------------------------------------------------------------------
-// XTHREAD-7
-// ---------------------------------------------------------------------------
-
-/// Rules: XTHREAD-7
-#[test]
-fn run_coroutine_threadsafe_result_reaches_a_waiting_thread() {
+fn the_tasks_outcome_reaches_the_caller() {
     let lt = LoopThread::spawn("result-loop").unwrap();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::yield_now().await?;
-            Ok(vec![1, 2, 3])
-        },
-        lt.event_loop(),
-    )
-    .unwrap();
+    let work = || async {
+        loopspec::yield_now().await?;
+        Ok(vec![1, 2, 3])
+    };
+    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
     let w = cf.clone();
-    let got = thread::spawn(move || cf_result(&w)).join().unwrap();
-    assert_eq!(got, Ok(vec![1, 2, 3]));
-    assert_eq!(cf_exception(&cf), Ok(None));
-    assert_eq!(cf.state(), CfState::Finished);
-    lt.stop_and_join().unwrap();
-}
-
-/// Rules: XTHREAD-7
-#[test]
-fn run_coroutine_threadsafe_exception_reaches_the_caller() {
-    let lp = vloop();
-    let errors = capture_exceptions(&lp);
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::yield_now().await?;
-            Err::<i32, _>(Error::raise("ValueError", "remote failure"))
-        },
-        &lp,
-    )
-    .unwrap();
-    let timeout =
-        run_coroutine_threadsafe(|| async { Err::<i32, _>(Error::Timeout) }, &lp).unwrap();
-    drive(&lp, 10, || cf.done() && timeout.done());
-    let err = cf_result(&cf).unwrap_err();
-    assert_eq!(err, Error::raise("ValueError", "remote failure"));
-    assert_eq!(err.python_type(), "ValueError");
-    assert_eq!(err.to_string(), "remote failure");
-    assert_eq!(cf_exception(&cf), Ok(Some(err)));
-    // X-3: a TimeoutError raised inside stays a TimeoutError.
-    assert_eq!(cf_result(&timeout), Err(Error::Timeout));
-    // The task's exception was retrieved: nothing reported.
-    for _ in 0..3 {
-        run_once(&lp);
-    }
-    assert!(
-        errors.lock().unwrap().is_empty(),
-        "{:?}",
-        errors.lock().unwrap()
+    assert_eq!(
+        thread::spawn(move || cf_result(&w)).join().unwrap(),
+        Ok(vec![1, 2, 3])
     );
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-7, TASK-14
-#[test]
-fn run_coroutine_threadsafe_panic_reaches_the_caller() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::yield_now().await?;
-            if true {
-                panic!("boom in the loop");
+    assert_eq!(
+        (cf_exception(&cf), cf.state()),
+        (Ok(None), CfState::Finished)
+    );
+    lt.stop_and_join().unwrap();
+    cases(&[
+        ("an exception, a TimeoutError: retrieved", |s| {
+            let errors = capture_exceptions(s);
+            let failing = || async {
+                loopspec::yield_now().await?;
+                Err::<i32, _>(value_error("remote failure"))
+            };
+            let cf = run_coroutine_threadsafe(failing, s).unwrap();
+            let timeout = run_coroutine_threadsafe(|| async { Err::<i32, _>(Error::Timeout) }, s);
+            let timeout = timeout.unwrap();
+            drive(s, 10, || cf.done() && timeout.done());
+            let err = cf_result(&cf).unwrap_err();
+            assert_py_error(&err, "ValueError", "remote failure");
+            assert_eq!(cf_exception(&cf), Ok(Some(err)));
+            assert_eq!(cf_result(&timeout), Err(Error::Timeout));
+            for _ in 0..3 {
+                s.once();
             }
-            Ok(0)
-        },
-        &lp,
-    )
-    .unwrap();
-    drive(&lp, 10, || cf.done());
-    let err = cf_result(&cf).unwrap_err();
-    assert_eq!(err, Error::Panic("boom in the loop".into()));
-    assert_eq!(err.python_type(), "Panic");
-    assert_eq!(err.to_string(), "boom in the loop");
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-7
-#[test]
-fn task_cancelled_on_the_loop_side_cancels_the_concurrent_future() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::sleep(100.0).await?;
-            Ok(1)
-        },
-        &lp,
-    )
-    .unwrap();
-    run_once(&lp); // makes the task
-    run_once(&lp); // the task sleeps
-    assert_eq!(cf.state(), CfState::Pending);
-    lp.call_soon(|| {
-        for t in loopspec::all_tasks().unwrap() {
-            assert!(t.cancel());
-        }
-    })
-    .unwrap();
-    drive(&lp, 10, || cf.done());
-    assert!(cf.cancelled());
-    // X-3: result() raises the (concurrent) CancelledError.
-    assert_cancelled(&cf_result(&cf).unwrap_err());
-    assert_cancelled(&cf_exception(&cf).unwrap_err());
-    assert_eq!(lp.time(), 0.0, "cancelled before the sleep ended");
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-7, CONC-6
-#[test]
-fn run_coroutine_threadsafe_done_callbacks_run_on_the_loops_thread() {
-    let (loop_id, seen) = in_thread("cb-loop", || {
-        let lp = vloop();
-        let cf = run_coroutine_threadsafe(
-            || async {
-                loopspec::sleep(1.0).await?;
-                Ok(5)
-            },
-            &lp,
-        )
-        .unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
+            assert!(errors.messages().is_empty(), "{:?}", errors.messages());
+        }),
+        ("a panic", |s| {
+            let boom = || async {
+                loopspec::yield_now().await?;
+                if true {
+                    panic!("boom in the loop");
+                }
+                Ok(0)
+            };
+            let cf = run_coroutine_threadsafe(boom, s).unwrap();
+            drive(s, 10, || cf.done());
+            let err = cf_result(&cf).unwrap_err();
+            assert_eq!(err, Error::Panic("boom in the loop".into()));
+            assert_py_error(&err, "Panic", "boom in the loop");
+        }),
+        ("a cancellation on the loop's side", |s| {
+            let cf = sleeping_work(s, 100.0, 1);
+            s.once(); // makes the task
+            s.once(); // the task sleeps
+            assert_eq!(cf.state(), CfState::Pending);
+            s.soon(|_| {
+                loopspec::all_tasks()
+                    .unwrap()
+                    .iter()
+                    .for_each(|t| assert!(t.cancel()))
+            });
+            drive(s, 10, || cf.done());
+            assert!(cf.cancelled());
+            assert_cancelled(&cf_result(&cf).unwrap_err());
+            assert_cancelled(&cf_exception(&cf).unwrap_err());
+            assert_eq!(s.time(), 0.0, "cancelled before the sleep ended");
+        }),
+    ]);
+    let (loop_thread, seen) = in_thread("cb-loop", || {
+        let s = Scene::new();
+        let cf = sleeping_work(&s, 1.0, 5);
         // Added from another thread, before completion.
-        let (c, s) = (cf.clone(), seen.clone());
+        let (c, log) = (cf.clone(), s.log.clone());
         thread::spawn(move || {
             c.add_done_callback(move |f| {
-                let t = thread::current();
-                s.lock()
-                    .unwrap()
-                    .push((t.id(), t.name().map(String::from), f.result(None)));
+                let name = thread::current().name().map(String::from);
+                log.push(format!("{name:?} {:?}", f.result(None)));
             })
         })
         .join()
         .unwrap();
-        complete(&lp, &cf).unwrap();
-        lp.close().unwrap();
-        let got = seen.lock().unwrap().clone();
-        (thread::current().id(), got)
+        complete(&s, &cf).unwrap();
+        s.close().unwrap();
+        (thread::current().name().map(String::from), s.take())
     });
-    assert_eq!(seen, vec![(loop_id, Some("cb-loop".to_string()), Ok(5))]);
+    assert_eq!(seen, [format!("{loop_thread:?} Ok(5)")]);
 }
 
-// ---------------------------------------------------------------------------
-// XTHREAD-8
-// ---------------------------------------------------------------------------
-
+/// The concurrent future stays pending (not running) while the task runs.
+/// Cancelling it cancels the task — suspended, on a loop in a thread, or
+/// before the loop took the submission: then the task is made anyway, and
+/// up to 3.12 its first step runs to its end or first suspension (CPython
+/// 3.11.7: `ran == True`), from 3.13 it is cancelled before it (3.13.18,
+/// 3.14.10, 3.15.2: `ran == False`).
 /// Rules: XTHREAD-8
 #[test]
-fn concurrent_future_stays_pending_while_the_task_runs() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::sleep(1.0).await?;
-            loopspec::sleep(1.0).await?;
-            Ok(2)
-        },
-        &lp,
-    )
-    .unwrap();
+fn cancelling_the_concurrent_future_cancels_the_task() {
+    let s = Scene::new();
+    let two_steps = || async {
+        loopspec::sleep(1.0).await?;
+        loopspec::sleep(1.0).await?;
+        Ok(2)
+    };
+    let cf = run_coroutine_threadsafe(two_steps, &s).unwrap();
     for _ in 0..3 {
-        run_once(&lp);
-        assert_eq!(cf.state(), CfState::Pending);
-        assert!(!cf.running(), "running() stays false while the task runs");
+        s.once();
+        assert!(
+            cf.state() == CfState::Pending && !cf.running(),
+            "not running()"
+        );
     }
-    assert_eq!(complete(&lp, &cf), Ok(2));
-    assert_eq!(cf_result(&cf), Ok(2));
+    assert_eq!((complete(&s, &cf), cf_result(&cf)), (Ok(2), Ok(2)));
     assert!(!cf.cancel(), "finished: cancel() fails");
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-8
-#[test]
-fn cancelling_the_concurrent_future_cancels_the_suspended_task() {
-    let lp = vloop();
-    let log = SyncLog::default();
-    let lg = log.clone();
+    let log = Log::new();
+    let (seen, start) = (log.clone(), s.time());
     let cf = run_coroutine_threadsafe(
         move || async move {
-            lg.push("started");
-            match loopspec::sleep(100.0).await {
-                Ok(()) => {
-                    lg.push("slept");
-                    Ok(1)
-                }
-                Err(e) => {
-                    lg.push(format!("caught {e:?}"));
-                    Err(e)
-                }
-            }
+            log.push("started");
+            let r = loopspec::sleep(100.0).await;
+            log.push(format!("woke with {r:?}"));
+            r.map(|()| 1)
         },
-        &lp,
+        &s,
     )
     .unwrap();
-    run_once(&lp);
-    run_once(&lp);
-    assert_eq!(log.get(), ["started"]);
+    s.once();
+    s.once();
+    assert_eq!(seen.take(), ["started"]);
     let c = cf.clone();
     assert!(thread::spawn(move || c.cancel()).join().unwrap());
     assert!(cf.cancelled(), "cancelled at once");
     // The cancellation travels to the task with call_soon_threadsafe.
-    assert!(lp.inbox_stats().submissions >= 2);
-    drive(&lp, 10, || log.get().len() == 2);
-    assert_eq!(log.get(), ["started", "caught CancelledError()"]);
-    assert_eq!(lp.time(), 0.0);
-    run_once(&lp);
-    assert!(cf.cancelled());
+    assert!(s.inbox_stats().submissions >= 2);
+    drive(&s, 10, || !seen.get().is_empty());
+    assert_eq!(seen.take(), ["woke with Err(CancelledError())"]);
+    assert_eq!(s.time(), start);
+    s.once();
     assert_eq!(cf.state(), CfState::CancelledAndNotified);
     assert_cancelled(&cf_result(&cf).unwrap_err());
-    lp.close().unwrap();
-}
-
-/// A loop on the virtual clock following `profile`.
-fn vloop_of(profile: Profile) -> EventLoop {
-    EventLoop::builder()
-        .clock(ClockKind::Virtual)
-        .profile(profile)
-        .build()
-}
-
-/// cf.cancel() before the loop took the submission: the task is made
-/// either way; up to 3.12 its one step still runs to completion (CPython
-/// 3.11.7 observed `ran == True`), from 3.13 it is cancelled before it
-/// (3.13.18, 3.14.10, 3.15.2: `ran == False`). The future reports cancelled.
-/// Rules: XTHREAD-8
-#[test]
-fn early_cancel_of_a_one_step_coroutine_by_profile() {
-    for profile in Profile::ALL {
-        let lp = vloop_of(profile);
-        let ran = Arc::new(AtomicBool::new(false));
-        let made = Arc::new(AtomicBool::new(false));
-        let (r, m) = (ran.clone(), made.clone());
-        let cf = run_coroutine_threadsafe(
-            move || {
-                m.store(true, Ordering::SeqCst);
-                async move {
-                    r.store(true, Ordering::SeqCst);
-                    Ok(1)
-                }
-            },
-            &lp,
-        )
-        .unwrap();
-        assert!(cf.cancel());
-        assert!(cf.cancelled());
-        for _ in 0..5 {
-            run_once(&lp);
-        }
-        assert!(made.load(Ordering::SeqCst), "the task is still made");
-        assert_eq!(
-            ran.load(Ordering::SeqCst),
-            profile < Profile::Py313,
-            "{profile:?}: whether its first step ran"
-        );
-        assert!(cf.cancelled(), "the concurrent future reports cancelled");
-        assert_eq!(cf.state(), CfState::CancelledAndNotified);
-        assert_cancelled(&cf_result(&cf).unwrap_err());
-        lp.close().unwrap();
-    }
-}
-
-/// The same with a coroutine that suspends once, cancelled from another
-/// thread: up to 3.12 it runs to its first suspension and is cancelled
-/// there; from 3.13 it never starts.
-/// Rules: XTHREAD-8
-#[test]
-fn early_cancel_of_a_multi_step_coroutine_by_profile() {
-    for profile in Profile::ALL {
-        let lp = vloop_of(profile);
-        let log = SyncLog::default();
-        let lg = log.clone();
-        let cf = run_coroutine_threadsafe(
-            move || async move {
-                lg.push("started");
-                match loopspec::yield_now().await {
-                    Ok(()) => {
-                        lg.push("resumed");
-                        Ok(1)
-                    }
-                    Err(e) => {
-                        lg.push("cancelled");
-                        Err(e)
-                    }
-                }
-            },
-            &lp,
-        )
-        .unwrap();
-        let c = cf.clone();
-        assert!(thread::spawn(move || c.cancel()).join().unwrap());
-        for _ in 0..6 {
-            run_once(&lp);
-        }
-        let expected: &[&str] = if profile < Profile::Py313 {
-            &["started", "cancelled"]
-        } else {
-            &[]
-        };
-        assert_eq!(log.get(), expected, "{profile:?}");
-        assert!(cf.cancelled());
-        assert_eq!(cf.state(), CfState::CancelledAndNotified);
-        assert_eq!(lp.time(), 0.0);
-        lp.close().unwrap();
-    }
-}
-
-/// Rules: XTHREAD-8
-#[test]
-fn cancelling_the_concurrent_future_from_another_thread_reaches_a_loop_thread() {
     let lt = LoopThread::spawn("cancel-loop").unwrap();
     let (started_tx, started_rx) = mpsc::channel();
     let (seen_tx, seen_rx) = mpsc::channel();
-    let cf = run_coroutine_threadsafe(
-        move || async move {
-            started_tx.send(()).unwrap();
-            // Never completes by itself (an hour on the real clock).
-            let r = loopspec::sleep(3600.0).await;
-            seen_tx.send(r.clone()).unwrap();
-            r.map(|()| 0)
-        },
-        lt.event_loop(),
-    )
-    .unwrap();
+    let work = move || async move {
+        started_tx.send(()).unwrap();
+        // Never completes by itself (an hour on the real clock).
+        let r = loopspec::sleep(3600.0).await;
+        seen_tx.send(r.clone()).unwrap();
+        r.map(|()| 0)
+    };
+    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
     recv_or_hang(&started_rx, "the coroutine started");
     assert!(cf.cancel());
-    assert_eq!(
-        recv_or_hang(&seen_rx, "the coroutine saw its cancellation"),
-        Err(Error::Cancelled(None))
-    );
+    let seen = recv_or_hang(&seen_rx, "the coroutine saw its cancellation");
+    assert_eq!(seen, Err(Error::Cancelled(None)));
     assert_cancelled(&cf_result(&cf).unwrap_err());
     lt.stop_and_join().unwrap();
 }
 
-// ---------------------------------------------------------------------------
-// XTHREAD-9
-// ---------------------------------------------------------------------------
-
-fn assert_result_from_loop_thread(err: &Error) {
-    assert_eq!(*err, Error::ResultFromLoopThread);
-    assert_eq!(
-        err.to_string(),
-        "ConcurrentFuture.result() called from the thread of the loop that completes it would deadlock"
-    );
-    assert_eq!(err.python_type(), "RuntimeError");
-}
-
-/// Rules: XTHREAD-9
+/// The early cancels of [`cancelling_the_concurrent_future_cancels_the_task`]
+/// in each profile: a one-step coroutine, and one that suspends once,
+/// cancelled from another thread.
+/// Rules: XTHREAD-8
 #[test]
-fn result_from_a_task_on_the_loops_thread_fails_at_once() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::sleep(1.0).await?;
-            Ok(3)
-        },
-        &lp,
-    )
-    .unwrap();
-    let c = cf.clone();
-    let (r, e) = lp
-        .run_until_complete(async move { Ok((c.result(None), c.exception(None))) })
-        .unwrap();
-    assert_result_from_loop_thread(&r.unwrap_err());
-    assert_result_from_loop_thread(&e.unwrap_err());
-    // The future itself is unaffected and completes normally.
-    assert_eq!(complete(&lp, &cf), Ok(3));
-    assert_eq!(cf_result(&cf), Ok(3));
-    lp.close().unwrap();
+fn early_cancel_by_profile() {
+    for profile in Profile::ALL {
+        let before_313 = profile < Profile::Py313;
+        let s = Scene::with_profile(profile);
+        let (made, log) = (counter(), Log::new());
+        let (m, l) = (made.clone(), log.clone());
+        let one_step = move || {
+            m.fetch_add(1, Ordering::SeqCst);
+            async move {
+                l.push("one step ran");
+                Ok(1)
+            }
+        };
+        let one = run_coroutine_threadsafe(one_step, &s).unwrap();
+        assert!(one.cancel() && one.cancelled());
+        let multi_log = log.clone();
+        let multi_step = move || async move {
+            let log = multi_log;
+            log.push("started");
+            let r = loopspec::yield_now().await;
+            log.push(if r.is_ok() { "resumed" } else { "cancelled" });
+            r.map(|()| 1)
+        };
+        let multi = run_coroutine_threadsafe(multi_step, &s).unwrap();
+        let c = multi.clone();
+        assert!(thread::spawn(move || c.cancel()).join().unwrap());
+        for _ in 0..6 {
+            s.once();
+        }
+        let want: &[&str] = if before_313 {
+            &["one step ran", "started", "cancelled"]
+        } else {
+            &[]
+        };
+        assert_eq!(log.get(), want, "{profile:?}");
+        assert_eq!(count(&made), 1, "{profile:?}: the task is still made");
+        for cf in [&one, &multi] {
+            assert_eq!(cf.state(), CfState::CancelledAndNotified, "{profile:?}");
+            assert_cancelled(&cf_result(cf).unwrap_err());
+        }
+        assert_eq!(s.time(), 0.0);
+        s.close().unwrap();
+    }
 }
 
-/// Rules: XTHREAD-9
-#[test]
-fn result_from_a_callback_on_the_loops_thread_fails_at_once() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::sleep(1.0).await?;
-            Ok(3)
-        },
-        &lp,
-    )
-    .unwrap();
-    let got = Arc::new(Mutex::new(None));
-    let (c, g) = (cf.clone(), got.clone());
-    lp.call_soon(move || *g.lock().unwrap() = Some(c.result(None)))
-        .unwrap();
-    run_once(&lp);
-    let got = got.lock().unwrap().clone().unwrap();
-    assert_result_from_loop_thread(&got.unwrap_err());
-    lp.close().unwrap();
-}
-
+/// `ConcurrentFuture.result()` or `.exception()` without a timeout, from
+/// the thread of the loop that completes it — a task or a plain callback —
+/// would deadlock: it fails at once, and the future completes normally. A
+/// zero timeout is no wait (`TimeoutError`, CONC-2; CPython 3.11.7 too), a
+/// done future is returned, and from another thread it waits normally.
 /// Rules: XTHREAD-9, CONC-2
 #[test]
-fn result_with_a_zero_timeout_on_the_loops_thread_times_out() {
-    // Not a blocking wait: CPython 3.11.7 raises TimeoutError for
-    // `fut.result(timeout=0)` / `fut.exception(timeout=0)` in the loop's
-    // thread, and CONC-2 says so for any thread. XTHREAD-9 is about the
-    // wait that can never return.
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::sleep(1.0).await?;
-            Ok(3)
-        },
-        &lp,
-    )
-    .unwrap();
+fn result_on_the_loops_thread_fails_at_once() {
+    let deadlock = |err: &Error| {
+        assert_eq!(*err, Error::ResultFromLoopThread);
+        let msg = "ConcurrentFuture.result() called from the thread of the loop that completes \
+                   it would deadlock";
+        assert_py_error(err, "RuntimeError", msg);
+    };
+    let s = Scene::new();
+    let cf = sleeping_work(&s, 1.0, 3);
     let c = cf.clone();
-    let (r, e) = lp
-        .run_until_complete(async move {
-            Ok((
-                c.result(Some(Duration::ZERO)),
-                c.exception(Some(Duration::ZERO)),
-            ))
-        })
+    let (r, e) = s
+        .run_until_complete(async move { Ok((c.result(None), c.exception(None))) })
         .unwrap();
-    assert_eq!(r, Err(Error::Timeout));
-    assert_eq!(e, Err(Error::Timeout));
-    assert_eq!(complete(&lp, &cf), Ok(3));
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-9
-#[test]
-fn result_of_a_done_future_on_the_loops_thread_is_returned() {
-    let lp = vloop();
-    let cf = run_coroutine_threadsafe(|| async { Ok(4) }, &lp).unwrap();
-    drive(&lp, 10, || cf.done());
+    deadlock(&r.unwrap_err());
+    deadlock(&e.unwrap_err());
     let c = cf.clone();
-    let got = lp
-        .run_until_complete(async move { Ok(c.result(None)) })
+    let zero = Some(Duration::ZERO);
+    let timeouts = s.run_until_complete(async move { Ok((c.result(zero), c.exception(zero))) });
+    assert_eq!(timeouts, Ok((Err(Error::Timeout), Err(Error::Timeout))));
+    let got = Arc::new(Mutex::new(None));
+    let (c, g) = (cf.clone(), got.clone());
+    s.call_soon(move || *g.lock().unwrap() = Some(c.result(None)))
         .unwrap();
-    assert_eq!(got, Ok(4));
-    lp.close().unwrap();
-}
-
-/// Rules: XTHREAD-9
-#[test]
-fn result_from_another_thread_waits_normally() {
+    s.once();
+    deadlock(&got.lock().unwrap().clone().unwrap().unwrap_err());
+    assert_eq!((complete(&s, &cf), cf_result(&cf)), (Ok(3), Ok(3)));
+    let c = cf.clone();
+    assert_eq!(
+        s.run_until_complete(async move { Ok(c.result(None)) }),
+        Ok(Ok(3))
+    );
     let lt = LoopThread::spawn("xt9-loop").unwrap();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            loopspec::yield_now().await?;
-            Ok(9)
-        },
-        lt.event_loop(),
-    )
-    .unwrap();
+    let work = || async {
+        loopspec::yield_now().await?;
+        Ok(9)
+    };
+    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
     assert_eq!(cf.result(None), Ok(9));
     lt.stop_and_join().unwrap();
 }
 
-// ---------------------------------------------------------------------------
-// XTHREAD-10
-// ---------------------------------------------------------------------------
-
-/// Rules: XTHREAD-10
+/// `LoopThread` is a runner on a thread of its own with the given name: the
+/// work runs there; a plain `stop()` does not end it (it goes back to
+/// `run_forever`); `stop_and_join()` — or dropping it — stops, closes and
+/// joins, its runner cancelling pending tasks on its own thread (RUNNER-4),
+/// and a parked one is woken by a submission; a loop already bound
+/// elsewhere makes its first step fail, reported by `stop_and_join()`.
+/// Rules: XTHREAD-10, XTHREAD-1, STOP-5, RUNNER-4, THREAD-1, THREAD-5
 #[test]
-fn loop_thread_runs_work_on_a_thread_with_its_name() {
+fn a_loop_thread_runs_a_loop_on_its_own_thread() {
     let lt = LoopThread::spawn("io-loop").unwrap();
-    let cf = run_coroutine_threadsafe(
-        || async {
-            let lp = loopspec::get_running_loop()?;
-            Ok((thread::current().name().map(String::from), lp.is_running()))
-        },
-        lt.event_loop(),
-    )
-    .unwrap();
+    let work = || async {
+        let lp = loopspec::get_running_loop()?;
+        Ok((thread::current().name().map(String::from), lp.is_running()))
+    };
+    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
     assert_eq!(cf_result(&cf), Ok((Some("io-loop".to_string()), true)));
     let lp = lt.event_loop().clone();
     assert_eq!(lt.stop_and_join(), Ok(()));
-    assert!(lp.is_closed(), "closed by its thread");
-    assert!(!lp.is_running());
+    assert!(lp.is_closed() && !lp.is_running(), "closed by its thread");
     assert_closed(&lp.call_soon_threadsafe(|| ()).unwrap_err());
-}
-
-/// Rules: XTHREAD-10, STOP-5
-#[test]
-fn loop_thread_survives_a_plain_stop() {
     let lt = LoopThread::spawn("sturdy-loop").unwrap();
     let lp = lt.event_loop().clone();
     for i in 0..3 {
         lp.stop();
-        // Work submitted after the stop still runs: the thread went back to
-        // run_forever.
         let cf = run_coroutine_threadsafe(move || async move { Ok(i) }, &lp).unwrap();
         assert_eq!(cf_result(&cf), Ok(i));
         let (tx, rx) = mpsc::channel();
@@ -1410,43 +908,29 @@ fn loop_thread_survives_a_plain_stop() {
         );
     }
     assert!(!lp.is_closed());
-    assert_eq!(lt.stop_and_join(), Ok(()));
-    assert!(lp.is_closed());
-}
-
-/// Rules: XTHREAD-10
-#[test]
-fn loop_thread_dropped_stops_closes_and_joins() {
-    let lt = LoopThread::spawn("dropped-loop").unwrap();
-    let lp = lt.event_loop().clone();
-    let cf = run_coroutine_threadsafe(|| async { Ok(()) }, &lp).unwrap();
-    cf_result(&cf).unwrap();
+    wait_parked(&lp, 1);
+    let (tx, rx) = mpsc::channel();
+    submit_from_another_thread(&lp, move || tx.send(7).unwrap());
+    assert_eq!(recv_or_hang(&rx, "the woken loop ran the callback"), 7);
     drop(lt);
-    assert!(lp.is_closed());
-    assert!(!lp.is_running());
-}
-
-/// Rules: XTHREAD-10, RUNNER-4, THREAD-5
-#[test]
-fn loop_thread_cancels_pending_tasks_on_its_own_thread() {
+    assert!(
+        lp.is_closed() && !lp.is_running(),
+        "dropped: stopped, closed, joined"
+    );
     let lt = LoopThread::spawn("owner-loop").unwrap();
     let lp = lt.event_loop().clone();
     let drops = Arc::new(Mutex::new(Vec::new()));
     let d = drops.clone();
     let (started_tx, started_rx) = mpsc::channel();
-    let cf = run_coroutine_threadsafe(
-        move || {
-            let guard = DropWhere(d);
-            async move {
-                let _g = guard;
-                started_tx.send(()).unwrap();
-                loopspec::sleep(3600.0).await?;
-                Ok(())
-            }
-        },
-        &lp,
-    )
-    .unwrap();
+    let work = move || {
+        let guard = DropWhere(d);
+        async move {
+            let _g = guard;
+            started_tx.send(()).unwrap();
+            loopspec::sleep(3600.0).await
+        }
+    };
+    let cf = run_coroutine_threadsafe(work, &lp).unwrap();
     recv_or_hang(&started_rx, "the coroutine started");
     let errors = capture_exceptions(&lp);
     assert_eq!(lt.stop_and_join(), Ok(()));
@@ -1455,64 +939,14 @@ fn loop_thread_cancels_pending_tasks_on_its_own_thread() {
     assert_eq!(*drops.lock().unwrap(), ["owner-loop"]);
     assert!(lp.is_closed());
     assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Cancelled(None)));
-    assert!(
-        errors.lock().unwrap().is_empty(),
-        "nothing destroyed pending"
-    );
-}
-
-/// Rules: XTHREAD-10, THREAD-1
-#[test]
-fn loop_thread_with_a_loop_bound_elsewhere_reports_the_run_error() {
+    assert!(errors.messages().is_empty(), "nothing destroyed pending");
     in_thread("bound-home", || {
         let lp = EventLoop::new();
         lp.call_soon(|| ()).unwrap(); // loop-bound work on this thread
         let lt = LoopThread::spawn_with(lp.clone(), "refused-loop").unwrap();
         // Its runner's first step, making the main task, is a loop-bound
         // call from another thread.
-        let err = lt.stop_and_join().unwrap_err();
-        assert_eq!(err, Error::NonThreadSafeCall);
+        assert_eq!(lt.stop_and_join(), Err(Error::NonThreadSafeCall));
         assert!(lp.is_closed(), "its thread closed the loop");
     });
-}
-
-/// Rules: XTHREAD-10, XTHREAD-1
-#[test]
-fn loop_thread_is_woken_by_call_soon_threadsafe() {
-    let lt = LoopThread::spawn("woken-loop").unwrap();
-    let lp = lt.event_loop().clone();
-    wait_parked(&lp, 1);
-    let (tx, rx) = mpsc::channel();
-    let l = lp.clone();
-    thread::spawn(move || l.call_soon_threadsafe(move || tx.send(7).unwrap()).unwrap())
-        .join()
-        .unwrap();
-    assert_eq!(recv_or_hang(&rx, "the woken loop ran the callback"), 7);
-    lt.stop_and_join().unwrap();
-}
-
-/// A task made by `run_coroutine_threadsafe` and destroyed by `close()`
-/// before it finished fails the concurrent future with the closed error,
-/// so a waiter does not hang.
-/// Rules: XTHREAD-6, TASK-8
-#[test]
-fn run_coroutine_threadsafe_task_destroyed_by_close_fails_the_future() {
-    let lp = common::vloop();
-    let cf = loopspec::run_coroutine_threadsafe(
-        || async {
-            loopspec::sleep(100.0).await?;
-            Ok(1)
-        },
-        &lp,
-    )
-    .unwrap();
-    common::run_once(&lp); // the loop takes the submission and makes the task
-    common::run_once(&lp); // the task's first step: it sleeps
-    assert!(!cf.done());
-    let _reports = common::capture_exceptions(&lp);
-    lp.close().unwrap();
-    assert_eq!(
-        cf.result(Some(std::time::Duration::ZERO)),
-        Err(loopspec::Error::Closed)
-    );
 }

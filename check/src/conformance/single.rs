@@ -18,7 +18,7 @@ use loopspec::{
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::pin::Pin;
@@ -357,42 +357,14 @@ pub fn profile_for(version: &str) -> Option<Profile> {
 
 /// Reads every corpus file of `dir`, sorted by file name.
 pub fn load_corpus(dir: &Path) -> Vec<(String, CorpusEntry)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read corpus file");
-            let entry: CorpusEntry =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p.file_name().unwrap().to_string_lossy().into_owned(), entry)
-        })
-        .collect()
+    super::read_json_dir(dir)
 }
 
 // ---------------------------------------------------------------------------
 // Comparing traces
 // ---------------------------------------------------------------------------
 
-/// Every number as a float, so `1` and `1.0` compare equal.
-pub fn normalize(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| v.clone(), Value::Number),
-        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), normalize(v))).collect())
-        }
-        other => other.clone(),
-    }
-}
+pub use super::normalize;
 
 /// `None` when `actual` has the events and final states of `expected`;
 /// otherwise a short description of the first difference.
@@ -538,8 +510,6 @@ thread_local! {
     /// The runner of the scenario running on this thread: thread-safe
     /// callbacks and the exception handler (which must be `Send`) find it here.
     static CURRENT: RefCell<Option<Rc<Rt>>> = const { RefCell::new(None) };
-    /// Set while a scenario raises on purpose, so the panic hook stays quiet.
-    static PLANNED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn with_rt(f: impl FnOnce(&Rc<Rt>)) {
@@ -547,26 +517,6 @@ fn with_rt(f: impl FnOnce(&Rc<Rt>)) {
     if let Some(rt) = rt {
         f(&rt);
     }
-}
-
-/// Panics on purpose: a callback's `raise` (an exception in a callback is a
-/// panic in loopspec).
-fn planned_panic(msg: String) -> ! {
-    install_quiet_hook();
-    PLANNED.with(|p| p.set(true));
-    std::panic::panic_any(msg)
-}
-
-fn install_quiet_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !PLANNED.with(|p| p.replace(false)) {
-                default(info);
-            }
-        }));
-    });
 }
 
 fn record_handler(_: &EventLoop, ctx: &ExceptionContext) {
@@ -681,31 +631,28 @@ impl Rt {
     }
 
     fn done_cb(self: &Rc<Self>, name: &str) -> Result<DoneCallback<Value>, Fail> {
-        self.known_cb(name)?;
-        let cb = self
-            .done_cbs
-            .borrow_mut()
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let (rt, name) = (self.clone(), name.to_string());
-                Rc::new(move |_: &Future<Value>| rt.run_callback(&name))
-            })
-            .clone();
-        Ok(cb)
+        self.named_cb(&self.done_cbs, name)
     }
 
     fn gather_cb(self: &Rc<Self>, name: &str) -> Result<DoneCallback<Gathered<Value>>, Fail> {
+        self.named_cb(&self.gather_cbs, name)
+    }
+
+    /// The done callback that runs callback `name`: one per name and future
+    /// type, so that `remove_done_callback` finds the one `add_done_callback`
+    /// added.
+    fn named_cb<T: 'static>(
+        self: &Rc<Self>,
+        table: &RefCell<HashMap<String, DoneCallback<T>>>,
+        name: &str,
+    ) -> Result<DoneCallback<T>, Fail> {
         self.known_cb(name)?;
-        let cb = self
-            .gather_cbs
-            .borrow_mut()
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                let (rt, name) = (self.clone(), name.to_string());
-                Rc::new(move |_: &Future<Gathered<Value>>| rt.run_callback(&name))
-            })
-            .clone();
-        Ok(cb)
+        let mut table = table.borrow_mut();
+        let cb = table.entry(name.to_string()).or_insert_with(|| {
+            let (rt, name) = (self.clone(), name.to_string());
+            Rc::new(move |_: &Future<T>| rt.run_callback(&name))
+        });
+        Ok(cb.clone())
     }
 
     fn run_callback(self: &Rc<Self>, name: &str) {
@@ -720,7 +667,7 @@ impl Rt {
                 return;
             }
             if let OpKind::Raise(e) = &op.kind {
-                planned_panic(e.msg.clone().unwrap_or_default());
+                super::planned_panic(e.msg.clone().unwrap_or_default());
             }
             self.action(name, &op.kind);
         }
@@ -845,7 +792,7 @@ impl Rt {
             OpKind::SetHandler(mode) => match mode.as_str() {
                 "record" => lp.set_exception_handler(Some(Arc::new(record_handler))),
                 "raise" => lp.set_exception_handler(Some(Arc::new(|_: &EventLoop, _: &_| {
-                    planned_panic("exception handler failed".into())
+                    super::planned_panic("exception handler failed".into())
                 }))),
                 "default" => lp.set_exception_handler(None),
                 other => return Err(Fail::Bad(format!("bad set_handler {other:?}"))),
@@ -1073,7 +1020,7 @@ async fn awaiting(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Va
 /// `{"id", "events", "final"}`, or `{"id", "runner_error"}` for a scenario
 /// that cannot run.
 pub fn run(sc: &Scenario, profile: Profile) -> Value {
-    install_quiet_hook();
+    super::install_quiet_hook();
     let lp = EventLoop::builder()
         .clock(ClockKind::Virtual)
         .profile(profile)

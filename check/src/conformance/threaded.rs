@@ -87,7 +87,7 @@ use loopspec::{
     Profile, Runner, Task, TaskRef, ThreadPool, TimerHandle,
 };
 use serde_json::{Map, Value, json};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -306,20 +306,11 @@ impl Flag {
 
     /// Waits until set or `timeout` passes; whether it is set.
     fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut set = lock(&self.set);
-        while !*set {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            set = self
-                .cv
-                .wait_timeout(set, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        let (set, _) = self
+            .cv
+            .wait_timeout_while(lock(&self.set), timeout, |set| !*set)
+            .unwrap_or_else(|e| e.into_inner());
+        *set
     }
 }
 
@@ -703,28 +694,12 @@ thread_local! {
     /// Tasks whose coroutine script started on this thread, with the
     /// script's name (asyncio's runner registers them the same way).
     static TASK_NAMES: RefCell<Vec<(u64, TaskRef, String)>> = const { RefCell::new(Vec::new()) };
-    /// Set while a callback raises on purpose, so the panic hook stays quiet.
-    static PLANNED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Panics with the encoded exception: a `raise` in a callback that a loop
 /// (or a concurrent future) runs.
 fn raise_in_callback(e: &Error) -> ! {
-    install_quiet_hook();
-    PLANNED.with(|p| p.set(true));
-    std::panic::panic_any(encode_raise(e))
-}
-
-fn install_quiet_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !PLANNED.with(|p| p.replace(false)) {
-                default(info);
-            }
-        }));
-    });
+    super::planned_panic(encode_raise(e))
 }
 
 // ---------------------------------------------------------------------------
@@ -787,6 +762,25 @@ struct Registry {
     /// Names whose making operation failed.
     failed: HashSet<String>,
     handles: HashMap<String, HandleRef>,
+}
+
+/// Binds `name` to `value` in `map`, or records that the operation making
+/// it failed (`None`).
+fn bind_in<T>(
+    map: &mut HashMap<String, T>,
+    failed: &mut HashSet<String>,
+    name: &str,
+    value: Option<T>,
+) {
+    match value {
+        Some(v) => {
+            map.insert(name.to_string(), v);
+            failed.remove(name);
+        }
+        None => {
+            failed.insert(name.to_string());
+        }
+    }
 }
 
 /// A started scenario thread.
@@ -1067,16 +1061,8 @@ impl Run {
     }
 
     fn bind(&self, name: &str, obj: Option<Obj>) {
-        let mut reg = lock(&self.reg);
-        match obj {
-            Some(o) => {
-                reg.objs.insert(name.to_string(), o);
-                reg.failed.remove(name);
-            }
-            None => {
-                reg.failed.insert(name.to_string());
-            }
-        }
+        let reg = &mut *lock(&self.reg);
+        bind_in(&mut reg.objs, &mut reg.failed, name, obj);
     }
 
     /// Keeps a loop future or task in this thread's table under `name`.
@@ -1159,15 +1145,15 @@ impl Run {
         if self.policy().is_main_thread() {
             return "MainThread".into();
         }
+        // An unnamed thread is `Thread-N`, N from its `ThreadId`, as loopspec
+        // names it.
         let me = thread::current();
-        match me.name() {
-            Some(n) => n.to_string(),
-            None => {
-                let id = format!("{:?}", me.id());
-                let n: String = id.chars().filter(char::is_ascii_digit).collect();
-                format!("Thread-{n}")
-            }
-        }
+        let number = || -> String {
+            let id = format!("{:?}", me.id());
+            id.chars().filter(char::is_ascii_digit).collect()
+        };
+        me.name()
+            .map_or_else(|| format!("Thread-{}", number()), str::to_string)
     }
 
     // -- callables ----------------------------------------------------------
@@ -1431,19 +1417,18 @@ impl Run {
         };
         self.exec_script("main");
         self.finish_threads();
-        let floods: Vec<(String, u64, u64)> = lock(&self.floods)
+        let floods: Vec<_> = lock(&self.floods)
             .iter()
-            .map(|(t, f)| (t.clone(), f.submitted, f.ran.load(Ordering::SeqCst)))
-            .collect();
-        for (tag, submitted, ran) in floods {
-            self.rec(
-                "flood_count",
+            .map(|(t, f)| {
                 vec![
-                    ("tag", json!(tag)),
-                    ("submitted", json!(submitted)),
-                    ("ran", json!(ran)),
-                ],
-            );
+                    ("tag", json!(t)),
+                    ("submitted", json!(f.submitted)),
+                    ("ran", json!(f.ran.load(Ordering::SeqCst))),
+                ]
+            })
+            .collect();
+        for fields in floods {
+            self.rec("flood_count", fields);
         }
         let obs = self.snapshot();
         self.cleanup();
@@ -1680,67 +1665,10 @@ impl Run {
                 );
                 Ok(())
             }
-            "run_forever" => {
-                let name = arg
-                    .as_str()
-                    .ok_or_else(|| bad("run_forever needs a loop"))?;
-                let lp = self.get_loop(name)?;
-                self.call(
-                    kind,
-                    op,
-                    true,
-                    vec![("loop", json!(name))],
-                    || lp.run_forever(),
-                    |_| Value::Null,
-                );
-                Ok(())
+            "run_forever" | "stop" | "stop_threadsafe" | "close" => {
+                self.op_loop_call(kind, arg, op)
             }
             "run_until_complete" => self.op_run_until_complete(arg, op),
-            "stop" => {
-                let name = arg.as_str().ok_or_else(|| bad("stop needs a loop"))?;
-                let lp = self.get_loop(name)?;
-                self.call(
-                    kind,
-                    op,
-                    false,
-                    vec![("loop", json!(name))],
-                    || {
-                        lp.stop();
-                        Ok(())
-                    },
-                    |_| Value::Null,
-                );
-                Ok(())
-            }
-            "stop_threadsafe" => {
-                let name = arg
-                    .as_str()
-                    .ok_or_else(|| bad("stop_threadsafe needs a loop"))?;
-                let lp = self.get_loop(name)?;
-                let target = lp.clone();
-                self.call(
-                    kind,
-                    op,
-                    false,
-                    vec![("loop", json!(name))],
-                    move || lp.call_soon_threadsafe(move || target.stop()),
-                    |_| Value::Null,
-                );
-                Ok(())
-            }
-            "close" => {
-                let name = arg.as_str().ok_or_else(|| bad("close needs a loop"))?;
-                let lp = self.get_loop(name)?;
-                self.call(
-                    kind,
-                    op,
-                    true,
-                    vec![("loop", json!(name))],
-                    || lp.close(),
-                    |_| Value::Null,
-                );
-                Ok(())
-            }
             "set_task_factory" => {
                 let name = field_str(arg, "loop")?;
                 self.get_loop(name)?;
@@ -2217,17 +2145,36 @@ impl Run {
             }
         };
         if let Some(hname) = arg.get("handle").and_then(Value::as_str) {
-            let mut reg = lock(&self.reg);
-            match h {
-                Some(h) => {
-                    reg.handles.insert(hname.to_string(), h);
-                    reg.failed.remove(hname);
-                }
-                None => {
-                    reg.failed.insert(hname.to_string());
-                }
-            }
+            let reg = &mut *lock(&self.reg);
+            bind_in(&mut reg.handles, &mut reg.failed, hname, h);
         }
+        Ok(())
+    }
+
+    /// `run_forever`, `stop`, `stop_threadsafe` (`call_soon_threadsafe(stop)`)
+    /// or `close` of the loop `arg` names; a stop is recorded only when it
+    /// fails or is labelled.
+    fn op_loop_call(&self, kind: &str, arg: &Value, op: &Value) -> Result<(), Fault> {
+        let name = arg
+            .as_str()
+            .ok_or_else(|| bad(format!("{kind} needs a loop")))?;
+        let lp = self.get_loop(name)?;
+        let always = matches!(kind, "run_forever" | "close");
+        let f = || match kind {
+            "run_forever" => lp.run_forever(),
+            "close" => lp.close(),
+            "stop" => {
+                lp.stop();
+                Ok(())
+            }
+            _ => {
+                let target = lp.clone();
+                lp.call_soon_threadsafe(move || target.stop()).map(drop)
+            }
+        };
+        self.call(kind, op, always, vec![("loop", json!(name))], f, |_| {
+            Value::Null
+        });
         Ok(())
     }
 
@@ -2387,13 +2334,11 @@ impl Run {
     fn op_cancel(self: &Arc<Self>, arg: &Value, op: &Value) -> Result<(), Fault> {
         let name = name_arg(arg, "target")?;
         let msg = arg.get("msg").and_then(Value::as_str).map(String::from);
-        let target = self.target(name, &["cf", "future", "task"])?;
-        self.call(
+        self.call_on(
             "cancel",
             op,
-            true,
-            vec![("target", json!(name))],
-            || match target {
+            name,
+            |target| match target {
                 Target::Cf(cf) => Ok(cf.cancel()),
                 Target::Local(l) => Ok(match l? {
                     LocalObj::Fut(f) => f.cancel_with(msg),
@@ -2401,25 +2346,37 @@ impl Run {
                 }),
             },
             |b| json!(b),
-        );
-        Ok(())
+        )
     }
 
     fn op_result(self: &Arc<Self>, arg: &Value, op: &Value) -> Result<(), Fault> {
         let name = name_arg(arg, "target")?;
         let timeout = arg.get("timeout").and_then(num).map_or(self.wait, secs);
-        let target = self.target(name, &["cf", "future", "task"])?;
-        self.call(
+        self.call_on(
             "result",
             op,
-            true,
-            vec![("target", json!(name))],
-            || match target {
+            name,
+            |target| match target {
                 Target::Cf(cf) => cf.result(Some(timeout)),
                 Target::Local(l) => l?.fut().result(),
             },
             |v| v.clone(),
-        );
+        )
+    }
+
+    /// Calls `f` on the future `name` names (a concurrent future, a loop
+    /// future or a task) and records `kind` with its outcome.
+    fn call_on<T>(
+        &self,
+        kind: &str,
+        op: &Value,
+        name: &str,
+        f: impl FnOnce(Target) -> loopspec::Result<T>,
+        conv: impl FnOnce(&T) -> Value,
+    ) -> Result<(), Fault> {
+        let target = self.target(name, &["cf", "future", "task"])?;
+        let fields = vec![("target", json!(name))];
+        self.call(kind, op, true, fields, || f(target), conv);
         Ok(())
     }
 
@@ -2592,33 +2549,19 @@ impl Run {
         let coro_name = field_str(arg, "coro")?;
         self.check_coro(coro_name)?;
         let fields = vec![("runner", json!(rname))];
-        match r.try_lock() {
+        let free = match r.try_lock() {
+            Ok(runner) => Ok(runner),
+            Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(()),
+        };
+        match free {
             Ok(mut runner) => {
                 let coro = self.coro_unchecked(coro_name.to_string());
-                self.call(
-                    "runner_run",
-                    op,
-                    true,
-                    fields,
-                    || runner.run(coro),
-                    |v| v.clone(),
-                );
+                let run = || runner.run(coro);
+                self.call("runner_run", op, true, fields, run, |v| v.clone());
                 Ok(())
             }
-            Err(TryLockError::Poisoned(e)) => {
-                let mut runner = e.into_inner();
-                let coro = self.coro_unchecked(coro_name.to_string());
-                self.call(
-                    "runner_run",
-                    op,
-                    true,
-                    fields,
-                    || runner.run(coro),
-                    |v| v.clone(),
-                );
-                Ok(())
-            }
-            Err(TryLockError::WouldBlock) if loopspec::get_running_loop().is_ok() => {
+            Err(()) if loopspec::get_running_loop().is_ok() => {
                 // Nested in this runner's own run: `Runner::run` refuses
                 // before it touches the runner (RUNNER-3).
                 self.call(
@@ -2631,7 +2574,7 @@ impl Run {
                 );
                 Ok(())
             }
-            Err(TryLockError::WouldBlock) => Err(bad(format!(
+            Err(()) => Err(bad(format!(
                 "no counterpart: runner {rname:?} is running in another thread; Runner::run \
                  takes &mut self, so one runner cannot run in two threads at once (RUNNER-3; \
                  CPython: This event loop is already running)"
@@ -2690,21 +2633,7 @@ pub const FAILURE_EVENTS: [&str; 5] = [
 /// Entries never part of a default outcome (their values vary by run).
 const VOLATILE_EVENTS: [&str; 1] = ["flood_count"];
 
-/// Every number as a float, recursively, so that `1` and `1.0` compare
-/// equal (the kit's `normalize`).
-pub fn normalize(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| v.clone(), Value::Number),
-        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, x)| (k.clone(), normalize(x))).collect())
-        }
-        other => other.clone(),
-    }
-}
+pub use super::normalize;
 
 /// Whether `entry` has every field of `pattern`; a pattern value
 /// `{"any": [a, b]}` matches any of them.
@@ -2773,6 +2702,22 @@ fn py_json(v: &Value) -> String {
         }
         out.push('"');
     }
+    /// `items` between `brackets`, separated by `, `.
+    fn items<T>(
+        out: &mut String,
+        brackets: [char; 2],
+        items: impl IntoIterator<Item = T>,
+        mut each: impl FnMut(&mut String, T),
+    ) {
+        out.push(brackets[0]);
+        for (i, x) in items.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            each(out, x);
+        }
+        out.push(brackets[1]);
+    }
     fn go(out: &mut String, v: &Value) {
         match v {
             Value::Null => out.push_str("null"),
@@ -2786,29 +2731,15 @@ fn py_json(v: &Value) -> String {
                 }
             }
             Value::String(x) => s(out, x),
-            Value::Array(a) => {
-                out.push('[');
-                for (i, x) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    go(out, x);
-                }
-                out.push(']');
-            }
+            Value::Array(a) => items(out, ['[', ']'], a, go),
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                out.push('{');
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
+                items(out, ['{', '}'], keys, |out, k| {
                     s(out, k);
                     out.push_str(": ");
-                    go(out, &m[*k]);
-                }
-                out.push('}');
+                    go(out, &m[k]);
+                });
             }
         }
     }

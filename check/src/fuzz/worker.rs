@@ -51,6 +51,15 @@ impl Local {
             .collect()
     }
 
+    /// Future `n` (modulo their number) of this thread, marked as touched by
+    /// an operation; `None` if the thread has none.
+    pub(crate) fn touch_fut(&mut self, n: u8) -> Option<&mut LFut> {
+        let count = self.futs.len();
+        let f = self.futs.get_mut(usize::from(n) % count.max(1))?;
+        f.touched = true;
+        Some(f)
+    }
+
     /// FUT-1: a future leaves pending once and never changes its final
     /// state.
     pub(crate) fn check_stable(&mut self) -> Result<(), String> {

@@ -3,7 +3,8 @@
 //! Nothing here uses loopspec: the oracle is a small model of asyncio's loop
 //! written from SPEC.md (SCHED-1 iterations, TASK-1/TASK-4 steps and
 //! cancellation, FUT-6 callbacks, WAIT-3/WAIT-4, GATHER-4..8) and from
-//! CPython's `tasks.py`: a ready queue, timers in (deadline, creation) order,
+//! CPython's [`tasks.py`](https://github.com/python/cpython/blob/v3.14.0/Lib/asyncio/tasks.py):
+//! a ready queue, timers in (deadline, creation) order,
 //! futures with done callbacks and tasks as explicit state machines.
 
 use std::collections::VecDeque;

@@ -26,7 +26,9 @@
 //! lists every rule its scenarios name, and the test checks that the two
 //! agree.
 
+use super::{assert_checked, rules_line_of, spec_rule_ids};
 use loopspec_check::conformance::known_divergences as known;
+use loopspec_check::conformance::read_json_dir;
 use loopspec_check::conformance::threaded::{
     DEFAULT_WAIT_TIMEOUT, Options, allowed_outcomes, applies, judge, run_once,
 };
@@ -52,23 +54,7 @@ const KNOWN_WAIT_TIMEOUT: f64 = 2.0;
 
 /// The threaded corpus: (file name, scenario), sorted by file name.
 fn corpus() -> Vec<(String, Value)> {
-    let dir = root().join("conformance/threaded");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read a corpus file");
-            let v: Value =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p.file_name().unwrap().to_string_lossy().into_owned(), v)
-        })
-        .collect()
+    read_json_dir(&root().join("conformance/threaded"))
 }
 
 /// Runs `scenario` on `minor` up to `n` times; the first failing run's
@@ -106,9 +92,9 @@ fn first_failure(
 }
 
 /// Runs every scenario of family `family` (`"xthread"` for
-/// `xthread-*.json`) on each modelled minor, after checking that `rules`
-/// is what those scenarios name.
-fn check_family(family: &str, rules: &[&str]) {
+/// `xthread-*.json`) on each modelled minor, after checking that the rules
+/// those scenarios name are the test's Rules line.
+fn check_family(family: &str) {
     let prefix = format!("{family}-");
     let scenarios: Vec<(String, Value)> = corpus()
         .into_iter()
@@ -120,7 +106,9 @@ fn check_family(family: &str, rules: &[&str]) {
         .flat_map(|(_, s)| s["rules"].as_array().expect("rules").iter())
         .filter_map(Value::as_str)
         .collect();
-    let listed: BTreeSet<&str> = rules.iter().copied().collect();
+    let source = include_str!("threaded.rs");
+    let listed = rules_line_of(source, &format!("check_family({family:?})"));
+    let listed: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
     assert_eq!(
         named, listed,
         "the rules the {family} scenarios name differ from the test's Rules line"
@@ -182,124 +170,52 @@ fn check_family(family: &str, rules: &[&str]) {
             }
         }
     }
-    assert!(checked > 0, "no {family} scenario was checked");
-    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert_checked(family, checked, &problems);
 }
 
 /// Rules: CHAIN-1, CHAIN-2, CHAIN-3, CHAIN-4, CHAIN-5, CHAIN-6, CHAIN-7, EXEC-3, LIFE-9
 #[test]
 fn threaded_chain_scenarios_match_cpython() {
-    check_family(
-        "chain",
-        &[
-            "CHAIN-1", "CHAIN-2", "CHAIN-3", "CHAIN-4", "CHAIN-5", "CHAIN-6", "CHAIN-7", "EXEC-3",
-            "LIFE-9",
-        ],
-    );
+    check_family("chain");
 }
 
 /// Rules: CONC-1, CONC-2, CONC-3, CONC-4, CONC-5, CONC-6, FUT-4
 #[test]
 fn threaded_conc_scenarios_match_cpython() {
-    check_family(
-        "conc",
-        &[
-            "CONC-1", "CONC-2", "CONC-3", "CONC-4", "CONC-5", "CONC-6", "FUT-4",
-        ],
-    );
+    check_family("conc");
 }
 
 /// Rules: CHAIN-2, CHAIN-3, CHAIN-4, EXEC-1, EXEC-2, EXEC-3, EXEC-4, LIFE-8
 #[test]
 fn threaded_exec_scenarios_match_cpython() {
-    check_family(
-        "exec",
-        &[
-            "CHAIN-2", "CHAIN-3", "CHAIN-4", "EXEC-1", "EXEC-2", "EXEC-3", "EXEC-4", "LIFE-8",
-        ],
-    );
+    check_family("exec");
 }
 
 /// Rules: LIFE-1, LIFE-2, LIFE-3, LIFE-4, LIFE-5, LIFE-6, LIFE-7, LIFE-8, LIFE-9
 #[test]
 fn threaded_life_scenarios_match_cpython() {
-    check_family(
-        "life",
-        &[
-            "LIFE-1", "LIFE-2", "LIFE-3", "LIFE-4", "LIFE-5", "LIFE-6", "LIFE-7", "LIFE-8",
-            "LIFE-9",
-        ],
-    );
+    check_family("life");
 }
 
 /// Rules: POLICY-1, POLICY-2, POLICY-3, POLICY-4, POLICY-5, POLICY-6, POLICY-7, POLICY-8,
 /// Rules: POLICY-9, POLICY-10, POLICY-11, POLICY-12, POLICY-13, POLICY-14
 #[test]
 fn threaded_policy_scenarios_match_cpython() {
-    check_family(
-        "policy",
-        &[
-            "POLICY-1",
-            "POLICY-2",
-            "POLICY-3",
-            "POLICY-4",
-            "POLICY-5",
-            "POLICY-6",
-            "POLICY-7",
-            "POLICY-8",
-            "POLICY-9",
-            "POLICY-10",
-            "POLICY-11",
-            "POLICY-12",
-            "POLICY-13",
-            "POLICY-14",
-        ],
-    );
+    check_family("policy");
 }
 
 /// Rules: LIFE-5, POLICY-2, POLICY-6, POLICY-13, RUNNER-1, RUNNER-2, RUNNER-3, RUNNER-4,
 /// Rules: RUNNER-5, RUNNER-6, THREAD-3
 #[test]
 fn threaded_runner_scenarios_match_cpython() {
-    check_family(
-        "runner",
-        &[
-            "LIFE-5",
-            "POLICY-2",
-            "POLICY-6",
-            "POLICY-13",
-            "RUNNER-1",
-            "RUNNER-2",
-            "RUNNER-3",
-            "RUNNER-4",
-            "RUNNER-5",
-            "RUNNER-6",
-            "THREAD-3",
-        ],
-    );
+    check_family("runner");
 }
 
 /// Rules: LIFE-5, LIFE-7, LIFE-8, POLICY-2, POLICY-12, THREAD-1, THREAD-2, THREAD-3, THREAD-4,
 /// Rules: THREAD-5, THREAD-7, XTHREAD-1
 #[test]
 fn threaded_thread_scenarios_match_cpython() {
-    check_family(
-        "thread",
-        &[
-            "LIFE-5",
-            "LIFE-7",
-            "LIFE-8",
-            "POLICY-2",
-            "POLICY-12",
-            "THREAD-1",
-            "THREAD-2",
-            "THREAD-3",
-            "THREAD-4",
-            "THREAD-5",
-            "THREAD-7",
-            "XTHREAD-1",
-        ],
-    );
+    check_family("thread");
 }
 
 /// Rules: CHAIN-3, CONC-6, LIFE-7, LIFE-8, POLICY-1, STOP-5, THREAD-1, XTHREAD-1, XTHREAD-2,
@@ -307,29 +223,7 @@ fn threaded_thread_scenarios_match_cpython() {
 /// Rules: XTHREAD-10, XTHREAD-11
 #[test]
 fn threaded_xthread_scenarios_match_cpython() {
-    check_family(
-        "xthread",
-        &[
-            "CHAIN-3",
-            "CONC-6",
-            "LIFE-7",
-            "LIFE-8",
-            "POLICY-1",
-            "STOP-5",
-            "THREAD-1",
-            "XTHREAD-1",
-            "XTHREAD-2",
-            "XTHREAD-3",
-            "XTHREAD-4",
-            "XTHREAD-5",
-            "XTHREAD-6",
-            "XTHREAD-7",
-            "XTHREAD-8",
-            "XTHREAD-9",
-            "XTHREAD-10",
-            "XTHREAD-11",
-        ],
-    );
+    check_family("xthread");
 }
 
 /// Every threaded corpus file names existing SPEC.md rules, is format 2,
@@ -338,12 +232,7 @@ fn threaded_xthread_scenarios_match_cpython() {
 /// single-thread), a modelled minor, a known status and existing rules.
 #[test]
 fn threaded_corpus_and_expectations_are_well_formed() {
-    let spec = std::fs::read_to_string(root().join("SPEC.md")).expect("read SPEC.md");
-    let rules: BTreeSet<&str> = spec
-        .lines()
-        .filter_map(|l| l.strip_prefix("### "))
-        .filter_map(|h| h.split_once(':').map(|(id, _)| id.trim()))
-        .collect();
+    let rules = spec_rule_ids();
     let mut ids = BTreeSet::new();
     for (file, sc) in corpus() {
         assert_eq!(sc["format"].as_u64(), Some(2), "{file}: not format 2");

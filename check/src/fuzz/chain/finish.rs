@@ -95,8 +95,12 @@ impl Chain {
                     match &out {
                         Err(Error::Closed) => {}
                         Err(Error::Cancelled(_)) => {
+                            // A's runner cancels the tasks still pending
+                            // when it shuts down (XTHREAD-10, RUNNER-4).
+                            let shut_down = o.lp == 0 && !o.ended;
                             let may = chained[i]
                                 || o.propagated
+                                || shut_down
                                 || script.steps.iter().any(|s| matches!(s, Step::CancelSelf));
                             ensure!(
                                 may,

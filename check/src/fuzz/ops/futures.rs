@@ -125,12 +125,7 @@ impl Ops {
         outcome: Outcome,
     ) -> Result<(), String> {
         let got = self.exec(th, move |local| {
-            if local.futs.is_empty() {
-                return None;
-            }
-            let n = local.futs.len();
-            let f = &mut local.futs[f as usize % n];
-            f.touched = true;
+            let f = local.touch_fut(f)?;
             let before = f.fut.done();
             let r = match outcome {
                 Outcome::Ok(v) => f.fut.set_result(u32::from(v)),
@@ -177,12 +172,7 @@ impl Ops {
     /// its source, CHAIN-4).
     pub(crate) fn cancel_future(&mut self, th: usize, f: u8) -> Result<(), String> {
         let got = self.exec(th, move |local| {
-            if local.futs.is_empty() {
-                return None;
-            }
-            let n = local.futs.len();
-            let f = &mut local.futs[f as usize % n];
-            f.touched = true;
+            let f = local.touch_fut(f)?;
             let before = f.fut.done();
             let r = f.fut.cancel();
             Some((f.lp, f.wraps, before, r, f.fut.cancelled()))

@@ -25,6 +25,15 @@ impl HomeSet {
     pub(crate) fn may_be_free_or(self, t: usize) -> bool {
         self.has(FREE) || self.has(HomeSet::at(t))
     }
+    /// Fails unless `what`, which thread `t` did and which succeeded, may
+    /// have: the loop-bound work must be free or on `t` (THREAD-1, THREAD-2).
+    pub(crate) fn allows(self, t: usize, what: &str) -> Result<(), String> {
+        ensure!(
+            self.may_be_free_or(t),
+            "{what} from thread {t} succeeded while the work lives on {self:?}"
+        );
+        Ok(())
+    }
     /// Homes other than `t` it may be.
     pub(crate) fn others(self, t: usize) -> Vec<usize> {
         (0..THREADS)
@@ -135,11 +144,7 @@ impl Ops {
         }
         match got {
             Ok(()) => {
-                ensure!(
-                    m.home.may_be_free_or(th),
-                    "THREAD-1: loop-bound call from thread {th} succeeded while the work lives on {:?}",
-                    m.home
-                );
+                m.home.allows(th, "THREAD-1: a loop-bound call")?;
                 m.home = HomeSet::at(th);
                 for cb in self
                     .cbs
@@ -223,11 +228,7 @@ impl Ops {
         }
         match got {
             Ok(()) => {
-                ensure!(
-                    m.home.may_be_free_or(th),
-                    "THREAD-2: run from thread {th} succeeded while the work lives on {:?}",
-                    m.home
-                );
+                m.home.allows(th, "THREAD-2: a run")?;
                 Ok(true)
             }
             Err(Error::BoundToThread { thread }) => {

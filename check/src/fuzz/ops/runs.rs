@@ -73,13 +73,24 @@ impl Ops {
         } else if stopper == Err(Error::Closed) {
             self.discarded(l, th)?;
         }
+        self.after_run_op(l, th, ran, &predicted)
+    }
+
+    /// The end of a run operation: the common checks after any operation,
+    /// and if the loop ran, that its first iteration ran the callbacks
+    /// `predicted` (SCHED-1).
+    fn after_run_op(
+        &mut self,
+        l: usize,
+        th: usize,
+        ran: bool,
+        predicted: &[usize],
+    ) -> Result<(), String> {
         let actual = self.after_op(th, ran.then_some(l))?;
-        if ran {
-            ensure!(
-                is_subsequence(&predicted, &actual),
-                "SCHED-1: the first iteration did not run {predicted:?} (ran {actual:?})"
-            );
-        }
+        ensure!(
+            !ran || is_subsequence(predicted, &actual),
+            "SCHED-1: the first iteration did not run {predicted:?} (ran {actual:?})"
+        );
         Ok(())
     }
 
@@ -322,14 +333,7 @@ impl Ops {
         if ran {
             self.after_run(l, th, &seen.pending);
         }
-        let actual = self.after_op(th, ran.then_some(l))?;
-        if ran {
-            ensure!(
-                is_subsequence(&predicted, &actual),
-                "SCHED-1: the first iteration did not run {predicted:?} (ran {actual:?})"
-            );
-        }
-        Ok(())
+        self.after_run_op(l, th, ran, &predicted)
     }
 
     /// LIFE-2, LIFE-4, STOP-7: what run_until_complete of a future returns.

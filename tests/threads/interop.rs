@@ -10,7 +10,7 @@
 //! threads joined before the test ends.
 
 use common::{recv_or_hang, vloop};
-use loopspec::{ConcurrentFuture, Error, LoopThread, run_coroutine_threadsafe};
+use loopspec::{ConcurrentFuture, Error, EventLoop, LoopThread, run_coroutine_threadsafe};
 use std::thread;
 
 fn multi_thread_runtime(threads: usize) -> tokio::runtime::Runtime {
@@ -21,15 +21,39 @@ fn multi_thread_runtime(threads: usize) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A tokio runtime with two worker threads, and a virtual-clock loop.
+fn runtime_and_loop() -> (tokio::runtime::Runtime, EventLoop) {
+    (multi_thread_runtime(2), vloop())
+}
+
+/// Closes `lp` and shuts `rt` down.
+fn shut_down(rt: tokio::runtime::Runtime, lp: &EventLoop) {
+    lp.close().unwrap();
+    rt.shutdown_background();
+}
+
 fn join_error(e: tokio::task::JoinError) -> Error {
     Error::from_error(e)
+}
+
+/// A loopspec task (of the running loop) that sends `value` on `go` in its
+/// first step: made by a task before it awaits something, it steps after
+/// that task has polled what it awaits (pending, waker stored), so what
+/// `go` releases on a tokio thread must wake that task from there.
+fn send_go<T: 'static>(
+    go: tokio::sync::oneshot::Sender<T>,
+    value: T,
+) -> loopspec::Result<loopspec::Task<()>> {
+    loopspec::create_task(async move {
+        go.send(value)
+            .map_err(|_| Error::raise("RuntimeError", "the receiver is gone"))
+    })
 }
 
 /// Rules: THREAD-7
 #[test]
 fn loopspec_task_awaits_a_tokio_join_handle() {
-    let rt = multi_thread_runtime(2);
-    let lp = vloop();
+    let (rt, lp) = runtime_and_loop();
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let handle = rt.spawn(async move {
         go_rx.await.unwrap();
@@ -38,14 +62,7 @@ fn loopspec_task_awaits_a_tokio_join_handle() {
     let before = lp.inbox_stats().submissions;
     let (name, value) = lp
         .run_until_complete(async move {
-            // The "go" goes out from a task whose first step comes after
-            // this step has polled the join handle (pending, waker stored):
-            // the tokio task can finish only then, so its completion must
-            // wake this task from a tokio thread.
-            let sender = loopspec::create_task(async move {
-                go_tx.send(()).unwrap();
-                Ok(())
-            })?;
+            let sender = send_go(go_tx, ())?;
             let out = handle.await.map_err(join_error);
             sender.await?;
             out
@@ -55,15 +72,13 @@ fn loopspec_task_awaits_a_tokio_join_handle() {
     assert_eq!(name.as_deref(), Some("tokio-worker"));
     // The wake-up came from a tokio thread, through the inbox.
     assert!(lp.inbox_stats().submissions > before);
-    lp.close().unwrap();
-    rt.shutdown_background();
+    shut_down(rt, &lp);
 }
 
 /// Rules: THREAD-7
 #[test]
 fn loopspec_task_awaits_a_oneshot_sent_from_a_tokio_task() {
-    let rt = multi_thread_runtime(2);
-    let lp = vloop();
+    let (rt, lp) = runtime_and_loop();
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<u32>();
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
     rt.spawn(async move {
@@ -72,26 +87,20 @@ fn loopspec_task_awaits_a_oneshot_sent_from_a_tokio_task() {
     });
     let got = lp
         .run_until_complete(async move {
-            // Sent by a task that steps after this one is waiting (see above).
-            let sender = loopspec::create_task(async move {
-                go_tx.send(7).unwrap();
-                Ok(())
-            })?;
+            let sender = send_go(go_tx, 7)?;
             let got = rx.await.map_err(Error::from_error);
             sender.await?;
             got
         })
         .unwrap();
     assert_eq!(got, "7 from tokio");
-    lp.close().unwrap();
-    rt.shutdown_background();
+    shut_down(rt, &lp);
 }
 
 /// Rules: THREAD-7
 #[test]
 fn loopspec_task_receives_a_stream_of_messages_from_tokio_tasks() {
-    let rt = multi_thread_runtime(2);
-    let lp = vloop();
+    let (rt, lp) = runtime_and_loop();
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(4);
     rt.spawn(async move {
@@ -111,11 +120,7 @@ fn loopspec_task_receives_a_stream_of_messages_from_tokio_tasks() {
     });
     let got = lp
         .run_until_complete(async move {
-            // Sent by a task that steps after this one is waiting (see above).
-            let sender = loopspec::create_task(async move {
-                go_tx.send(()).unwrap();
-                Ok(())
-            })?;
+            let sender = send_go(go_tx, ())?;
             let mut got = Vec::new();
             while let Some(v) = rx.recv().await {
                 got.push(v);
@@ -132,8 +137,7 @@ fn loopspec_task_receives_a_stream_of_messages_from_tokio_tasks() {
     }
     let s = lp.inbox_stats();
     assert!(s.wakeups <= s.parks, "{s:?}");
-    lp.close().unwrap();
-    rt.shutdown_background();
+    shut_down(rt, &lp);
 }
 
 /// Rules: CONC-7, XTHREAD-7
