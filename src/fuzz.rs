@@ -3400,8 +3400,11 @@ impl Chain {
                     match &out {
                         Err(Error::Closed) => {}
                         Err(Error::Cancelled(_)) => {
+                            // RUNNER-4: A is a `LoopThread`, a runner; its
+                            // shutdown cancels the tasks still pending.
                             let may = chained[i]
                                 || o.propagated
+                                || (o.lp == 0 && !o.ended)
                                 || script.steps.iter().any(|s| matches!(s, Step::CancelSelf));
                             ensure!(
                                 may,
