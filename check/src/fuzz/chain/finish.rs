@@ -67,8 +67,13 @@ impl Chain {
             }
         }
         for c in &self.cfs {
+            // A's runner cancels a task still pending at its shutdown
+            // (RUNNER-4); when the loop closes before that task's end reaches
+            // its future, the future holds `Closed` (XTHREAD-6), yet the
+            // cancellation has already reached the source (CHAIN-4).
+            let interrupted = matches!(cf_outcome(&c.cf), Some(Err(Error::Closed)));
             if let ChainCfKind::WrapOnA { src } = c.kind
-                && (c.cancel_called || c.cf.cancelled())
+                && (c.cancel_called || c.cf.cancelled() || interrupted)
             {
                 chained[src] = true;
             }
