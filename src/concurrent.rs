@@ -393,12 +393,11 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
             if inner.status.is_done() {
                 return Ok(read(&inner));
             }
-            if deadline.is_none() {
-                if let Some(lp) = &inner.completing_loop {
-                    if running_loop().as_ref() == Some(lp) {
-                        return Err(Error::ResultFromLoopThread);
-                    }
-                }
+            if deadline.is_none()
+                && let Some(lp) = &inner.completing_loop
+                && running_loop().as_ref() == Some(lp)
+            {
+                return Err(Error::ResultFromLoopThread);
             }
             match deadline {
                 None => inner = self.shared.done.wait(inner),

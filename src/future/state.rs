@@ -184,20 +184,19 @@ impl<T> DueCallbackQueue<T> {
 impl<T> Drop for Core<T> {
     /// An exception nobody read is reported (FUT-7).
     fn drop(&mut self) {
-        if let FutureState::Finished(Err(e)) = &*self.state.borrow() {
-            if !self.retrieved.get() {
-                let kind = match self.kind {
-                    Kind::Task(_) => "Task",
-                    _ => "Future",
-                };
-                let repr = repr_of(self);
-                let mut ctx =
-                    ExceptionContext::new(format!("{kind} exception was never retrieved"))
-                        .with_exception(e.clone());
-                // asyncio puts tasks, too, under the context's `future` key.
-                ctx.future = Some(repr);
-                self.lp.call_exception_handler(&ctx);
-            }
+        if let FutureState::Finished(Err(e)) = &*self.state.borrow()
+            && !self.retrieved.get()
+        {
+            let kind = match self.kind {
+                Kind::Task(_) => "Task",
+                _ => "Future",
+            };
+            let repr = repr_of(self);
+            let mut ctx = ExceptionContext::new(format!("{kind} exception was never retrieved"))
+                .with_exception(e.clone());
+            // asyncio puts tasks, too, under the context's `future` key.
+            ctx.future = Some(repr);
+            self.lp.call_exception_handler(&ctx);
         }
     }
 }

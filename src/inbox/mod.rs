@@ -153,12 +153,12 @@ impl<T> Inbox<T> {
             drop(item);
             return Err(Refused);
         }
-        if let Some(item) = item {
-            if self.tx.send(item).is_err() {
-                // The receiver lives as long as the inbox: cannot happen.
-                self.word.retract();
-                return Err(Refused);
-            }
+        if let Some(item) = item
+            && self.tx.send(item).is_err()
+        {
+            // The receiver lives as long as the inbox: cannot happen.
+            self.word.retract();
+            return Err(Refused);
         }
         if is_parked(before) {
             self.wake();
