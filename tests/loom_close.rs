@@ -59,6 +59,32 @@ fn loom_submission_racing_close_is_refused_or_dropped_never_left_behind() {
     });
 }
 
+/// A thread that sees the loop closed and then submits is refused: `close()`
+/// closes the inbox under the lock that `is_closed()` reads, so there is no
+/// moment when the loop says it is closed and still accepts work.
+/// Catches: `close-inbox-late`.
+/// Rules: XTHREAD-3
+#[test]
+fn loom_submission_after_is_closed_is_refused() {
+    loom::model(|| {
+        let lp = vloop();
+        let remote = lp.clone();
+        let producer = loom::thread::spawn(move || {
+            let seen_closed = remote.is_closed();
+            let outcome = remote.call_soon_threadsafe(|| {});
+            if seen_closed {
+                assert_eq!(
+                    outcome.err(),
+                    Some(Error::Closed),
+                    "accepted after is_closed()"
+                );
+            }
+        });
+        lp.close().unwrap();
+        producer.join().unwrap();
+    });
+}
+
 /// The same race with the loop running one iteration before `close()`: the
 /// submission runs (then the call returned `Ok`), is dropped by `close()`
 /// (`Ok`), or is refused (`Event loop is closed`, never run). A call that

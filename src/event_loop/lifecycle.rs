@@ -202,7 +202,7 @@ impl EventLoop {
     /// it exits (THREAD-5).
     pub fn close(&self) -> Result<()> {
         let me = current_thread_id();
-        let home_is_me = {
+        let (accepted, home_is_me) = {
             let mut st = self.lock();
             if st.running.is_some() {
                 return Err(Error::CloseRunning);
@@ -213,15 +213,28 @@ impl EventLoop {
                 return Ok(());
             }
             st.closed = true;
+            // The inbox closes under the same lock, so that a thread that
+            // sees `is_closed()` has its later sends refused (XTHREAD-3).
+            // Sends accepted before come back, to be dropped below.
+            // Seeded bug (`close-inbox-late`): the inbox closes after the
+            // lock is released, leaving a window where the loop says closed
+            // and still accepts.
+            #[cfg(not(loopspec_mutant = "close-inbox-late"))]
+            let accepted = self.shared.inbox.close();
+            #[cfg(loopspec_mutant = "close-inbox-late")]
+            let accepted = std::collections::VecDeque::new();
             let home_is_me = st.home.as_ref().is_some_and(|h| h.thread == me);
             if home_is_me {
                 st.home = None;
             }
-            home_is_me
+            (accepted, home_is_me)
         };
-        // Sends accepted before the inbox closed come back, to be dropped
-        // here; later ones are refused (XTHREAD-3).
-        let accepted = self.shared.inbox.close();
+        #[cfg(loopspec_mutant = "close-inbox-late")]
+        let accepted = {
+            let mut all = accepted;
+            all.append(&mut self.shared.inbox.close());
+            all
+        };
         let mut panics = Vec::new();
         drop_each(accepted, &mut panics);
         self.report_drop_panics("a queued cross-thread callback", panics);
