@@ -2929,6 +2929,8 @@ struct ChainProgram {
 }
 
 const CHAIN_OPS_MAX: usize = 32;
+/// How many iterations B runs, at most, while A's runner shuts down.
+const B_ITERATIONS_WHILE_A_SHUTS_DOWN: usize = 64;
 /// `WHO` of the thread that drives a chain program (and loop B).
 const DRIVER: usize = 7;
 
@@ -3315,7 +3317,24 @@ impl Chain {
 
     fn shutdown_a(&mut self) -> Result<(), String> {
         if let Some(a) = self.a.take() {
-            let r = a.stop_and_join();
+            // A's runner waits for the tasks it cancels (RUNNER-4), and one
+            // of them may wait for work of B, which only this thread runs: B
+            // keeps running while A shuts down, and is closed if A has not
+            // finished after a bounded number of iterations (B's close fails
+            // what it leaves, XTHREAD-6), so the wait always ends.
+            let closer = std::thread::spawn(move || a.stop_and_join());
+            let mut iterations = 0;
+            while !closer.is_finished() && !self.b_closed {
+                if iterations == B_ITERATIONS_WHILE_A_SHUTS_DOWN {
+                    self.step(ChainOp::CloseB)?;
+                } else {
+                    self.step(ChainOp::RunB)?;
+                    iterations += 1;
+                }
+            }
+            let r = closer
+                .join()
+                .map_err(|_| "stop_and_join of A panicked".to_string())?;
             let ok = r == Ok(()) || (self.a_closed && r == Err(Error::Closed));
             ensure!(ok, "XTHREAD-10: stop_and_join gave {r:?}");
             self.a_closed = true;
