@@ -237,7 +237,7 @@ impl Chain {
 /// Decodes `data` into a program of cross-thread chain operations, runs it
 /// with loop A on its own thread and loop B on a driver thread, and checks
 /// the outcome sets; panics on a violated invariant. See the
-/// [module docs](self).
+/// [module docs](crate::fuzz).
 pub fn run_chain(data: &[u8]) {
     install_panic_hook();
     let Some(prog) = decode_chain(data) else {
