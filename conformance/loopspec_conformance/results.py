@@ -7,6 +7,7 @@ before writing — a results file the kit writes is always valid — and
 
 import datetime
 import json
+import os
 
 from . import FORMAT_VERSION, __version__, jsonschema
 
@@ -49,6 +50,9 @@ def check(doc):
 
 def write(path, doc):
     check(doc)
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=1, ensure_ascii=False)
         f.write("\n")

@@ -1,6 +1,8 @@
 """The stdlib JSON Schema validator and the schemas the kit ships."""
 
 import copy
+import os
+import tempfile
 import unittest
 
 import support
@@ -54,6 +56,12 @@ class ResultsSchema(unittest.TestCase):
         self.assertEqual(jsonschema.validate(doc, self.schema), [])
         doc["scenarios"][0]["failure"] = {"run": -1, "violations": [], "diff": ""}
         self.assertTrue(jsonschema.validate(doc, self.schema))
+
+    def test_write_makes_the_missing_directories(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "results", "asyncio-3.13.json")
+            results.write(path, a_results_doc())
+            self.assertEqual(results.read(path)["scenarios"][0]["id"], "x-1-y")
 
     def test_write_refuses_an_invalid_document(self):
         doc = a_results_doc()

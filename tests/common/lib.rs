@@ -12,7 +12,8 @@
 //!   [`recv_or_hang`], [`wait_parked`], [`cf_result`], [`cf_exception`].
 //! * User data that records what happens to it: [`DropCount`],
 //!   [`DropWhere`], [`PanicOnDrop`], [`Holding`], [`quiet_panics`].
-//! * [`spec`]: SPEC.md's rules; [`loom_models`]: the loom models' helpers.
+//! * [`spec`]: SPEC.md's rules; `loom_models` (built with `--cfg loom`): the loom
+//!   models' helpers.
 
 mod data;
 mod errors;

@@ -175,7 +175,7 @@ pub(crate) fn decode_ops(data: &[u8]) -> Option<OpsProgram> {
     Some(p)
 }
 
-/// The program `data` decodes to for [`run_ops`], for reports.
+/// The program `data` decodes to for [`run_ops`](crate::fuzz::run_ops), for reports.
 pub fn describe_ops(data: &[u8]) -> String {
     format!("{:#?}", decode_ops(data))
 }

@@ -1,7 +1,7 @@
 //! The end of a `run_chain` program: A shut down, workers joined, B run
 //! and closed, then every final state checked against its source.
 
-use super::{Chain, ChainCfKind, ChainOp, DRIVER, cf_outcome};
+use super::{B_ITERATIONS_WHILE_A_SHUTS_DOWN, Chain, ChainCfKind, ChainOp, DRIVER, cf_outcome};
 use crate::fuzz::judge::{check_context, check_task_outcome};
 use crate::fuzz::program::Step;
 use crate::fuzz::record::lock;
@@ -10,7 +10,24 @@ use loopspec::{CfState, Error};
 impl Chain {
     pub(crate) fn shutdown_a(&mut self) -> Result<(), String> {
         if let Some(a) = self.a.take() {
-            let r = a.stop_and_join();
+            // A's runner waits for the tasks it cancels (RUNNER-4), and one
+            // of them may wait for work of B, which only this thread runs: B
+            // keeps running while A shuts down, and is closed if A has not
+            // finished after a bounded number of iterations (B's close fails
+            // what it leaves, XTHREAD-6), so the wait always ends.
+            let closer = std::thread::spawn(move || a.stop_and_join());
+            let mut iterations = 0;
+            while !closer.is_finished() && !self.b_closed {
+                if iterations == B_ITERATIONS_WHILE_A_SHUTS_DOWN {
+                    self.step(ChainOp::CloseB)?;
+                } else {
+                    self.step(ChainOp::RunB)?;
+                    iterations += 1;
+                }
+            }
+            let r = closer
+                .join()
+                .map_err(|_| "stop_and_join of A panicked".to_string())?;
             let ok = r == Ok(()) || (self.a_closed && r == Err(Error::Closed));
             ensure!(ok, "XTHREAD-10: stop_and_join gave {r:?}");
             self.a_closed = true;

@@ -79,6 +79,8 @@ pub(crate) struct ChainProgram {
 }
 
 pub(crate) const CHAIN_OPS_MAX: usize = 32;
+/// How many iterations B runs, at most, while A's runner shuts down.
+pub(crate) const B_ITERATIONS_WHILE_A_SHUTS_DOWN: usize = 64;
 /// `WHO` of the thread that drives a chain program (and loop B).
 pub(crate) const DRIVER: usize = 7;
 
@@ -235,7 +237,7 @@ impl Chain {
 /// Decodes `data` into a program of cross-thread chain operations, runs it
 /// with loop A on its own thread and loop B on a driver thread, and checks
 /// the outcome sets; panics on a violated invariant. See the
-/// [module docs](self).
+/// [module docs](crate::fuzz).
 pub fn run_chain(data: &[u8]) {
     install_panic_hook();
     let Some(prog) = decode_chain(data) else {

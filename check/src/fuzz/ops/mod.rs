@@ -222,7 +222,7 @@ pub(crate) fn is_subsequence(small: &[usize], big: &[usize]) -> bool {
 
 /// Decodes `data` into a program of operations over three threads and a few
 /// virtual-clock loops, runs it in lock-step and checks it against the
-/// model; panics on a violated invariant. See the [module docs](self).
+/// model; panics on a violated invariant. See the [module docs](crate::fuzz).
 pub fn run_ops(data: &[u8]) {
     install_panic_hook();
     let Some(prog) = decode_ops(data) else { return };
