@@ -26,7 +26,7 @@
 pub(crate) mod state;
 pub(crate) mod task_state;
 
-use self::state::{Core, FutureState, GatherCancel, Kind, Waiter};
+use self::state::{Core, FutureState, GatherCancel, Kind, Waiter, Waiters};
 pub use self::state::{DoneCallback, Future};
 use self::task_state::TaskState;
 use crate::error::{Error, Result};
@@ -45,7 +45,7 @@ impl<T> From<&Future<T>> for Future<T> {
 
 impl<T: 'static> DueCallbacks for Core<T> {
     fn run_next(self: Rc<Self>) {
-        let cb = self.due.borrow_mut().pop_front();
+        let cb = self.lock().due.pop_front();
         if let Some(cb) = cb {
             cb(&Future { core: self });
         }
@@ -86,7 +86,7 @@ impl<T: 'static> Future<T> {
     /// `_cancel_message`): `None` for a task that ended by propagating a
     /// `CancelledError`, and for futures that are not cancelled.
     pub(crate) fn cancel_message(&self) -> Option<String> {
-        match &*self.core.state.borrow() {
+        match &self.core.lock().state {
             FutureState::Cancelled(msg) => msg.clone(),
             _ => None,
         }
@@ -95,8 +95,12 @@ impl<T: 'static> Future<T> {
     /// asyncio's `_make_cancelled_error()`: the `CancelledError` a reader of
     /// this future would get; `CancelledError()` if it is not cancelled.
     pub(crate) fn make_cancelled_error(&self) -> Error {
-        match &*self.core.state.borrow() {
-            FutureState::Cancelled(msg) => self.cancelled_error(msg),
+        let cancelled = match &self.core.lock().state {
+            FutureState::Cancelled(msg) => Some(msg.clone()),
+            _ => None,
+        };
+        match cancelled {
+            Some(msg) => self.cancelled_error(&msg),
             // A task that swallowed a cancellation still has the message of
             // a cancel() that had to be delivered at its next step.
             _ => Error::Cancelled(
@@ -125,13 +129,13 @@ impl<T: 'static> Future<T> {
 
     /// Whether the future is cancelled or finished.
     pub fn done(&self) -> bool {
-        !matches!(*self.core.state.borrow(), FutureState::Pending)
+        self.core.done()
     }
 
     /// Whether the future is cancelled (not merely finished with a
     /// `CancelledError` exception).
     pub fn cancelled(&self) -> bool {
-        matches!(*self.core.state.borrow(), FutureState::Cancelled(_))
+        self.core.cancelled()
     }
 
     /// The result: `Err(ResultNotSet)` while pending, `Err(Cancelled(msg))`
@@ -140,25 +144,37 @@ impl<T: 'static> Future<T> {
     where
         T: Clone,
     {
-        let out = match &*self.core.state.borrow() {
+        let mut inner = self.core.lock();
+        let cancelled = match &inner.state {
             FutureState::Pending => return Err(Error::ResultNotSet),
-            FutureState::Cancelled(msg) => return Err(self.cancelled_error(msg)),
-            FutureState::Finished(r) => r.clone(),
+            FutureState::Cancelled(msg) => msg.clone(),
+            FutureState::Finished(r) => {
+                // `T::clone` runs under the lock, as it ran under the
+                // `RefCell` borrow (§3.1 of docs/send-work.md).
+                let out = r.clone();
+                inner.retrieved = true;
+                return out;
+            }
         };
-        self.core.retrieved.set(true);
-        out
+        drop(inner);
+        Err(self.cancelled_error(&cancelled))
     }
 
     /// The exception: `Err(ExceptionNotSet)` while pending,
     /// `Err(Cancelled(msg))` when cancelled, `Ok(None)` after a result.
     pub fn exception(&self) -> Result<Option<Error>> {
-        let out = match &*self.core.state.borrow() {
+        let mut inner = self.core.lock();
+        let out = match &inner.state {
             FutureState::Pending => return Err(Error::ExceptionNotSet),
-            FutureState::Cancelled(msg) => return Err(self.cancelled_error(msg)),
+            FutureState::Cancelled(msg) => {
+                let msg = msg.clone();
+                drop(inner);
+                return Err(self.cancelled_error(&msg));
+            }
             FutureState::Finished(Ok(_)) => None,
             FutureState::Finished(Err(e)) => Some(e.clone()),
         };
-        self.core.retrieved.set(true);
+        inner.retrieved = true;
         Ok(out)
     }
 
@@ -229,24 +245,28 @@ impl<T: 'static> Future<T> {
 
     /// Moves a pending future to a terminal state and schedules its waiters.
     pub(crate) fn complete(&self, state: FutureState<T>) -> Result<()> {
-        {
-            let mut s = self.core.state.borrow_mut();
+        let waiters = {
+            let mut inner = self.core.lock();
             // Seeded bug (`complete-cancelled`): a cancelled future can be
             // completed again.
             #[cfg(loopspec_mutant = "complete-cancelled")]
-            let terminal = matches!(*s, FutureState::Finished(_));
+            let terminal = matches!(inner.state, FutureState::Finished(_));
             #[cfg(not(loopspec_mutant = "complete-cancelled"))]
-            let terminal = !matches!(*s, FutureState::Pending);
+            let terminal = !inner.pending();
             if terminal {
                 return Err(Error::InvalidState);
             }
-            *s = state;
-        }
-        self.schedule_waiters()
+            inner.state = state;
+            // Taken with the state change, under one lock: a waiter is
+            // either here or added to a done future (and scheduled by its
+            // adder), never neither.
+            std::mem::take(&mut inner.waiters)
+        };
+        self.schedule_waiters(waiters)
     }
 
-    fn schedule_waiters(&self) -> Result<()> {
-        let waiters = std::mem::take(&mut *self.core.waiters.borrow_mut());
+    /// Schedules `waiters`, taken from the core of a done future.
+    fn schedule_waiters(&self, waiters: Waiters<T>) -> Result<()> {
         if waiters.is_empty() {
             return Ok(());
         }
@@ -257,7 +277,7 @@ impl<T: 'static> Future<T> {
                     Waiter::Callback(cb) => {
                         // The callback waits in the future itself; the queue
                         // entry only says "fire the next one" (no allocation).
-                        core.due.borrow_mut().push_back(cb);
+                        core.lock().due.push_back(cb);
                         home.push_ready(Ready::DoneCallback(core.clone()));
                     }
                     Waiter::Task(t) => home.schedule_step(t),
@@ -291,17 +311,22 @@ impl<T: 'static> Future<T> {
     /// assert_eq!(seen.get(), 5);
     /// ```
     pub fn add_done_callback(&self, cb: DoneCallback<T>) -> Result<()> {
-        self.core.waiters.borrow_mut().push(Waiter::Callback(cb));
-        if self.done() {
-            return self.schedule_waiters();
-        }
-        Ok(())
+        let due = {
+            let mut inner = self.core.lock();
+            inner.waiters.push(Waiter::Callback(cb));
+            if inner.pending() {
+                return Ok(());
+            }
+            std::mem::take(&mut inner.waiters)
+        };
+        self.schedule_waiters(due)
     }
 
     /// Removes every registration of `cb` (compared by identity) and returns
     /// how many there were.
     pub fn remove_done_callback(&self, cb: &DoneCallback<T>) -> usize {
-        let mut waiters = self.core.waiters.borrow_mut();
+        let mut inner = self.core.lock();
+        let waiters = &mut inner.waiters;
         let before = waiters.len();
         waiters.retain(|w| match w {
             Waiter::Callback(c) => !std::ptr::addr_eq(Rc::as_ptr(c), Rc::as_ptr(cb)),
@@ -312,7 +337,8 @@ impl<T: 'static> Future<T> {
 
     /// Registers `task` to be stepped when this future completes; once per task.
     pub(crate) fn add_task_waiter(&self, task: Rc<dyn AnyTask>) {
-        let mut waiters = self.core.waiters.borrow_mut();
+        let mut inner = self.core.lock();
+        let waiters = &mut inner.waiters;
         let id = task.id();
         if !waiters
             .iter()
@@ -323,7 +349,8 @@ impl<T: 'static> Future<T> {
     }
 
     fn add_waker(&self, waker: &Waker) {
-        let mut waiters = self.core.waiters.borrow_mut();
+        let mut inner = self.core.lock();
+        let waiters = &mut inner.waiters;
         if !waiters
             .iter()
             .any(|w| matches!(w, Waiter::Waker(k) if k.will_wake(waker)))

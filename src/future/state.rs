@@ -7,7 +7,8 @@ use super::task_state::TaskState;
 use crate::error::{ExceptionContext, Result, py_str_repr};
 use crate::home::erased::AnyTask;
 use crate::loop_core::EventLoop;
-use std::cell::{Cell, RefCell};
+use crate::sync::{Mutex, MutexGuard};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
@@ -112,26 +113,42 @@ pub(crate) enum Waiter<T> {
 pub(crate) type Waiters<T> = smallvec::SmallVec<[Waiter<T>; 1]>;
 
 /// What every handle of one future shares. Touched on the loop's home
-/// thread only (a future is not `Send`).
+/// thread only (a future is not `Send`); its changing part is behind one
+/// lock of `src/sync.rs` all the same, taken once per operation and never
+/// held while user code runs (except `T::clone` in `result()`), so that the
+/// core can be shared across threads without another change of shape.
 pub(crate) struct Core<T> {
     /// The loop the future is bound to. Fixed.
     pub(crate) lp: EventLoop,
+    /// State, waiters, the read flag and the due callbacks.
+    inner: Mutex<Inner<T>>,
+    /// Plain, task or gather. Fixed.
+    pub(crate) kind: Kind<T>,
+}
+
+/// The part of a [`Core`] that changes, under its lock.
+pub(crate) struct Inner<T> {
     /// Where the future is (FUT-1). Moves once, from `Pending`, by
     /// `complete`; a terminal state is never left.
-    pub(crate) state: RefCell<FutureState<T>>,
+    pub(crate) state: FutureState<T>,
     /// Who waits, in registration order. Added to by `add_done_callback`
     /// and by awaits; taken — scheduled, all at once — by `complete`, or at
     /// once when added to a done future (FUT-6). Emptied only that way.
-    pub(crate) waiters: RefCell<Waiters<T>>,
+    pub(crate) waiters: Waiters<T>,
     /// The result or exception was read. Set by readers, never cleared; an
     /// exception never read is reported when the core is dropped (FUT-7).
-    pub(crate) retrieved: Cell<bool>,
+    pub(crate) retrieved: bool,
     /// Done callbacks scheduled and not run yet, in order: each
     /// `Ready::DoneCallback` entry in the ready queue runs the first.
     /// Pushed by the scheduling of waiters, popped by those entries.
-    pub(crate) due: RefCell<DueCallbackQueue<T>>,
-    /// Plain, task or gather. Fixed.
-    pub(crate) kind: Kind<T>,
+    pub(crate) due: DueCallbackQueue<T>,
+}
+
+impl<T> Inner<T> {
+    /// Whether the future is still pending.
+    pub(crate) fn pending(&self) -> bool {
+        matches!(self.state, FutureState::Pending)
+    }
 }
 
 impl<T> Core<T> {
@@ -139,12 +156,30 @@ impl<T> Core<T> {
     pub(crate) fn new(lp: &EventLoop, kind: Kind<T>) -> Core<T> {
         Core {
             lp: lp.clone(),
-            state: RefCell::new(FutureState::Pending),
-            waiters: RefCell::new(Waiters::new()),
-            retrieved: Cell::new(false),
-            due: RefCell::new(DueCallbackQueue::default()),
+            inner: Mutex::new(Inner {
+                state: FutureState::Pending,
+                waiters: Waiters::new(),
+                retrieved: false,
+                due: DueCallbackQueue::default(),
+            }),
             kind,
         }
+    }
+
+    /// Locks the changing part. Never held while user code runs (§3.1 of
+    /// docs/send-work.md), except `T::clone` in `result()`.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+        self.inner.lock()
+    }
+
+    /// Whether the future is cancelled or finished.
+    pub(crate) fn done(&self) -> bool {
+        !self.lock().pending()
+    }
+
+    /// Whether the future is cancelled.
+    pub(crate) fn cancelled(&self) -> bool {
+        matches!(self.lock().state, FutureState::Cancelled(_))
     }
 }
 
@@ -184,16 +219,21 @@ impl<T> DueCallbackQueue<T> {
 impl<T> Drop for Core<T> {
     /// An exception nobody read is reported (FUT-7).
     fn drop(&mut self) {
-        if let FutureState::Finished(Err(e)) = &*self.state.borrow()
-            && !self.retrieved.get()
-        {
+        let unread = {
+            let inner = self.lock();
+            match &inner.state {
+                FutureState::Finished(Err(e)) if !inner.retrieved => Some(e.clone()),
+                _ => None,
+            }
+        };
+        if let Some(e) = unread {
             let kind = match self.kind {
                 Kind::Task(_) => "Task",
                 _ => "Future",
             };
             let repr = repr_of(self);
             let mut ctx = ExceptionContext::new(format!("{kind} exception was never retrieved"))
-                .with_exception(e.clone());
+                .with_exception(e);
             // asyncio puts tasks, too, under the context's `future` key.
             ctx.future = Some(repr);
             self.lp.call_exception_handler(&ctx);
@@ -248,7 +288,7 @@ impl<T> fmt::Debug for Future<T> {
 
 /// asyncio-style repr: `<Future pending>`, `<Task finished name='Task-1'>`...
 pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
-    let (state, exception) = match &*core.state.borrow() {
+    let (state, exception) = match &core.lock().state {
         FutureState::Pending => ("pending", String::new()),
         FutureState::Cancelled(_) => ("cancelled", String::new()),
         FutureState::Finished(Ok(_)) => ("finished", String::new()),

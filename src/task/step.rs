@@ -42,7 +42,7 @@ impl<T: 'static> AnyTask for Core<T> {
         let Some(t) = self.kind.task() else {
             return false;
         };
-        if t.scheduled.get() || !matches!(*self.state.borrow(), FutureState::Pending) {
+        if t.scheduled.get() || self.done() {
             return false;
         }
         t.scheduled.set(true);
@@ -57,7 +57,7 @@ impl<T: 'static> AnyTask for Core<T> {
         // future whose destructor panics.
         let waiting = std::mem::take(&mut *t.waiting_on.borrow_mut());
         let coro = t.coro.borrow_mut().take();
-        let pending = coro.is_some() && matches!(*self.state.borrow(), FutureState::Pending);
+        let pending = coro.is_some() && self.lock().pending();
         let mut panics = Vec::new();
         drop_each(waiting, &mut panics);
         drop_each(coro, &mut panics);
@@ -129,19 +129,21 @@ impl<T: 'static> AnyTask for Core<T> {
     }
 
     fn done(&self) -> bool {
-        !matches!(*self.state.borrow(), FutureState::Pending)
+        Core::done(self)
     }
 
     fn cancelled(&self) -> bool {
-        matches!(*self.state.borrow(), FutureState::Cancelled(_))
+        Core::cancelled(self)
     }
 
     fn exception(&self) -> Option<Error> {
-        let FutureState::Finished(Err(e)) = &*self.state.borrow() else {
+        let mut inner = self.lock();
+        let FutureState::Finished(Err(e)) = &inner.state else {
             return None;
         };
-        self.retrieved.set(true);
-        Some(e.clone())
+        let e = e.clone();
+        inner.retrieved = true;
+        Some(e)
     }
 
     fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()> {
