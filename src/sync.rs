@@ -31,12 +31,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
-    #[expect(
-        unused_imports,
-        reason = "for a task's cancel count once tasks are Send (docs/send-work.md)"
-    )]
-    pub(crate) use std::sync::atomic::AtomicU32;
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::mpsc;
     pub(crate) use std::thread;
     pub(crate) use std::thread_local;
@@ -288,12 +283,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::Arc;
-    #[expect(
-        unused_imports,
-        reason = "for a task's cancel count once tasks are Send (docs/send-work.md)"
-    )]
-    pub(crate) use loom::sync::atomic::AtomicU32;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::mpsc;
     pub(crate) use loom::thread;
     pub(crate) use loom::thread_local;

@@ -186,7 +186,7 @@ impl<T: 'static> Future<T> {
             .core
             .kind
             .task()
-            .and_then(|t| t.first_cancel_msg.borrow_mut().take());
+            .and_then(|t| t.step.lock().first_cancel_msg.take());
         Error::Cancelled(first.unwrap_or_else(|| msg.clone()))
     }
 

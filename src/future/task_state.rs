@@ -8,7 +8,8 @@
 
 use crate::error::{Error, Result};
 use crate::home::erased::AnyFuture;
-use std::cell::{Cell, RefCell};
+use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering};
+use std::cell::RefCell;
 use std::future::Future as StdFuture;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -40,13 +41,18 @@ pub(crate) enum NextStep {
 }
 
 /// The state only a task has; see the [module docs](self). Every field is
-/// touched on the task's home thread only.
+/// touched on the task's home thread only for now, through types of
+/// `src/sync.rs` so that the state can be shared across threads without
+/// another change of shape: flags and the cancel count are atomics (each
+/// read or written on its own, `Relaxed` while one thread touches them), and
+/// what a step reads and writes together is one [`StepState`] under one
+/// lock, never held while user code runs.
 pub(crate) struct TaskState<T> {
     /// The task's id within its loop, the N of `Task-N`. Fixed at creation.
     pub(crate) id: u64,
     /// Set by `set_name`; `None` reads as `Task-{id}` (made on demand, so a
     /// task nobody names costs no string; TASK-9).
-    pub(crate) name: RefCell<Option<String>>,
+    pub(crate) name: Mutex<Option<String>>,
     /// The coroutine. `Some` from creation until it returns, fails or is
     /// destroyed (`close()`, its home thread's exit), except while a step
     /// polls it: the step takes it out of the cell for the poll and puts it
@@ -59,35 +65,44 @@ pub(crate) struct TaskState<T> {
     /// The coroutine has been polled once. Set by the first step that polls
     /// it, never cleared. A task cancelled before that is never polled: its
     /// body never runs (TASK-4).
-    pub(crate) started: Cell<bool>,
+    pub(crate) started: AtomicBool,
     /// The coroutine is being polled right now: set and cleared by the step
     /// around its poll. A `cancel()` from inside the step queues no step
     /// (the step itself delivers it).
-    pub(crate) stepping: Cell<bool>,
+    pub(crate) stepping: AtomicBool,
     /// A step of this task is in the ready queue: set when one is queued
     /// (`mark_scheduled`), cleared when it starts. At most one step is
     /// queued at a time.
-    pub(crate) scheduled: Cell<bool>,
+    pub(crate) scheduled: AtomicBool,
+    /// Inside this task's own `cancel()`, while it cancels what it waits on:
+    /// a cancel that reaches the task again has gone round an await cycle
+    /// (TASK-4).
+    pub(crate) cancelling_now: AtomicBool,
+    /// `cancelling()`: `cancel()` adds one, `uncancel()` removes one.
+    pub(crate) num_cancels: AtomicU32,
+    /// What steps and `cancel()` read and write together.
+    pub(crate) step: Mutex<StepState>,
+}
+
+/// The part of a [`TaskState`] that steps and `cancel()` change, under one
+/// lock.
+#[derive(Default)]
+pub(crate) struct StepState {
     /// What the next step throws; see [`NextStep`]. Written by `cancel()`
     /// (when no awaited future could take the cancellation), by
     /// `uncancel()` (3.13+, at zero, TASK-10) and by an await of the task
     /// itself or of another loop's future; reset by each step.
-    pub(crate) next_step: Cell<NextStep>,
+    pub(crate) next_step: NextStep,
     /// The message of the last `cancel(msg)` that the next step had to
     /// deliver (asyncio's `_cancel_message`). Written by `cancel()` when no
     /// awaited future could take the cancellation; kept after delivery (a
     /// task that swallowed its cancellation still reports it).
-    pub(crate) cancel_msg: RefCell<Option<String>>,
-    /// Inside this task's own `cancel()`, while it cancels what it waits on:
-    /// a cancel that reaches the task again has gone round an await cycle
-    /// (TASK-4).
-    pub(crate) cancelling_now: Cell<bool>,
-    /// `cancelling()`: `cancel()` adds one, `uncancel()` removes one.
-    pub(crate) num_cancels: Cell<u32>,
+    pub(crate) cancel_msg: Option<String>,
     /// The loopspec futures the last step awaited and that were pending
     /// then (asyncio's `_fut_waiter`); `cancel()` cancels them. Added to by
-    /// those futures' polls, cleared at the start of each step.
-    pub(crate) waiting_on: RefCell<Vec<Rc<dyn AnyFuture>>>,
+    /// those futures' polls, cleared at the start of each step (and dropped
+    /// after the lock is released: dropping one may run user code).
+    pub(crate) waiting_on: Vec<Rc<dyn AnyFuture>>,
     /// The exception being thrown into the coroutine during the current
     /// step (from [`NextStep`]). The first loopspec awaitable polled in the
     /// step takes it and returns it as its output: that is how the coroutine
@@ -96,11 +111,11 @@ pub(crate) struct TaskState<T> {
     /// drops the coroutine and the task ends with that exception —
     /// cancelled, for a cancellation (TASK-15; cancellation is drop). Boxed,
     /// like [`NextStep::Throw`].
-    pub(crate) throw: RefCell<Option<Box<Error>>>,
+    pub(crate) throw: Option<Box<Error>>,
     /// The message of the cancellation that ended the task, handed out to
     /// the first reader only (TASK-11, a CPython 3.11+ quirk): set when a
     /// step ends the task with a `CancelledError`, taken by the first read.
-    pub(crate) first_cancel_msg: RefCell<Option<Option<String>>>,
+    pub(crate) first_cancel_msg: Option<Option<String>>,
 }
 
 impl<T> TaskState<T> {
@@ -108,25 +123,21 @@ impl<T> TaskState<T> {
     pub(crate) fn new(id: u64, coro: Coroutine<T>, waker: Waker) -> TaskState<T> {
         TaskState {
             id,
-            name: RefCell::new(None),
+            name: Mutex::new(None),
             coro: RefCell::new(Some(coro)),
             waker,
-            started: Cell::new(false),
-            stepping: Cell::new(false),
-            scheduled: Cell::new(false),
-            next_step: Cell::new(NextStep::Resume),
-            cancel_msg: RefCell::new(None),
-            cancelling_now: Cell::new(false),
-            num_cancels: Cell::new(0),
-            waiting_on: RefCell::new(Vec::new()),
-            throw: RefCell::new(None),
-            first_cancel_msg: RefCell::new(None),
+            started: AtomicBool::new(false),
+            stepping: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+            cancelling_now: AtomicBool::new(false),
+            num_cancels: AtomicU32::new(0),
+            step: Mutex::new(StepState::default()),
         }
     }
 
     /// The task's name (TASK-9).
     pub(crate) fn name(&self) -> String {
-        match &*self.name.borrow() {
+        match &*self.name.lock() {
             Some(name) => name.clone(),
             None => format!("Task-{}", self.id),
         }
@@ -135,30 +146,31 @@ impl<T> TaskState<T> {
     /// The message of the last `cancel(msg)` the task had to deliver at a
     /// step (asyncio's `Task._cancel_message`).
     pub(crate) fn pending_cancel_message(&self) -> Option<String> {
-        self.cancel_msg.borrow().clone()
+        self.step.lock().cancel_msg.clone()
     }
 
     /// Whether this task's own `cancel()` is running.
     pub(crate) fn in_cancel(&self) -> bool {
-        self.cancelling_now.get()
+        self.cancelling_now.load(Ordering::Relaxed)
     }
 
     /// `cancel()` could not deliver the cancellation: the next step throws
-    /// it (`_must_cancel = True`).
-    pub(crate) fn cancel_at_next_step(&self) {
-        let next = match self.next_step.take() {
+    /// it with `msg` (`_must_cancel = True`, `_cancel_message = msg`).
+    pub(crate) fn cancel_at_next_step(&self, msg: Option<String>) {
+        let mut step = self.step.lock();
+        step.next_step = match std::mem::take(&mut step.next_step) {
             NextStep::Resume | NextStep::Cancel => NextStep::Cancel,
             NextStep::Throw(e) | NextStep::CancelThenThrow(e) => NextStep::CancelThenThrow(e),
         };
-        self.next_step.set(next);
+        step.cancel_msg = msg;
     }
 
     /// Whether the next step throws a cancellation.
     pub(crate) fn cancel_pending(&self) -> bool {
-        let next = self.next_step.take();
-        let pending = matches!(next, NextStep::Cancel | NextStep::CancelThenThrow(_));
-        self.next_step.set(next);
-        pending
+        matches!(
+            self.step.lock().next_step,
+            NextStep::Cancel | NextStep::CancelThenThrow(_)
+        )
     }
 
     /// Withdraws the cancellation the next step would throw, if any, and
@@ -166,37 +178,39 @@ impl<T> TaskState<T> {
     /// awaited future, or by ending a step that returned, TASK-5), or
     /// `uncancel()` reached zero (3.13+, TASK-10).
     pub(crate) fn withdraw_cancel(&self) -> bool {
-        let (next, had) = match self.next_step.take() {
+        let mut step = self.step.lock();
+        let (next, had) = match std::mem::take(&mut step.next_step) {
             NextStep::Cancel => (NextStep::Resume, true),
             NextStep::CancelThenThrow(e) => (NextStep::Throw(e), true),
             other => (other, false),
         };
-        self.next_step.set(next);
+        step.next_step = next;
         had
     }
 
     /// The next step throws `e` (after a pending cancellation, if any).
     pub(crate) fn throw_at_next_step(&self, e: Error) {
-        let next = match self.next_step.take() {
+        let mut step = self.step.lock();
+        step.next_step = match std::mem::take(&mut step.next_step) {
             NextStep::Resume | NextStep::Throw(_) => NextStep::Throw(Box::new(e)),
             NextStep::Cancel | NextStep::CancelThenThrow(_) => {
                 NextStep::CancelThenThrow(Box::new(e))
             }
         };
-        self.next_step.set(next);
     }
 
     /// The start of a step: what it throws into the coroutine, if anything;
     /// what is left waits for the step after.
     pub(crate) fn start_step(&self) -> Option<Error> {
-        let cancelled = || Error::Cancelled(self.cancel_msg.borrow().clone());
-        let (next, throw) = match self.next_step.take() {
+        let mut step = self.step.lock();
+        let cancelled = |step: &StepState| Error::Cancelled(step.cancel_msg.clone());
+        let (next, throw) = match std::mem::take(&mut step.next_step) {
             NextStep::Resume => (NextStep::Resume, None),
-            NextStep::Cancel => (NextStep::Resume, Some(cancelled())),
-            NextStep::CancelThenThrow(e) => (NextStep::Throw(e), Some(cancelled())),
+            NextStep::Cancel => (NextStep::Resume, Some(cancelled(&step))),
+            NextStep::CancelThenThrow(e) => (NextStep::Throw(e), Some(cancelled(&step))),
             NextStep::Throw(e) => (NextStep::Resume, Some(*e)),
         };
-        self.next_step.set(next);
+        step.next_step = next;
         throw
     }
 }

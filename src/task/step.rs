@@ -19,6 +19,7 @@ use crate::home::LoopId;
 use crate::home::erased::{AnyFuture, AnyTask};
 use crate::loop_core::{EventLoop, set_current_task};
 use crate::profile::Profile;
+use crate::sync::Ordering;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -42,10 +43,10 @@ impl<T: 'static> AnyTask for Core<T> {
         let Some(t) = self.kind.task() else {
             return false;
         };
-        if t.scheduled.get() || self.done() {
+        if t.scheduled.load(Ordering::Relaxed) || self.done() {
             return false;
         }
-        t.scheduled.set(true);
+        t.scheduled.store(true, Ordering::Relaxed);
         true
     }
 
@@ -55,7 +56,7 @@ impl<T: 'static> AnyTask for Core<T> {
         };
         // What it waits on first: a cycle through them must not outlive a
         // future whose destructor panics.
-        let waiting = std::mem::take(&mut *t.waiting_on.borrow_mut());
+        let waiting = std::mem::take(&mut t.step.lock().waiting_on);
         let coro = t.coro.borrow_mut().take();
         let pending = coro.is_some() && self.lock().pending();
         let mut panics = Vec::new();
@@ -69,7 +70,7 @@ impl<T: 'static> AnyTask for Core<T> {
     }
 
     fn take_throw(&self) -> Option<Error> {
-        self.kind.task()?.throw.borrow_mut().take().map(|e| *e)
+        self.kind.task()?.step.lock().throw.take().map(|e| *e)
     }
 
     fn throw_next_step(self: Rc<Self>, e: Error) {
@@ -82,7 +83,7 @@ impl<T: 'static> AnyTask for Core<T> {
 
     fn add_waiting_on(&self, f: Rc<dyn AnyFuture>) {
         if let Some(t) = self.kind.task() {
-            t.waiting_on.borrow_mut().push(f);
+            t.step.lock().waiting_on.push(f);
         }
     }
 
@@ -100,7 +101,7 @@ impl<T: 'static> AnyTask for Core<T> {
 
     fn set_name(&self, name: String) {
         if let Some(t) = self.kind.task() {
-            *t.name.borrow_mut() = Some(name);
+            *t.name.lock() = Some(name);
         }
     }
 
@@ -113,19 +114,21 @@ impl<T: 'static> AnyTask for Core<T> {
     }
 
     fn cancelling(&self) -> u32 {
-        self.kind.task().map_or(0, |t| t.num_cancels.get())
+        self.kind
+            .task()
+            .map_or(0, |t| t.num_cancels.load(Ordering::Relaxed))
     }
 
     fn uncancel(&self) -> u32 {
         let Some(t) = self.kind.task() else { return 0 };
-        let n = t.num_cancels.get();
+        let n = t.num_cancels.load(Ordering::Relaxed);
         if n > 0 {
-            t.num_cancels.set(n - 1);
+            t.num_cancels.store(n - 1, Ordering::Relaxed);
             if n == 1 && self.lp.profile() >= Profile::Py313 {
                 t.withdraw_cancel();
             }
         }
-        t.num_cancels.get()
+        t.num_cancels.load(Ordering::Relaxed)
     }
 
     fn done(&self) -> bool {
@@ -164,7 +167,7 @@ fn finish<T: 'static>(fut: &Future<T>, t: &TaskState<T>, outcome: Result<T>) {
         Err(Error::Cancelled(msg)) => {
             // asyncio hands the CancelledError that ended the task to the
             // first reader only; later readers get one without a message.
-            *t.first_cancel_msg.borrow_mut() = Some(msg);
+            t.step.lock().first_cancel_msg = Some(msg);
             fut.cancel_future(None);
         }
         other => {
@@ -176,35 +179,35 @@ fn finish<T: 'static>(fut: &Future<T>, t: &TaskState<T>, outcome: Result<T>) {
 
 /// One step of a task: asyncio's `Task.__step`.
 fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
-    t.scheduled.set(false);
+    t.scheduled.store(false, Ordering::Relaxed);
     if fut.done() {
         return;
     }
     // Dropped after the borrow ends: the last reference to an awaited
     // future may run user code that touches this task.
-    let awaited = std::mem::take(&mut *t.waiting_on.borrow_mut());
+    let awaited = std::mem::take(&mut t.step.lock().waiting_on);
     drop(awaited);
     let throw = t.start_step();
     let Some(mut coro) = t.coro.borrow_mut().take() else {
         return; // destroyed by close()
     };
     let lp = fut.core.lp.clone();
-    if let Some(exc) = throw.clone().filter(|_| !t.started.get()) {
+    if let Some(exc) = throw.clone().filter(|_| !t.started.load(Ordering::Relaxed)) {
         // Thrown into a coroutine that never started: its body never runs.
         drop_coro(&lp, coro);
         finish(fut, t, Err(exc));
         return;
     }
-    t.started.set(true);
-    *t.throw.borrow_mut() = throw.map(Box::new);
-    t.stepping.set(true);
+    t.started.store(true, Ordering::Relaxed);
+    t.step.lock().throw = throw.map(Box::new);
+    t.stepping.store(true, Ordering::Relaxed);
     let prev = set_current_task(Some(fut.core.clone()));
     let polled = catch_unwind(AssertUnwindSafe(|| {
         coro.as_mut().poll(&mut Context::from_waker(&t.waker))
     }));
     set_current_task(prev);
-    t.stepping.set(false);
-    let unobserved = t.throw.borrow_mut().take();
+    t.stepping.store(false, Ordering::Relaxed);
+    let unobserved = t.step.lock().throw.take();
     match polled {
         Err(panic) => {
             drop_coro(&lp, coro);
@@ -218,7 +221,7 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
             };
             if outcome.is_ok() && t.withdraw_cancel() {
                 // Cancelled during the step that returned (TASK-5).
-                let msg = t.cancel_msg.borrow().clone();
+                let msg = t.pending_cancel_message();
                 fut.cancel_future(msg);
                 lp.forget_task(t.id);
             } else {
@@ -236,7 +239,7 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
             if t.cancel_pending() {
                 // cancel() was called during this step: cancel what the task
                 // now waits on, or deliver the cancellation at a later step.
-                let msg = t.cancel_msg.borrow().clone();
+                let msg = t.pending_cancel_message();
                 match cancel_waiters(t, msg) {
                     Delivery::Delivered => {
                         t.withdraw_cancel();
@@ -254,14 +257,13 @@ fn cancel_task<T: 'static>(fut: &Future<T>, t: &TaskState<T>, msg: Option<String
     if fut.done() {
         return false;
     }
-    t.num_cancels.set(t.num_cancels.get() + 1);
+    t.num_cancels.fetch_add(1, Ordering::Relaxed);
     let delivery = cancel_waiters(t, msg.clone());
     if delivery == Delivery::Delivered {
         return true;
     }
-    t.cancel_at_next_step();
-    *t.cancel_msg.borrow_mut() = msg;
-    if delivery == Delivery::NeedsStep && !t.stepping.get() {
+    t.cancel_at_next_step(msg);
+    if delivery == Delivery::NeedsStep && !t.stepping.load(Ordering::Relaxed) {
         schedule_step(fut);
     }
     true
@@ -285,11 +287,11 @@ enum Delivery {
 
 /// Cancels the loopspec futures the task awaits (asyncio's `_fut_waiter`).
 fn cancel_waiters<T>(t: &TaskState<T>, msg: Option<String>) -> Delivery {
-    let waiting = t.waiting_on.borrow().clone();
+    let waiting = t.step.lock().waiting_on.clone();
     if waiting.is_empty() {
         return Delivery::NeedsStep;
     }
-    t.cancelling_now.set(true);
+    t.cancelling_now.store(true, Ordering::Relaxed);
     let mut delivered = false;
     let mut cycle = false;
     for w in waiting {
@@ -299,7 +301,7 @@ fn cancel_waiters<T>(t: &TaskState<T>, msg: Option<String>) -> Delivery {
             delivered |= w.cancel_erased(msg.clone());
         }
     }
-    t.cancelling_now.set(false);
+    t.cancelling_now.store(false, Ordering::Relaxed);
     match (delivered, cycle) {
         (true, _) => Delivery::Delivered,
         (false, true) => Delivery::NeedsStep,
