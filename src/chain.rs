@@ -23,6 +23,7 @@ use crate::event_loop::EventLoop;
 use crate::future::{DoneCallback, Future};
 use crate::loop_core::running_loop;
 use crate::profile::Profile;
+use crate::sync::Mutex;
 use crate::task::Task;
 use std::rc::Rc;
 
@@ -249,9 +250,10 @@ where
     // If the task is destroyed without finishing (its loop closed, or its
     // home thread exited), the guard fails `cf` instead of leaving its
     // waiters blocked for ever (XTHREAD-6).
-    let guard = std::cell::RefCell::new(Some(FailIfDropped::new(cf)));
+    let guard = Mutex::new(Some(FailIfDropped::new(cf)));
     let on_task_done: DoneCallback<T> = Rc::new(move |task: &Future<T>| {
-        let Some(cf) = guard.borrow_mut().take().map(FailIfDropped::disarm) else {
+        let taken = guard.lock().take();
+        let Some(cf) = taken.map(FailIfDropped::disarm) else {
             return;
         };
         if task.cancelled() {

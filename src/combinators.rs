@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{DoneCallback, Future, WeakFuture};
 use crate::profile::Profile;
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
 use crate::task::current_task;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::rc::Rc;
@@ -87,10 +88,10 @@ where
     let outer = Future::new_gathering(&lp, cancel_children);
     let state = Rc::new(GatherState {
         outer: outer.downgrade(),
-        outer_done: Cell::new(false),
+        outer_done: AtomicBool::new(false),
         children: children.iter().map(Future::downgrade).collect(),
         nfuts: unique.len(),
-        nfinished: Cell::new(0),
+        nfinished: AtomicUsize::new(0),
         return_exceptions,
     });
     let eager = lp.profile() >= Profile::Py312;
@@ -119,14 +120,14 @@ struct GatherState<T> {
     /// The outer future was done when last seen (it is completed here): a
     /// done gather that nobody refers to any more is still done for the
     /// callbacks of its remaining children.
-    outer_done: Cell<bool>,
+    outer_done: AtomicBool,
     /// The children in argument order (a future passed twice is here
     /// twice): the order of the results.
     children: Vec<WeakFuture<T>>,
     /// Distinct children: how many done callbacks complete the gather.
     nfuts: usize,
     /// Done callbacks run so far (asyncio's `nfinished`); up to `nfuts`.
-    nfinished: Cell<usize>,
+    nfinished: AtomicUsize,
     /// `gather`'s `return_exceptions`. Fixed.
     return_exceptions: bool,
 }
@@ -139,10 +140,11 @@ impl<T: Clone + 'static> GatherState<T> {
     /// same (a cancelled child's first-reader message is used up, TASK-11;
     /// exceptions count as retrieved) and only has nothing to complete.
     fn on_child_done(&self, fut: &Future<T>) {
-        self.nfinished.set(self.nfinished.get() + 1);
+        let nfinished = self.nfinished.fetch_add(1, Ordering::Relaxed) + 1;
         let outer = self.outer.upgrade();
-        if outer.as_ref().map_or(self.outer_done.get(), Future::done) {
-            self.outer_done.set(true);
+        let outer_done = self.outer_done.load(Ordering::Relaxed);
+        if outer.as_ref().map_or(outer_done, Future::done) {
+            self.outer_done.store(true, Ordering::Relaxed);
             if !fut.cancelled() {
                 let _ = fut.exception(); // marks it retrieved
             }
@@ -159,7 +161,7 @@ impl<T: Clone + 'static> GatherState<T> {
                 return;
             }
         }
-        if self.nfinished.get() == self.nfuts {
+        if nfinished == self.nfuts {
             // A live outer future holds every child, so they are all alive.
             let children: Vec<Future<T>> = self
                 .children
@@ -196,7 +198,7 @@ impl<T: 'static> GatherState<T> {
     /// Completes the outer future, if it still exists, and remembers that it
     /// is done.
     fn complete(&self, outer: Option<&Future<Gathered<T>>>, outcome: Result<Gathered<T>>) {
-        self.outer_done.set(true);
+        self.outer_done.store(true, Ordering::Relaxed);
         if let Some(outer) = outer {
             let _ = match outcome {
                 Ok(results) => outer.set_result(results),
@@ -261,15 +263,19 @@ where
         }
         None => None,
     };
-    let counter = Rc::new(Cell::new(unique.len()));
+    let counter = Arc::new(AtomicUsize::new(unique.len()));
     let on_completion: DoneCallback<T> = {
         let (waiter, counter, timeout_handle) =
             (waiter.clone(), counter.clone(), timeout_handle.clone());
         Rc::new(move |f: &Future<T>| {
-            counter.set(counter.get().saturating_sub(1));
+            // Saturating: a callback that runs after the count reached zero
+            // leaves it there.
+            let left = counter
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .map_or(0, |n| n - 1);
             // Evaluated in asyncio's order: the exception is read (and so
             // marked retrieved) only when it can decide a FIRST_EXCEPTION wait.
-            if counter.get() == 0
+            if left == 0
                 || return_when == ReturnWhen::FirstCompleted
                 || (return_when == ReturnWhen::FirstException
                     && !f.cancelled()
@@ -351,13 +357,13 @@ where
         return fut.await;
     };
     let cancelling = task.cancelling();
-    let expiring = Rc::new(Cell::new(false));
+    let expiring = Arc::new(AtomicBool::new(false));
     let when = lp.time() + timeout;
     let on_timeout = {
         let (task, expiring) = (task.clone(), expiring.clone());
         move || {
             task.cancel();
-            expiring.set(true);
+            expiring.store(true, Ordering::Relaxed);
         }
     };
     let handle = if when <= lp.time() {
@@ -367,7 +373,7 @@ where
     };
     let outcome = fut.await;
     handle.cancel();
-    if expiring.get()
+    if expiring.load(Ordering::Relaxed)
         && task.uncancel() <= cancelling
         && let Err(Error::Cancelled(_)) = outcome
     {

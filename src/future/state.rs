@@ -7,8 +7,7 @@ use super::task_state::TaskState;
 use crate::error::{ExceptionContext, Result, py_str_repr};
 use crate::home::erased::AnyTask;
 use crate::loop_core::EventLoop;
-use crate::sync::{Mutex, MutexGuard};
-use std::cell::Cell;
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering};
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
@@ -65,14 +64,14 @@ pub(crate) struct GatherCancel {
     /// A `cancel()` cancelled at least one child: the gather then finishes
     /// with a `CancelledError` exception (GATHER-6). Set by `cancel`, read by
     /// gather's done callback; never cleared.
-    cancel_requested: Cell<bool>,
+    cancel_requested: AtomicBool,
 }
 
 impl GatherCancel {
     pub(crate) fn new(cancel_children: Box<dyn Fn(Option<String>) -> bool>) -> GatherCancel {
         GatherCancel {
             cancel_children,
-            cancel_requested: Cell::new(false),
+            cancel_requested: AtomicBool::new(false),
         }
     }
 
@@ -85,14 +84,14 @@ impl GatherCancel {
         }
         let any = (self.cancel_children)(msg);
         if any {
-            self.cancel_requested.set(true);
+            self.cancel_requested.store(true, Ordering::Relaxed);
         }
         any
     }
 
     /// Whether a `cancel()` reached a child.
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.cancel_requested.get()
+        self.cancel_requested.load(Ordering::Relaxed)
     }
 }
 

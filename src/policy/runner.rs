@@ -6,8 +6,8 @@ use crate::error::{Error, ExceptionContext, Result};
 use crate::event_loop::EventLoop;
 use crate::future::Future;
 use crate::loop_core::running_loop;
+use crate::sync::{Arc, AtomicUsize, Ordering};
 use crate::task::TaskRef;
-use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -182,12 +182,11 @@ fn cancel_all_tasks(lp: &EventLoop) {
         return;
     }
     let all_done: Future<()> = lp.create_future();
-    let left = Rc::new(Cell::new(tasks.len()));
+    let left = Arc::new(AtomicUsize::new(tasks.len()));
     for t in &tasks {
         let (left, all_done) = (left.clone(), all_done.clone());
         let hook: Rc<dyn Fn()> = Rc::new(move || {
-            left.set(left.get() - 1);
-            if left.get() == 0 {
+            if left.fetch_sub(1, Ordering::Relaxed) == 1 {
                 let _ = all_done.set_result(());
             }
         });
