@@ -9,9 +9,8 @@ use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{DoneCallback, Future, WeakFuture};
 use crate::profile::Profile;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::task::current_task;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::rc::Rc;
@@ -399,30 +398,31 @@ struct AsCompletedState<T> {
     /// The loop of the futures (or `get_event_loop()`'s, with none).
     lp: EventLoop,
     /// Futures not yet completed (asyncio's `todo`), by identity.
-    todo: RefCell<HashMap<*const (), Future<T>>>,
+    todo: Mutex<HashMap<*const (), Future<T>>>,
     /// Completed futures in completion order; `None` marks a timeout.
-    done: RefCell<VecDeque<Option<Future<T>>>>,
+    done: Mutex<VecDeque<Option<Future<T>>>>,
     /// A reader waiting for `done` to fill (asyncio's queue getter).
-    getter: RefCell<Option<Future<()>>>,
+    getter: Mutex<Option<Future<()>>>,
     /// The timeout's timer, if a timeout was given; cancelled once every
     /// future completed.
-    timeout: RefCell<Option<crate::TimerHandle>>,
+    timeout: Mutex<Option<crate::TimerHandle>>,
     /// The done callback added to every future, removed from those still
     /// pending at the timeout.
-    on_completion: RefCell<Option<DoneCallback<T>>>,
+    on_completion: Mutex<Option<DoneCallback<T>>>,
 }
 
 impl<T: Clone + 'static> AsCompletedState<T> {
     fn put(&self, item: Option<Future<T>>) {
-        self.done.borrow_mut().push_back(item);
-        if let Some(g) = self.getter.borrow_mut().take() {
+        self.done.lock().push_back(item);
+        let getter = self.getter.lock().take();
+        if let Some(g) = getter {
             release_waiter(&g);
         }
     }
 
     fn on_completion(&self, f: &Future<T>) {
         let remaining = {
-            let mut todo = self.todo.borrow_mut();
+            let mut todo = self.todo.lock();
             if todo.is_empty() {
                 return; // the timeout came first
             }
@@ -430,16 +430,17 @@ impl<T: Clone + 'static> AsCompletedState<T> {
             todo.len()
         };
         self.put(Some(f.clone()));
-        if remaining == 0
-            && let Some(h) = self.timeout.borrow().as_ref()
-        {
-            h.cancel();
+        if remaining == 0 {
+            let timeout = self.timeout.lock().clone();
+            if let Some(h) = timeout {
+                h.cancel();
+            }
         }
     }
 
     fn on_timeout(&self) {
-        let todo = std::mem::take(&mut *self.todo.borrow_mut());
-        let cb = self.on_completion.borrow().clone();
+        let todo = std::mem::take(&mut *self.todo.lock());
+        let cb = self.on_completion.lock().clone();
         for f in todo.into_values() {
             if let Some(cb) = &cb {
                 f.remove_done_callback(cb);
@@ -500,11 +501,11 @@ where
     let remaining = todo.len();
     let state = Rc::new(AsCompletedState {
         lp: lp.clone(),
-        todo: RefCell::new(todo.iter().map(|f| (f.identity(), f.clone())).collect()),
-        done: RefCell::new(VecDeque::new()),
-        getter: RefCell::new(None),
-        timeout: RefCell::new(None),
-        on_completion: RefCell::new(None),
+        todo: Mutex::new(todo.iter().map(|f| (f.identity(), f.clone())).collect()),
+        done: Mutex::new(VecDeque::new()),
+        getter: Mutex::new(None),
+        timeout: Mutex::new(None),
+        on_completion: Mutex::new(None),
     });
     let weak = Rc::downgrade(&state);
     let cb: DoneCallback<T> = Rc::new(move |f: &Future<T>| {
@@ -512,7 +513,7 @@ where
             st.on_completion(f);
         }
     });
-    *state.on_completion.borrow_mut() = Some(cb.clone());
+    *state.on_completion.lock() = Some(cb.clone());
     for f in &todo {
         f.add_done_callback(cb.clone())?;
     }
@@ -523,7 +524,7 @@ where
                 st.on_timeout();
             }
         })?;
-        *state.timeout.borrow_mut() = Some(h);
+        *state.timeout.lock() = Some(h);
     }
     Ok(AsCompleted { state, remaining })
 }
@@ -540,12 +541,14 @@ impl<T: Clone + 'static> AsCompleted<T> {
         }
         self.remaining -= 1;
         loop {
-            let item = self.state.done.borrow_mut().pop_front();
+            let item = self.state.done.lock().pop_front();
             if let Some(item) = item {
                 return Some(item.ok_or(Error::Timeout));
             }
             let getter = self.state.lp.create_future::<()>();
-            *self.state.getter.borrow_mut() = Some(getter.clone());
+            // A getter left from before is dropped unlocked.
+            let old = self.state.getter.lock().replace(getter.clone());
+            drop(old);
             if let Err(e) = getter.await {
                 // Interrupted (cancelled) before a future was taken: from
                 // 3.14 the item is given back, so one more is yielded
