@@ -62,7 +62,7 @@ impl EventLoop {
     /// end of a cancellation forwarded from another thread, XTHREAD-8).
     pub(crate) fn cancel_task_by_id(&self, id: u64) -> bool {
         let task = self
-            .with_home(|home| home.tasks.borrow().get(&id).cloned())
+            .with_home(|home| home.tasks.borrow().get(&id).map(|e| e.task.clone()))
             .ok()
             .flatten();
         task.is_some_and(|t| t.cancel(None))

@@ -60,7 +60,7 @@ impl<T: 'static> Future<T> {
     }
 
     /// A new pending future of kind `kind` (a task's, or a gather's).
-    pub(crate) fn with_kind(lp: &EventLoop, kind: Kind<T>) -> Future<T> {
+    pub(crate) fn with_kind(lp: &EventLoop, kind: Kind) -> Future<T> {
         Future {
             core: Rc::new(Core::new(lp, kind)),
         }

@@ -33,21 +33,21 @@ pub(crate) enum FutureState<T> {
 
 /// What kind of future a core is, with the state only that kind has. Fixed
 /// when the future is made.
-pub(crate) enum Kind<T> {
+pub(crate) enum Kind {
     /// A plain future (`create_future`): completed by hand.
     Plain,
     /// A task: completed by driving its coroutine (`src/task/`); refuses
     /// `set_result`/`set_exception` (TASK-3); its `cancel()` requests a
     /// cancellation (TASK-4).
-    Task(TaskState<T>),
+    Task(TaskState),
     /// The future `gather` returns (asyncio's `_GatheringFuture`): its
     /// `cancel()` cancels the children.
     Gather(GatherCancel),
 }
 
-impl<T> Kind<T> {
+impl Kind {
     /// The task's state, if this is a task.
-    pub(crate) fn task(&self) -> Option<&TaskState<T>> {
+    pub(crate) fn task(&self) -> Option<&TaskState> {
         match self {
             Kind::Task(t) => Some(t),
             _ => None,
@@ -122,7 +122,7 @@ pub(crate) struct Core<T> {
     /// State, waiters, the read flag and the due callbacks.
     inner: Mutex<Inner<T>>,
     /// Plain, task or gather. Fixed.
-    pub(crate) kind: Kind<T>,
+    pub(crate) kind: Kind,
 }
 
 /// The part of a [`Core`] that changes, under its lock.
@@ -152,7 +152,7 @@ impl<T> Inner<T> {
 
 impl<T> Core<T> {
     /// A pending future of kind `kind` bound to `lp`.
-    pub(crate) fn new(lp: &EventLoop, kind: Kind<T>) -> Core<T> {
+    pub(crate) fn new(lp: &EventLoop, kind: Kind) -> Core<T> {
         Core {
             lp: lp.clone(),
             inner: Mutex::new(Inner {

@@ -6,18 +6,11 @@
 //! the task module: what a task does with it — its steps, its `cancel()` —
 //! is in `src/task/step.rs`.
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::home::erased::AnyFuture;
 use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering};
-use std::cell::RefCell;
-use std::future::Future as StdFuture;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Waker;
-
-/// A task's coroutine: the Rust future it drives (the Rust mapping of a
-/// coroutine).
-pub(crate) type Coroutine<T> = Pin<Box<dyn StdFuture<Output = Result<T>>>>;
 
 /// What a task's next step throws into its coroutine, decided between steps
 /// (asyncio keeps it in `_must_cancel` and in the exception argument of the
@@ -47,17 +40,12 @@ pub(crate) enum NextStep {
 /// read or written on its own, `Relaxed` while one thread touches them), and
 /// what a step reads and writes together is one [`StepState`] under one
 /// lock, never held while user code runs.
-pub(crate) struct TaskState<T> {
+pub(crate) struct TaskState {
     /// The task's id within its loop, the N of `Task-N`. Fixed at creation.
     pub(crate) id: u64,
     /// Set by `set_name`; `None` reads as `Task-{id}` (made on demand, so a
     /// task nobody names costs no string; TASK-9).
     pub(crate) name: Mutex<Option<String>>,
-    /// The coroutine. `Some` from creation until it returns, fails or is
-    /// destroyed (`close()`, its home thread's exit), except while a step
-    /// polls it: the step takes it out of the cell for the poll and puts it
-    /// back if the coroutine is still pending.
-    pub(crate) coro: RefCell<Option<Coroutine<T>>>,
     /// The waker handed to foreign awaitables; `Send + Sync`: woken on the
     /// loop's thread it queues a step, from another thread it goes through
     /// the inbox (THREAD-7). Fixed.
@@ -118,13 +106,13 @@ pub(crate) struct StepState {
     pub(crate) first_cancel_msg: Option<Option<String>>,
 }
 
-impl<T> TaskState<T> {
-    /// A task that has not started, with id `id`, driving `coro`.
-    pub(crate) fn new(id: u64, coro: Coroutine<T>, waker: Waker) -> TaskState<T> {
+impl TaskState {
+    /// A task that has not started, with id `id` (its coroutine is in the
+    /// loop's table of tasks).
+    pub(crate) fn new(id: u64, waker: Waker) -> TaskState {
         TaskState {
             id,
             name: Mutex::new(None),
-            coro: RefCell::new(Some(coro)),
             waker,
             started: AtomicBool::new(false),
             stepping: AtomicBool::new(false),

@@ -7,7 +7,31 @@
 
 use super::LoopId;
 use crate::error::{Error, Result};
+use std::any::Any;
+use std::future::Future as StdFuture;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A task's coroutine without its result type, so that the loop's table of
+/// tasks can own it (one allocation, as a boxed future): the typed step
+/// passes an `Option<Poll<Result<T>>>` as `out` and the poll is written
+/// there. Implemented for every `Future<Output = Result<T>>`.
+pub(crate) trait LocalCoroutine {
+    /// Polls the coroutine once and writes the `Poll<Result<T>>` into
+    /// `out`, an `Option<Poll<Result<T>>>` (left as it is if `out` has
+    /// another type).
+    fn poll_into(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut dyn Any);
+}
+
+impl<T: 'static, F: StdFuture<Output = Result<T>>> LocalCoroutine for F {
+    fn poll_into(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut dyn Any) {
+        let polled = self.poll(cx);
+        if let Some(slot) = out.downcast_mut::<Option<Poll<Result<T>>>>() {
+            *slot = Some(polled);
+        }
+    }
+}
 
 /// A task without its result type (asyncio's `Task` as the loop and its
 /// helpers see it). Implemented by a task's future core.
@@ -22,9 +46,10 @@ pub(crate) trait AnyTask {
     /// Marks the task as having a step queued. Returns `false` if one was
     /// queued already, or the task is done (the caller then queues nothing).
     fn mark_scheduled(&self) -> bool;
-    /// Drops the task's coroutine without running it further (`close()`, a
-    /// home thread's exit). Returns whether the task was still pending, and
-    /// the panic of a destructor, if any.
+    /// Drops what the task waits on (`close()`, a home thread's exit; the
+    /// caller drops its coroutine, which the table of tasks holds). Returns
+    /// whether the task is still pending, and the panic of a destructor, if
+    /// any.
     fn destroy(&self) -> (bool, Option<Error>);
     /// The task's repr, e.g. `<Task pending name='Task-1'>`.
     fn repr(&self) -> String;

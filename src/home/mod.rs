@@ -15,7 +15,7 @@
 
 pub(crate) mod erased;
 
-use self::erased::{AnyTask, DueCallbacks};
+use self::erased::{AnyTask, DueCallbacks, LocalCoroutine};
 use crate::clock;
 use crate::error::{Error, drop_each};
 use crate::handle::{Handle, Submission};
@@ -25,6 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
 use std::rc::Rc;
 
 /// One entry of the ready queue (asyncio's `_ready`, a deque of handles):
@@ -141,7 +142,7 @@ pub(crate) struct Home {
     /// Unfinished tasks by id. A task enters when it is made and leaves when
     /// it finishes; `close()` or the home thread's exit destroys the rest
     /// (TASK-8).
-    pub(crate) tasks: RefCell<IdMap<Rc<dyn AnyTask>>>,
+    pub(crate) tasks: RefCell<IdMap<TaskEntry>>,
     /// Loop-bound values that `Send` closures name by id
     /// ([`EventLoop::stash`](crate::EventLoop)): the destination of a
     /// `wrap_future`, whose completion arrives from another thread. Put by
@@ -201,7 +202,7 @@ impl Home {
 
     /// Queues a step of task `id`, if it is still unfinished.
     pub(crate) fn schedule_step_of(&self, id: u64) {
-        let task = self.tasks.borrow().get(&id).cloned();
+        let task = self.tasks.borrow().get(&id).map(|e| e.task.clone());
         if let Some(task) = task {
             self.schedule_step(task);
         }
@@ -284,7 +285,12 @@ impl Home {
 
     /// Unfinished tasks in id order, for `all_tasks` and `Runner::close`.
     pub(crate) fn tasks(&self) -> Vec<Rc<dyn AnyTask>> {
-        let mut v: Vec<_> = self.tasks.borrow().values().cloned().collect();
+        let mut v: Vec<_> = self
+            .tasks
+            .borrow()
+            .values()
+            .map(|e| e.task.clone())
+            .collect();
         v.sort_by_key(|t| t.id());
         v
     }
@@ -304,18 +310,31 @@ impl Home {
         drop_each(timers, &mut cleared.panics);
         drop_each(intake, &mut cleared.panics);
         let mut tasks: Vec<_> = tasks.into_values().collect();
-        tasks.sort_by_key(|t| t.id());
-        for t in tasks {
-            let repr = t.repr();
-            let (was_pending, panic) = t.destroy();
-            if was_pending {
+        tasks.sort_by_key(|e| e.task.id());
+        for TaskEntry { task, coro } in tasks {
+            let repr = task.repr();
+            // What it waits on first, then its coroutine: a cycle through
+            // them must not outlive a future whose destructor panics.
+            let (pending, panic) = task.destroy();
+            if pending && coro.is_some() {
                 cleared.pending.push(repr);
             }
             cleared.panics.extend(panic);
-            drop_each([t], &mut cleared.panics);
+            drop_each(coro, &mut cleared.panics);
+            drop_each([task], &mut cleared.panics);
         }
         cleared
     }
+}
+
+/// An unfinished task in its loop's table.
+pub(crate) struct TaskEntry {
+    /// The task.
+    pub(crate) task: Rc<dyn AnyTask>,
+    /// Its coroutine: `Some` from creation until it returns or fails,
+    /// except while a step polls it (the step takes it out and puts it back
+    /// if it is still pending).
+    pub(crate) coro: Option<Pin<Box<dyn LocalCoroutine>>>,
 }
 
 /// What [`Home::clear`] dropped, for the loop to report.

@@ -26,12 +26,13 @@
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
 use crate::home::Home;
-use crate::home::erased::AnyTask;
+use crate::home::erased::{AnyTask, LocalCoroutine};
 use crate::run_state::{HomeThread, RunState};
 use crate::sync::thread::{self, ThreadId};
 use crate::sync::thread_local;
 use crate::thread_name;
 use std::cell::RefCell;
+use std::pin::Pin;
 use std::rc::Rc;
 
 /// What a thread knows about the loops it runs and is home to.
@@ -311,6 +312,30 @@ impl EventLoop {
             let removed = home.tasks.borrow_mut().remove(&id);
             drop(removed);
         }
+    }
+
+    /// Takes task `id`'s coroutine out of the table for a step (`None`:
+    /// destroyed, or this thread does not run the loop). A task steps in
+    /// an iteration, so this thread runs the loop.
+    pub(crate) fn take_coroutine(&self, id: u64) -> Option<Pin<Box<dyn LocalCoroutine>>> {
+        let home = running_home(self)?;
+        home.tasks
+            .borrow_mut()
+            .get_mut(&id)
+            .and_then(|e| e.coro.take())
+    }
+
+    /// Puts task `id`'s coroutine back after a step that left it pending.
+    pub(crate) fn put_coroutine(&self, id: u64, coro: Pin<Box<dyn LocalCoroutine>>) {
+        let rest = match running_home(self) {
+            Some(home) => match home.tasks.borrow_mut().get_mut(&id) {
+                Some(e) => e.coro.replace(coro),
+                None => Some(coro),
+            },
+            None => Some(coro),
+        };
+        // Not expected: the entry leaves only when the task finishes.
+        drop(rest);
     }
 
     /// Unfinished tasks of this loop, if this thread is its home.

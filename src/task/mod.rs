@@ -27,7 +27,8 @@ use crate::future::Future;
 use crate::future::state::Kind;
 use crate::future::task_state::TaskState;
 use crate::handle::{HandleCore, Submission, Submittable, TimerHandle};
-use crate::home::erased::AnyTask;
+use crate::home::TaskEntry;
+use crate::home::erased::{AnyTask, LocalCoroutine};
 use crate::loop_core::{EventLoop, current_task as stepping_task, get_running_loop};
 use std::any::Any;
 use std::fmt;
@@ -174,11 +175,16 @@ impl<T: 'static> Task<T> {
     {
         let id = lp.next_task_id();
         let waker = Waker::from(std::sync::Arc::new(TaskWaker { lp: lp.clone(), id }));
-        let state = TaskState::new(id, Box::pin(coro), waker);
+        let state = TaskState::new(id, waker);
         let fut = Future::with_kind(lp, Kind::Task(state));
         let task: Rc<dyn AnyTask> = fut.core.clone();
         lp.with_home(|home| {
-            home.tasks.borrow_mut().insert(id, task.clone());
+            let coro: Pin<Box<dyn LocalCoroutine>> = Box::pin(coro);
+            let entry = TaskEntry {
+                task: task.clone(),
+                coro: Some(coro),
+            };
+            home.tasks.borrow_mut().insert(id, entry);
             home.schedule_step(task);
         })?;
         Ok(Task { fut })
@@ -215,7 +221,7 @@ impl<T: 'static> Task<T> {
 impl<T> Task<T> {
     /// The task's own state. `Task::spawn`, the only maker of a `Task`, gives
     /// it a core of the `Task` kind.
-    fn state(&self) -> Option<&TaskState<T>> {
+    fn state(&self) -> Option<&TaskState> {
         self.fut.core.kind.task()
     }
 

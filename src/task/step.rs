@@ -14,13 +14,14 @@
 use crate::error::{Error, Result, drop_each};
 use crate::future::Future;
 use crate::future::state::{Core, FutureState, Kind, repr_of};
-use crate::future::task_state::{Coroutine, TaskState};
+use crate::future::task_state::TaskState;
 use crate::home::LoopId;
-use crate::home::erased::{AnyFuture, AnyTask};
+use crate::home::erased::{AnyFuture, AnyTask, LocalCoroutine};
 use crate::loop_core::{EventLoop, set_current_task};
 use crate::profile::Profile;
 use crate::sync::Ordering;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -57,11 +58,9 @@ impl<T: 'static> AnyTask for Core<T> {
         // What it waits on first: a cycle through them must not outlive a
         // future whose destructor panics.
         let waiting = std::mem::take(&mut t.step.lock().waiting_on);
-        let coro = t.coro.borrow_mut().take();
-        let pending = coro.is_some() && self.lock().pending();
+        let pending = self.lock().pending();
         let mut panics = Vec::new();
         drop_each(waiting, &mut panics);
-        drop_each(coro, &mut panics);
         (pending, panics.into_iter().next())
     }
 
@@ -155,14 +154,14 @@ impl<T: 'static> AnyTask for Core<T> {
 }
 
 /// Drops a task's coroutine, reporting a panic from its `Drop` to the loop.
-fn drop_coro<T>(lp: &EventLoop, coro: Coroutine<T>) {
+fn drop_coro(lp: &EventLoop, coro: Pin<Box<dyn LocalCoroutine>>) {
     let mut panics = Vec::new();
     drop_each([coro], &mut panics);
     lp.report_drop_panics("a task's future", panics);
 }
 
 /// Ends the task: cancelled for a `CancelledError`, else with the outcome.
-fn finish<T: 'static>(fut: &Future<T>, t: &TaskState<T>, outcome: Result<T>) {
+fn finish<T: 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>) {
     match outcome {
         Err(Error::Cancelled(msg)) => {
             // asyncio hands the CancelledError that ended the task to the
@@ -178,7 +177,7 @@ fn finish<T: 'static>(fut: &Future<T>, t: &TaskState<T>, outcome: Result<T>) {
 }
 
 /// One step of a task: asyncio's `Task.__step`.
-fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
+fn step<T: 'static>(fut: &Future<T>, t: &TaskState) {
     t.scheduled.store(false, Ordering::Relaxed);
     if fut.done() {
         return;
@@ -188,10 +187,10 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
     let awaited = std::mem::take(&mut t.step.lock().waiting_on);
     drop(awaited);
     let throw = t.start_step();
-    let Some(mut coro) = t.coro.borrow_mut().take() else {
+    let lp = fut.core.lp.clone();
+    let Some(mut coro) = lp.take_coroutine(t.id) else {
         return; // destroyed by close()
     };
-    let lp = fut.core.lp.clone();
     if let Some(exc) = throw.clone().filter(|_| !t.started.load(Ordering::Relaxed)) {
         // Thrown into a coroutine that never started: its body never runs.
         drop_coro(&lp, coro);
@@ -203,7 +202,10 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
     t.stepping.store(true, Ordering::Relaxed);
     let prev = set_current_task(Some(fut.core.clone()));
     let polled = catch_unwind(AssertUnwindSafe(|| {
-        coro.as_mut().poll(&mut Context::from_waker(&t.waker))
+        let mut out: Option<Poll<Result<T>>> = None;
+        coro.as_mut()
+            .poll_into(&mut Context::from_waker(&t.waker), &mut out);
+        out.unwrap_or(Poll::Pending)
     }));
     set_current_task(prev);
     t.stepping.store(false, Ordering::Relaxed);
@@ -235,7 +237,7 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
                 finish(fut, t, Err(*exc));
                 return;
             }
-            *t.coro.borrow_mut() = Some(coro);
+            lp.put_coroutine(t.id, coro);
             if t.cancel_pending() {
                 // cancel() was called during this step: cancel what the task
                 // now waits on, or deliver the cancellation at a later step.
@@ -253,7 +255,7 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState<T>) {
 }
 
 /// `Task.cancel(msg)` (TASK-4).
-fn cancel_task<T: 'static>(fut: &Future<T>, t: &TaskState<T>, msg: Option<String>) -> bool {
+fn cancel_task<T: 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) -> bool {
     if fut.done() {
         return false;
     }
@@ -286,7 +288,7 @@ enum Delivery {
 }
 
 /// Cancels the loopspec futures the task awaits (asyncio's `_fut_waiter`).
-fn cancel_waiters<T>(t: &TaskState<T>, msg: Option<String>) -> Delivery {
+fn cancel_waiters(t: &TaskState, msg: Option<String>) -> Delivery {
     let waiting = t.step.lock().waiting_on.clone();
     if waiting.is_empty() {
         return Delivery::NeedsStep;
