@@ -369,7 +369,8 @@ fn close_shuts_the_default_pool_down_without_waiting() {
     let mut ran: Vec<i32> = (0..3).map(|_| recv_or_hang(&ran_rx, "a job ran")).collect();
     ran.sort();
     assert_eq!(ran, [0, 1, 2], "every job submitted before close() ran");
-    // Each worker exits once its queue is empty: the pool was shut down.
+    // Each worker that ran a job exits once the queue is empty (the channel
+    // disconnects when the last one has): the pool was shut down.
     let mut exited = BTreeSet::new();
     loop {
         match exit_rx.recv_timeout(HANG_GUARD) {
@@ -378,7 +379,12 @@ fn close_shuts_the_default_pool_down_without_waiting() {
             Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang guard: a pool thread lives on"),
         };
     }
-    assert!(exited.contains("asyncio_0"), "{exited:?}");
+    // Which worker takes which job is the machine's choice: a worker that
+    // starts late may find the queue already emptied by the others.
+    assert!(
+        !exited.is_empty() && exited.iter().all(|n| n.starts_with("asyncio_")),
+        "{exited:?}"
+    );
     assert!(futs.iter().all(|f| !f.done()), "their results were dropped");
     assert!(errors.messages().is_empty());
     assert_closed(&s.run_in_executor(None, || Ok(())).unwrap_err());

@@ -13,12 +13,19 @@ impl Chain {
             // A's runner waits for the tasks it cancels (RUNNER-4), and one
             // of them may wait for work of B, which only this thread runs: B
             // keeps running while A shuts down, and is closed if A has not
-            // finished after a bounded number of iterations (B's close fails
-            // what it leaves, XTHREAD-6), so the wait always ends.
+            // finished after a bounded number of iterations. A task may also
+            // swallow its cancellation and wait again for a concurrent future
+            // only this thread would complete: at that bound the driver
+            // cancels every concurrent future still pending (CONC-3) and
+            // closes B (B's close fails what it leaves, XTHREAD-6). A task's
+            // script is finite, so after that the wait always ends.
             let closer = std::thread::spawn(move || a.stop_and_join());
             let mut iterations = 0;
             while !closer.is_finished() && !self.b_closed {
                 if iterations == B_ITERATIONS_WHILE_A_SHUTS_DOWN {
+                    for i in 0..self.cfs.len() {
+                        self.cancel_cf_at(i)?;
+                    }
                     self.step(ChainOp::CloseB)?;
                 } else {
                     self.step(ChainOp::RunB)?;

@@ -108,9 +108,14 @@ impl Chain {
 
     /// `cancel()` of concurrent future `cf` (CONC-3).
     pub(crate) fn cancel_cf(&mut self, cf: u8) -> Result<(), String> {
-        let Some(i) = self.pick_cf(cf, false) else {
-            return Ok(());
-        };
+        match self.pick_cf(cf, false) {
+            Some(i) => self.cancel_cf_at(i),
+            None => Ok(()),
+        }
+    }
+
+    /// `cancel()` of concurrent future `i` from the driver (CONC-3).
+    pub(crate) fn cancel_cf_at(&mut self, i: usize) -> Result<(), String> {
         let r = self.cfs[i].cf.cancel();
         if r {
             self.cfs[i].cancel_called = true;
