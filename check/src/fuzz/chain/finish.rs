@@ -1,7 +1,7 @@
 //! The end of a `run_chain` program: A shut down, workers joined, B run
 //! and closed, then every final state checked against its source.
 
-use super::{B_ITERATIONS_WHILE_A_SHUTS_DOWN, Chain, ChainCfKind, ChainOp, DRIVER, cf_outcome};
+use super::{Chain, ChainCfKind, ChainOp, DRIVER, TURNS_WHILE_A_SHUTS_DOWN, cf_outcome};
 use crate::fuzz::judge::{check_context, check_task_outcome};
 use crate::fuzz::program::Step;
 use crate::fuzz::record::lock;
@@ -11,26 +11,32 @@ impl Chain {
     pub(crate) fn shutdown_a(&mut self) -> Result<(), String> {
         if let Some(a) = self.a.take() {
             // A's runner waits for the tasks it cancels (RUNNER-4), and one
-            // of them may wait for work of B, which only this thread runs: B
-            // keeps running while A shuts down, and is closed if A has not
-            // finished after a bounded number of iterations. A task may also
-            // swallow its cancellation and wait again for a concurrent future
-            // only this thread would complete: at that bound the driver
-            // cancels every concurrent future still pending (CONC-3) and
-            // closes B (B's close fails what it leaves, XTHREAD-6). A task's
-            // script is finite, so after that the wait always ends.
+            // of them may swallow its cancellation and wait again — for work
+            // of B, which only this thread runs, or for a concurrent future
+            // only this thread would complete. So B keeps running while A
+            // shuts down (or, once B is closed, this thread yields), for a
+            // bounded number of turns; if A has not finished by then, the
+            // driver cancels every concurrent future still pending (CONC-3)
+            // and closes B (B's close fails what it leaves, XTHREAD-6). A
+            // task's script is finite, so after that the wait always ends.
             let closer = std::thread::spawn(move || a.stop_and_join());
-            let mut iterations = 0;
-            while !closer.is_finished() && !self.b_closed {
-                if iterations == B_ITERATIONS_WHILE_A_SHUTS_DOWN {
+            let mut turns = 0;
+            while !closer.is_finished() {
+                if turns == TURNS_WHILE_A_SHUTS_DOWN {
                     for i in 0..self.cfs.len() {
                         self.cancel_cf_at(i)?;
                     }
-                    self.step(ChainOp::CloseB)?;
+                    if !self.b_closed {
+                        self.step(ChainOp::CloseB)?;
+                    }
+                    break;
+                }
+                if self.b_closed {
+                    std::thread::yield_now();
                 } else {
                     self.step(ChainOp::RunB)?;
-                    iterations += 1;
                 }
+                turns += 1;
             }
             let r = closer
                 .join()

@@ -79,8 +79,10 @@ pub(crate) struct ChainProgram {
 }
 
 pub(crate) const CHAIN_OPS_MAX: usize = 32;
-/// How many iterations B runs, at most, while A's runner shuts down.
-pub(crate) const B_ITERATIONS_WHILE_A_SHUTS_DOWN: usize = 64;
+/// How many turns the driver gives A's runner to shut down (an iteration of
+/// B each, or a yield once B is closed) before it cancels every pending
+/// concurrent future and closes B.
+pub(crate) const TURNS_WHILE_A_SHUTS_DOWN: usize = 64;
 /// `WHO` of the thread that drives a chain program (and loop B).
 pub(crate) const DRIVER: usize = 7;
 
