@@ -7,7 +7,7 @@
 //! source is cancelled. Each side is touched only from the thread it belongs
 //! to:
 //!
-//! * a loop future (not `Send`) is touched only on its loop's thread: copies
+//! * a loop future is completed only on its loop's thread (THREAD-1): copies
 //!   into it travel through `call_soon_threadsafe` as `Send` closures that name
 //!   it by the id it is stashed under in the loop's home;
 //! * a task is cancelled from another thread the same way, by task id;
@@ -25,7 +25,7 @@ use crate::loop_core::running_loop;
 use crate::profile::Profile;
 use crate::sync::Mutex;
 use crate::task::Task;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Whether a chain's callback, running on this thread, may touch `lp`'s side
 /// at once: from 3.13 (3.13.18 measured; 3.13.0 still went through
@@ -79,7 +79,7 @@ where
     // Destination done: take the stashed handle back; if cancelled, cancel the
     // source (a concurrent future is cancelled directly).
     let source = cf.clone();
-    let on_dest_done: DoneCallback<T> = Rc::new(move |dest: &Future<T>| {
+    let on_dest_done: DoneCallback<T> = Arc::new(move |dest: &Future<T>| {
         drop(dest.get_loop().unstash(id));
         if dest.cancelled() {
             source.cancel();
@@ -112,7 +112,7 @@ where
 
 /// On the loop thread: copies a source's state into the stashed destination,
 /// unless the destination is already done (asyncio's `_copy_future_state`).
-fn copy_into_stashed<T: Clone + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
+fn copy_into_stashed<T: Clone + Send + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
     let Some(stashed) = lp.unstash(id) else {
         return; // the destination was cancelled and forgotten
     };
@@ -251,7 +251,7 @@ where
     // home thread exited), the guard fails `cf` instead of leaving its
     // waiters blocked for ever (XTHREAD-6).
     let guard = Mutex::new(Some(FailIfDropped::new(cf)));
-    let on_task_done: DoneCallback<T> = Rc::new(move |task: &Future<T>| {
+    let on_task_done: DoneCallback<T> = Arc::new(move |task: &Future<T>| {
         let taken = guard.lock().take();
         let Some(cf) = taken.map(FailIfDropped::disarm) else {
             return;

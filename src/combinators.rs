@@ -9,14 +9,14 @@ use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{DoneCallback, Future, WeakFuture};
 use crate::profile::Profile;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::task::current_task;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The distinct futures of `fs` (by identity), in first-appearance order.
-fn distinct<T: 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
+fn distinct<T: Send + 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
     let mut seen = HashSet::new();
     fs.filter(|f| seen.insert(f.identity())).collect()
 }
@@ -57,7 +57,7 @@ pub type Gathered<T> = Vec<Result<T>>;
 /// ```
 pub fn gather<T, I, F>(children: I, return_exceptions: bool) -> Result<Future<Gathered<T>>>
 where
-    T: Clone + 'static,
+    T: Clone + Send + 'static,
     I: IntoIterator<Item = F>,
     F: Into<Future<T>>,
 {
@@ -85,7 +85,7 @@ where
         any
     });
     let outer = Future::new_gathering(&lp, cancel_children);
-    let state = Rc::new(GatherState {
+    let state = Arc::new(GatherState {
         outer: outer.downgrade(),
         outer_done: AtomicBool::new(false),
         children: children.iter().map(Future::downgrade).collect(),
@@ -96,7 +96,7 @@ where
     let eager = lp.profile() >= Profile::Py312;
     let mut already_done = Vec::new();
     let st = state.clone();
-    let on_done: DoneCallback<T> = Rc::new(move |f: &Future<T>| st.on_child_done(f));
+    let on_done: DoneCallback<T> = Arc::new(move |f: &Future<T>| st.on_child_done(f));
     for child in &unique {
         if eager && child.done() {
             already_done.push(child.clone());
@@ -131,7 +131,7 @@ struct GatherState<T> {
     return_exceptions: bool,
 }
 
-impl<T: Clone + 'static> GatherState<T> {
+impl<T: Clone + Send + 'static> GatherState<T> {
     /// asyncio's `_done_callback` of `gather`.
     ///
     /// A gather nobody refers to any more is gone here, but in CPython this
@@ -193,7 +193,7 @@ impl<T: Clone + 'static> GatherState<T> {
     }
 }
 
-impl<T: 'static> GatherState<T> {
+impl<T: Send + 'static> GatherState<T> {
     /// Completes the outer future, if it still exists, and remembers that it
     /// is done.
     fn complete(&self, outer: Option<&Future<Gathered<T>>>, outcome: Result<Gathered<T>>) {
@@ -245,7 +245,7 @@ pub async fn wait<T, I, F>(
     return_when: ReturnWhen,
 ) -> Result<(Vec<Future<T>>, Vec<Future<T>>)>
 where
-    T: Clone + 'static,
+    T: Clone + Send + 'static,
     I: IntoIterator<Item = F>,
     F: Into<Future<T>>,
 {
@@ -266,7 +266,7 @@ where
     let on_completion: DoneCallback<T> = {
         let (waiter, counter, timeout_handle) =
             (waiter.clone(), counter.clone(), timeout_handle.clone());
-        Rc::new(move |f: &Future<T>| {
+        Arc::new(move |f: &Future<T>| {
             // Saturating: a callback that runs after the count reached zero
             // leaves it there.
             let left = counter
@@ -331,7 +331,7 @@ fn release_waiter(waiter: &Future<()>) {
 /// ```
 pub async fn wait_for<T, F>(fut: F, timeout: Option<f64>) -> Result<T>
 where
-    T: Clone + 'static,
+    T: Clone + Send + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     if timeout.is_some_and(f64::is_nan) {
@@ -382,10 +382,10 @@ where
 }
 
 /// `_cancel_and_wait`: cancels `fut` and waits until it is done.
-async fn cancel_and_wait<T: Clone + 'static>(lp: &EventLoop, fut: &Future<T>) -> Result<()> {
+async fn cancel_and_wait<T: Clone + Send + 'static>(lp: &EventLoop, fut: &Future<T>) -> Result<()> {
     let waiter = lp.create_future::<()>();
     let w = waiter.clone();
-    let cb: DoneCallback<T> = Rc::new(move |_: &Future<T>| release_waiter(&w));
+    let cb: DoneCallback<T> = Arc::new(move |_: &Future<T>| release_waiter(&w));
     fut.add_done_callback(cb.clone())?;
     fut.cancel();
     let r = waiter.await;
@@ -398,7 +398,7 @@ struct AsCompletedState<T> {
     /// The loop of the futures (or `get_event_loop()`'s, with none).
     lp: EventLoop,
     /// Futures not yet completed (asyncio's `todo`), by identity.
-    todo: Mutex<HashMap<*const (), Future<T>>>,
+    todo: Mutex<HashMap<usize, Future<T>>>,
     /// Completed futures in completion order; `None` marks a timeout.
     done: Mutex<VecDeque<Option<Future<T>>>>,
     /// A reader waiting for `done` to fill (asyncio's queue getter).
@@ -411,7 +411,7 @@ struct AsCompletedState<T> {
     on_completion: Mutex<Option<DoneCallback<T>>>,
 }
 
-impl<T: Clone + 'static> AsCompletedState<T> {
+impl<T: Clone + Send + 'static> AsCompletedState<T> {
     fn put(&self, item: Option<Future<T>>) {
         self.done.lock().push_back(item);
         let getter = self.getter.lock().take();
@@ -453,7 +453,7 @@ impl<T: Clone + 'static> AsCompletedState<T> {
 /// The futures of [`as_completed`], in completion order.
 pub struct AsCompleted<T> {
     /// Shared with the done callbacks and the timeout.
-    state: Rc<AsCompletedState<T>>,
+    state: Arc<AsCompletedState<T>>,
     /// Items still to be yielded by `next`.
     remaining: usize,
 }
@@ -489,7 +489,7 @@ impl<T> fmt::Debug for AsCompleted<T> {
 /// ```
 pub fn as_completed<T, I, F>(fs: I, timeout: Option<f64>) -> Result<AsCompleted<T>>
 where
-    T: Clone + 'static,
+    T: Clone + Send + 'static,
     I: IntoIterator<Item = F>,
     F: Into<Future<T>>,
 {
@@ -499,7 +499,7 @@ where
         None => crate::policy::get_event_loop()?,
     };
     let remaining = todo.len();
-    let state = Rc::new(AsCompletedState {
+    let state = Arc::new(AsCompletedState {
         lp: lp.clone(),
         todo: Mutex::new(todo.iter().map(|f| (f.identity(), f.clone())).collect()),
         done: Mutex::new(VecDeque::new()),
@@ -507,8 +507,8 @@ where
         timeout: Mutex::new(None),
         on_completion: Mutex::new(None),
     });
-    let weak = Rc::downgrade(&state);
-    let cb: DoneCallback<T> = Rc::new(move |f: &Future<T>| {
+    let weak = Arc::downgrade(&state);
+    let cb: DoneCallback<T> = Arc::new(move |f: &Future<T>| {
         if let Some(st) = weak.upgrade() {
             st.on_completion(f);
         }
@@ -518,7 +518,7 @@ where
         f.add_done_callback(cb.clone())?;
     }
     if let (Some(t), false) = (timeout, todo.is_empty()) {
-        let weak = Rc::downgrade(&state);
+        let weak = Arc::downgrade(&state);
         let h = lp.call_later(t, move || {
             if let Some(st) = weak.upgrade() {
                 st.on_timeout();
@@ -529,7 +529,7 @@ where
     Ok(AsCompleted { state, remaining })
 }
 
-impl<T: Clone + 'static> AsCompleted<T> {
+impl<T: Clone + Send + 'static> AsCompleted<T> {
     /// The next future to complete: `None` when all were yielded,
     /// `Some(Err(Timeout))` for each future still pending at the timeout.
     /// A wait that is interrupted (the awaiting task is cancelled) returns

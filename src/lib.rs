@@ -69,7 +69,7 @@ pub use error::{Error, Exception, ExceptionContext, Result};
 pub use event_loop::{
     Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
 };
-pub use future::{DoneCallback, Future};
+pub use future::{DoneCallback, Future, LocalDoneCallback};
 pub use handle::{Handle, TimerHandle};
 pub use inbox::InboxStats;
 pub use loop_thread::LoopThread;

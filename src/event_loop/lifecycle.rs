@@ -15,6 +15,7 @@ use crate::home::Home;
 use crate::loop_core::{EventLoop, current_thread_id, running_loop, set_running};
 use crate::run_state::RunState;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Clears the running state when a run ends, however it ends.
 struct RunGuard<'a> {
@@ -147,7 +148,7 @@ impl EventLoop {
     /// ```
     pub fn run_until_complete<T, F>(&self, f: F) -> Result<T>
     where
-        T: Clone + 'static,
+        T: Clone + Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
         let checked = self.check_can_run(&self.lock());
@@ -158,7 +159,7 @@ impl EventLoop {
             return Err(e);
         }
         let (fut, new_task) = self.ensure_future_inner(f)?;
-        let stop_when_done: DoneCallback<T> = Rc::new(|fut: &Future<T>| {
+        let stop_when_done: DoneCallback<T> = Arc::new(|fut: &Future<T>| {
             if !fut.cancelled() {
                 // Reading the exception marks it retrieved (LIFE-4).
                 let _ = fut.exception();

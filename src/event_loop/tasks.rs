@@ -12,7 +12,7 @@ use crate::task::{Task, TaskRef, take_future_like};
 impl EventLoop {
     /// A new pending future bound to this loop (FUT-1). Never fails, even on
     /// a closed loop, as in asyncio.
-    pub fn create_future<T: 'static>(&self) -> Future<T> {
+    pub fn create_future<T: Send + 'static>(&self) -> Future<T> {
         Future::new(self)
     }
 
@@ -24,7 +24,7 @@ impl EventLoop {
     /// loop fails with [`Error::Closed`] and drops `coro` without polling it.
     pub fn create_task<T, F>(&self, coro: F) -> Result<Task<T>>
     where
-        T: 'static,
+        T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
         Task::create(self, coro)
@@ -35,7 +35,7 @@ impl EventLoop {
     /// `ValueError`); any other Rust future is wrapped in a new task.
     pub fn ensure_future<T, F>(&self, f: F) -> Result<Future<T>>
     where
-        T: 'static,
+        T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
         Ok(self.ensure_future_inner(f)?.0)
@@ -44,7 +44,7 @@ impl EventLoop {
     /// `ensure_future`, also saying whether a task was made for it.
     pub(super) fn ensure_future_inner<T, F>(&self, f: F) -> Result<(Future<T>, bool)>
     where
-        T: 'static,
+        T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
         let mut slot = Some(f);

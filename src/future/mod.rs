@@ -18,7 +18,9 @@
 //! registered before completion are scheduled exactly once, with `call_soon`,
 //! in registration order, never run inline (FUT-6).
 //!
-//! A future is bound to the loop that made it and is not `Send`. It is one
+//! A future is bound to the loop that made it. It is `Send + Sync` (for a
+//! `Send` result) and its questions work anywhere; what schedules work on
+//! its loop follows THREAD-1 (SPEC.md THREAD-6). It is one
 //! of three kinds (`Kind`): a plain future; a [`Task`](crate::Task), whose
 //! result comes from driving a Rust future on the loop (`src/task/`); or the
 //! future `gather` returns, whose `cancel()` cancels its children.
@@ -26,8 +28,8 @@
 pub(crate) mod state;
 pub(crate) mod task_state;
 
-use self::state::{Core, FutureState, GatherCancel, Kind, Waiter, Waiters};
-pub use self::state::{DoneCallback, Future};
+use self::state::{Core, DueCallback, FutureState, GatherCancel, Kind, Waiter, Waiters};
+pub use self::state::{DoneCallback, Future, LocalDoneCallback};
 use self::task_state::TaskState;
 use crate::error::{Error, Result};
 use crate::home::Ready;
@@ -35,6 +37,7 @@ use crate::home::erased::{AnyFuture, AnyTask, DueCallbacks};
 use crate::loop_core::{EventLoop, current_task};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 impl<T> From<&Future<T>> for Future<T> {
@@ -43,16 +46,23 @@ impl<T> From<&Future<T>> for Future<T> {
     }
 }
 
-impl<T: 'static> DueCallbacks for Core<T> {
-    fn run_next(self: Rc<Self>) {
+impl<T: Send + 'static> DueCallbacks for Core<T> {
+    fn run_next(self: Arc<Self>) {
         let cb = self.lock().due.pop_front();
-        if let Some(cb) = cb {
-            cb(&Future { core: self });
+        match cb {
+            Some(DueCallback::Send(cb)) => cb(&Future { core: self }),
+            Some(DueCallback::Local(id)) => {
+                let cb = self.lp.unstash(id);
+                if let Some(Ok(cb)) = cb.map(|b| b.downcast::<LocalDoneCallback<T>>()) {
+                    cb(&Future { core: self });
+                }
+            }
+            None => {}
         }
     }
 }
 
-impl<T: 'static> Future<T> {
+impl<T: Send + 'static> Future<T> {
     /// A new pending future bound to `lp`; the same as
     /// [`EventLoop::create_future`].
     pub fn new(lp: &EventLoop) -> Future<T> {
@@ -62,14 +72,14 @@ impl<T: 'static> Future<T> {
     /// A new pending future of kind `kind` (a task's, or a gather's).
     pub(crate) fn with_kind(lp: &EventLoop, kind: Kind) -> Future<T> {
         Future {
-            core: Rc::new(Core::new(lp, kind)),
+            core: Arc::new(Core::new(lp, kind)),
         }
     }
 
     /// The future `gather` returns: `cancel_children` cancels its children.
     pub(crate) fn new_gathering(
         lp: &EventLoop,
-        cancel_children: Box<dyn Fn(Option<String>) -> bool>,
+        cancel_children: Box<dyn Fn(Option<String>) -> bool + Send + Sync>,
     ) -> Future<T> {
         Future::with_kind(lp, Kind::Gather(GatherCancel::new(cancel_children)))
     }
@@ -114,12 +124,12 @@ impl<T: 'static> Future<T> {
 
     /// A handle that does not keep the future alive.
     pub(crate) fn downgrade(&self) -> WeakFuture<T> {
-        WeakFuture(Rc::downgrade(&self.core))
+        WeakFuture(Arc::downgrade(&self.core))
     }
 
     /// The future's identity (shared by its clones), for sets of futures.
-    pub(crate) fn identity(&self) -> *const () {
-        Rc::as_ptr(&self.core) as *const ()
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.core) as *const () as usize
     }
 
     /// The loop this future is bound to.
@@ -225,7 +235,7 @@ impl<T: 'static> Future<T> {
             Kind::Plain => self.cancel_future(msg),
             Kind::Task(_) => {
                 // The task's cancel (TASK-4) lives with the task's steps.
-                let task: Rc<dyn AnyTask> = self.core.clone();
+                let task: Arc<dyn AnyTask> = self.core.clone();
                 task.cancel(msg)
             }
             Kind::Gather(g) => g.cancel(self.done(), msg),
@@ -277,7 +287,11 @@ impl<T: 'static> Future<T> {
                     Waiter::Callback(cb) => {
                         // The callback waits in the future itself; the queue
                         // entry only says "fire the next one" (no allocation).
-                        core.lock().due.push_back(cb);
+                        core.lock().due.push_back(DueCallback::Send(cb));
+                        home.push_ready(Ready::DoneCallback(core.clone()));
+                    }
+                    Waiter::Local { id, .. } => {
+                        core.lock().due.push_back(DueCallback::Local(id));
                         home.push_ready(Ready::DoneCallback(core.clone()));
                     }
                     Waiter::Task(t) => home.schedule_step(t),
@@ -293,27 +307,67 @@ impl<T: 'static> Future<T> {
 
     /// Adds a done callback (FUT-6). It is scheduled with `call_soon` when the
     /// future completes — or at once, if it is done already. Never run inline.
+    /// The callback is `Send + Sync`: it runs on whichever thread runs the
+    /// loop then. For one that is not, see
+    /// [`add_done_callback_local`](Self::add_done_callback_local).
     ///
     /// ```
     /// use loopspec::{ClockKind, EventLoop, DoneCallback, Future};
+    /// use std::sync::{Arc, atomic::{AtomicU8, Ordering}};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let fut = lp.create_future::<u8>();
+    /// let seen = Arc::new(AtomicU8::new(0));
+    /// let s = seen.clone();
+    /// let cb: DoneCallback<u8> =
+    ///     Arc::new(move |f: &Future<u8>| s.store(f.result().unwrap(), Ordering::Relaxed));
+    /// fut.add_done_callback(cb).unwrap();
+    /// fut.set_result(5).unwrap();
+    /// assert_eq!(seen.load(Ordering::Relaxed), 0); // scheduled, not run inline
+    /// lp.stop();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(seen.load(Ordering::Relaxed), 5);
+    /// ```
+    pub fn add_done_callback(&self, cb: DoneCallback<T>) -> Result<()> {
+        self.add_waiter(Waiter::Callback(cb))
+    }
+
+    /// Adds a done callback that is not `Send` (FUT-6, THREAD-1): it is kept
+    /// on the calling thread, which must be the loop's home thread (or
+    /// becomes it), and runs there. Errors as a scheduling call: another
+    /// thread is home (`Error::NonThreadSafeCall`). On a closed loop the
+    /// callback is accepted and dropped: it could never run.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop, Future, LocalDoneCallback};
     /// use std::{cell::Cell, rc::Rc};
     ///
     /// let lp = EventLoop::with_clock(ClockKind::Virtual);
     /// let fut = lp.create_future::<u8>();
     /// let seen = Rc::new(Cell::new(0));
     /// let s = seen.clone();
-    /// let cb: DoneCallback<u8> = Rc::new(move |f: &Future<u8>| s.set(f.result().unwrap()));
-    /// fut.add_done_callback(cb).unwrap();
+    /// let cb: LocalDoneCallback<u8> = Rc::new(move |f: &Future<u8>| s.set(f.result().unwrap()));
+    /// fut.add_done_callback_local(cb).unwrap();
     /// fut.set_result(5).unwrap();
-    /// assert_eq!(seen.get(), 0); // scheduled, not run inline
     /// lp.stop();
     /// lp.run_forever().unwrap();
     /// assert_eq!(seen.get(), 5);
     /// ```
-    pub fn add_done_callback(&self, cb: DoneCallback<T>) -> Result<()> {
+    pub fn add_done_callback_local(&self, cb: LocalDoneCallback<T>) -> Result<()> {
+        let addr = Rc::as_ptr(&cb) as *const () as usize;
+        let id = match self.core.lp.stash(Box::new(cb)) {
+            Ok(id) => id,
+            Err(Error::Closed) => 0,
+            Err(e) => return Err(e),
+        };
+        self.add_waiter(Waiter::Local { id, addr })
+    }
+
+    /// Adds `waiter`, scheduling it at once if the future is done.
+    fn add_waiter(&self, waiter: Waiter<T>) -> Result<()> {
         let due = {
             let mut inner = self.core.lock();
-            inner.waiters.push(Waiter::Callback(cb));
+            inner.waiters.push(waiter);
             if inner.pending() {
                 return Ok(());
             }
@@ -329,14 +383,30 @@ impl<T: 'static> Future<T> {
         let waiters = &mut inner.waiters;
         let before = waiters.len();
         waiters.retain(|w| match w {
-            Waiter::Callback(c) => !std::ptr::addr_eq(Rc::as_ptr(c), Rc::as_ptr(cb)),
+            Waiter::Callback(c) => !std::ptr::addr_eq(Arc::as_ptr(c), Arc::as_ptr(cb)),
             _ => true,
         });
         before - waiters.len()
     }
 
+    /// Removes every registration of the local callback `cb` (compared by
+    /// identity) and returns how many there were.
+    pub fn remove_done_callback_local(&self, cb: &LocalDoneCallback<T>) -> usize {
+        let addr = Rc::as_ptr(cb) as *const () as usize;
+        let mut removed = Vec::new();
+        self.core.lock().waiters.retain(|w| match w {
+            Waiter::Local { id, addr: a } if *a == addr => {
+                removed.push(*id);
+                false
+            }
+            _ => true,
+        });
+        self.core.lp.forget_local_callbacks(&removed);
+        removed.len()
+    }
+
     /// Registers `task` to be stepped when this future completes; once per task.
-    pub(crate) fn add_task_waiter(&self, task: Rc<dyn AnyTask>) {
+    pub(crate) fn add_task_waiter(&self, task: Arc<dyn AnyTask>) {
         let mut inner = self.core.lock();
         let waiters = &mut inner.waiters;
         let id = task.id();
@@ -362,7 +432,7 @@ impl<T: 'static> Future<T> {
 
 /// A future handle that does not keep the future alive (for state that the
 /// future itself keeps alive, such as gather's, to avoid a cycle).
-pub(crate) struct WeakFuture<T>(std::rc::Weak<Core<T>>);
+pub(crate) struct WeakFuture<T>(std::sync::Weak<Core<T>>);
 
 impl<T> WeakFuture<T> {
     pub(crate) fn upgrade(&self) -> Option<Future<T>> {
@@ -370,7 +440,7 @@ impl<T> WeakFuture<T> {
     }
 }
 
-impl<T: 'static> AnyFuture for Future<T> {
+impl<T: Send + 'static> AnyFuture for Future<T> {
     fn cancel_erased(&self, msg: Option<String>) -> bool {
         self.cancel_with(msg)
     }
@@ -380,7 +450,7 @@ impl<T: 'static> AnyFuture for Future<T> {
     }
 }
 
-impl<T: Clone + 'static> std::future::Future for Future<T> {
+impl<T: Clone + Send + 'static> std::future::Future for Future<T> {
     type Output = Result<T>;
 
     /// Awaiting from a loopspec task registers the task as a waiter (it is
@@ -405,7 +475,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                 if this.done() {
                     return Poll::Ready(this.result());
                 }
-                if std::ptr::addr_eq(task.core_addr(), this.identity()) {
+                if task.core_addr() as usize == this.identity() {
                     let repr = task.repr();
                     task.throw_next_step(Error::TaskAwaitsItself { task: repr });
                     return Poll::Pending;
@@ -419,7 +489,7 @@ impl<T: Clone + 'static> std::future::Future for Future<T> {
                     return Poll::Pending;
                 }
                 this.add_task_waiter(task.clone());
-                task.add_waiting_on(Rc::new(this.clone()));
+                task.add_waiting_on(Arc::new(this.clone()));
                 Poll::Pending
             }
             None => {

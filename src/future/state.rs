@@ -11,12 +11,21 @@ use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering};
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Waker;
 
-/// A done callback. Callbacks are compared by identity (`Rc::ptr_eq`) for
+/// A done callback: it may run on whichever thread runs the loop, so it is
+/// `Send + Sync`. Callbacks are compared by identity (`Arc::ptr_eq`) for
 /// [`Future::remove_done_callback`], the Rust mapping of Python's equality of
 /// function objects.
-pub type DoneCallback<T> = Rc<dyn Fn(&Future<T>)>;
+pub type DoneCallback<T> = Arc<dyn Fn(&Future<T>) + Send + Sync>;
+
+/// A done callback that is not `Send`, added with
+/// [`Future::add_done_callback_local`]: it stays on the thread that added it
+/// (the loop's home thread, THREAD-1) and the future holds only its id.
+/// Compared by identity (`Rc::ptr_eq`) for
+/// [`Future::remove_done_callback_local`].
+pub type LocalDoneCallback<T> = Rc<dyn Fn(&Future<T>)>;
 
 /// The state of a future (FUT-1): exactly one of these.
 pub(crate) enum FutureState<T> {
@@ -60,7 +69,7 @@ impl Kind {
 pub(crate) struct GatherCancel {
     /// Cancels every child position with a message; true if any cancel did.
     /// Set by `gather`.
-    cancel_children: Box<dyn Fn(Option<String>) -> bool>,
+    cancel_children: Box<dyn Fn(Option<String>) -> bool + Send + Sync>,
     /// A `cancel()` cancelled at least one child: the gather then finishes
     /// with a `CancelledError` exception (GATHER-6). Set by `cancel`, read by
     /// gather's done callback; never cleared.
@@ -68,7 +77,9 @@ pub(crate) struct GatherCancel {
 }
 
 impl GatherCancel {
-    pub(crate) fn new(cancel_children: Box<dyn Fn(Option<String>) -> bool>) -> GatherCancel {
+    pub(crate) fn new(
+        cancel_children: Box<dyn Fn(Option<String>) -> bool + Send + Sync>,
+    ) -> GatherCancel {
         GatherCancel {
             cancel_children,
             cancel_requested: AtomicBool::new(false),
@@ -99,9 +110,14 @@ impl GatherCancel {
 pub(crate) enum Waiter<T> {
     /// A done callback added with `add_done_callback`.
     Callback(DoneCallback<T>),
+    /// A done callback added with `add_done_callback_local`: the callback is
+    /// kept on its thread under `id` (in the loop's home); `addr` is its
+    /// `Rc`'s address, for `remove_done_callback_local`. Id 0 names no
+    /// callback: one added while the loop was closed, which can never run.
+    Local { id: u64, addr: usize },
     /// A loopspec task awaiting the future: its next step is queued (asyncio's
     /// `Task.__wakeup`).
-    Task(Rc<dyn AnyTask>),
+    Task(Arc<dyn AnyTask>),
     /// Any other executor awaiting the future: its waker is called from a
     /// queued callback.
     Waker(Waker),
@@ -111,11 +127,9 @@ pub(crate) enum Waiter<T> {
 /// most futures have exactly one (the task or combinator awaiting them).
 pub(crate) type Waiters<T> = smallvec::SmallVec<[Waiter<T>; 1]>;
 
-/// What every handle of one future shares. Touched on the loop's home
-/// thread only (a future is not `Send`); its changing part is behind one
-/// lock of `src/sync.rs` all the same, taken once per operation and never
-/// held while user code runs (except `T::clone` in `result()`), so that the
-/// core can be shared across threads without another change of shape.
+/// What every handle of one future shares, on any thread: its changing part
+/// is behind one lock of `src/sync.rs`, taken once per operation and never
+/// held while user code runs (except `T::clone` in `result()`).
 pub(crate) struct Core<T> {
     /// The loop the future is bound to. Fixed.
     pub(crate) lp: EventLoop,
@@ -182,14 +196,23 @@ impl<T> Core<T> {
     }
 }
 
+/// A done callback that is due.
+pub(crate) enum DueCallback<T> {
+    /// Added with `add_done_callback`.
+    Send(DoneCallback<T>),
+    /// Added with `add_done_callback_local`: its id in the loop's home (0:
+    /// none).
+    Local(u64),
+}
+
 /// A small queue of due done callbacks that holds one without allocating
 /// (most futures have one callback).
 pub(crate) struct DueCallbackQueue<T> {
     /// The front of the queue, held inline: set by a push onto an empty
     /// queue, taken by the next pop.
-    first: Option<DoneCallback<T>>,
+    first: Option<DueCallback<T>>,
     /// The rest, in order, after `first` (while it is set).
-    more: VecDeque<DoneCallback<T>>,
+    more: VecDeque<DueCallback<T>>,
 }
 
 impl<T> Default for DueCallbackQueue<T> {
@@ -202,7 +225,7 @@ impl<T> Default for DueCallbackQueue<T> {
 }
 
 impl<T> DueCallbackQueue<T> {
-    pub(crate) fn push_back(&mut self, cb: DoneCallback<T>) {
+    pub(crate) fn push_back(&mut self, cb: DueCallback<T>) {
         if self.first.is_none() && self.more.is_empty() {
             self.first = Some(cb);
         } else {
@@ -210,21 +233,42 @@ impl<T> DueCallbackQueue<T> {
         }
     }
 
-    pub(crate) fn pop_front(&mut self) -> Option<DoneCallback<T>> {
+    pub(crate) fn pop_front(&mut self) -> Option<DueCallback<T>> {
         self.first.take().or_else(|| self.more.pop_front())
+    }
+
+    /// The ids of the local callbacks in the queue.
+    fn local_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.first
+            .iter()
+            .chain(self.more.iter())
+            .filter_map(|c| match c {
+                DueCallback::Local(id) => Some(*id),
+                DueCallback::Send(_) => None,
+            })
     }
 }
 
 impl<T> Drop for Core<T> {
     /// An exception nobody read is reported (FUT-7).
     fn drop(&mut self) {
-        let unread = {
+        let (unread, locals) = {
             let inner = self.lock();
-            match &inner.state {
+            let unread = match &inner.state {
                 FutureState::Finished(Err(e)) if !inner.retrieved => Some(e.clone()),
                 _ => None,
-            }
+            };
+            let waiting = inner.waiters.iter().filter_map(|w| match w {
+                Waiter::Local { id, .. } => Some(*id),
+                _ => None,
+            });
+            let locals: Vec<u64> = waiting.chain(inner.due.local_ids()).collect();
+            (unread, locals)
         };
+        // Local callbacks that can no longer run leave the home with the
+        // future (when this thread holds the home; elsewhere they stay until
+        // the loop closes or its home thread exits).
+        self.lp.forget_local_callbacks(&locals);
         if let Some(e) = unread {
             let kind = match self.kind {
                 Kind::Task(_) => "Task",
@@ -260,7 +304,7 @@ impl<T> Drop for Core<T> {
 /// ```
 pub struct Future<T> {
     /// Shared by every handle of the future.
-    pub(crate) core: Rc<Core<T>>,
+    pub(crate) core: Arc<Core<T>>,
 }
 
 impl<T> Clone for Future<T> {
@@ -273,7 +317,7 @@ impl<T> Clone for Future<T> {
 
 impl<T> PartialEq for Future<T> {
     fn eq(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.core, &other.core)
+        Arc::ptr_eq(&self.core, &other.core)
     }
 }
 

@@ -9,7 +9,7 @@
 use crate::error::Error;
 use crate::home::erased::AnyFuture;
 use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Waker;
 
 /// What a task's next step throws into its coroutine, decided between steps
@@ -90,7 +90,7 @@ pub(crate) struct StepState {
     /// then (asyncio's `_fut_waiter`); `cancel()` cancels them. Added to by
     /// those futures' polls, cleared at the start of each step (and dropped
     /// after the lock is released: dropping one may run user code).
-    pub(crate) waiting_on: Vec<Rc<dyn AnyFuture>>,
+    pub(crate) waiting_on: Vec<Arc<dyn AnyFuture>>,
     /// The exception being thrown into the coroutine during the current
     /// step (from [`NextStep`]). The first loopspec awaitable polled in the
     /// step takes it and returns it as its output: that is how the coroutine

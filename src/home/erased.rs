@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use std::any::Any;
 use std::future::Future as StdFuture;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// A task's coroutine without its result type, so that the loop's table of
@@ -35,12 +35,12 @@ impl<T: 'static, F: StdFuture<Output = Result<T>>> LocalCoroutine for F {
 
 /// A task without its result type (asyncio's `Task` as the loop and its
 /// helpers see it). Implemented by a task's future core.
-pub(crate) trait AnyTask {
+pub(crate) trait AnyTask: Send + Sync {
     // The loop's view: the iteration, the home, `close()`.
 
     /// Runs one step of the task (one poll of its coroutine): asyncio's
     /// `Task.__step`. Called only by the iteration, on the home thread.
-    fn step(self: Rc<Self>);
+    fn step(self: Arc<Self>);
     /// The task's id, unique within its loop (the N of `Task-N`).
     fn id(&self) -> u64;
     /// Marks the task as having a step queued. Returns `false` if one was
@@ -62,10 +62,10 @@ pub(crate) trait AnyTask {
     fn take_throw(&self) -> Option<Error>;
     /// Throws `e` into the task's next step, and queues that step (a task
     /// awaiting itself, or a future of another loop).
-    fn throw_next_step(self: Rc<Self>, e: Error);
+    fn throw_next_step(self: Arc<Self>, e: Error);
     /// Records a loopspec future the current step awaits and that is
     /// pending (asyncio's `_fut_waiter`): `cancel()` cancels it.
-    fn add_waiting_on(&self, f: Rc<dyn AnyFuture>);
+    fn add_waiting_on(&self, f: Arc<dyn AnyFuture>);
     /// The address of the task's future core: its identity.
     fn core_addr(&self) -> *const ();
     /// The identity of the task's loop (a future of another loop cannot be
@@ -79,7 +79,7 @@ pub(crate) trait AnyTask {
     /// Renames the task.
     fn set_name(&self, name: String);
     /// `Task.cancel(msg)` (TASK-4).
-    fn cancel(self: Rc<Self>, msg: Option<String>) -> bool;
+    fn cancel(self: Arc<Self>, msg: Option<String>) -> bool;
     /// `Task.cancelling()`.
     fn cancelling(&self) -> u32;
     /// `Task.uncancel()` (TASK-10).
@@ -92,12 +92,12 @@ pub(crate) trait AnyTask {
     /// its cancellation; reading it counts as retrieving it (FUT-7).
     fn exception(&self) -> Option<Error>;
     /// Adds a done callback that needs no access to the result.
-    fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()>;
+    fn add_done_hook(self: Arc<Self>, hook: Arc<dyn Fn() + Send + Sync>) -> Result<()>;
 }
 
 /// A loopspec future without its result type: what a task waits on, and
 /// what it cancels when it is cancelled.
-pub(crate) trait AnyFuture {
+pub(crate) trait AnyFuture: Send + Sync {
     /// `cancel(msg)`, whatever the future's kind.
     fn cancel_erased(&self, msg: Option<String>) -> bool;
     /// Whether this is a task whose own `cancel()` is running (a cancel that
@@ -107,7 +107,7 @@ pub(crate) trait AnyFuture {
 
 /// A future whose done callbacks are due: scheduled, waiting in the future
 /// itself, one `Ready::DoneCallback` entry in the ready queue per callback.
-pub(crate) trait DueCallbacks {
+pub(crate) trait DueCallbacks: Send + Sync {
     /// Runs the first due done callback (FUT-6).
-    fn run_next(self: Rc<Self>);
+    fn run_next(self: Arc<Self>);
 }

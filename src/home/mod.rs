@@ -26,7 +26,8 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
-use std::rc::Rc;
+
+use std::sync::Arc;
 
 /// One entry of the ready queue (asyncio's `_ready`, a deque of handles):
 /// what an iteration runs.
@@ -45,9 +46,9 @@ pub(crate) enum Ready {
     /// The next due done callback of a future (the callback waits in the
     /// future; the entry says "run the next one", so queueing it allocates
     /// nothing).
-    DoneCallback(Rc<dyn DueCallbacks>),
+    DoneCallback(Arc<dyn DueCallbacks>),
     /// One step of a task.
-    TaskStep(Rc<dyn AnyTask>),
+    TaskStep(Arc<dyn AnyTask>),
 }
 
 /// A scheduled timer. Ordered by deadline, then by scheduling order.
@@ -143,10 +144,11 @@ pub(crate) struct Home {
     /// it finishes; `close()` or the home thread's exit destroys the rest
     /// (TASK-8).
     pub(crate) tasks: RefCell<IdMap<TaskEntry>>,
-    /// Loop-bound values that `Send` closures name by id
+    /// Loop-bound values that `Send` values name by id
     /// ([`EventLoop::stash`](crate::EventLoop)): the destination of a
-    /// `wrap_future`, whose completion arrives from another thread. Put by
-    /// `stash`, taken by `unstash` on the home thread.
+    /// `wrap_future`, whose completion arrives from another thread; a
+    /// future's local done callbacks. Put by `stash`, taken by `unstash` on
+    /// the home thread (or by a future dropped there).
     pub(crate) stash: RefCell<IdMap<Box<dyn Any>>>,
     /// The buffer an inbox drain fills, reused so that a drain does not
     /// allocate. Empty except inside [`drain`](Home::drain).
@@ -178,7 +180,7 @@ impl Home {
     }
 
     /// Queues a step of `task` unless one is queued already.
-    pub(crate) fn schedule_step(&self, task: Rc<dyn AnyTask>) {
+    pub(crate) fn schedule_step(&self, task: Arc<dyn AnyTask>) {
         if task.mark_scheduled() {
             self.push_ready(Ready::TaskStep(task));
         }
@@ -284,7 +286,7 @@ impl Home {
     }
 
     /// Unfinished tasks in id order, for `all_tasks` and `Runner::close`.
-    pub(crate) fn tasks(&self) -> Vec<Rc<dyn AnyTask>> {
+    pub(crate) fn tasks(&self) -> Vec<Arc<dyn AnyTask>> {
         let mut v: Vec<_> = self
             .tasks
             .borrow()
@@ -330,7 +332,7 @@ impl Home {
 /// An unfinished task in its loop's table.
 pub(crate) struct TaskEntry {
     /// The task.
-    pub(crate) task: Rc<dyn AnyTask>,
+    pub(crate) task: Arc<dyn AnyTask>,
     /// Its coroutine: `Some` from creation until it returns or fails,
     /// except while a step polls it (the step takes it out and puts it back
     /// if it is still pending).

@@ -34,6 +34,7 @@ use crate::thread_name;
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// What a thread knows about the loops it runs and is home to.
 #[derive(Default)]
@@ -71,18 +72,18 @@ thread_local! {
     /// This thread's id, looked up once (`thread::current()` clones an `Arc`).
     static THREAD_ID: ThreadId = thread::current().id();
     /// The task whose step is running on this thread (set by the step).
-    static CURRENT_TASK: RefCell<Option<Rc<dyn AnyTask>>> = RefCell::new(None);
+    static CURRENT_TASK: RefCell<Option<Arc<dyn AnyTask>>> = RefCell::new(None);
 }
 
 /// The task whose step is running on this thread, if any (asyncio's
 /// `current_task()`, without the running-loop check).
-pub(crate) fn current_task() -> Option<Rc<dyn AnyTask>> {
+pub(crate) fn current_task() -> Option<Arc<dyn AnyTask>> {
     CURRENT_TASK.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 /// Records the task whose step this thread runs (asyncio's `_enter_task`,
 /// and with the previous one, `_leave_task`); returns the previous one.
-pub(crate) fn set_current_task(task: Option<Rc<dyn AnyTask>>) -> Option<Rc<dyn AnyTask>> {
+pub(crate) fn set_current_task(task: Option<Arc<dyn AnyTask>>) -> Option<Arc<dyn AnyTask>> {
     CURRENT_TASK
         .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), task))
         .ok()
@@ -232,6 +233,22 @@ impl EventLoop {
         Some(home)
     }
 
+    /// This thread's home of the loop, if it holds it; claims nothing.
+    pub(crate) fn own_home(&self) -> Option<Rc<Home>> {
+        if let Some(home) = running_home(self) {
+            return Some(home);
+        }
+        let me = current_thread_id();
+        let epoch = {
+            let st = self.lock();
+            match &st.home {
+                Some(home) if home.thread == me => st.epoch,
+                _ => return None,
+            }
+        };
+        home_for_claim(self, epoch)
+    }
+
     /// This thread's home of the loop, claiming the loop if it has no home.
     /// Fails with `BoundToThread` when another thread is home. Runs under the
     /// run-state lock; a stale home found on the way goes to `stale`, to be
@@ -339,7 +356,7 @@ impl EventLoop {
     }
 
     /// Unfinished tasks of this loop, if this thread is its home.
-    pub(crate) fn local_tasks(&self) -> Vec<Rc<dyn AnyTask>> {
+    pub(crate) fn local_tasks(&self) -> Vec<Arc<dyn AnyTask>> {
         running_home(self)
             .or_else(|| {
                 let st = self.lock();

@@ -10,7 +10,7 @@
 //! [`send`](crate::inbox::Inbox::send) wakes a parked loop.
 
 use super::shared::EventLoop;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, drop_each};
 use crate::handle::{Handle, Submission, TimerHandle};
 use crate::home::Ready;
 use crate::sync::Ordering;
@@ -128,8 +128,9 @@ impl EventLoop {
     }
 
     /// Keeps a loop-bound value in the loop's home under a fresh id, so that
-    /// a `Send` closure can name it (THREAD-1 applies): the destination of a
-    /// `wrap_future`, copied into from another thread.
+    /// a `Send` value can name it (THREAD-1 applies): the destination of a
+    /// `wrap_future`, copied into from another thread; a local done callback,
+    /// named by its future.
     pub(crate) fn stash(&self, value: Box<dyn Any>) -> Result<u64> {
         let id = self.shared.next_stash.fetch_add(1, Ordering::Relaxed);
         self.with_home(|home| {
@@ -144,5 +145,24 @@ impl EventLoop {
         self.with_home(|home| home.stash.borrow_mut().remove(&id))
             .ok()
             .flatten()
+    }
+
+    /// Drops the values stashed under `ids` (0 names none), if this thread
+    /// holds the loop's home; claims nothing. A panic of their destructors
+    /// is reported, not raised.
+    pub(crate) fn forget_local_callbacks(&self, ids: &[u64]) {
+        if ids.iter().all(|&id| id == 0) {
+            return;
+        }
+        let Some(home) = self.own_home() else {
+            return;
+        };
+        let removed: Vec<Box<dyn Any>> = {
+            let mut stash = home.stash.borrow_mut();
+            ids.iter().filter_map(|id| stash.remove(id)).collect()
+        };
+        let mut panics = Vec::new();
+        drop_each(removed, &mut panics);
+        self.report_drop_panics("a done callback", panics);
     }
 }

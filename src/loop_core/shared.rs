@@ -51,8 +51,8 @@ pub(crate) struct Shared {
 /// An event loop: a cheap, cloneable handle that can be sent to other threads.
 ///
 /// Loop-bound work (callbacks given to [`call_soon`](EventLoop::call_soon),
-/// timers, futures, tasks) is not `Send` and lives on the loop's home thread
-/// (SPEC.md THREAD-1); the thread-safe entry points ([`stop`](EventLoop::stop),
+/// timers, the steps of tasks, done callbacks) lives on the loop's home
+/// thread (SPEC.md THREAD-1); the thread-safe entry points ([`stop`](EventLoop::stop),
 /// [`close`](EventLoop::close), [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
 /// [`is_running`](EventLoop::is_running), [`time`](EventLoop::time), ...) work from
 /// anywhere.

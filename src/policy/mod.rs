@@ -197,7 +197,7 @@ impl Policy {
     /// slot left empty (POLICY-6, RUNNER-4).
     pub fn run<T, F>(&self, main: F) -> Result<T>
     where
-        T: Clone + 'static,
+        T: Clone + Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
         if running_loop().is_some() {
@@ -300,7 +300,7 @@ pub fn new_event_loop() -> EventLoop {
 /// ```
 pub fn run<T, F>(main: F) -> Result<T>
 where
-    T: Clone + 'static,
+    T: Clone + Send + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     process_policy().run(main)
@@ -310,7 +310,7 @@ where
 /// [`get_event_loop`] (POLICY-11), then see [`EventLoop::ensure_future`].
 pub fn ensure_future<T, F>(f: F) -> Result<crate::Future<T>>
 where
-    T: 'static,
+    T: Send + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     let mut slot = Some(f);

@@ -6,10 +6,10 @@ use crate::error::{Error, ExceptionContext, Result};
 use crate::event_loop::EventLoop;
 use crate::future::Future;
 use crate::loop_core::running_loop;
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering};
 use crate::task::TaskRef;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Makes the runner's loop.
 type LoopFactory = Box<dyn FnMut() -> EventLoop + Send>;
@@ -132,7 +132,7 @@ impl Runner {
     /// is closed` after `close`.
     pub fn run<T, F>(&mut self, main: F) -> Result<T>
     where
-        T: Clone + 'static,
+        T: Clone + Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
         if running_loop().is_some() {
@@ -185,7 +185,7 @@ fn cancel_all_tasks(lp: &EventLoop) {
     let left = Arc::new(AtomicUsize::new(tasks.len()));
     for t in &tasks {
         let (left, all_done) = (left.clone(), all_done.clone());
-        let hook: Rc<dyn Fn()> = Rc::new(move || {
+        let hook: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             if left.fetch_sub(1, Ordering::Relaxed) == 1 {
                 let _ = all_done.set_result(());
             }
@@ -231,7 +231,7 @@ pub fn run_with_loop_factory<T, F>(
     factory: impl FnMut() -> EventLoop + Send + 'static,
 ) -> Result<T>
 where
-    T: Clone + 'static,
+    T: Clone + Send + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     if running_loop().is_some() {

@@ -35,7 +35,7 @@ use std::fmt;
 use std::future::Future as StdFuture;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// The waker handed to foreign awaitables: `Send + Sync`, safe from any thread.
@@ -147,7 +147,7 @@ impl<T> From<&Task<T>> for Future<T> {
     }
 }
 
-impl<T: 'static> Task<T> {
+impl<T: Send + 'static> Task<T> {
     /// asyncio's `loop.create_task(coro)`: refuses a loopspec future or
     /// task (`TypeError`, after the closed check, as asyncio), then
     /// [`spawn`](Task::spawn)s.
@@ -174,10 +174,10 @@ impl<T: 'static> Task<T> {
         F: StdFuture<Output = Result<T>> + 'static,
     {
         let id = lp.next_task_id();
-        let waker = Waker::from(std::sync::Arc::new(TaskWaker { lp: lp.clone(), id }));
+        let waker = Waker::from(Arc::new(TaskWaker { lp: lp.clone(), id }));
         let state = TaskState::new(id, waker);
         let fut = Future::with_kind(lp, Kind::Task(state));
-        let task: Rc<dyn AnyTask> = fut.core.clone();
+        let task: Arc<dyn AnyTask> = fut.core.clone();
         lp.with_home(|home| {
             let coro: Pin<Box<dyn LocalCoroutine>> = Box::pin(coro);
             let entry = TaskEntry {
@@ -236,7 +236,7 @@ impl<T> Task<T> {
     }
 }
 
-impl<T: Clone + 'static> StdFuture for Task<T> {
+impl<T: Clone + Send + 'static> StdFuture for Task<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
@@ -259,7 +259,7 @@ impl<T: Clone + 'static> StdFuture for Task<T> {
 #[derive(Clone)]
 pub struct TaskRef {
     /// The task.
-    inner: Rc<dyn AnyTask>,
+    inner: Arc<dyn AnyTask>,
     /// Its loop (a task knows its loop only by [`LoopId`](crate::home::LoopId)).
     lp: EventLoop,
 }
@@ -278,7 +278,7 @@ impl PartialEq for TaskRef {
 
 impl TaskRef {
     /// `inner`, a task of `lp`.
-    pub(crate) fn new(inner: Rc<dyn AnyTask>, lp: &EventLoop) -> TaskRef {
+    pub(crate) fn new(inner: Arc<dyn AnyTask>, lp: &EventLoop) -> TaskRef {
         TaskRef {
             inner,
             lp: lp.clone(),
@@ -339,7 +339,7 @@ impl TaskRef {
 
     /// Whether this is the task `task`.
     pub fn is<T>(&self, task: &Task<T>) -> bool {
-        std::ptr::addr_eq(self.inner.core_addr(), Rc::as_ptr(&task.fut.core))
+        std::ptr::addr_eq(self.inner.core_addr(), Arc::as_ptr(&task.fut.core))
     }
 }
 
@@ -356,7 +356,7 @@ pub fn current_task() -> Result<Option<TaskRef>> {
 /// ([`Error::NoRunningLoop`] if none, POLICY-11).
 pub fn create_task<T, F>(coro: F) -> Result<Task<T>>
 where
-    T: 'static,
+    T: Send + 'static,
     F: StdFuture<Output = Result<T>> + 'static,
 {
     Task::create(&get_running_loop()?, coro)
@@ -444,7 +444,9 @@ pub async fn sleep(delay: f64) -> Result<()> {
 
 /// If `slot` holds a loopspec `Future<T>` or `Task<T>`, takes it out: the
 /// runtime `isfuture()` check of asyncio's `ensure_future`.
-pub(crate) fn take_future_like<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<Future<T>> {
+pub(crate) fn take_future_like<T: Send + 'static, F: 'static>(
+    slot: &mut Option<F>,
+) -> Option<Future<T>> {
     let any: &mut dyn Any = slot;
     if let Some(fut) = any.downcast_mut::<Option<Future<T>>>() {
         return fut.take();
@@ -456,7 +458,7 @@ pub(crate) fn take_future_like<T: 'static, F: 'static>(slot: &mut Option<F>) -> 
 }
 
 /// If `slot` holds a loopspec `Future<T>` or `Task<T>`, its repr.
-fn future_like_repr<T: 'static, F: 'static>(slot: &mut Option<F>) -> Option<String> {
+fn future_like_repr<T: Send + 'static, F: 'static>(slot: &mut Option<F>) -> Option<String> {
     let any: &mut dyn Any = slot;
     if let Some(Some(f)) = any.downcast_mut::<Option<Future<T>>>() {
         return Some(format!("{f:?}"));

@@ -22,14 +22,14 @@ use crate::profile::Profile;
 use crate::sync::Ordering;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// A task's core seen as a task. Every method is a no-op (or reads as a task
 /// that has none of it) on a core of another kind: only `Task::spawn` makes
 /// a core the loop sees as a task.
-impl<T: 'static> AnyTask for Core<T> {
-    fn step(self: Rc<Self>) {
+impl<T: Send + 'static> AnyTask for Core<T> {
+    fn step(self: Arc<Self>) {
         let fut = Future { core: self };
         if let Kind::Task(t) = &fut.core.kind {
             step(&fut, t);
@@ -72,7 +72,7 @@ impl<T: 'static> AnyTask for Core<T> {
         self.kind.task()?.step.lock().throw.take().map(|e| *e)
     }
 
-    fn throw_next_step(self: Rc<Self>, e: Error) {
+    fn throw_next_step(self: Arc<Self>, e: Error) {
         let fut = Future { core: self };
         if let Kind::Task(t) = &fut.core.kind {
             t.throw_at_next_step(e);
@@ -80,7 +80,7 @@ impl<T: 'static> AnyTask for Core<T> {
         }
     }
 
-    fn add_waiting_on(&self, f: Rc<dyn AnyFuture>) {
+    fn add_waiting_on(&self, f: Arc<dyn AnyFuture>) {
         if let Some(t) = self.kind.task() {
             t.step.lock().waiting_on.push(f);
         }
@@ -104,7 +104,7 @@ impl<T: 'static> AnyTask for Core<T> {
         }
     }
 
-    fn cancel(self: Rc<Self>, msg: Option<String>) -> bool {
+    fn cancel(self: Arc<Self>, msg: Option<String>) -> bool {
         let fut = Future { core: self };
         match &fut.core.kind {
             Kind::Task(t) => cancel_task(&fut, t, msg),
@@ -148,8 +148,8 @@ impl<T: 'static> AnyTask for Core<T> {
         Some(e)
     }
 
-    fn add_done_hook(self: Rc<Self>, hook: Rc<dyn Fn()>) -> Result<()> {
-        Future { core: self }.add_done_callback(Rc::new(move |_: &Future<T>| hook()))
+    fn add_done_hook(self: Arc<Self>, hook: Arc<dyn Fn() + Send + Sync>) -> Result<()> {
+        Future { core: self }.add_done_callback(Arc::new(move |_: &Future<T>| hook()))
     }
 }
 
@@ -161,7 +161,7 @@ fn drop_coro(lp: &EventLoop, coro: Pin<Box<dyn LocalCoroutine>>) {
 }
 
 /// Ends the task: cancelled for a `CancelledError`, else with the outcome.
-fn finish<T: 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>) {
+fn finish<T: Send + 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>) {
     match outcome {
         Err(Error::Cancelled(msg)) => {
             // asyncio hands the CancelledError that ended the task to the
@@ -177,7 +177,7 @@ fn finish<T: 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>) {
 }
 
 /// One step of a task: asyncio's `Task.__step`.
-fn step<T: 'static>(fut: &Future<T>, t: &TaskState) {
+fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
     t.scheduled.store(false, Ordering::Relaxed);
     if fut.done() {
         return;
@@ -255,7 +255,7 @@ fn step<T: 'static>(fut: &Future<T>, t: &TaskState) {
 }
 
 /// `Task.cancel(msg)` (TASK-4).
-fn cancel_task<T: 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) -> bool {
+fn cancel_task<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) -> bool {
     if fut.done() {
         return false;
     }
@@ -312,7 +312,7 @@ fn cancel_waiters(t: &TaskState, msg: Option<String>) -> Delivery {
 }
 
 /// Queues a step of the task (a no-op if one is queued).
-fn schedule_step<T: 'static>(fut: &Future<T>) {
-    let me: Rc<dyn AnyTask> = fut.core.clone();
+fn schedule_step<T: Send + 'static>(fut: &Future<T>) {
+    let me: Arc<dyn AnyTask> = fut.core.clone();
     let _ = fut.core.lp.with_home(|home| home.schedule_step(me));
 }

@@ -53,7 +53,7 @@ fn values<T>(out: Gathered<T>) -> Vec<T> {
 }
 
 /// A task that awaits `all` (the async block is the coroutine).
-fn awaiting<T: Clone + 'static>(s: &Scene, all: &Future<Gathered<T>>) -> Task<Gathered<T>> {
+fn awaiting<T: Clone + Send + 'static>(s: &Scene, all: &Future<Gathered<T>>) -> Task<Gathered<T>> {
     let all = all.clone();
     s.task(|_| async move { all.await })
 }

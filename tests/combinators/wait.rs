@@ -97,7 +97,7 @@ fn waiting_task(
 }
 
 /// Runs single iterations until `t` is done; returns how many it took.
-fn iterations_until_done<T: 'static>(s: &Scene, t: &Task<T>) -> usize {
+fn iterations_until_done<T: Send + 'static>(s: &Scene, t: &Task<T>) -> usize {
     let mut n = 0;
     while !t.done() {
         s.once();

@@ -34,7 +34,7 @@ async fn work<T>(
 }
 
 /// `wait_for(task, timeout)`, awaited by a new task on `s`'s loop.
-fn wait_for_task<T: Clone + 'static>(s: &Scene, task: &Task<T>, timeout: f64) -> Task<T> {
+fn wait_for_task<T: Clone + Send + 'static>(s: &Scene, task: &Task<T>, timeout: f64) -> Task<T> {
     let t = task.clone();
     s.task(move |_| async move { wait_for(t, Some(timeout)).await })
 }

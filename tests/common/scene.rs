@@ -152,7 +152,7 @@ impl Scene {
     }
 
     /// A task on the loop running `body`, which is given the scene.
-    pub fn task<T: 'static, F>(&self, body: impl FnOnce(Scene) -> F) -> Task<T>
+    pub fn task<T: Send + 'static, F>(&self, body: impl FnOnce(Scene) -> F) -> Task<T>
     where
         F: std::future::Future<Output = loopspec::Result<T>> + 'static,
     {
@@ -161,7 +161,7 @@ impl Scene {
 
     /// A task like [`Scene::task`] whose future holds `data`, dropped with
     /// the future (not when it completes).
-    pub fn task_with<T: 'static, D: 'static, F>(
+    pub fn task_with<T: Send + 'static, D: 'static, F>(
         &self,
         data: D,
         body: impl FnOnce(Scene) -> F,
@@ -294,7 +294,7 @@ pub fn capture_exceptions(lp: &EventLoop) -> Reports {
 }
 
 /// A task that sleeps `delay` seconds and then returns `value`.
-pub fn sleeper<T: Clone + 'static>(lp: &EventLoop, delay: f64, value: T) -> Task<T> {
+pub fn sleeper<T: Clone + Send + 'static>(lp: &EventLoop, delay: f64, value: T) -> Task<T> {
     lp.create_task(async move {
         loopspec::sleep(delay).await?;
         Ok(value)

@@ -11,7 +11,7 @@ use common::{
     in_thread, key_error, recv_or_hang, run_once, spawn_running, stop_running, value_error, vloop,
 };
 use loopspec::{
-    DoneCallback, Error, EventLoop, all_tasks, current_task, get_running_loop, set_event_loop,
+    Error, EventLoop, LocalDoneCallback, all_tasks, current_task, get_running_loop, set_event_loop,
 };
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -628,8 +628,8 @@ fn completing_a_future_of_a_closed_loop() {
     let with_cb = |ran: Option<&Rc<Cell<bool>>>| {
         let fut = s.create_future::<i32>();
         let r = ran.cloned();
-        let cb: DoneCallback<i32> = Rc::new(move |_| r.iter().for_each(|r| r.set(true)));
-        fut.add_done_callback(cb).unwrap();
+        let cb: LocalDoneCallback<i32> = Rc::new(move |_| r.iter().for_each(|r| r.set(true)));
+        fut.add_done_callback_local(cb).unwrap();
         fut
     };
     let ran = Rc::new(Cell::new(false));

@@ -6,7 +6,7 @@
 
 use common::{Scene, assert_py_error, capture_exceptions, cases, count, counter};
 use loopspec::{
-    DoneCallback, Error, EventLoop, ExceptionContext, ExceptionHandler, Future, Handle,
+    Error, EventLoop, ExceptionContext, ExceptionHandler, Future, Handle, LocalDoneCallback,
     TimerHandle, sleep,
 };
 use std::cell::RefCell;
@@ -123,8 +123,8 @@ fn what_the_batch_schedules_waits_for_the_next_iteration() {
         ("done callbacks of a future completed in the batch", |s| {
             let fut: Future<i32> = s.create_future();
             let log = s.log.clone();
-            let cb: DoneCallback<i32> = Rc::new(move |_: &Future<i32>| log.push("done"));
-            fut.add_done_callback(cb).unwrap();
+            let cb: LocalDoneCallback<i32> = Rc::new(move |_: &Future<i32>| log.push("done"));
+            fut.add_done_callback_local(cb).unwrap();
             s.soon(move |s| {
                 fut.set_result(1).unwrap();
                 s.push("set");
@@ -417,11 +417,11 @@ fn a_panicking_done_callback_or_default_handler_changes_nothing_else() {
     let s = Scene::new();
     let seen = capture_exceptions(&s);
     let fut: Future<u8> = s.create_future();
-    let bad: DoneCallback<u8> = Rc::new(|_: &Future<u8>| panic!("done-boom"));
+    let bad: LocalDoneCallback<u8> = Rc::new(|_: &Future<u8>| panic!("done-boom"));
     let log = s.log.clone();
-    let good: DoneCallback<u8> = Rc::new(move |_: &Future<u8>| log.push("good"));
-    fut.add_done_callback(bad).unwrap();
-    fut.add_done_callback(good).unwrap();
+    let good: LocalDoneCallback<u8> = Rc::new(move |_: &Future<u8>| log.push("good"));
+    fut.add_done_callback_local(bad).unwrap();
+    fut.add_done_callback_local(good).unwrap();
     fut.set_result(1).unwrap();
     assert_eq!(s.once(), ["good"]);
     assert_eq!(seen.messages().len(), 1);

@@ -6,7 +6,7 @@
 //! time.
 
 use common::{DropCount, Scene, assert_py_error, cases, count, counter, recv_or_hang, wait_parked};
-use loopspec::{DoneCallback, Error, EventLoop, Future, get_running_loop, yield_now};
+use loopspec::{Error, EventLoop, Future, LocalDoneCallback, get_running_loop, yield_now};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -339,10 +339,10 @@ fn run_until_complete_stops_one_iteration_after_the_future() {
         ("the future's other done callbacks are kept", |s| {
             let fut: Future<i32> = s.create_future();
             let log = s.log.clone();
-            let cb: DoneCallback<i32> = Rc::new(move |f: &Future<i32>| {
+            let cb: LocalDoneCallback<i32> = Rc::new(move |f: &Future<i32>| {
                 log.push(format!("done {}", f.result().unwrap()));
             });
-            fut.add_done_callback(cb).unwrap();
+            fut.add_done_callback_local(cb).unwrap();
             let f2 = fut.clone();
             s.later(1.0, move |_| f2.set_result(3).unwrap());
             assert_eq!(s.run_until_complete(fut).unwrap(), 3);

@@ -6,7 +6,7 @@
 #![allow(clippy::redundant_async_block)]
 
 use common::{Scene, assert_py_error, capture_exceptions, cases, value_error, vloop};
-use loopspec::{DoneCallback, Error, EventLoop, Future};
+use loopspec::{Error, EventLoop, Future, LocalDoneCallback};
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -41,7 +41,7 @@ fn poll_once<F: std::future::Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F
 }
 
 /// A done callback that records `tag` and the future's result.
-fn recorder(s: &Scene, tag: &str) -> DoneCallback<i32> {
+fn recorder(s: &Scene, tag: &str) -> LocalDoneCallback<i32> {
     let (log, tag) = (s.log.clone(), tag.to_string());
     Rc::new(move |f: &Future<i32>| log.push(format!("{tag}:{:?}", f.result())))
 }
@@ -49,7 +49,7 @@ fn recorder(s: &Scene, tag: &str) -> DoneCallback<i32> {
 /// A new future of `s`'s loop with `recorder(s, tag)` as its done callback.
 fn recorded(s: &Scene, tag: &str) -> Future<i32> {
     let fut = s.create_future::<i32>();
-    fut.add_done_callback(recorder(s, tag)).unwrap();
+    fut.add_done_callback_local(recorder(s, tag)).unwrap();
     fut
 }
 
@@ -223,8 +223,8 @@ fn done_callbacks_are_always_scheduled() {
         // was queued before and what is queued after.
         ("in registration order, through call_soon", |s| {
             let fut = recorded(s, "first");
-            fut.add_done_callback(recorder(s, "second")).unwrap();
-            fut.add_done_callback(recorder(s, "third")).unwrap();
+            fut.add_done_callback_local(recorder(s, "second")).unwrap();
+            fut.add_done_callback_local(recorder(s, "third")).unwrap();
             s.soon_log("before");
             fut.set_result(1).unwrap();
             s.soon_log("after");
@@ -241,10 +241,12 @@ fn done_callbacks_are_always_scheduled() {
             let fut = s.create_future::<i32>();
             fut.set_result(4).unwrap();
             s.soon_log("queued-first");
-            fut.add_done_callback(recorder(s, "late")).unwrap();
+            fut.add_done_callback_local(recorder(s, "late")).unwrap();
             let cancelled = s.create_future::<i32>();
             cancelled.cancel();
-            cancelled.add_done_callback(recorder(s, "gone")).unwrap();
+            cancelled
+                .add_done_callback_local(recorder(s, "gone"))
+                .unwrap();
             assert!(s.log.get().is_empty());
             let want = ["queued-first", "late:Ok(4)", "gone:Err(CancelledError())"];
             assert_eq!(s.once(), want);
@@ -253,9 +255,9 @@ fn done_callbacks_are_always_scheduled() {
         ("added during the callbacks: the next iteration", |s| {
             let fut = s.create_future::<i32>();
             let (late, log) = (recorder(s, "late"), s.log.clone());
-            fut.add_done_callback(Rc::new(move |f: &Future<i32>| {
+            fut.add_done_callback_local(Rc::new(move |f: &Future<i32>| {
                 log.push("early");
-                f.add_done_callback(late.clone()).unwrap();
+                f.add_done_callback_local(late.clone()).unwrap();
             }))
             .unwrap();
             fut.set_result(1).unwrap();
@@ -266,8 +268,8 @@ fn done_callbacks_are_always_scheduled() {
             let fut = s.create_future::<i32>();
             let got: Rc<RefCell<Option<Future<i32>>>> = Rc::default();
             let g = got.clone();
-            let cb: DoneCallback<i32> = Rc::new(move |f| *g.borrow_mut() = Some(f.clone()));
-            fut.add_done_callback(cb).unwrap();
+            let cb: LocalDoneCallback<i32> = Rc::new(move |f| *g.borrow_mut() = Some(f.clone()));
+            fut.add_done_callback_local(cb).unwrap();
             fut.set_result(1).unwrap();
             s.once();
             assert_eq!(got.borrow().as_ref(), Some(&fut));
@@ -286,15 +288,15 @@ fn removing_and_failing_done_callbacks() {
     let (dup, other) = (recorder(&s, "dup"), recorder(&s, "other"));
     // Two callbacks with identical behaviour are still different callbacks.
     let twin = recorder(&s, "dup");
-    fut.add_done_callback(dup.clone()).unwrap();
-    fut.add_done_callback(other.clone()).unwrap();
-    fut.add_done_callback(dup.clone()).unwrap();
-    assert_eq!(fut.remove_done_callback(&twin), 0);
-    assert_eq!(fut.remove_done_callback(&dup), 2);
-    assert_eq!(fut.remove_done_callback(&dup), 0);
-    fut.add_done_callback(Rc::new(|_: &Future<i32>| panic!("cb failed")))
+    fut.add_done_callback_local(dup.clone()).unwrap();
+    fut.add_done_callback_local(other.clone()).unwrap();
+    fut.add_done_callback_local(dup.clone()).unwrap();
+    assert_eq!(fut.remove_done_callback_local(&twin), 0);
+    assert_eq!(fut.remove_done_callback_local(&dup), 2);
+    assert_eq!(fut.remove_done_callback_local(&dup), 0);
+    fut.add_done_callback_local(Rc::new(|_: &Future<i32>| panic!("cb failed")))
         .unwrap();
-    fut.add_done_callback(recorder(&s, "last")).unwrap();
+    fut.add_done_callback_local(recorder(&s, "last")).unwrap();
     let seen = capture_exceptions(&s);
     fut.set_result(1).unwrap();
     assert_eq!(s.once(), ["other:Ok(1)", "last:Ok(1)"]);
@@ -488,7 +490,7 @@ fn awaiting_a_done_future_again() {
             let (count, waker) = counting_waker();
             s.soon_log("earlier");
             assert_eq!(poll_once(&mut fut, &waker), Poll::Pending);
-            fut.add_done_callback(recorder(s, "cb")).unwrap();
+            fut.add_done_callback_local(recorder(s, "cb")).unwrap();
             fut.set_exception(value_error("x")).unwrap();
             s.soon(move |s| s.push(format!("later woken={}", count.count())));
             let want = ["earlier", r#"cb:Err(ValueError('x'))"#, "later woken=1"];

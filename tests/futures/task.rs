@@ -16,6 +16,7 @@ use loopspec::{Error, Profile, Task, TaskRef};
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 /// A foreign future: pending on its first poll, ready on every later one.
@@ -51,7 +52,7 @@ fn two_steps(s: &Scene, name: &'static str, value: i32) -> Task<i32> {
 /// A task that, at its first step, takes the task `slot` holds by then,
 /// awaits it and records `name: outcome` (so tasks can await each other, or
 /// themselves: the slots are filled after the tasks are made).
-fn awaiting_the_task_in<T: Clone + std::fmt::Debug + 'static>(
+fn awaiting_the_task_in<T: Clone + std::fmt::Debug + Send + 'static>(
     s: &Scene,
     slot: &Rc<RefCell<Option<Task<T>>>>,
     name: &'static str,
@@ -404,11 +405,12 @@ fn task_cancel_of_an_await_cycle_of_two_tasks_cancels_each_once() {
 /// A value whose `Drop` cancels a task (user code running inside the step
 /// that drops it).
 #[derive(Clone)]
-struct CancelsOnDrop(Rc<RefCell<Option<TaskRef>>>);
+struct CancelsOnDrop(Arc<Mutex<Option<TaskRef>>>);
 
 impl Drop for CancelsOnDrop {
     fn drop(&mut self) {
-        if let Some(t) = self.0.borrow_mut().take() {
+        let taken = self.0.lock().unwrap().take();
+        if let Some(t) = taken {
             t.cancel();
         }
     }
@@ -422,10 +424,10 @@ impl Drop for CancelsOnDrop {
 #[test]
 fn task_cancelled_by_the_drop_of_what_it_awaited() {
     let s = Scene::new();
-    let me: Rc<RefCell<Option<TaskRef>>> = Rc::default();
+    let me: Arc<Mutex<Option<TaskRef>>> = Arc::default();
     let m = me.clone();
     let task = s.task(|s| async move {
-        *m.borrow_mut() = loopspec::current_task()?;
+        *m.lock().unwrap() = loopspec::current_task()?;
         let tmp: loopspec::Future<CancelsOnDrop> = s.create_future();
         let mut polled = tmp.clone();
         // Poll it once, so the task records it as awaited, and move on.

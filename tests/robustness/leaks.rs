@@ -9,7 +9,9 @@
 //! "made N, dropped N - k".
 
 use common::{Scene, capture_exceptions, run_once};
-use loopspec::{ConcurrentFuture, DoneCallback, Error, Future, ReturnWhen, Task};
+use loopspec::{
+    ConcurrentFuture, DoneCallback, Error, Future, LocalDoneCallback, ReturnWhen, Task,
+};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,15 +47,15 @@ impl Counter {
 
     /// A done callback holding a guard: alive as long as the future it is
     /// registered on is.
-    fn done_callback<T: 'static>(&self) -> DoneCallback<T> {
+    fn done_callback<T: Send + 'static>(&self) -> DoneCallback<T> {
         let g = self.guard();
-        Rc::new(move |_: &Future<T>| {
+        Arc::new(move |_: &Future<T>| {
             let _ = &g;
         })
     }
 
     /// A task of `s` running `fut`, its future holding a guard.
-    fn task<T: 'static>(
+    fn task<T: Send + 'static>(
         &self,
         s: &Scene,
         fut: impl std::future::Future<Output = loopspec::Result<T>> + 'static,
@@ -87,6 +89,33 @@ fn close_frees_queued_callbacks_and_timers() {
     assert_eq!(c.dropped(), 0);
     s.close().unwrap();
     c.assert_all_dropped("callbacks and timers at close()");
+}
+
+/// A local done callback is kept by the loop's home thread, not by its
+/// future: `close()` drops it, while the future lives on; dropping a pending
+/// future on the home thread drops its local callbacks at once.
+/// Rules: THREAD-6, LIFE-7
+#[test]
+fn close_frees_local_done_callbacks_of_futures_still_held() {
+    let (c, s) = (Counter::default(), Scene::new());
+    let kept: Future<i32> = s.create_future();
+    let g = c.guard();
+    let local: LocalDoneCallback<i32> = Rc::new(move |_: &Future<i32>| {
+        let _ = &g;
+    });
+    kept.add_done_callback_local(local).unwrap();
+    let dropped: Future<i32> = s.create_future();
+    let g = c.guard();
+    dropped
+        .add_done_callback_local(Rc::new(move |_: &Future<i32>| {
+            let _ = &g;
+        }))
+        .unwrap();
+    drop(dropped);
+    assert_eq!(c.dropped(), 1, "the dropped future's local callback");
+    s.close().unwrap();
+    c.assert_all_dropped("local done callbacks");
+    assert!(!kept.done());
 }
 
 /// Rules: LIFE-7, TASK-8

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::future::Future as _;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
@@ -46,14 +47,14 @@ fn with_loop_homed_in(home: &str, misuse: impl FnOnce(&EventLoop) -> Vec<Error>)
 }
 
 /// What a plain callback of a running loop gets from `call`.
-fn from_a_callback<T: 'static>(
+fn from_a_callback<T: Send + 'static>(
     call: impl FnOnce(&EventLoop) -> loopspec::Result<T> + 'static,
 ) -> Error {
     from_a_callback_of(&vloop(), call)
 }
 
 /// What a plain callback of `lp`, running, gets from `call`.
-fn from_a_callback_of<T: 'static>(
+fn from_a_callback_of<T: Send + 'static>(
     lp: &EventLoop,
     call: impl FnOnce(&EventLoop) -> loopspec::Result<T> + 'static,
 ) -> Error {
@@ -67,7 +68,7 @@ fn from_a_callback_of<T: 'static>(
 }
 
 /// What a task of a running loop gets from `call`.
-fn from_a_task<T: 'static>(
+fn from_a_task<T: Send + 'static>(
     call: impl std::future::Future<Output = loopspec::Result<T>> + 'static,
 ) -> Error {
     let r = vloop().run_until_complete(async move { Ok(call.await.err()) });
@@ -77,7 +78,7 @@ fn from_a_task<T: 'static>(
 /// A future of `lp` with a done callback.
 fn with_a_callback(lp: &EventLoop) -> Future<i32> {
     let fut = lp.create_future();
-    fut.add_done_callback(Rc::new(|_: &Future<i32>| ()))
+    fut.add_done_callback(Arc::new(|_: &Future<i32>| ()))
         .unwrap();
     fut
 }
@@ -225,7 +226,7 @@ fn misuses() -> Vec<Misuse> {
         (21, || {
             let lp = vloop();
             lp.call_later(100.0, || ()).unwrap(); // this thread is the home
-            // A future is not Send: make one on the other thread, for this loop.
+            // A future of this loop, with a callback, completed on the other thread.
             let remote = lp.clone();
             let (err, done) = in_thread("other", move || {
                 let f = with_a_callback(&remote);

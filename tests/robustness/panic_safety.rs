@@ -13,7 +13,7 @@ use common::{
     DropCount, INTENTIONAL, PanicOnDrop, Reports, Scene, capture_exceptions, cf_result, count,
     counter, quiet_panics, run_once, vloop,
 };
-use loopspec::{ConcurrentFuture, DoneCallback, Error, EventLoop, Future};
+use loopspec::{ConcurrentFuture, Error, EventLoop, Future, LocalDoneCallback};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -108,12 +108,13 @@ fn panicking_done_callback_is_reported_and_the_others_still_run() {
     panicking(|s, seen| {
         let fut: Future<i32> = s.create_future();
         let (l1, l3) = (s.log.clone(), s.log.clone());
-        let first: DoneCallback<i32> =
+        let first: LocalDoneCallback<i32> =
             Rc::new(move |f: &Future<i32>| l1.push(format!("first {:?}", f.result())));
-        let bad: DoneCallback<i32> = Rc::new(|_: &Future<i32>| panic!("boom in a done callback"));
-        let third: DoneCallback<i32> = Rc::new(move |_: &Future<i32>| l3.push("third"));
+        let bad: LocalDoneCallback<i32> =
+            Rc::new(|_: &Future<i32>| panic!("boom in a done callback"));
+        let third: LocalDoneCallback<i32> = Rc::new(move |_: &Future<i32>| l3.push("third"));
         for cb in [first, bad, third] {
-            fut.add_done_callback(cb).unwrap();
+            fut.add_done_callback_local(cb).unwrap();
         }
         fut.set_result(5).unwrap();
         assert!(s.log.get().is_empty(), "done callbacks never run inline");

@@ -13,7 +13,7 @@ use common::{
     Scene, assert_cancelled, capture_exceptions, cases, cf_exception, cf_result, in_thread,
     recv_or_hang, value_error,
 };
-use loopspec::{CfState, ConcurrentFuture, DoneCallback, Error, Future, Profile, wrap_future};
+use loopspec::{CfState, ConcurrentFuture, Error, Future, LocalDoneCallback, Profile, wrap_future};
 use std::sync::mpsc;
 use std::thread;
 
@@ -187,9 +187,9 @@ fn the_copy_is_made_in_an_iteration() {
         let s = Scene::new();
         let (cf, w) = wrapped::<i32>(&s);
         let log = s.log.clone();
-        let cb: DoneCallback<i32> =
+        let cb: LocalDoneCallback<i32> =
             std::rc::Rc::new(move |_| log.push(thread::current().name().unwrap_or("?")));
-        w.add_done_callback(cb).unwrap();
+        w.add_done_callback_local(cb).unwrap();
         let completer = thread::Builder::new().name("completer".into());
         completer
             .spawn(move || cf.set_result(1))

@@ -40,7 +40,7 @@ fn join_error(e: tokio::task::JoinError) -> Error {
 /// first step: made by a task before it awaits something, it steps after
 /// that task has polled what it awaits (pending, waker stored), so what
 /// `go` releases on a tokio thread must wake that task from there.
-fn send_go<T: 'static>(
+fn send_go<T: Send + 'static>(
     go: tokio::sync::oneshot::Sender<T>,
     value: T,
 ) -> loopspec::Result<loopspec::Task<()>> {

@@ -16,7 +16,10 @@ use common::{
     recv_or_hang, run_once, spawn_running, stop_running, thread_cases, unnamed_thread_name,
     value_error, vloop,
 };
-use loopspec::{Error, EventLoop, Future, Handle, Task, TaskRef, TimerHandle};
+use loopspec::{
+    ConcurrentFuture, Error, EventLoop, Future, Handle, LocalDoneCallback, Task, TaskRef,
+    TimerHandle,
+};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -53,7 +56,10 @@ fn assert_bound_to(err: &Error, home: &str) {
 /// counter; returns the errors (one per call), asserting there are four.
 fn loop_bound_calls(lp: &EventLoop, dropped: &Counter) -> Vec<Error> {
     let guard = || DropCount(dropped.clone());
-    let (a, b, c, d) = (guard(), guard(), guard(), guard());
+    let (a, b, c, d, e) = (guard(), guard(), guard(), guard(), guard());
+    let local: LocalDoneCallback<i32> = Rc::new(move |_: &Future<i32>| {
+        let _ = &e;
+    });
     let errs = vec![
         lp.call_soon(move || drop(a)).map(drop),
         lp.call_later(1.0, move || drop(b)).map(drop),
@@ -63,6 +69,7 @@ fn loop_bound_calls(lp: &EventLoop, dropped: &Counter) -> Vec<Error> {
             Ok(())
         })
         .map(drop),
+        lp.create_future::<i32>().add_done_callback_local(local),
     ];
     errs.into_iter().map(Result::unwrap_err).collect()
 }
@@ -118,7 +125,7 @@ fn loop_bound_calls_belong_to_the_home_thread() {
             .join()
             .unwrap();
             errs.iter().for_each(assert_non_thread_safe);
-            assert_eq!(dropped, (4, true), "dropped, not run; threadsafe works");
+            assert_eq!(dropped, (5, true), "dropped, not run; threadsafe works");
             assert_eq!(s.once(), ["home"], "the home's work is untouched");
         }),
         ("home", "while the loop runs here", || {
@@ -142,7 +149,7 @@ fn loop_bound_calls_belong_to_the_home_thread() {
                     // create_future is not loop-bound; scheduling its callbacks is.
                     let with_cb = || {
                         let f = l2.create_future::<i32>();
-                        f.add_done_callback(Rc::new(|_: &Future<i32>| ())).unwrap();
+                        f.add_done_callback(Arc::new(|_: &Future<i32>| ())).unwrap();
                         f
                     };
                     let (a, b, c) = (with_cb(), with_cb(), with_cb());
@@ -181,7 +188,7 @@ fn loop_bound_calls_belong_to_the_home_thread() {
     loop_bound_calls(&lp, &dropped)
         .iter()
         .for_each(assert_non_thread_safe);
-    assert_eq!(count(&dropped), 4);
+    assert_eq!(count(&dropped), 5);
     stop_running(&lp, runner);
 }
 
@@ -564,19 +571,22 @@ macro_rules! is_send {
     };
 }
 
-/// `EventLoop` and the handles are `Send + Sync`; futures and tasks are
-/// not (checked at compile time, by a probe that can be seen to work); the
-/// thread-safe entry points — cancelling handles, `call_soon_threadsafe`,
-/// `stop`, the questions, `close` — work from any thread.
+/// `EventLoop`, the handles, futures and tasks are `Send + Sync` (checked at
+/// compile time; the probe can be seen to say no); the thread-safe entry
+/// points — cancelling handles, `call_soon_threadsafe`, `stop`, the
+/// questions, `close` — work from any thread.
 /// Rules: THREAD-6
 #[test]
 fn what_is_send_and_what_works_from_any_thread() {
     assert_send_sync::<EventLoop>();
     assert_send_sync::<Handle>();
     assert_send_sync::<TimerHandle>();
+    assert_send_sync::<Future<i32>>();
+    assert_send_sync::<Task<i32>>();
+    assert_send_sync::<TaskRef>();
+    assert_send_sync::<ConcurrentFuture<i32>>();
     const { assert!(is_send!(i32) && is_send!(EventLoop) && !is_send!(Rc<i32>)) };
-    const { assert!(!is_send!(Future<i32>) && !is_send!(Task<i32>)) };
-    const { assert!(!is_send!(Future<Arc<AtomicUsize>>) && !is_send!(TaskRef)) };
+    const { assert!(is_send!(Future<Arc<AtomicUsize>>) && is_send!(Task<i32>)) };
     let s = Scene::new();
     s.soon_log("kept");
     let h = s.soon_log("cancelled");
@@ -722,7 +732,7 @@ fn a_task_waker_wakes_the_task_from_any_thread() {
         let fut = CrossThread(s, Some(waker_tx));
         let task = l.create_task(async move { Ok(fut.await) }).unwrap();
         let cb = Rc::new(move |t: &Future<u32>| done_tx.send(t.result().unwrap()).unwrap());
-        task.add_done_callback(cb).unwrap();
+        task.add_done_callback_local(cb).unwrap();
     })
     .unwrap();
     let waker = recv_or_hang(&waker_rx, "the task's waker");

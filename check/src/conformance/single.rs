@@ -12,8 +12,8 @@
 //! corpus and the differential comparison with it.
 
 use loopspec::{
-    ClockKind, DoneCallback, Error, EventLoop, ExceptionContext, Future, Gathered, Handle, Profile,
-    ReturnWhen, Task, TimerHandle,
+    ClockKind, Error, EventLoop, ExceptionContext, Future, Gathered, Handle, LocalDoneCallback,
+    Profile, ReturnWhen, Task, TimerHandle,
 };
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -535,8 +535,8 @@ struct Rt {
     events: RefCell<Vec<Value>>,
     reg: RefCell<BTreeMap<String, Entry>>,
     handles: RefCell<HashMap<String, HandleRef>>,
-    done_cbs: RefCell<HashMap<String, DoneCallback<Value>>>,
-    gather_cbs: RefCell<HashMap<String, DoneCallback<Gathered<Value>>>>,
+    done_cbs: RefCell<HashMap<String, LocalDoneCallback<Value>>>,
+    gather_cbs: RefCell<HashMap<String, LocalDoneCallback<Gathered<Value>>>>,
     bad: RefCell<Option<String>>,
 }
 
@@ -630,22 +630,22 @@ impl Rt {
         Ok(move || rt.run_callback(&name))
     }
 
-    fn done_cb(self: &Rc<Self>, name: &str) -> Result<DoneCallback<Value>, Fail> {
+    fn done_cb(self: &Rc<Self>, name: &str) -> Result<LocalDoneCallback<Value>, Fail> {
         self.named_cb(&self.done_cbs, name)
     }
 
-    fn gather_cb(self: &Rc<Self>, name: &str) -> Result<DoneCallback<Gathered<Value>>, Fail> {
+    fn gather_cb(self: &Rc<Self>, name: &str) -> Result<LocalDoneCallback<Gathered<Value>>, Fail> {
         self.named_cb(&self.gather_cbs, name)
     }
 
     /// The done callback that runs callback `name`: one per name and future
     /// type, so that `remove_done_callback` finds the one `add_done_callback`
     /// added.
-    fn named_cb<T: 'static>(
+    fn named_cb<T: Send + 'static>(
         self: &Rc<Self>,
-        table: &RefCell<HashMap<String, DoneCallback<T>>>,
+        table: &RefCell<HashMap<String, LocalDoneCallback<T>>>,
         name: &str,
-    ) -> Result<DoneCallback<T>, Fail> {
+    ) -> Result<LocalDoneCallback<T>, Fail> {
         self.known_cb(name)?;
         let mut table = table.borrow_mut();
         let cb = table.entry(name.to_string()).or_insert_with(|| {
@@ -716,15 +716,15 @@ impl Rt {
                 self.ev(json!({"ev": "result", "by": by, "target": target, "out": out}));
             }
             OpKind::AddDoneCallback { target, cb } => match self.entry(target)? {
-                Entry::Task(t) => t.add_done_callback(self.done_cb(cb)?)?,
-                Entry::Fut(f) => f.add_done_callback(self.done_cb(cb)?)?,
-                Entry::Gather(g) => g.add_done_callback(self.gather_cb(cb)?)?,
+                Entry::Task(t) => t.add_done_callback_local(self.done_cb(cb)?)?,
+                Entry::Fut(f) => f.add_done_callback_local(self.done_cb(cb)?)?,
+                Entry::Gather(g) => g.add_done_callback_local(self.gather_cb(cb)?)?,
             },
             OpKind::RemoveDoneCallback { target, cb } => {
                 let n = match self.entry(target)? {
-                    Entry::Task(t) => t.remove_done_callback(&self.done_cb(cb)?),
-                    Entry::Fut(f) => f.remove_done_callback(&self.done_cb(cb)?),
-                    Entry::Gather(g) => g.remove_done_callback(&self.gather_cb(cb)?),
+                    Entry::Task(t) => t.remove_done_callback_local(&self.done_cb(cb)?),
+                    Entry::Fut(f) => f.remove_done_callback_local(&self.done_cb(cb)?),
+                    Entry::Gather(g) => g.remove_done_callback_local(&self.gather_cb(cb)?),
                 };
                 self.ev(json!({"ev": "removed", "by": by, "target": target, "cb": cb, "ret": n}));
             }

@@ -83,8 +83,8 @@
 
 use loopspec::warnings;
 use loopspec::{
-    ClockKind, ConcurrentFuture, DoneCallback, Error, EventLoop, Executor, Future, Handle, Policy,
-    Profile, Runner, Task, TaskRef, ThreadPool, TimerHandle,
+    ClockKind, ConcurrentFuture, Error, EventLoop, Executor, Future, Handle, LocalDoneCallback,
+    Policy, Profile, Runner, Task, TaskRef, ThreadPool, TimerHandle,
 };
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
@@ -2442,9 +2442,9 @@ impl Run {
                 }
                 Target::Local(l) => {
                     let f = l?.fut();
-                    let done: DoneCallback<Value> =
+                    let done: LocalDoneCallback<Value> =
                         Rc::new(move |_: &Future<Value>| run.loop_callback(&cb));
-                    f.add_done_callback(done)
+                    f.add_done_callback_local(done)
                 }
             },
             |_| Value::Null,

@@ -95,7 +95,7 @@ pub fn observe(sc: &Scenario) -> Observed {
             })
             .unwrap();
         let (log2, lp2) = (log.clone(), lp.clone());
-        t.add_done_callback(Rc::new(move |_: &Future<i64>| {
+        t.add_done_callback_local(Rc::new(move |_: &Future<i64>| {
             log2.borrow_mut().push((i, whole(lp2.time())))
         }))
         .unwrap();
