@@ -200,13 +200,28 @@ where
     M: FnOnce() -> F + Send + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
+    run_coroutine_threadsafe_local(make, lp)
+}
+
+/// [`run_coroutine_threadsafe`] whose coroutine need not be `Send`: `make`
+/// builds it on the loop's thread, where it runs as a local task
+/// ([`EventLoop::create_task_local`]).
+pub fn run_coroutine_threadsafe_local<T, M, F>(
+    make: M,
+    lp: &EventLoop,
+) -> Result<ConcurrentFuture<T>>
+where
+    T: Send + Clone + 'static,
+    M: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = Result<T>> + 'static,
+{
     let cf = ConcurrentFuture::new();
     cf.set_completing_loop(lp);
     let guard = FailIfDropped::new(cf.clone());
     let target = lp.clone();
     lp.call_soon_threadsafe(move || {
         let dest = guard.disarm();
-        match target.create_task(make()) {
+        match target.create_task_local(make()) {
             Ok(task) => chain_task_to_concurrent(&target, task, dest),
             Err(e) => {
                 if dest.set_running_or_notify_cancel() == Ok(true) {

@@ -339,7 +339,7 @@ where
     }
     let lp = get_running_loop()?;
     if timeout.is_some_and(|t| t <= 0.0) {
-        let fut = lp.ensure_future(fut)?;
+        let fut = lp.ensure_future_local(fut)?;
         if fut.done() {
             return fut.result();
         }

@@ -207,18 +207,18 @@ impl Drop for Submission {
 ///
 /// ```
 /// use loopspec::{ClockKind, EventLoop};
-/// use std::cell::Cell;
-/// use std::rc::Rc;
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
 ///
 /// let lp = EventLoop::with_clock(ClockKind::Virtual);
-/// let ran = Rc::new(Cell::new(false));
+/// let ran = Arc::new(AtomicBool::new(false));
 /// let r = ran.clone();
-/// let h = lp.call_soon(move || r.set(true)).unwrap();
+/// let h = lp.call_soon(move || r.store(true, Ordering::Relaxed)).unwrap();
 /// h.cancel();
 /// lp.stop();
 /// lp.run_forever().unwrap();
 /// assert!(h.cancelled());
-/// assert!(!ran.get());
+/// assert!(!ran.load(Ordering::Relaxed));
 /// ```
 #[derive(Clone)]
 pub struct Handle {

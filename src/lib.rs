@@ -61,7 +61,7 @@ mod thread_name;
 pub mod thread_pool;
 pub mod warnings;
 
-pub use chain::{run_coroutine_threadsafe, wrap_future};
+pub use chain::{run_coroutine_threadsafe, run_coroutine_threadsafe_local, wrap_future};
 pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
@@ -74,11 +74,13 @@ pub use handle::{Handle, TimerHandle};
 pub use inbox::InboxStats;
 pub use loop_thread::LoopThread;
 pub use policy::{
-    Policy, ensure_future, get_event_loop, get_event_loop_policy, get_event_loop_with,
-    new_event_loop, run, set_event_loop, set_event_loop_policy,
+    Policy, ensure_future, ensure_future_local, get_event_loop, get_event_loop_policy,
+    get_event_loop_with, new_event_loop, run, set_event_loop, set_event_loop_policy,
 };
 pub use profile::Profile;
 pub use runner::{Runner, run_with_loop_factory};
-pub use task::{Task, TaskRef, YieldNow, create_task, current_task, sleep, yield_now};
+pub use task::{
+    Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
+};
 pub use thread_pool::{Executor, Job, ThreadPool};
 pub use warnings::{Warning, catch_warnings};

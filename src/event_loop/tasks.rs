@@ -1,6 +1,6 @@
 //! The loop's futures and tasks: [`create_future`](EventLoop::create_future),
 //! [`create_task`](EventLoop::create_task),
-//! [`ensure_future`](EventLoop::ensure_future) (SPEC.md FUT-1, TASK-1,
+//! [`ensure_future`](EventLoop::ensure_future) and their `_local` forms (SPEC.md FUT-1, TASK-1,
 //! TASK-2), [`all_tasks`], and cancelling a task by id (the loop-thread end
 //! of a cancellation forwarded from another thread).
 
@@ -25,6 +25,18 @@ impl EventLoop {
     pub fn create_task<T, F>(&self, coro: F) -> Result<Task<T>>
     where
         T: Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        Task::create(self, coro)
+    }
+
+    /// [`create_task`](EventLoop::create_task) for a coroutine that is not
+    /// `Send`: a local task, whose coroutine stays on the thread that makes
+    /// it — the loop's home thread, or the thread that becomes it
+    /// (THREAD-1). Its `Task` handle is `Send` all the same.
+    pub fn create_task_local<T, F>(&self, coro: F) -> Result<Task<T>>
+    where
+        T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
         Task::create(self, coro)
@@ -34,6 +46,17 @@ impl EventLoop {
     /// [`Task`] of this loop is returned as it is (one of another loop is a
     /// `ValueError`); any other Rust future is wrapped in a new task.
     pub fn ensure_future<T, F>(&self, f: F) -> Result<Future<T>>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        Ok(self.ensure_future_inner(f)?.0)
+    }
+
+    /// [`ensure_future`](EventLoop::ensure_future) for a future that is not
+    /// `Send`: a coroutine becomes a local task
+    /// ([`create_task_local`](EventLoop::create_task_local)).
+    pub fn ensure_future_local<T, F>(&self, f: F) -> Result<Future<T>>
     where
         T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
@@ -53,7 +76,7 @@ impl EventLoop {
             Some(fut) => Ok((fut, false)),
             None => {
                 let coro = slot.take().ok_or(Error::Closed)?;
-                Ok((self.create_task(coro)?.into_future(), true))
+                Ok((self.create_task_local(coro)?.into_future(), true))
             }
         }
     }

@@ -26,19 +26,39 @@ impl EventLoop {
     ///
     /// ```
     /// use loopspec::{ClockKind, EventLoop};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// for i in 0..3 {
+    ///     let log = log.clone();
+    ///     lp.call_soon(move || log.lock().unwrap().push(i)).unwrap();
+    /// }
+    /// lp.stop();
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
+    /// ```
+    pub fn call_soon<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
+        self.call_soon_local(f)
+    }
+
+    /// [`call_soon`](EventLoop::call_soon) for a closure that is not `Send`:
+    /// local work, which stays on the thread that schedules it — the loop's
+    /// home thread, or the thread that becomes it (THREAD-1).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
     /// use std::{cell::RefCell, rc::Rc};
     ///
     /// let lp = EventLoop::with_clock(ClockKind::Virtual);
     /// let log = Rc::new(RefCell::new(Vec::new()));
-    /// for i in 0..3 {
-    ///     let log = log.clone();
-    ///     lp.call_soon(move || log.borrow_mut().push(i)).unwrap();
-    /// }
+    /// let l = log.clone();
+    /// lp.call_soon_local(move || l.borrow_mut().push("ran")).unwrap();
     /// lp.stop();
     /// lp.run_forever().unwrap();
-    /// assert_eq!(*log.borrow(), [0, 1, 2]);
+    /// assert_eq!(*log.borrow(), ["ran"]);
     /// ```
-    pub fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Result<Handle> {
+    pub fn call_soon_local<F: FnOnce() + 'static>(&self, f: F) -> Result<Handle> {
         let handle = Handle::for_callback::<F>();
         let h = handle.clone();
         self.with_home(move |home| {
@@ -90,15 +110,31 @@ impl EventLoop {
     /// lp.run_forever().unwrap();
     /// assert_eq!(lp.time(), 1.5);
     /// ```
-    pub fn call_later<F: FnOnce() + 'static>(&self, delay: f64, f: F) -> Result<TimerHandle> {
+    pub fn call_later<F: FnOnce() + Send + 'static>(
+        &self,
+        delay: f64,
+        f: F,
+    ) -> Result<TimerHandle> {
+        self.call_later_local(delay, f)
+    }
+
+    /// [`call_later`](EventLoop::call_later) for a closure that is not
+    /// `Send`: local work, as [`call_soon_local`](EventLoop::call_soon_local).
+    pub fn call_later_local<F: FnOnce() + 'static>(&self, delay: f64, f: F) -> Result<TimerHandle> {
         if delay.is_nan() {
             return Err(Error::NanTime);
         }
-        self.call_at(self.time() + delay, f)
+        self.call_at_local(self.time() + delay, f)
     }
 
     /// Schedules `f` to run at loop time `when` (SCHED-4).
-    pub fn call_at<F: FnOnce() + 'static>(&self, when: f64, f: F) -> Result<TimerHandle> {
+    pub fn call_at<F: FnOnce() + Send + 'static>(&self, when: f64, f: F) -> Result<TimerHandle> {
+        self.call_at_local(when, f)
+    }
+
+    /// [`call_at`](EventLoop::call_at) for a closure that is not `Send`:
+    /// local work, as [`call_soon_local`](EventLoop::call_soon_local).
+    pub fn call_at_local<F: FnOnce() + 'static>(&self, when: f64, f: F) -> Result<TimerHandle> {
         if when.is_nan() {
             return Err(Error::NanTime);
         }

@@ -311,6 +311,16 @@ where
 pub fn ensure_future<T, F>(f: F) -> Result<crate::Future<T>>
 where
     T: Send + 'static,
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    ensure_future_local(f)
+}
+
+/// [`ensure_future`] for a future that is not `Send`: a coroutine becomes a
+/// local task (see [`EventLoop::ensure_future_local`]).
+pub fn ensure_future_local<T, F>(f: F) -> Result<crate::Future<T>>
+where
+    T: Send + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
     let mut slot = Some(f);
@@ -318,5 +328,5 @@ where
         return Ok(fut);
     }
     let f = slot.take().ok_or(Error::Closed)?;
-    get_event_loop()?.ensure_future(f)
+    get_event_loop()?.ensure_future_local(f)
 }

@@ -139,7 +139,7 @@ impl Runner {
             return Err(Error::RunnerInRunningLoop);
         }
         let lp = self.get_loop()?;
-        let task = lp.create_task(main)?;
+        let task = lp.create_task_local(main)?;
         lp.run_until_complete(task)
     }
 

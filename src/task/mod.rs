@@ -357,6 +357,16 @@ pub fn current_task() -> Result<Option<TaskRef>> {
 pub fn create_task<T, F>(coro: F) -> Result<Task<T>>
 where
     T: Send + 'static,
+    F: StdFuture<Output = Result<T>> + Send + 'static,
+{
+    Task::create(&get_running_loop()?, coro)
+}
+
+/// [`create_task`] for a coroutine that is not `Send`: a local task of the
+/// loop running in this thread (see [`EventLoop::create_task_local`]).
+pub fn create_task_local<T, F>(coro: F) -> Result<Task<T>>
+where
+    T: Send + 'static,
     F: StdFuture<Output = Result<T>> + 'static,
 {
     Task::create(&get_running_loop()?, coro)

@@ -126,13 +126,13 @@ impl Scene {
     /// `call_soon` of `f`, which is given the scene.
     pub fn soon(&self, f: impl FnOnce(&Scene) + 'static) -> Handle {
         let me = self.clone();
-        self.lp.call_soon(move || f(&me)).unwrap()
+        self.lp.call_soon_local(move || f(&me)).unwrap()
     }
 
     /// `call_later(delay, f)`; `f` is given the scene.
     pub fn later(&self, delay: f64, f: impl FnOnce(&Scene) + 'static) -> TimerHandle {
         let me = self.clone();
-        self.lp.call_later(delay, move || f(&me)).unwrap()
+        self.lp.call_later_local(delay, move || f(&me)).unwrap()
     }
 
     /// `call_soon` of a callback that records `s`.
@@ -156,7 +156,7 @@ impl Scene {
     where
         F: std::future::Future<Output = loopspec::Result<T>> + 'static,
     {
-        self.lp.create_task(body(self.clone())).unwrap()
+        self.lp.create_task_local(body(self.clone())).unwrap()
     }
 
     /// A task like [`Scene::task`] whose future holds `data`, dropped with
@@ -171,7 +171,7 @@ impl Scene {
     {
         let fut = Box::pin(body(self.clone()));
         self.lp
-            .create_task(crate::Holding { fut, _data: data })
+            .create_task_local(crate::Holding { fut, _data: data })
             .unwrap()
     }
 
@@ -224,7 +224,7 @@ pub fn run_once(lp: &EventLoop) {
 pub fn finish(lp: &EventLoop) {
     let tasks: Rc<RefCell<Vec<TaskRef>>> = Rc::default();
     let t = tasks.clone();
-    let looked = lp.call_soon(move || {
+    let looked = lp.call_soon_local(move || {
         let all = loopspec::all_tasks().expect("all_tasks in a callback");
         for task in &all {
             task.cancel();

@@ -547,7 +547,7 @@ fn close_runs_destructors_after_the_loop_is_marked_closed() {
     let lp = vloop();
     let out = Rc::new(RefCell::new(None));
     let guard = OnDrop(lp.clone(), out.clone());
-    lp.call_soon(move || drop(guard)).unwrap();
+    lp.call_soon_local(move || drop(guard)).unwrap();
     lp.close().unwrap();
     let seen = out.borrow_mut().take().expect("the callback was dropped");
     assert_eq!(seen, (true, Some(Error::Closed)));

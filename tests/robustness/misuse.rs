@@ -60,7 +60,7 @@ fn from_a_callback_of<T: Send + 'static>(
 ) -> Error {
     let seen = Rc::new(RefCell::new(None));
     let (l2, s) = (lp.clone(), seen.clone());
-    lp.call_soon(move || *s.borrow_mut() = Some(call(&l2).err()))
+    lp.call_soon_local(move || *s.borrow_mut() = Some(call(&l2).err()))
         .unwrap();
     common::run_once(lp);
     let err = seen.borrow_mut().take().expect("the callback ran");
@@ -111,7 +111,7 @@ fn misuses() -> Vec<Misuse> {
             let polled = Rc::new(RefCell::new(false));
             let p = polled.clone();
             let err = lp
-                .create_task(async move {
+                .create_task_local(async move {
                     *p.borrow_mut() = true;
                     Ok(())
                 })
@@ -294,7 +294,7 @@ fn misuses() -> Vec<Misuse> {
             let slot: Rc<RefCell<Option<Task<i32>>>> = Rc::default();
             let s = slot.clone();
             let t = lp
-                .create_task(async move {
+                .create_task_local(async move {
                     let me = s.borrow_mut().take().unwrap();
                     me.await
                 })
@@ -401,7 +401,7 @@ fn misuses() -> Vec<Misuse> {
             let lp = vloop();
             let ran = Rc::new(RefCell::new(0));
             let r = ran.clone();
-            let h = lp.call_soon(move || *r.borrow_mut() += 1).unwrap();
+            let h = lp.call_soon_local(move || *r.borrow_mut() += 1).unwrap();
             common::run_once(&lp);
             h.cancel(); // after the run: nothing happens, nothing raised
             assert!(h.cancelled());

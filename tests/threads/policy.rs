@@ -12,8 +12,8 @@ use common::{
 };
 use loopspec::{
     ClockKind, Error, EventLoop, Policy, Profile, TaskRef, Warning, all_tasks, create_task,
-    current_task, ensure_future, get_event_loop, get_event_loop_with, get_running_loop,
-    new_event_loop, run, set_event_loop, warnings,
+    create_task_local, current_task, ensure_future, ensure_future_local, get_event_loop,
+    get_event_loop_with, get_running_loop, new_event_loop, run, set_event_loop, warnings,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -344,7 +344,7 @@ fn after_run_the_main_threads_slot_is_empty() {
             let (h, c) = (holder.clone(), cleaned.clone());
             let out = policy.run(async move {
                 let never = get_running_loop()?.create_future::<()>();
-                let task = create_task(async move {
+                let task = create_task_local(async move {
                     let r = never.await;
                     // The cancellation is delivered, and the task can clean up.
                     *c.borrow_mut() = matches!(r, Err(Error::Cancelled(_)));
@@ -367,7 +367,7 @@ fn after_run_the_main_threads_slot_is_empty() {
                 let finished_at: Rc<RefCell<Option<f64>>> = Rc::default();
                 let f = finished_at.clone();
                 let out = policy.run(async move {
-                    create_task(async move {
+                    create_task_local(async move {
                         let caught = loopspec::sleep(100.0).await;
                         assert!(matches!(caught, Err(Error::Cancelled(_))));
                         loopspec::sleep(1.0).await?;
@@ -564,7 +564,7 @@ fn functions_that_find_the_loop_for_you() {
             || {
                 let polled = Rc::new(RefCell::new(false));
                 let p = polled.clone();
-                let err = ensure_future(async move {
+                let err = ensure_future_local(async move {
                     *p.borrow_mut() = true;
                     Ok(1)
                 });

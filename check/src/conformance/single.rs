@@ -608,7 +608,7 @@ impl Rt {
         }
         let t = self
             .lp
-            .create_task(script(self.clone(), name.to_string()))?;
+            .create_task_local(script(self.clone(), name.to_string()))?;
         t.set_name(name);
         self.reg
             .borrow_mut()
@@ -730,7 +730,7 @@ impl Rt {
             }
             OpKind::CallSoon(a) => {
                 let (cb, label) = a.parts();
-                let h = lp.call_soon(self.callback(cb)?)?;
+                let h = lp.call_soon_local(self.callback(cb)?)?;
                 self.store_handle(label, HandleRef::Plain(h));
             }
             OpKind::CallSoonThreadsafe(a) => {
@@ -743,11 +743,11 @@ impl Rt {
                 self.store_handle(label, HandleRef::Plain(h));
             }
             OpKind::CallLater { cb, delay, handle } => {
-                let h = lp.call_later(delay.0, self.callback(cb)?)?;
+                let h = lp.call_later_local(delay.0, self.callback(cb)?)?;
                 self.store_handle(handle.as_deref(), HandleRef::Timer(h));
             }
             OpKind::CallAt { cb, when, handle } => {
-                let h = lp.call_at(when.0, self.callback(cb)?)?;
+                let h = lp.call_at_local(when.0, self.callback(cb)?)?;
                 self.store_handle(handle.as_deref(), HandleRef::Timer(h));
             }
             // A label not bound (yet) does nothing.
@@ -893,7 +893,7 @@ impl Rt {
 
 fn arm_horizon(rt: &Rc<Rt>, delay: f64) {
     let r = rt.clone();
-    let _ = rt.lp.call_later(delay, move || {
+    let _ = rt.lp.call_later_local(delay, move || {
         r.ev(json!({"ev": "horizon"}));
         r.lp.stop();
         arm_horizon(&r, delay);

@@ -1740,7 +1740,7 @@ impl Run {
                     false,
                     vec![("coro", json!(coro_name))],
                     || {
-                        let t = lp.create_task(coro)?;
+                        let t = lp.create_task_local(coro)?;
                         t.set_name(name);
                         Ok(t)
                     },
@@ -1943,7 +1943,7 @@ impl Run {
                     op,
                     true,
                     vec![],
-                    || Ok(loopspec::ensure_future(coro)?.get_loop()),
+                    || Ok(loopspec::ensure_future_local(coro)?.get_loop()),
                     |lp| json!(self.loop_name(lp)),
                 );
                 Ok(())

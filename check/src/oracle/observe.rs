@@ -124,7 +124,7 @@ pub fn observe(sc: &Scenario) -> Observed {
             .map(|i| kids[i].clone())
             .collect();
         let (mode, start) = (sc.mode, sc.start);
-        lp.create_task(async move {
+        lp.create_task_local(async move {
             if start > 0
                 && let Err(e) = sleep_whole(start).await
             {
@@ -168,7 +168,7 @@ pub fn observe(sc: &Scenario) -> Observed {
     if let Some(int) = sc.interrupt {
         let (driver, gslot) = (driver.clone(), gslot.clone());
         let t = lp
-            .create_task(async move {
+            .create_task_local(async move {
                 match int {
                     Interrupt::Driver(at) => {
                         sleep_whole(at).await?;
