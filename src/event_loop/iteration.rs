@@ -12,8 +12,8 @@
 //!    iteration.
 //!
 //! `run_forever` (`lifecycle.rs`) repeats this until a stop was requested at
-//! the end of an iteration. The loop-bound state an iteration works on is
-//! the loop's [`Home`]; what wakes a parked loop is the inbox's business
+//! the end of an iteration. The state an iteration works on is the loop's
+//! [`Home`]: its work and, for local entries, its local values; what wakes a parked loop is the inbox's business
 //! (`src/inbox/`).
 
 use crate::clock::{self, ClockKind};
@@ -32,11 +32,12 @@ impl EventLoop {
         self.shared.stopping.take();
         // 1. Poll timeout: 0 if anything is ready (a requested stop is read
         //    in `poll`), else until the earliest timer.
-        let mut panics = Vec::new();
-        let timeout = if home.ready_len() > 0 {
+        let work = &home.work;
+        let mut cancelled = Vec::new();
+        let timeout = if work.ready_len() > 0 {
             Some(0.0)
-        } else if home.has_timers() {
-            home.timer_timeout(self.time(), &mut panics)
+        } else if work.has_timers() {
+            work.timer_timeout(self.time(), &mut cancelled)
         } else {
             None
         };
@@ -44,15 +45,19 @@ impl EventLoop {
         self.poll(home, timeout);
         // 3. Due timers join the end of the ready queue (the clock is read
         //    only when there are timers).
-        if home.has_timers() {
-            home.move_due_timers(self.time(), &mut panics);
+        if work.has_timers() {
+            work.move_due_timers(self.time(), &mut cancelled);
         }
-        self.report_drop_panics("a cancelled timer", panics);
+        if !cancelled.is_empty() {
+            let mut panics = Vec::new();
+            home.drop_timers(cancelled, &mut panics);
+            self.report_drop_panics("a cancelled timer", panics);
+        }
         // 4. Run exactly what is ready now.
-        let ntodo = home.ready_len();
+        let ntodo = work.ready_len();
         for _ in 0..ntodo {
-            let Some(entry) = home.pop_ready() else { break };
-            self.run_ready(entry);
+            let Some(entry) = work.pop_ready() else { break };
+            self.run_ready(home, entry);
         }
     }
 
@@ -85,7 +90,7 @@ impl EventLoop {
                 self.shared.stopping.get()
             }),
         }
-        home.drain(inbox);
+        home.work.drain(inbox);
     }
 
     /// Before parking, spin briefly for a submission or a stop: a producer in
@@ -115,7 +120,7 @@ impl EventLoop {
 
     /// Runs one ready entry (step 4), reporting a panic to the exception
     /// handler (SCHED-7).
-    fn run_ready(&self, entry: Ready) {
+    fn run_ready(&self, home: &Home, entry: Ready) {
         // The handle's repr is made only if the callback panics.
         let (outcome, handle, name) = match entry {
             Ready::Callback { f, handle, name } => {
@@ -126,6 +131,17 @@ impl EventLoop {
                     return;
                 }
                 (catch_unwind(AssertUnwindSafe(f)), handle, name)
+            }
+            Ready::Local { id, handle, name } => {
+                let f = home.local.take_callback(id);
+                if handle.cancelled() {
+                    let mut panics = Vec::new();
+                    drop_each(f, &mut panics);
+                    self.report_drop_panics("a cancelled callback", panics);
+                    return;
+                }
+                let Some(f) = f else { return };
+                (catch_unwind(AssertUnwindSafe(f)), Some(handle), name)
             }
             Ready::Submission(submission) => {
                 let name = submission.name();

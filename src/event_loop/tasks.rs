@@ -39,7 +39,7 @@ impl EventLoop {
         T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + 'static,
     {
-        Task::create(self, coro)
+        Task::create_local(self, coro)
     }
 
     /// asyncio's `ensure_future(x, loop=self)`: a loopspec [`Future`] or
@@ -85,7 +85,7 @@ impl EventLoop {
     /// end of a cancellation forwarded from another thread, XTHREAD-8).
     pub(crate) fn cancel_task_by_id(&self, id: u64) -> bool {
         let task = self
-            .with_home(|home| home.tasks.borrow().get(&id).map(|e| e.task.clone()))
+            .with_home(|home| home.work.tasks.borrow().get(&id).map(|e| e.task.clone()))
             .ok()
             .flatten();
         task.is_some_and(|t| t.cancel(None))

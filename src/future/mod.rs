@@ -288,14 +288,14 @@ impl<T: Send + 'static> Future<T> {
                         // The callback waits in the future itself; the queue
                         // entry only says "fire the next one" (no allocation).
                         core.lock().due.push_back(DueCallback::Send(cb));
-                        home.push_ready(Ready::DoneCallback(core.clone()));
+                        home.work.push_ready(Ready::DoneCallback(core.clone()));
                     }
                     Waiter::Local { id, .. } => {
                         core.lock().due.push_back(DueCallback::Local(id));
-                        home.push_ready(Ready::DoneCallback(core.clone()));
+                        home.work.push_ready(Ready::DoneCallback(core.clone()));
                     }
-                    Waiter::Task(t) => home.schedule_step(t),
-                    Waiter::Waker(w) => home.push_ready(Ready::Callback {
+                    Waiter::Task(t) => home.work.schedule_step(t),
+                    Waiter::Waker(w) => home.work.push_ready(Ready::Callback {
                         f: Box::new(move || w.wake()),
                         handle: None,
                         name: "Waker::wake",

@@ -1,5 +1,6 @@
 //! What a loop holds of its tasks and futures without knowing their types:
-//! the traits [`AnyTask`], [`AnyFuture`] and [`DueCallbacks`]. The futures
+//! the traits [`AnyTask`], [`AnyFuture`] and [`DueCallbacks`], and a task's
+//! [`Coroutine`]. The futures
 //! and tasks (`src/future/`, `src/task/`) implement them; the loop's home,
 //! its core and its iteration only call them, which is why all three sit
 //! below futures and tasks in the module tree — and why these traits name
@@ -29,6 +30,34 @@ impl<T: 'static, F: StdFuture<Output = Result<T>>> LocalCoroutine for F {
         let polled = self.poll(cx);
         if let Some(slot) = out.downcast_mut::<Option<Poll<Result<T>>>>() {
             *slot = Some(polled);
+        }
+    }
+}
+
+/// A coroutine that is `Send`: the coroutine of a task made with
+/// `create_task`, which belongs to the loop's [`Work`](super::work::Work).
+/// Every `LocalCoroutine` that is `Send` is one.
+pub(crate) trait SendCoroutine: LocalCoroutine + Send {}
+
+impl<C: LocalCoroutine + Send> SendCoroutine for C {}
+
+/// A task's coroutine, out of its table for a step: `Send` (kept in the
+/// loop's work) or local (kept on the thread that made it, in the
+/// [`LocalHome`](super::local::LocalHome)).
+pub(crate) enum Coroutine {
+    /// Made by `create_task`: kept in the task's entry of the work.
+    Send(Pin<Box<dyn SendCoroutine>>),
+    /// Made by `create_task_local` (or `run_until_complete`): kept by the
+    /// local home.
+    Local(Pin<Box<dyn LocalCoroutine>>),
+}
+
+impl Coroutine {
+    /// Polls the coroutine once; see [`LocalCoroutine::poll_into`].
+    pub(crate) fn poll_into(&mut self, cx: &mut Context<'_>, out: &mut dyn Any) {
+        match self {
+            Coroutine::Send(c) => c.as_mut().poll_into(cx, out),
+            Coroutine::Local(c) => c.as_mut().poll_into(cx, out),
         }
     }
 }

@@ -26,13 +26,12 @@
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
 use crate::home::Home;
-use crate::home::erased::{AnyTask, LocalCoroutine};
+use crate::home::erased::{AnyTask, Coroutine};
 use crate::run_state::{HomeThread, RunState};
 use crate::sync::thread::{self, ThreadId};
 use crate::sync::thread_local;
 use crate::thread_name;
 use std::cell::RefCell;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -206,7 +205,7 @@ impl EventLoop {
             } else {
                 match self.claim_home(&mut st, me, &mut stale) {
                     Ok(home) => {
-                        home.drain(&self.shared.inbox);
+                        home.work.drain(&self.shared.inbox);
                         Ok(f(&home))
                     }
                     Err(_) => Err(Error::NonThreadSafeCall),
@@ -228,7 +227,7 @@ impl EventLoop {
     pub(super) fn home_if_running_here(&self) -> Option<Rc<Home>> {
         let home = running_home(self)?;
         if self.shared.inbox.pending() {
-            home.drain(&self.shared.inbox);
+            home.work.drain(&self.shared.inbox);
         }
         Some(home)
     }
@@ -303,7 +302,7 @@ impl EventLoop {
     /// is closed (then they are dropped here, THREAD-5); the home is released
     /// if it still is this claim; its loop-bound work is dropped here.
     fn home_thread_exits(&self, epoch: u64, home: &Home) {
-        let taken = home.take_submissions();
+        let taken = home.work.take_submissions();
         // Handed back while this thread is still the home: the next home
         // claims the loop after the release below, so it finds them.
         // Seeded bug (`exit-drops-submissions`): they are dropped instead.
@@ -326,7 +325,7 @@ impl EventLoop {
     /// task finishes in one of its steps, so this thread runs the loop.
     pub(crate) fn forget_task(&self, id: u64) {
         if let Some(home) = running_home(self) {
-            let removed = home.tasks.borrow_mut().remove(&id);
+            let removed = home.work.tasks.borrow_mut().remove(&id);
             drop(removed);
         }
     }
@@ -334,21 +333,14 @@ impl EventLoop {
     /// Takes task `id`'s coroutine out of the table for a step (`None`:
     /// destroyed, or this thread does not run the loop). A task steps in
     /// an iteration, so this thread runs the loop.
-    pub(crate) fn take_coroutine(&self, id: u64) -> Option<Pin<Box<dyn LocalCoroutine>>> {
-        let home = running_home(self)?;
-        home.tasks
-            .borrow_mut()
-            .get_mut(&id)
-            .and_then(|e| e.coro.take())
+    pub(crate) fn take_coroutine(&self, id: u64) -> Option<Coroutine> {
+        running_home(self)?.take_coroutine(id)
     }
 
     /// Puts task `id`'s coroutine back after a step that left it pending.
-    pub(crate) fn put_coroutine(&self, id: u64, coro: Pin<Box<dyn LocalCoroutine>>) {
+    pub(crate) fn put_coroutine(&self, id: u64, coro: Coroutine) {
         let rest = match running_home(self) {
-            Some(home) => match home.tasks.borrow_mut().get_mut(&id) {
-                Some(e) => e.coro.replace(coro),
-                None => Some(coro),
-            },
+            Some(home) => home.put_coroutine(id, coro),
             None => Some(coro),
         };
         // Not expected: the entry leaves only when the task finishes.
@@ -362,7 +354,7 @@ impl EventLoop {
                 let st = self.lock();
                 home_for_claim(self, st.epoch)
             })
-            .map(|h| h.tasks())
+            .map(|h| h.work.tasks())
             .unwrap_or_default()
     }
 }

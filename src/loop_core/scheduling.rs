@@ -12,7 +12,7 @@
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
 use crate::handle::{Handle, Submission, TimerHandle};
-use crate::home::Ready;
+use crate::home::{Ready, TimerCall};
 use crate::sync::Ordering;
 use std::any::Any;
 
@@ -39,7 +39,16 @@ impl EventLoop {
     /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
     /// ```
     pub fn call_soon<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
-        self.call_soon_local(f)
+        let handle = Handle::for_callback::<F>();
+        let h = handle.clone();
+        self.with_home(move |home| {
+            home.work.push_ready(Ready::Callback {
+                f: Box::new(f),
+                name: h.name(),
+                handle: Some(h),
+            })
+        })?;
+        Ok(handle)
     }
 
     /// [`call_soon`](EventLoop::call_soon) for a closure that is not `Send`:
@@ -61,11 +70,13 @@ impl EventLoop {
     pub fn call_soon_local<F: FnOnce() + 'static>(&self, f: F) -> Result<Handle> {
         let handle = Handle::for_callback::<F>();
         let h = handle.clone();
+        let id = self.next_local_id();
         self.with_home(move |home| {
-            home.push_ready(Ready::Callback {
-                f: Box::new(f),
+            home.local.put_callback(id, Box::new(f));
+            home.work.push_ready(Ready::Local {
+                id,
                 name: h.name(),
-                handle: Some(h),
+                handle: h,
             })
         })?;
         Ok(handle)
@@ -90,7 +101,7 @@ impl EventLoop {
     pub fn call_soon_threadsafe<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
         let (submission, handle) = Submission::callback(f);
         if let Some(home) = self.home_if_running_here() {
-            home.push_ready(Ready::Submission(submission));
+            home.work.push_ready(Ready::Submission(submission));
         } else {
             self.submit(submission)?;
         }
@@ -115,7 +126,10 @@ impl EventLoop {
         delay: f64,
         f: F,
     ) -> Result<TimerHandle> {
-        self.call_later_local(delay, f)
+        if delay.is_nan() {
+            return Err(Error::NanTime);
+        }
+        self.call_at(self.time() + delay, f)
     }
 
     /// [`call_later`](EventLoop::call_later) for a closure that is not
@@ -129,7 +143,13 @@ impl EventLoop {
 
     /// Schedules `f` to run at loop time `when` (SCHED-4).
     pub fn call_at<F: FnOnce() + Send + 'static>(&self, when: f64, f: F) -> Result<TimerHandle> {
-        self.call_at_local(when, f)
+        if when.is_nan() {
+            return Err(Error::NanTime);
+        }
+        let handle = Handle::for_callback::<F>();
+        let h = handle.clone();
+        self.with_home(move |home| home.work.push_timer(when, TimerCall::Send(Box::new(f)), h))?;
+        Ok(TimerHandle::new(handle, when))
     }
 
     /// [`call_at`](EventLoop::call_at) for a closure that is not `Send`:
@@ -140,8 +160,17 @@ impl EventLoop {
         }
         let handle = Handle::for_callback::<F>();
         let h = handle.clone();
-        self.with_home(move |home| home.push_timer(when, Box::new(f), h))?;
+        let id = self.next_local_id();
+        self.with_home(move |home| {
+            home.local.put_callback(id, Box::new(f));
+            home.work.push_timer(when, TimerCall::Local(id), h);
+        })?;
         Ok(TimerHandle::new(handle, when))
+    }
+
+    /// A fresh id for a local value (a callback, a stashed value).
+    pub(crate) fn next_local_id(&self) -> u64 {
+        self.shared.next_local.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Hands a submission to the loop from any thread, through the inbox,
@@ -156,7 +185,7 @@ impl EventLoop {
     /// thread that does not run the loop.
     pub(crate) fn request_step(&self, id: u64, step_request: impl FnOnce() -> Submission) {
         if let Some(home) = self.home_if_running_here() {
-            home.schedule_step_of(id);
+            home.work.schedule_step_of(id);
         } else {
             // A closed loop refuses it: the task can never run again anyway.
             let _ = self.submit(step_request());
@@ -168,9 +197,9 @@ impl EventLoop {
     /// `wrap_future`, copied into from another thread; a local done callback,
     /// named by its future.
     pub(crate) fn stash(&self, value: Box<dyn Any>) -> Result<u64> {
-        let id = self.shared.next_stash.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_local_id();
         self.with_home(|home| {
-            home.stash.borrow_mut().insert(id, value);
+            home.local.stash.borrow_mut().insert(id, value);
         })?;
         Ok(id)
     }
@@ -178,7 +207,7 @@ impl EventLoop {
     /// Takes back a value kept with [`stash`](Self::stash), on the home
     /// thread.
     pub(crate) fn unstash(&self, id: u64) -> Option<Box<dyn Any>> {
-        self.with_home(|home| home.stash.borrow_mut().remove(&id))
+        self.with_home(|home| home.local.stash.borrow_mut().remove(&id))
             .ok()
             .flatten()
     }
@@ -194,7 +223,7 @@ impl EventLoop {
             return;
         };
         let removed: Vec<Box<dyn Any>> = {
-            let mut stash = home.stash.borrow_mut();
+            let mut stash = home.local.stash.borrow_mut();
             ids.iter().filter_map(|id| stash.remove(id)).collect()
         };
         let mut panics = Vec::new();

@@ -41,8 +41,9 @@ pub(crate) struct Shared {
     pub(super) handler: Mutex<Option<ExceptionHandler>>,
     /// Source of task ids and of the `Task-N` default names (1, 2, ...).
     next_task: AtomicU64,
-    /// Source of the ids of stashed values.
-    pub(super) next_stash: AtomicU64,
+    /// Source of the ids of local values (local callbacks and timers,
+    /// stashed values), 1, 2, ...; 0 names none.
+    pub(super) next_local: AtomicU64,
     /// The default executor of `run_in_executor`, started on first use and
     /// shut down by `close()`.
     pub(crate) executor: Mutex<DefaultPool>,
@@ -112,7 +113,7 @@ impl EventLoop {
                 profile,
                 handler: Mutex::new(None),
                 next_task: AtomicU64::new(1),
-                next_stash: AtomicU64::new(1),
+                next_local: AtomicU64::new(1),
                 executor: Mutex::new(DefaultPool::default()),
             }),
         }

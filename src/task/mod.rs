@@ -27,8 +27,8 @@ use crate::future::Future;
 use crate::future::state::Kind;
 use crate::future::task_state::TaskState;
 use crate::handle::{HandleCore, Submission, Submittable, TimerHandle};
-use crate::home::TaskEntry;
-use crate::home::erased::{AnyTask, LocalCoroutine};
+use crate::home::erased::{AnyTask, Coroutine};
+use crate::home::work::TaskEntry;
 use crate::loop_core::{EventLoop, current_task as stepping_task, get_running_loop};
 use std::any::Any;
 use std::fmt;
@@ -150,8 +150,27 @@ impl<T> From<&Task<T>> for Future<T> {
 impl<T: Send + 'static> Task<T> {
     /// asyncio's `loop.create_task(coro)`: refuses a loopspec future or
     /// task (`TypeError`, after the closed check, as asyncio), then
-    /// [`spawn`](Task::spawn)s.
+    /// [`spawn`](Task::spawn)s with the coroutine in the loop's work.
     pub(crate) fn create<F>(lp: &EventLoop, coro: F) -> Result<Task<T>>
+    where
+        F: StdFuture<Output = Result<T>> + Send + 'static,
+    {
+        let coro = Self::coroutine_expected(lp, coro)?;
+        Task::spawn(lp, Coroutine::Send(Box::pin(coro)))
+    }
+
+    /// [`create`](Task::create) for a local task: the coroutine is kept by
+    /// this thread's local home.
+    pub(crate) fn create_local<F>(lp: &EventLoop, coro: F) -> Result<Task<T>>
+    where
+        F: StdFuture<Output = Result<T>> + 'static,
+    {
+        let coro = Self::coroutine_expected(lp, coro)?;
+        Task::spawn(lp, Coroutine::Local(Box::pin(coro)))
+    }
+
+    /// `coro` itself, unless it is a loopspec future or task.
+    fn coroutine_expected<F>(lp: &EventLoop, coro: F) -> Result<F>
     where
         F: StdFuture<Output = Result<T>> + 'static,
     {
@@ -162,30 +181,31 @@ impl<T: Send + 'static> Task<T> {
             }
             return Err(Error::CoroutineExpected { got });
         }
-        let coro = slot.take().ok_or(Error::Closed)?;
-        // Spawning fails with `Closed` on a closed loop (the scheduling call
-        // checks it), dropping `coro` unpolled.
-        Task::spawn(lp, coro)
+        slot.take().ok_or(Error::Closed)
     }
 
-    /// Makes the task and queues its first step.
-    pub(crate) fn spawn<F>(lp: &EventLoop, coro: F) -> Result<Task<T>>
-    where
-        F: StdFuture<Output = Result<T>> + 'static,
-    {
+    /// Makes the task and queues its first step. Fails with `Closed` on a
+    /// closed loop (the scheduling call checks it), dropping `coro` unpolled.
+    pub(crate) fn spawn(lp: &EventLoop, coro: Coroutine) -> Result<Task<T>> {
         let id = lp.next_task_id();
         let waker = Waker::from(Arc::new(TaskWaker { lp: lp.clone(), id }));
         let state = TaskState::new(id, waker);
         let fut = Future::with_kind(lp, Kind::Task(state));
         let task: Arc<dyn AnyTask> = fut.core.clone();
         lp.with_home(|home| {
-            let coro: Pin<Box<dyn LocalCoroutine>> = Box::pin(coro);
+            let coro = match coro {
+                Coroutine::Send(c) => Some(c),
+                Coroutine::Local(c) => {
+                    home.local.put_coroutine(id, c);
+                    None
+                }
+            };
             let entry = TaskEntry {
                 task: task.clone(),
-                coro: Some(coro),
+                coro,
             };
-            home.tasks.borrow_mut().insert(id, entry);
-            home.schedule_step(task);
+            home.work.tasks.borrow_mut().insert(id, entry);
+            home.work.schedule_step(task);
         })?;
         Ok(Task { fut })
     }
@@ -369,7 +389,7 @@ where
     T: Send + 'static,
     F: StdFuture<Output = Result<T>> + 'static,
 {
-    Task::create(&get_running_loop()?, coro)
+    Task::create_local(&get_running_loop()?, coro)
 }
 
 /// Gives up exactly one iteration of the loop (`await asyncio.sleep(0)`,

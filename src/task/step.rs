@@ -16,12 +16,11 @@ use crate::future::Future;
 use crate::future::state::{Core, FutureState, Kind, repr_of};
 use crate::future::task_state::TaskState;
 use crate::home::LoopId;
-use crate::home::erased::{AnyFuture, AnyTask, LocalCoroutine};
+use crate::home::erased::{AnyFuture, AnyTask, Coroutine};
 use crate::loop_core::{EventLoop, set_current_task};
 use crate::profile::Profile;
 use crate::sync::Ordering;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -154,7 +153,7 @@ impl<T: Send + 'static> AnyTask for Core<T> {
 }
 
 /// Drops a task's coroutine, reporting a panic from its `Drop` to the loop.
-fn drop_coro(lp: &EventLoop, coro: Pin<Box<dyn LocalCoroutine>>) {
+fn drop_coro(lp: &EventLoop, coro: Coroutine) {
     let mut panics = Vec::new();
     drop_each([coro], &mut panics);
     lp.report_drop_panics("a task's future", panics);
@@ -203,8 +202,7 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
     let prev = set_current_task(Some(fut.core.clone()));
     let polled = catch_unwind(AssertUnwindSafe(|| {
         let mut out: Option<Poll<Result<T>>> = None;
-        coro.as_mut()
-            .poll_into(&mut Context::from_waker(&t.waker), &mut out);
+        coro.poll_into(&mut Context::from_waker(&t.waker), &mut out);
         out.unwrap_or(Poll::Pending)
     }));
     set_current_task(prev);
@@ -314,5 +312,5 @@ fn cancel_waiters(t: &TaskState, msg: Option<String>) -> Delivery {
 /// Queues a step of the task (a no-op if one is queued).
 fn schedule_step<T: Send + 'static>(fut: &Future<T>) {
     let me: Arc<dyn AnyTask> = fut.core.clone();
-    let _ = fut.core.lp.with_home(|home| home.schedule_step(me));
+    let _ = fut.core.lp.with_home(|home| home.work.schedule_step(me));
 }

@@ -1,0 +1,217 @@
+//! The loop's [`Work`]: its ready queue, its timers and its table of
+//! unfinished tasks. Everything in it is `Send` — a local callback, timer or
+//! coroutine is here only as a token (an id) whose value the
+//! [`LocalHome`](super::local::LocalHome) keeps — so that the work can
+//! belong to the loop rather than to a thread.
+//!
+//! No `RefCell` borrow here is ever held while user code runs: entries are
+//! popped first and run after the borrow ends, and user values are dropped
+//! only after they have been moved out of the cells.
+
+use super::erased::{AnyTask, SendCoroutine};
+use super::{IdMap, Ready, Timer, TimerCall};
+use crate::clock;
+use crate::handle::{Handle, Submission};
+use crate::inbox::Inbox;
+use std::cell::{Cell, RefCell};
+use std::collections::{BinaryHeap, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The loop's work; see the [module docs](self).
+#[derive(Default)]
+pub(crate) struct Work {
+    /// The ready queue, in order. Pushed by the scheduling calls, due
+    /// timers, completed futures (done callbacks, task steps) and the inbox
+    /// drain; popped only by the iteration, which runs exactly the entries
+    /// present when it starts running them (SCHED-1).
+    ready: RefCell<VecDeque<Ready>>,
+    /// Timers, earliest deadline first (SCHED-4, SCHED-5). A cancelled
+    /// timer stays until it reaches the head or falls due, and is dropped
+    /// then, as in asyncio.
+    timers: RefCell<BinaryHeap<Timer>>,
+    /// The scheduling order of the next timer: ties between equal deadlines
+    /// go to the earlier one.
+    timer_seq: Cell<u64>,
+    /// Unfinished tasks by id. A task enters when it is made and leaves when
+    /// it finishes; `close()` or the home thread's exit destroys the rest
+    /// (TASK-8).
+    pub(crate) tasks: RefCell<IdMap<TaskEntry>>,
+    /// The buffer an inbox drain fills, reused so that a drain does not
+    /// allocate. Empty except inside [`drain`](Work::drain).
+    intake: RefCell<VecDeque<Submission>>,
+}
+
+/// An unfinished task in its loop's table.
+pub(crate) struct TaskEntry {
+    /// The task.
+    pub(crate) task: Arc<dyn AnyTask>,
+    /// The coroutine of a task made with `create_task`: `Some` from creation
+    /// until it returns or fails, except while a step polls it (the step
+    /// takes it out and puts it back if it is still pending). Always `None`
+    /// for a local task, whose coroutine the local home keeps.
+    pub(crate) coro: Option<Pin<Box<dyn SendCoroutine>>>,
+}
+
+impl Work {
+    pub(crate) fn push_ready(&self, entry: Ready) {
+        self.ready.borrow_mut().push_back(entry);
+    }
+
+    pub(crate) fn pop_ready(&self) -> Option<Ready> {
+        self.ready.borrow_mut().pop_front()
+    }
+
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.borrow().len()
+    }
+
+    pub(crate) fn push_timer(&self, when: f64, call: TimerCall, handle: Handle) {
+        let seq = self.timer_seq.get();
+        self.timer_seq.set(seq + 1);
+        self.timers.borrow_mut().push(Timer {
+            when,
+            seq,
+            call,
+            handle,
+        });
+    }
+
+    /// Queues a step of `task` unless one is queued already.
+    pub(crate) fn schedule_step(&self, task: Arc<dyn AnyTask>) {
+        if task.mark_scheduled() {
+            self.push_ready(Ready::TaskStep(task));
+        }
+    }
+
+    /// Moves what `inbox` has for the loop to the end of the ready queue, in
+    /// order (see [`Inbox::drain_into`]): a `call_soon_threadsafe` callback
+    /// becomes a ready entry, a step request a step of that task.
+    pub(crate) fn drain(&self, inbox: &Inbox<Submission>) {
+        let mut intake = std::mem::take(&mut *self.intake.borrow_mut());
+        inbox.drain_into(&mut intake);
+        for s in intake.drain(..) {
+            match s.task_to_step() {
+                None => self.push_ready(Ready::Submission(s)),
+                Some(id) => self.schedule_step_of(id),
+            }
+        }
+        // Give the (empty) buffer back for the next drain.
+        *self.intake.borrow_mut() = intake;
+    }
+
+    /// Queues a step of task `id`, if it is still unfinished.
+    pub(crate) fn schedule_step_of(&self, id: u64) {
+        let task = self.tasks.borrow().get(&id).map(|e| e.task.clone());
+        if let Some(task) = task {
+            self.schedule_step(task);
+        }
+    }
+
+    /// Takes the cross-thread submissions out of the ready queue, in order,
+    /// leaving the other entries. No user value is dropped here.
+    pub(crate) fn take_submissions(&self) -> VecDeque<Submission> {
+        let mut ready = self.ready.borrow_mut();
+        let mut taken = VecDeque::new();
+        for entry in std::mem::take(&mut *ready) {
+            match entry {
+                Ready::Submission(s) => taken.push_back(s),
+                other => ready.push_back(other),
+            }
+        }
+        taken
+    }
+
+    /// Whether any timer (cancelled or not) is scheduled.
+    pub(crate) fn has_timers(&self) -> bool {
+        !self.timers.borrow().is_empty()
+    }
+
+    /// Whether an uncancelled timer is scheduled.
+    pub(crate) fn has_live_timers(&self) -> bool {
+        self.timers.borrow().iter().any(|t| !t.handle.cancelled())
+    }
+
+    /// The poll timeout the timers ask for: `None` with no timer, else the
+    /// time until the earliest one (at least 0, at most one day). Cancelled
+    /// timers at the head are taken off first, as asyncio does, into
+    /// `dropped` (for the caller to drop).
+    pub(crate) fn timer_timeout(&self, now: f64, dropped: &mut Vec<Timer>) -> Option<f64> {
+        let mut timers = self.timers.borrow_mut();
+        while timers.peek().is_some_and(|t| t.handle.cancelled()) {
+            dropped.extend(timers.pop());
+        }
+        let when = timers.peek()?.when;
+        Some((when - now).clamp(0.0, clock::MAXIMUM_SELECT_TIMEOUT))
+    }
+
+    /// Moves every due timer to the end of the ready queue, in deadline order
+    /// (SCHED-4). Cancelled timers are taken off on the way, into `dropped`.
+    pub(crate) fn move_due_timers(&self, now: f64, dropped: &mut Vec<Timer>) {
+        let mut timers = self.timers.borrow_mut();
+        let mut ready = self.ready.borrow_mut();
+        while timers.peek().is_some_and(|t| clock::is_due(t.when, now)) {
+            let Some(t) = timers.pop() else { break };
+            if t.handle.cancelled() {
+                dropped.push(t);
+                continue;
+            }
+            let name = t.handle.name();
+            ready.push_back(match t.call {
+                TimerCall::Send(f) => Ready::Callback {
+                    f,
+                    handle: Some(t.handle),
+                    name,
+                },
+                TimerCall::Local(id) => Ready::Local {
+                    id,
+                    handle: t.handle,
+                    name,
+                },
+            });
+        }
+    }
+
+    /// Whether the work holds nothing to run: no ready entry, no uncancelled
+    /// timer, no unfinished task.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ready.borrow().is_empty() && self.tasks.borrow().is_empty() && !self.has_live_timers()
+    }
+
+    /// Unfinished tasks in id order, for `all_tasks` and `Runner::close`.
+    pub(crate) fn tasks(&self) -> Vec<Arc<dyn AnyTask>> {
+        let mut v: Vec<_> = self
+            .tasks
+            .borrow()
+            .values()
+            .map(|e| e.task.clone())
+            .collect();
+        v.sort_by_key(|t| t.id());
+        v
+    }
+
+    /// Moves everything out (at `close()` or when the home thread exits),
+    /// for the caller to drop each value on its own.
+    pub(crate) fn take_all(&self) -> Taken {
+        Taken {
+            ready: std::mem::take(&mut *self.ready.borrow_mut()),
+            timers: std::mem::take(&mut *self.timers.borrow_mut()),
+            tasks: std::mem::take(&mut *self.tasks.borrow_mut()),
+            intake: std::mem::take(&mut *self.intake.borrow_mut()),
+        }
+    }
+}
+
+/// What [`Work::take_all`] took out.
+pub(crate) struct Taken {
+    pub(crate) ready: VecDeque<Ready>,
+    pub(crate) timers: BinaryHeap<Timer>,
+    pub(crate) tasks: IdMap<TaskEntry>,
+    pub(crate) intake: VecDeque<Submission>,
+}
+
+/// The work is `Send`: it can belong to the loop rather than to a thread.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Work>();
+};
