@@ -52,7 +52,7 @@ pub enum Error {
     /// loop's (CPython checks this only in debug mode; loopspec always does).
     NonThreadSafeCall,
     /// `RuntimeError: Event loop is bound to thread 'NAME', which holds its
-    /// loop-bound callbacks, timers or tasks` — loopspec only (SPEC.md THREAD-2).
+    /// local callbacks, timers or tasks` — loopspec only (SPEC.md THREAD-2).
     BoundToThread {
         /// The name of the thread that holds the loop's work.
         thread: String,
@@ -233,7 +233,7 @@ impl fmt::Display for Error {
             ),
             BoundToThread { thread } => write!(
                 f,
-                "Event loop is bound to thread '{thread}', which holds its loop-bound \
+                "Event loop is bound to thread '{thread}', which holds its local \
                  callbacks, timers or tasks"
             ),
             UnexpectedState => f.write_str("Future in unexpected state"),

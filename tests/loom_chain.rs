@@ -91,6 +91,9 @@ fn loom_cancelling_concurrent_future_cancels_the_task() {
             saw_cancel.load(Ordering::SeqCst),
             "the task was not cancelled"
         );
+        // The loop's work refers to the loop: only close() releases it (see
+        // SPEC.md's Rust mapping).
+        src.close().unwrap();
     });
 }
 

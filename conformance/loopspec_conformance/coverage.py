@@ -13,15 +13,16 @@ FAMILIES = ["POLICY", "LIFE", "RUNNER", "THREAD", "XTHREAD", "CONC", "CHAIN", "E
 NOT_OBSERVABLE = {
     "THREAD-6": "`Send`/`Sync` are compile-time properties of loopspec's Rust types; a "
                 "Python program can touch any object from any thread.",
+    "THREAD-2": "only local work binds a loop to a thread, and a Python program has none.",
+    "THREAD-4": "only local work goes with a thread that exits, and a Python program has none.",
+    "THREAD-10": "local work is the Rust mapping of closures and coroutines that are not "
+                 "`Send`; a Python program has none.",
     "CONC-7": "awaiting a concurrent future directly from a Rust executor (tokio...) has no "
               "Python counterpart; Python awaits it through `wrap_future` (CHAIN-1).",
 }
-# Where a scenario shows CPython's behaviour for a rule that SPEC.md words
-# for loopspec (THREAD), say so.
+# What a scenario shows for a rule, where that needs saying.
 NOTES = {
-    "THREAD-1": "CPython accepts the call (no debug mode): loopspec is expected to diverge.",
-    "THREAD-2": "CPython runs the work in whichever thread runs the loop: loopspec diverges.",
-    "THREAD-4": "CPython keeps the work of a thread that exited: loopspec drops it.",
+    "THREAD-1": "The scenario's call is made while no thread runs the loop: accepted (THREAD-9).",
     "THREAD-5": "CPython closes at once and drops the queued work.",
     "THREAD-7": "The Python counterpart: a task waiting for a future that another thread "
                 "completes through call_soon_threadsafe resumes.",

@@ -13,26 +13,27 @@
 //!
 //! `run_forever` (`lifecycle.rs`) repeats this until a stop was requested at
 //! the end of an iteration. The state an iteration works on is the loop's
-//! [`Home`]: its work and, for local entries, its local values; what wakes a parked loop is the inbox's business
+//! [`Work`], taken for the run, and for local entries this thread's local
+//! home of the loop; what wakes a parked loop is the inbox's business
 //! (`src/inbox/`).
 
 use crate::clock::{self, ClockKind};
 use crate::error::{Error, ExceptionContext, drop_each};
 use crate::handle::Handle;
-use crate::home::{Home, Ready};
+use crate::home::work::Work;
+use crate::home::{Ready, drop_timers};
 use crate::loop_core::EventLoop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 impl EventLoop {
     /// One iteration of the loop; see the [module docs](self).
-    pub(super) fn run_once(&self, home: &Home) {
+    pub(super) fn run_once(&self, work: &Work) {
         // Seeded bug (`clear-stop-early`): consume a stop requested before
         // the iteration, so the end-of-iteration check never sees it.
         #[cfg(loopspec_mutant = "clear-stop-early")]
         self.shared.stopping.take();
         // 1. Poll timeout: 0 if anything is ready (a requested stop is read
         //    in `poll`), else until the earliest timer.
-        let work = &home.work;
         let mut cancelled = Vec::new();
         let timeout = if work.ready_len() > 0 {
             Some(0.0)
@@ -42,7 +43,7 @@ impl EventLoop {
             None
         };
         // 2. Poll for cross-thread submissions.
-        self.poll(home, timeout);
+        self.poll(work, timeout);
         // 3. Due timers join the end of the ready queue (the clock is read
         //    only when there are timers).
         if work.has_timers() {
@@ -50,21 +51,21 @@ impl EventLoop {
         }
         if !cancelled.is_empty() {
             let mut panics = Vec::new();
-            home.drop_timers(cancelled, &mut panics);
+            drop_timers(self.own_local().as_deref(), cancelled, &mut panics);
             self.report_drop_panics("a cancelled timer", panics);
         }
         // 4. Run exactly what is ready now.
         let ntodo = work.ready_len();
         for _ in 0..ntodo {
             let Some(entry) = work.pop_ready() else { break };
-            self.run_ready(home, entry);
+            self.run_ready(entry);
         }
     }
 
     /// Step 2 of an iteration: wait for submissions up to `timeout` seconds
     /// (`None`: no limit), then move them to the ready queue. A virtual clock
     /// advances by the timeout instead of waiting (CLOCK-2).
-    fn poll(&self, home: &Home, timeout: Option<f64>) {
+    fn poll(&self, work: &Work, timeout: Option<f64>) {
         let inbox = &self.shared.inbox;
         if timeout == Some(0.0) && !inbox.pending() {
             // Work is ready and, as far as the inbox says, nothing is
@@ -90,7 +91,7 @@ impl EventLoop {
                 self.shared.stopping.get()
             }),
         }
-        home.work.drain(inbox);
+        work.drain(inbox);
     }
 
     /// Before parking, spin briefly for a submission or a stop: a producer in
@@ -120,7 +121,7 @@ impl EventLoop {
 
     /// Runs one ready entry (step 4), reporting a panic to the exception
     /// handler (SCHED-7).
-    fn run_ready(&self, home: &Home, entry: Ready) {
+    fn run_ready(&self, entry: Ready) {
         // The handle's repr is made only if the callback panics.
         let (outcome, handle, name) = match entry {
             Ready::Callback { f, handle, name } => {
@@ -133,7 +134,8 @@ impl EventLoop {
                 (catch_unwind(AssertUnwindSafe(f)), handle, name)
             }
             Ready::Local { id, handle, name } => {
-                let f = home.local.take_callback(id);
+                // The loop runs on its local home while it has local work (H5).
+                let f = self.own_local().and_then(|l| l.take_callback(id));
                 if handle.cancelled() {
                     let mut panics = Vec::new();
                     drop_each(f, &mut panics);

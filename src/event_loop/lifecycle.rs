@@ -3,62 +3,77 @@
 //! [`stop`](EventLoop::stop) and [`close`](EventLoop::close) (SPEC.md
 //! LIFE-*, STOP-*).
 //!
-//! A run claims the loop for the calling thread under the run-state lock —
+//! A run takes the loop's work for the calling thread under the run-state
+//! lock —
 //! after every check passed, so that a refused run changes nothing (LIFE-6)
 //! — then repeats one iteration (`iteration.rs`) until a stop was
-//! requested at the end of one; its guard clears the running state however
-//! it ends, and releases the home if it is empty (THREAD-3).
+//! requested at the end of one; its guard puts the work back and clears the
+//! running state however it ends, and releases the local home if it is
+//! empty (THREAD-3).
 
 use crate::error::{Error, Result, drop_each};
 use crate::future::{DoneCallback, Future};
-use crate::home::Home;
-use crate::loop_core::{EventLoop, current_thread_id, running_loop, set_running};
+use crate::home::drop_timers;
+use crate::home::work::Work;
+use crate::loop_core::{EventLoop, Running, current_thread_id, running_loop, set_running};
 use crate::run_state::RunState;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Clears the running state when a run ends, however it ends.
+/// Ends a run, however it ends: puts the work back and clears the running
+/// state in one critical section (H3), releasing the local home if it is
+/// empty (THREAD-3).
 struct RunGuard<'a> {
     /// The loop being run.
     lp: &'a EventLoop,
-    /// Its home, which the run works on.
-    home: Rc<Home>,
+    /// Its work, taken from the run state for the run.
+    work: Rc<Work>,
 }
 
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
-        set_running(None);
-        let empty = self.home.is_empty();
+        let local = set_running(None).and_then(|r| r.local);
+        // A local home that is empty but for cancelled timers drops them now.
+        let mut cancelled = Vec::new();
+        if let Some(l) = &local {
+            let timers = self.work.take_cancelled_local_timers();
+            if !timers.is_empty() {
+                drop_timers(Some(l), timers, &mut cancelled);
+            }
+        }
+        let work = self.work.take();
         let released = {
             let mut st = self.lp.lock();
+            let release = local.as_ref().is_some_and(|l| l.is_empty())
+                && !work.has_local_tokens()
+                && !st.closed;
+            if release {
+                st.local = None;
+            }
+            st.work = Some(work);
             st.running = None;
             // Seeded bug (`stop-survives-run`): a stop outlives the run.
             #[cfg(not(loopspec_mutant = "stop-survives-run"))]
             self.lp.shared.stopping.clear();
-            if empty && !st.closed {
-                st.home = None;
-                true
-            } else {
-                false
-            }
+            release
         };
+        self.lp.report_drop_panics("a cancelled timer", cancelled);
         if released {
-            // Empty but for cancelled timers, whose destructors run here.
-            self.lp.drop_own_home();
+            self.lp.drop_own_local();
         }
     }
 }
 
 impl EventLoop {
     /// The run checks, in asyncio's order: closed, already running, another
-    /// loop running in this thread (LIFE-5), then the home thread (THREAD-2).
+    /// loop running in this thread (LIFE-5), then the local home (THREAD-2).
     /// Changes nothing when one fails (LIFE-6).
     fn check_can_run(&self, st: &RunState) -> Result<()> {
         if st.closed {
             return Err(Error::Closed);
         }
         // Seeded bug (`double-run`): let a second thread past the running
-        // and home checks.
+        // and local home checks.
         #[cfg(not(loopspec_mutant = "double-run"))]
         if st.running.is_some() {
             return Err(Error::AlreadyRunning);
@@ -67,7 +82,7 @@ impl EventLoop {
         if running_loop().is_some() {
             return Err(Error::AnotherLoopRunning);
         }
-        match &st.home {
+        match &st.local {
             #[cfg(not(loopspec_mutant = "double-run"))]
             Some(home) if home.thread != current_thread_id() => Err(Error::BoundToThread {
                 thread: home.name.clone(),
@@ -76,29 +91,38 @@ impl EventLoop {
         }
     }
 
-    /// Starts a run on this thread: the checks, then the claim, under one
-    /// lock.
+    /// Starts a run on this thread: the checks, then the claim of the work,
+    /// under one lock (H2), after any borrow by another thread ended.
     fn enter_run(&self) -> Result<RunGuard<'_>> {
-        let me = current_thread_id();
-        let mut stale = None;
-        let home = {
-            let mut st = self.lock();
+        let work = {
+            let st = self.lock();
+            let mut st = self.wait_out_borrow(st);
             if let Err(e) = self.check_can_run(&st) {
                 drop(st);
                 if e == Error::Closed {
-                    self.drop_own_home();
+                    self.drop_own_local();
                 }
                 return Err(e);
             }
-            let home = self.claim_home(&mut st, me, &mut stale)?;
-            st.running = Some(me);
-            home
+            // H1: the work is here, since nobody runs or borrows the loop.
+            #[cfg(not(loopspec_mutant = "double-run"))]
+            let Some(work) = st.work.take() else {
+                return Err(Error::AlreadyRunning);
+            };
+            // Seeded bug (`double-run`): a second run goes ahead without it.
+            #[cfg(loopspec_mutant = "double-run")]
+            let work = st.work.take().unwrap_or_default();
+            st.running = Some(current_thread_id());
+            work
         };
-        if let Some(stale) = stale {
-            self.clear_home(&stale);
-        }
-        set_running(Some((self.clone(), home.clone())));
-        Ok(RunGuard { lp: self, home })
+        let work = Rc::new(work);
+        let local = self.own_local();
+        set_running(Some(Running {
+            lp: self.clone(),
+            work: work.clone(),
+            local,
+        }));
+        Ok(RunGuard { lp: self, work })
     }
 
     /// Runs iterations until [`stop`](EventLoop::stop) is requested; returns
@@ -123,7 +147,7 @@ impl EventLoop {
     pub fn run_forever(&self) -> Result<()> {
         let run = self.enter_run()?;
         loop {
-            self.run_once(&run.home);
+            self.run_once(&run.work);
             if self.shared.stopping.get() {
                 break;
             }
@@ -154,7 +178,7 @@ impl EventLoop {
         let checked = self.check_can_run(&self.lock());
         if let Err(e) = checked {
             if e == Error::Closed {
-                self.drop_own_home();
+                self.drop_own_local();
             }
             return Err(e);
         }
@@ -196,21 +220,23 @@ impl EventLoop {
     /// Closes the loop (LIFE-7): refused on a running loop; idempotent; drops
     /// every queued callback, timer and cross-thread submission without
     /// running it, and the futures of unfinished tasks (each reported as
-    /// `Task was destroyed but it is pending!`).
+    /// `Task was destroyed but it is pending!`), on the calling thread,
+    /// whichever it is.
     ///
-    /// Loop-bound work lives on the loop's home thread: closing from another
-    /// thread drops it there, at that thread's next call on the loop or when
-    /// it exits (THREAD-5).
+    /// Local work lives on the loop's local home thread: closing from
+    /// another thread drops it there, at that thread's next call on the loop
+    /// or when it exits (THREAD-5).
     pub fn close(&self) -> Result<()> {
         let me = current_thread_id();
-        let (accepted, home_is_me) = {
-            let mut st = self.lock();
+        let (accepted, work, local_is_me) = {
+            let st = self.lock();
+            let mut st = self.wait_out_borrow(st);
             if st.running.is_some() {
                 return Err(Error::CloseRunning);
             }
             if st.closed {
                 drop(st);
-                self.drop_own_home();
+                self.drop_own_local();
                 return Ok(());
             }
             st.closed = true;
@@ -224,11 +250,13 @@ impl EventLoop {
             let accepted = self.shared.inbox.close();
             #[cfg(loopspec_mutant = "close-inbox-late")]
             let accepted = std::collections::VecDeque::new();
-            let home_is_me = st.home.as_ref().is_some_and(|h| h.thread == me);
-            if home_is_me {
-                st.home = None;
+            // H1: a closed loop holds no work.
+            let work = st.work.take();
+            let local_is_me = st.local.as_ref().is_some_and(|h| h.thread == me);
+            if local_is_me {
+                st.local = None;
             }
-            (accepted, home_is_me)
+            (accepted, work, local_is_me)
         };
         #[cfg(loopspec_mutant = "close-inbox-late")]
         let accepted = {
@@ -239,12 +267,21 @@ impl EventLoop {
         let mut panics = Vec::new();
         drop_each(accepted, &mut panics);
         self.report_drop_panics("a queued cross-thread callback", panics);
+        let local = if local_is_me {
+            self.take_own_local()
+        } else {
+            None
+        };
+        if let Some(work) = work {
+            self.clear_work(&work, local.as_deref());
+        }
+        if let Some(local) = local {
+            // What the work did not name (stashed values, say).
+            self.clear_work(&Work::default(), Some(&local));
+        }
         // The default executor is shut down without waiting (LIFE-7, EXEC-2).
         if let Some(pool) = self.shared.executor.lock().take() {
             crate::thread_pool::Executor::shutdown(&*pool, false);
-        }
-        if home_is_me {
-            self.drop_own_home();
         }
         Ok(())
     }

@@ -85,7 +85,7 @@ impl EventLoop {
     /// end of a cancellation forwarded from another thread, XTHREAD-8).
     pub(crate) fn cancel_task_by_id(&self, id: u64) -> bool {
         let task = self
-            .with_home(|home| home.work.tasks.borrow().get(&id).map(|e| e.task.clone()))
+            .with_work(|work| work.tasks.borrow().get(&id).map(|e| e.task.clone()))
             .ok()
             .flatten();
         task.is_some_and(|t| t.cancel(None))
@@ -96,7 +96,7 @@ impl EventLoop {
 pub fn all_tasks() -> Result<Vec<TaskRef>> {
     let lp = get_running_loop()?;
     Ok(lp
-        .local_tasks()
+        .unfinished_tasks()
         .into_iter()
         .map(|t| TaskRef::new(t, &lp))
         .collect())

@@ -281,21 +281,21 @@ impl<T: Send + 'static> Future<T> {
             return Ok(());
         }
         let core = self.core.clone();
-        self.core.lp.with_home(move |home| {
+        self.core.lp.with_work(move |work| {
             for w in waiters {
                 match w {
                     Waiter::Callback(cb) => {
                         // The callback waits in the future itself; the queue
                         // entry only says "fire the next one" (no allocation).
                         core.lock().due.push_back(DueCallback::Send(cb));
-                        home.work.push_ready(Ready::DoneCallback(core.clone()));
+                        work.push_ready(Ready::DoneCallback(core.clone()));
                     }
                     Waiter::Local { id, .. } => {
                         core.lock().due.push_back(DueCallback::Local(id));
-                        home.work.push_ready(Ready::DoneCallback(core.clone()));
+                        work.push_ready(Ready::DoneCallback(core.clone()));
                     }
-                    Waiter::Task(t) => home.work.schedule_step(t),
-                    Waiter::Waker(w) => home.work.push_ready(Ready::Callback {
+                    Waiter::Task(t) => work.schedule_step(t),
+                    Waiter::Waker(w) => work.push_ready(Ready::Callback {
                         f: Box::new(move || w.wake()),
                         handle: None,
                         name: "Waker::wake",

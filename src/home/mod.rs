@@ -140,102 +140,80 @@ impl LoopId {
 /// A map keyed by the loop's sequential ids.
 pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
-/// A loop's home: its work and its local values on this thread; see the
-/// [module docs](self).
-#[derive(Default)]
-pub(crate) struct Home {
-    /// The ready queue, the timers, the unfinished tasks.
-    pub(crate) work: Work,
-    /// The values of local work, by id.
-    pub(crate) local: LocalHome,
+/// Drops timers taken off the heap (cancelled ones), with the local
+/// callbacks they name (kept by `local`, this thread's local home of the
+/// loop, if it is one); destructor panics go to `panics`.
+pub(crate) fn drop_timers(local: Option<&LocalHome>, timers: Vec<Timer>, panics: &mut Vec<Error>) {
+    for t in timers {
+        if let (TimerCall::Local(id), Some(local)) = (&t.call, local) {
+            drop_each(local.take_callback(*id), panics);
+        }
+        drop_each([t], panics);
+    }
 }
 
-impl Home {
-    /// Drops timers taken off the heap (cancelled ones), with the local
-    /// callbacks they name; destructor panics go to `panics`.
-    pub(crate) fn drop_timers(&self, timers: Vec<Timer>, panics: &mut Vec<Error>) {
-        for t in timers {
-            if let TimerCall::Local(id) = t.call {
-                drop_each(self.local.take_callback(id), panics);
-            }
-            drop_each([t], panics);
-        }
+/// Empties the loop's work (at `close()`): drops queued callbacks and
+/// timers, and the unfinished tasks with their coroutines — the local ones
+/// from `local`, if this thread holds them — each on its own, so a
+/// panicking destructor stops nothing.
+pub(crate) fn clear_work(work: &Work, local: Option<&LocalHome>) -> Cleared {
+    let taken = work.take_all();
+    let mut cleared = Cleared::default();
+    drop_each(taken.ready, &mut cleared.panics);
+    drop_each(taken.timers, &mut cleared.panics);
+    drop_each(taken.intake, &mut cleared.panics);
+    let tasks: Vec<_> = taken.tasks.into_values().collect();
+    match local {
+        Some(local) => clear_local(local, tasks, &mut cleared),
+        None => destroy_tasks(tasks, None, &mut cleared),
     }
+    cleared
+}
 
-    /// Takes a task's coroutine out for a step: from its entry in the work,
-    /// or from the local home (`None`: destroyed, or being stepped).
-    pub(crate) fn take_coroutine(&self, id: u64) -> Option<Coroutine> {
-        let sent = self
-            .work
-            .tasks
-            .borrow_mut()
-            .get_mut(&id)
-            .and_then(|e| e.coro.take());
-        match sent {
+/// Empties a local home (at `close()` on its thread, at its thread's exit,
+/// or when it is found stale): its callbacks and stashed values, and the
+/// coroutines of its tasks, destroying `tasks` (their entries, taken out of
+/// the loop's work) on the way.
+pub(crate) fn clear_local(local: &LocalHome, tasks: Vec<TaskEntry>, cleared: &mut Cleared) {
+    let mut values = local.take_all();
+    drop_each(values.stash.into_values(), &mut cleared.panics);
+    drop_each(values.callbacks.into_values(), &mut cleared.panics);
+    destroy_tasks(tasks, Some(&mut values.coroutines), cleared);
+    drop_each(values.coroutines.into_values(), &mut cleared.panics);
+}
+
+/// Destroys unfinished tasks in id order, each with its coroutine (a local
+/// one from `local_coros`, if given): what it waits on first, then its
+/// coroutine, so that a cycle through them does not outlive a future whose
+/// destructor panics. A task still pending is reported (TASK-8).
+fn destroy_tasks(
+    mut tasks: Vec<TaskEntry>,
+    mut local_coros: Option<&mut IdMap<std::pin::Pin<Box<dyn erased::LocalCoroutine>>>>,
+    cleared: &mut Cleared,
+) {
+    tasks.sort_by_key(|e| e.task.id());
+    for TaskEntry { task, coro, local } in tasks {
+        let coro = match coro {
             Some(c) => Some(Coroutine::Send(c)),
-            None => self.local.take_coroutine(id).map(Coroutine::Local),
-        }
-    }
-
-    /// Puts a coroutine back after a step that left its task pending;
-    /// returns it if the task has left the table.
-    pub(crate) fn put_coroutine(&self, id: u64, coro: Coroutine) -> Option<Coroutine> {
-        let mut tasks = self.work.tasks.borrow_mut();
-        let Some(entry) = tasks.get_mut(&id) else {
-            return Some(coro);
+            None => local_coros
+                .as_deref_mut()
+                .and_then(|m| m.remove(&task.id()))
+                .map(Coroutine::Local),
         };
-        match coro {
-            Coroutine::Send(c) => entry.coro.replace(c).map(Coroutine::Send),
-            Coroutine::Local(c) => {
-                drop(tasks);
-                self.local.put_coroutine(id, c);
-                None
-            }
+        let repr = task.repr();
+        let (pending, panic) = task.destroy();
+        // A local task's coroutine may be on another thread (closed from
+        // there): it is pending all the same.
+        if pending && (coro.is_some() || local) {
+            cleared.pending.push(repr);
         }
-    }
-
-    /// Whether the home holds no work: nothing in the work, nothing local.
-    /// An empty home can be released (THREAD-3).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.work.is_empty() && self.local.is_empty()
-    }
-
-    /// Empties the home (at `close()` or when the home thread exits): drops
-    /// queued callbacks and timers, and the coroutines of unfinished tasks,
-    /// each on its own, so a panicking destructor stops nothing.
-    pub(crate) fn clear(&self) -> Cleared {
-        let taken = self.work.take_all();
-        let mut local = self.local.take_all();
-        let mut cleared = Cleared::default();
-        drop_each(local.stash.into_values(), &mut cleared.panics);
-        drop_each(taken.ready, &mut cleared.panics);
-        drop_each(taken.timers, &mut cleared.panics);
-        drop_each(taken.intake, &mut cleared.panics);
-        drop_each(local.callbacks.into_values(), &mut cleared.panics);
-        let mut tasks: Vec<_> = taken.tasks.into_values().collect();
-        tasks.sort_by_key(|e| e.task.id());
-        for TaskEntry { task, coro } in tasks {
-            let coro = match coro {
-                Some(c) => Some(Coroutine::Send(c)),
-                None => local.coroutines.remove(&task.id()).map(Coroutine::Local),
-            };
-            let repr = task.repr();
-            // What it waits on first, then its coroutine: a cycle through
-            // them must not outlive a future whose destructor panics.
-            let (pending, panic) = task.destroy();
-            if pending && coro.is_some() {
-                cleared.pending.push(repr);
-            }
-            cleared.panics.extend(panic);
-            drop_each(coro, &mut cleared.panics);
-            drop_each([task], &mut cleared.panics);
-        }
-        drop_each(local.coroutines.into_values(), &mut cleared.panics);
-        cleared
+        cleared.panics.extend(panic);
+        drop_each(coro, &mut cleared.panics);
+        drop_each([task], &mut cleared.panics);
     }
 }
 
-/// What [`Home::clear`] dropped, for the loop to report.
+/// What [`clear_work`] and [`clear_local`] dropped, for the loop to report.
 #[derive(Default)]
 pub(crate) struct Cleared {
     /// Reprs of the tasks that were still pending (TASK-8).

@@ -51,6 +51,9 @@ pub(crate) struct TaskEntry {
     /// takes it out and puts it back if it is still pending). Always `None`
     /// for a local task, whose coroutine the local home keeps.
     pub(crate) coro: Option<Pin<Box<dyn SendCoroutine>>>,
+    /// The task is local (`create_task_local`): its coroutine is in its
+    /// local home. Fixed.
+    pub(crate) local: bool,
 }
 
 impl Work {
@@ -108,28 +111,9 @@ impl Work {
         }
     }
 
-    /// Takes the cross-thread submissions out of the ready queue, in order,
-    /// leaving the other entries. No user value is dropped here.
-    pub(crate) fn take_submissions(&self) -> VecDeque<Submission> {
-        let mut ready = self.ready.borrow_mut();
-        let mut taken = VecDeque::new();
-        for entry in std::mem::take(&mut *ready) {
-            match entry {
-                Ready::Submission(s) => taken.push_back(s),
-                other => ready.push_back(other),
-            }
-        }
-        taken
-    }
-
     /// Whether any timer (cancelled or not) is scheduled.
     pub(crate) fn has_timers(&self) -> bool {
         !self.timers.borrow().is_empty()
-    }
-
-    /// Whether an uncancelled timer is scheduled.
-    pub(crate) fn has_live_timers(&self) -> bool {
-        self.timers.borrow().iter().any(|t| !t.handle.cancelled())
     }
 
     /// The poll timeout the timers ask for: `None` with no timer, else the
@@ -172,12 +156,6 @@ impl Work {
         }
     }
 
-    /// Whether the work holds nothing to run: no ready entry, no uncancelled
-    /// timer, no unfinished task.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ready.borrow().is_empty() && self.tasks.borrow().is_empty() && !self.has_live_timers()
-    }
-
     /// Unfinished tasks in id order, for `all_tasks` and `Runner::close`.
     pub(crate) fn tasks(&self) -> Vec<Arc<dyn AnyTask>> {
         let mut v: Vec<_> = self
@@ -200,6 +178,97 @@ impl Work {
             intake: std::mem::take(&mut *self.intake.borrow_mut()),
         }
     }
+}
+
+impl Work {
+    /// Moves the contents into a new `Work`, leaving this one empty: the
+    /// end of a run or a borrow, when the thread-local registry and the
+    /// guard may both still hold the `Rc` this one is in. Moves values
+    /// only; drops nothing.
+    pub(crate) fn take(&self) -> Work {
+        Work {
+            ready: RefCell::new(std::mem::take(&mut *self.ready.borrow_mut())),
+            timers: RefCell::new(std::mem::take(&mut *self.timers.borrow_mut())),
+            timer_seq: Cell::new(self.timer_seq.get()),
+            tasks: RefCell::new(std::mem::take(&mut *self.tasks.borrow_mut())),
+            intake: RefCell::new(std::mem::take(&mut *self.intake.borrow_mut())),
+        }
+    }
+
+    /// Takes the cancelled local timers off the heap (a local home about to
+    /// be released drops them with their values).
+    pub(crate) fn take_cancelled_local_timers(&self) -> Vec<Timer> {
+        let mut timers = self.timers.borrow_mut();
+        let (cancelled, kept): (Vec<Timer>, Vec<Timer>) = std::mem::take(&mut *timers)
+            .into_iter()
+            .partition(|t| t.handle.cancelled() && matches!(t.call, TimerCall::Local(_)));
+        *timers = kept.into();
+        cancelled
+    }
+
+    /// Whether the work holds any local token: a local ready entry or
+    /// timer, or a task whose coroutine is local.
+    pub(crate) fn has_local_tokens(&self) -> bool {
+        self.ready
+            .borrow()
+            .iter()
+            .any(|r| matches!(r, Ready::Local { .. }))
+            || self
+                .timers
+                .borrow()
+                .iter()
+                .any(|t| matches!(t.call, TimerCall::Local(_)))
+            || self.tasks.borrow().values().any(|e| e.local)
+    }
+
+    /// Takes every local token out (H6: a local home that is released takes
+    /// its tokens with it): local ready entries, local timers, and the
+    /// entries of tasks whose coroutine is local. Moves values only; the
+    /// caller drops them once it holds no lock.
+    pub(crate) fn purge_local(&self) -> Purged {
+        let mut purged = Purged::default();
+        {
+            let mut ready = self.ready.borrow_mut();
+            for entry in std::mem::take(&mut *ready) {
+                match entry {
+                    Ready::Local { .. } => purged.ready.push(entry),
+                    // Seeded bug (`exit-purges-send-entries`): the loop's own
+                    // entries (submissions taken in, `Send` callbacks) go
+                    // with the exiting thread too.
+                    #[cfg(loopspec_mutant = "exit-purges-send-entries")]
+                    other => purged.ready.push(other),
+                    #[cfg(not(loopspec_mutant = "exit-purges-send-entries"))]
+                    other => ready.push_back(other),
+                }
+            }
+        }
+        {
+            let mut timers = self.timers.borrow_mut();
+            let (local, kept): (Vec<Timer>, Vec<Timer>) = std::mem::take(&mut *timers)
+                .into_iter()
+                .partition(|t| matches!(t.call, TimerCall::Local(_)));
+            *timers = kept.into();
+            purged.timers = local;
+        }
+        {
+            let mut tasks = self.tasks.borrow_mut();
+            let local: Vec<u64> = tasks
+                .iter()
+                .filter(|(_, e)| e.local)
+                .map(|(id, _)| *id)
+                .collect();
+            purged.tasks = local.iter().filter_map(|id| tasks.remove(id)).collect();
+        }
+        purged
+    }
+}
+
+/// What [`Work::purge_local`] took out.
+#[derive(Default)]
+pub(crate) struct Purged {
+    pub(crate) ready: Vec<Ready>,
+    pub(crate) timers: Vec<Timer>,
+    pub(crate) tasks: Vec<TaskEntry>,
 }
 
 /// What [`Work::take_all`] took out.

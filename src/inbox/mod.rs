@@ -14,10 +14,9 @@
 //! |---|---|---|---|
 //! | `send` | any thread | none; the inbox lock only to wake a parked loop | announce (count `+1`), then send; refused once closed |
 //! | `pending` | the loop | none | a hint: is anything announced? |
-//! | `drain_into` | the loop's home thread | only to take a hand-back | the hand-back, then at most what was announced when it began |
+//! | `drain_into` | the thread that runs or borrows the loop's work | none | at most what was announced when it began |
 //! | `park` | the loop | held until it waits | sets `PARKED` and waits, unless work is pending or the caller must not wait |
-//! | `wake` | `stop()`, a send that saw `PARKED`, a hand-back | held | one condvar signal per park |
-//! | `hand_back` | an exiting home thread | held | puts taken submissions back in front |
+//! | `wake` | `stop()`, a send that saw `PARKED` | held | one condvar signal per park |
 //! | `close` | `close()` | held, then none | refuses from now on; returns everything accepted |
 //!
 //! The channel is std's lock-free multi-producer `mpsc` (loom's modelled
@@ -46,9 +45,8 @@
 //!    it to be dropped — `close` sets `CLOSED` with a read-modify-write,
 //!    then receives until the count is zero, waiting out sends still in
 //!    flight. Nothing is left in the channel of a closed inbox.
-//! 4. **Order.** The channel is FIFO per producer, and the handed-back
-//!    queue (what an exiting home thread had taken, THREAD-4) is older than
-//!    anything in the channel, so a drain takes it first.
+//! 4. **Order.** The channel is FIFO per producer, and a drain takes in
+//!    channel order.
 //! 5. **Progress.** A drain reads the count before it receives and takes at
 //!    most that many (XTHREAD-11): sends that land while it runs wait for
 //!    the next drain, so producers that never pause cannot hold the loop
@@ -66,7 +64,7 @@
 mod loom_models;
 mod state;
 
-use self::state::{CLOSED, CachePadded, HANDED_BACK, Locked, ONE_SUBMISSION, PARKED};
+use self::state::{CLOSED, CachePadded, Locked, ONE_SUBMISSION, PARKED};
 use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, mpsc, thread};
 use std::collections::VecDeque;
 use std::fmt;
@@ -112,11 +110,11 @@ pub(crate) struct Inbox<T> {
     /// Count and flags: see `state.rs`.
     word: Word,
     /// What the inbox lock guards: see `state.rs`.
-    locked: Mutex<Locked<T>>,
+    locked: Mutex<Locked>,
     /// The loop parks here, under `locked`.
     wakeup: Condvar,
     /// Submissions taken out (run or dropped) since the inbox was made, for
-    /// [`stats`](Inbox::stats); written by drains (`-n` by a hand-back).
+    /// [`stats`](Inbox::stats); written by drains and `close`.
     taken: AtomicU64,
 }
 
@@ -173,16 +171,12 @@ impl<T> Inbox<T> {
         pending(self.word.hint())
     }
 
-    /// Takes into `out`, in order, the handed-back submissions (all of
-    /// them) and then at most the submissions announced when the drain
-    /// began (invariants 4 and 5): what producers send meanwhile waits for
-    /// the next drain. It takes fewer when an announced send is still in
-    /// flight (the channel looks empty). Called by the loop's home thread.
+    /// Takes into `out`, in order, at most the submissions announced when
+    /// the drain began (invariants 4 and 5): what producers send meanwhile
+    /// waits for the next drain. It takes fewer when an announced send is
+    /// still in flight (the channel looks empty). Called by the thread that
+    /// runs or borrows the loop's work.
     pub(crate) fn drain_into(&self, out: &mut VecDeque<T>) -> Drained {
-        if has_handed_back(self.word.hint()) {
-            let mut locked = self.locked.lock();
-            self.take_handed_back(&mut locked, out);
-        }
         let rx = self.rx.lock();
         let announced = count(self.word.hint()).max(0) as usize;
         // Seeded bug (`unbounded-drain`): drain until the channel is empty,
@@ -218,17 +212,6 @@ impl<T> Inbox<T> {
             self.word.took(n);
         }
         n
-    }
-
-    /// Moves the handed-back queue to `out` and takes it off the word.
-    fn take_handed_back(&self, locked: &mut Locked<T>, out: &mut VecDeque<T>) {
-        let n = locked.handed_back.len();
-        if n == 0 {
-            return;
-        }
-        out.append(&mut locked.handed_back);
-        self.word.took_handed_back(n);
-        self.taken.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// The loop waits here until a send or a [`wake`](Inbox::wake) wakes it
@@ -278,7 +261,7 @@ impl<T> Inbox<T> {
 
     /// [`wake`](Inbox::wake)'s decision, under the lock: whether the caller
     /// must signal the condvar.
-    fn wake_locked(&self, locked: &mut Locked<T>) -> bool {
+    fn wake_locked(&self, locked: &mut Locked) -> bool {
         // Seeded bug (`wake-every-push`): signal on every push to a parked
         // loop, not once per park.
         #[cfg(loopspec_mutant = "wake-every-push")]
@@ -294,45 +277,16 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// Puts `earlier` — submissions a home thread had taken in and not run,
-    /// accepted before everything queued now — back at the front, in their
-    /// order, and wakes a parked loop (THREAD-4). They are not counted as
-    /// new submissions. A closed inbox refuses them: they come back, for
-    /// the caller to drop.
-    pub(crate) fn hand_back(&self, mut earlier: VecDeque<T>) -> Result<(), VecDeque<T>> {
-        let n = earlier.len();
-        if n == 0 {
-            return Ok(());
-        }
-        let signal = {
-            let mut locked = self.locked.lock();
-            if is_closed(self.word.load()) {
-                return Err(earlier);
-            }
-            let first = locked.handed_back.is_empty();
-            earlier.append(&mut locked.handed_back);
-            locked.handed_back = earlier;
-            self.word.handed_back(n, first);
-            self.taken.fetch_sub(n as u64, Ordering::Relaxed);
-            self.wake_locked(&mut locked)
-        };
-        if signal {
-            self.wakeup.notify_one();
-        }
-        Ok(())
-    }
-
     /// Closes the inbox: every later [`send`](Inbox::send) is refused.
-    /// Returns, in order, everything accepted and not taken — the
-    /// handed-back queue, then the channel — for the caller to drop; waits
+    /// Returns, in order, everything accepted and not taken, for the caller
+    /// to drop; waits
     /// out sends announced before the close and still in flight
     /// (invariant 3). Closing twice returns nothing the second time.
     pub(crate) fn close(&self) -> VecDeque<T> {
         let mut out = VecDeque::new();
         {
-            let mut locked = self.locked.lock();
+            let _locked = self.locked.lock();
             self.word.close();
-            self.take_handed_back(&mut locked, &mut out);
         }
         // Seeded bug (`close-skips-drain`): what was accepted stays in the
         // channel of the closed inbox.
@@ -402,21 +356,6 @@ impl Word {
             .fetch_sub(n * ONE_SUBMISSION, Ordering::AcqRel);
     }
 
-    /// `n` submissions were handed back: count `+n`, and `HANDED_BACK`
-    /// if the queue was empty (`first`). Under the lock.
-    fn handed_back(&self, n: usize, first: bool) {
-        let flag = if first { HANDED_BACK } else { 0 };
-        self.atomic()
-            .fetch_add(n * ONE_SUBMISSION + flag, Ordering::AcqRel);
-    }
-
-    /// The `n` handed-back submissions were taken: count `-n`, and
-    /// `HANDED_BACK` cleared. Under the lock.
-    fn took_handed_back(&self, n: usize) {
-        self.atomic()
-            .fetch_sub(n * ONE_SUBMISSION + HANDED_BACK, Ordering::AcqRel);
-    }
-
     /// The word, read by the loop as a hint: a drain now, or at the next
     /// look. A load; under loom, a read-modify-write that changes nothing:
     /// loom's scheduler explores a producer's announce on either side of a
@@ -425,10 +364,7 @@ impl Word {
     /// that — an older value — only delays a drain to the next look: every
     /// decision that must not miss an announce is a read-modify-write in
     /// both builds (parking; closing, whose later reads come after its own
-    /// `fetch_or` and so, by coherence, see every announce before it); and
-    /// `HANDED_BACK` is set before the exiting home releases the loop, so
-    /// the next home, which claims the loop after that, cannot read it
-    /// stale.)
+    /// `fetch_or` and so, by coherence, see every announce before it).)
     fn hint(&self) -> usize {
         #[cfg(loom)]
         return self.atomic().fetch_add(0, Ordering::AcqRel);
@@ -482,10 +418,9 @@ fn count(word: usize) -> isize {
     (word as isize) >> 3
 }
 
-/// Whether a word value says work is waiting: a positive count or a
-/// handed-back queue.
+/// Whether a word value says work is waiting: a positive count.
 fn pending(word: usize) -> bool {
-    count(word) > 0 || word & HANDED_BACK != 0
+    count(word) > 0
 }
 
 /// Whether a word value has `CLOSED`.
@@ -496,11 +431,6 @@ fn is_closed(word: usize) -> bool {
 /// Whether a word value has `PARKED`.
 fn is_parked(word: usize) -> bool {
     word & PARKED != 0
-}
-
-/// Whether a word value has `HANDED_BACK`.
-fn has_handed_back(word: usize) -> bool {
-    word & HANDED_BACK != 0
 }
 
 impl<T> fmt::Debug for Inbox<T> {

@@ -12,32 +12,32 @@
 //!   read-modify-write of it, so it is totally ordered with every
 //!   producer's announce.
 //! * [`Locked`]: what the inbox lock guards — whether a wake-up is pending,
-//!   the handed-back queue, the counters.
+//!   the counters.
 //!
 //! # The word
 //!
 //! ```text
-//!  usize::BITS-1                  3     2              1         0
-//! +--------------------------------+-------------+----------+----------+
-//! |  count (signed)                | HANDED_BACK |  PARKED  |  CLOSED  |
-//! +--------------------------------+-------------+----------+----------+
+//!  usize::BITS-1                  3     2          1         0
+//! +--------------------------------+---------+----------+----------+
+//! |  count (signed)                | (unused)|  PARKED  |  CLOSED  |
+//! +--------------------------------+---------+----------+----------+
 //! ```
 //!
 //! | bits | name | meaning | set by | cleared by |
 //! |---|---|---|---|---|
 //! | 0 | [`CLOSED`] | sends are refused | `close`, under the lock | never |
 //! | 1 | [`PARKED`] | the loop waits, or is about to, on the condvar | the loop in `park`, under the lock (its last look at the word) | the loop in `park`, under the lock, when it stops waiting or decides not to |
-//! | 2 | [`HANDED_BACK`] | the handed-back queue is not empty | `hand_back`, under the lock | the drain (or `close`) that takes that queue, under the lock |
-//! | 3.. | count | submissions announced or handed back and not yet taken | `+1` by a producer before its send; `+n` by `hand_back` | `-1` by a refused producer; `-n` by the drain that took `n` |
+//! | 2 | — | unused (always 0) | — | — |
+//! | 3.. | count | submissions announced and not yet taken | `+1` by a producer before its send | `-1` by a refused producer; `-n` by the drain that took `n` |
 //!
 //! Invariants:
 //!
-//! * **W1.** The count is never below what the channel and the handed-back
-//!   queue hold: a producer announces before it sends, a drain subtracts
-//!   only what it took. It can be above (a send in flight after its
-//!   announce, a refused producer between its announce and its retract).
-//!   "Pending" means a positive count or `HANDED_BACK`.
-//! * **W2.** `PARKED`, `CLOSED` and `HANDED_BACK` change only under the
+//! * **W1.** The count is never below what the channel holds: a producer
+//!   announces before it sends, a drain subtracts only what it took. It can
+//!   be above (a send in flight after its announce, a refused producer
+//!   between its announce and its retract). "Pending" means a positive
+//!   count.
+//! * **W2.** `PARKED` and `CLOSED` change only under the
 //!   inbox lock, so a read under the lock sees them exactly; producers'
 //!   read-modify-writes change only the count (multiples of
 //!   [`ONE_SUBMISSION`], which never carry into the flag bits).
@@ -46,8 +46,6 @@
 //! # The locked part
 //!
 //! See [`Locked`]'s fields.
-
-use std::collections::VecDeque;
 
 /// Bit 0: the inbox is closed; every announce from now on is refused.
 ///
@@ -69,21 +67,12 @@ pub(super) const CLOSED: usize = 1;
 ///   wake-up was issued (invariant 2).
 pub(super) const PARKED: usize = 2;
 
-/// Bit 2: the handed-back queue (`Locked::handed_back`) holds submissions.
-///
-/// * Set by `hand_back` (an exiting home thread), under the lock, when the
-///   queue was empty.
-/// * Cleared by the drain or `close` that takes the queue, under the lock.
-/// * Set exactly while the queue is not empty.
-pub(super) const HANDED_BACK: usize = 4;
-
 /// One submission in the count (bits 3 and up).
 ///
-/// * Added by a producer before its send (the announce), and by
-///   `hand_back` for each submission it puts back.
+/// * Added by a producer before its send (the announce).
 /// * Subtracted by a refused producer (its announce taken back) and by
 ///   the drain or `close` that took submissions.
-/// * Never below what the channel and the handed-back queue hold (W1).
+/// * Never below what the channel holds (W1).
 pub(super) const ONE_SUBMISSION: usize = 8;
 
 /// A value on a cache line of its own (false sharing with the channel's
@@ -93,12 +82,12 @@ pub(super) const ONE_SUBMISSION: usize = 8;
 pub(super) struct CachePadded<T>(pub(super) T);
 
 /// The part of the inbox under its lock.
-#[derive(Debug)]
-pub(super) struct Locked<T> {
+#[derive(Debug, Default)]
+pub(super) struct Locked {
     /// A wake-up was issued for the current park and the loop has not
     /// consumed it yet.
     ///
-    /// * Set by `wake` — a send that saw [`PARKED`], `stop()`, a hand-back —
+    /// * Set by `wake` — a send that saw [`PARKED`], `stop()` —
     ///   only while `PARKED` is set and it is clear: one condvar signal per
     ///   park, however many wakers come (invariant 2).
     /// * Cleared by the loop in `park`, when it stops waiting (with
@@ -106,25 +95,9 @@ pub(super) struct Locked<T> {
     /// * The loop waits until it is set (or its timeout ends), so a spurious
     ///   condvar wake-up does not end a park.
     pub(super) notified: bool,
-    /// Submissions a home thread had taken in and handed back at its exit
-    /// (THREAD-4), in their order: older than anything in the channel, so
-    /// a drain takes them first. Non-empty exactly when the word has
-    /// [`HANDED_BACK`].
-    pub(super) handed_back: VecDeque<T>,
     /// Condvar signals issued since the inbox was made (statistics).
     pub(super) wakeups: u64,
     /// Times the loop parked (waited on the condvar) since the inbox was
     /// made (statistics).
     pub(super) parks: u64,
-}
-
-impl<T> Default for Locked<T> {
-    fn default() -> Self {
-        Locked {
-            notified: false,
-            handed_back: VecDeque::new(),
-            wakeups: 0,
-            parks: 0,
-        }
-    }
 }

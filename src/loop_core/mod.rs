@@ -23,6 +23,6 @@ mod shared;
 pub use self::exceptions::default_exception_handler;
 pub use self::registry::get_running_loop;
 pub(crate) use self::registry::{
-    current_task, current_thread_id, running_loop, set_current_task, set_running,
+    Running, current_task, current_thread_id, running_loop, set_current_task, set_running,
 };
 pub use self::shared::{EventLoop, ExceptionHandler};

@@ -1,67 +1,90 @@
-//! Which thread holds a loop's loop-bound work: the per-thread registry of
-//! homes, and the THREAD rules of SPEC.md.
+//! Where a loop's work is, and which thread holds its local work: the
+//! per-thread registry, and the THREAD rules of SPEC.md.
 //!
-//! * A thread becomes a loop's home with its first loop-bound call (a
-//!   scheduling call, `create_task`, a run, `wrap_future`, completing a
-//!   future with callbacks — everything that goes through
-//!   [`with_home`](EventLoop::with_home)) while the loop has none
-//!   (THREAD-1); the claim is recorded in the run state
-//!   ([`RunState::home`](crate::run_state::RunState)) and the [`Home`] in
-//!   this thread's registry.
-//! * A loop-bound call from another thread fails; a run from another
-//!   thread fails with THREAD-2's error.
-//! * A run that ends with an empty home releases it (THREAD-3; in
-//!   `src/event_loop/lifecycle.rs`), and so does `close()` on the home
-//!   thread.
-//! * A home thread that exits drops its loop-bound work and hands the
-//!   cross-thread submissions it had taken in back to the inbox (THREAD-4).
-//! * A loop closed from another thread is dropped here at the home thread's
-//!   next call on it, or at its exit (THREAD-5).
+//! * The loop's [`Work`] (ready queue, timers, tasks; `Send`) is in the run
+//!   state while nobody runs or borrows it; a run takes it for the run, and
+//!   a call on an idle loop borrows it for the call
+//!   ([`with_work`](EventLoop::with_work)). Either way it is back in the run
+//!   state, whole, before anyone else can take it, so a run on any thread
+//!   finds every callback, timer and task scheduled before it (THREAD-8).
+//! * A call made while another thread runs the loop is refused
+//!   (`NonThreadSafeCall`, THREAD-1); `call_soon_threadsafe` and the other
+//!   thread-safe calls go through the inbox instead.
+//! * Local work (the `*_local` calls, [`with_local`](EventLoop::with_local))
+//!   makes the calling thread the loop's local home, recorded in the run
+//!   state ([`RunState::local`]) and, for the values, in this thread's
+//!   [`LocalHome`]. While it exists only that thread may run the loop
+//!   (THREAD-2) or schedule local work on it (THREAD-1).
+//! * A run that ends with its local home empty releases it (THREAD-3; in
+//!   `src/event_loop/lifecycle.rs`), and so does `close()` on that thread.
+//! * A local home thread that exits drops its local work and takes its
+//!   tokens out of the loop's work (THREAD-4); the loop's own work stays.
+//! * A loop closed from another thread drops its local work here at the
+//!   local home's next call on it, or at its exit (THREAD-5).
 //!
 //! The registry also records the loop each thread is running, for
-//! [`get_running_loop`] and the fast path of every loop-bound call, and the
+//! [`get_running_loop`] and the fast path of every scheduling call, and the
 //! task whose step the thread is running ([`current_task`]), which loopspec
 //! awaitables consult to deliver what a step throws.
 
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
-use crate::home::Home;
 use crate::home::erased::{AnyTask, Coroutine};
+use crate::home::local::LocalHome;
+use crate::home::work::Work;
+use crate::home::{Cleared, clear_local, clear_work};
 use crate::run_state::{HomeThread, RunState};
 use crate::sync::thread::{self, ThreadId};
-use crate::sync::thread_local;
+use crate::sync::{MutexGuard, thread_local};
 use crate::thread_name;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// What a thread knows about the loops it runs and is home to.
+/// The loop a thread runs, with what the run holds.
+pub(crate) struct Running {
+    /// The loop.
+    pub(crate) lp: EventLoop,
+    /// Its work, taken from the run state for the run.
+    pub(crate) work: Rc<Work>,
+    /// This thread's local home of the loop, if it is the loop's local home
+    /// (set by the run, or by a local call made during it).
+    pub(crate) local: Option<Rc<LocalHome>>,
+}
+
+/// What a thread knows about the loops it runs, borrows and is local home
+/// to.
 #[derive(Default)]
 struct ThreadLoops {
-    /// The loop this thread is running, with its home (at most one: a thread
-    /// cannot run two loops at once, LIFE-5). Set and cleared by the run.
-    running: Option<(EventLoop, Rc<Home>)>,
-    /// Loops whose home is (or was) this thread, with the claim's epoch
-    /// ([`RunState::epoch`]). An entry whose epoch is not the loop's current
-    /// one is stale: the loop was released and claimed again since.
-    homes: Vec<(EventLoop, u64, Rc<Home>)>,
+    /// The loop this thread is running (at most one: a thread cannot run two
+    /// loops at once, LIFE-5). Set and cleared by the run.
+    running: Option<Running>,
+    /// Loops whose work this thread borrows for one call, innermost last.
+    borrowed: Vec<(EventLoop, Rc<Work>)>,
+    /// Loops whose local home is (or was) this thread, with the claim's
+    /// epoch ([`RunState::epoch`]). An entry whose epoch is not the loop's
+    /// current one is stale: the local home was released and claimed again
+    /// since.
+    locals: Vec<(EventLoop, u64, Rc<LocalHome>)>,
 }
 
 impl Drop for ThreadLoops {
-    /// The thread is exiting: it stops being home to every loop it holds
-    /// (THREAD-4).
+    /// The thread is exiting: it stops being local home to every loop it
+    /// holds (THREAD-4).
     fn drop(&mut self) {
         // A loom model that failed unwinds its threads; touching loom objects
         // then aborts the process. Nothing needs releasing in a failed model.
         #[cfg(loom)]
         if std::thread::panicking() {
-            std::mem::forget(std::mem::take(&mut self.homes));
+            std::mem::forget(std::mem::take(&mut self.locals));
+            std::mem::forget(std::mem::take(&mut self.borrowed));
             std::mem::forget(self.running.take());
             return;
         }
         self.running = None;
-        for (lp, epoch, home) in std::mem::take(&mut self.homes) {
-            lp.home_thread_exits(epoch, &home);
+        self.borrowed.clear();
+        for (lp, epoch, local) in std::mem::take(&mut self.locals) {
+            lp.local_home_exits(epoch, &local);
         }
     }
 }
@@ -96,40 +119,64 @@ pub(crate) fn current_thread_id() -> ThreadId {
         .unwrap_or_else(|_| thread::current().id())
 }
 
-/// The home of `lp` if this thread is running it.
-fn running_home(lp: &EventLoop) -> Option<Rc<Home>> {
+/// The work of `lp` if this thread runs it or borrows it.
+fn work_here(lp: &EventLoop) -> Option<Rc<Work>> {
     LOOPS
-        .try_with(|l| match &l.borrow().running {
-            Some((r, home)) if r == lp => Some(home.clone()),
-            _ => None,
+        .try_with(|l| {
+            let l = l.borrow();
+            match &l.running {
+                Some(r) if r.lp == *lp => Some(r.work.clone()),
+                _ => l
+                    .borrowed
+                    .iter()
+                    .rev()
+                    .find(|(b, _)| b == lp)
+                    .map(|(_, w)| w.clone()),
+            }
         })
         .ok()
         .flatten()
 }
 
+/// Whether this thread runs `lp`.
+fn runs_here(lp: &EventLoop) -> bool {
+    LOOPS
+        .try_with(|l| l.borrow().running.as_ref().is_some_and(|r| r.lp == *lp))
+        .unwrap_or(false)
+}
+
 /// The loop this thread is running, if any.
 pub(crate) fn running_loop() -> Option<EventLoop> {
     LOOPS
-        .try_with(|l| l.borrow().running.as_ref().map(|(lp, _)| lp.clone()))
+        .try_with(|l| l.borrow().running.as_ref().map(|r| r.lp.clone()))
         .ok()
         .flatten()
 }
 
-/// Records (or, with `None`, clears) the loop this thread runs.
-pub(crate) fn set_running(running: Option<(EventLoop, Rc<Home>)>) {
-    let old = LOOPS
+/// Records (or, with `None`, clears) the loop this thread runs; returns
+/// what was recorded before.
+pub(crate) fn set_running(running: Option<Running>) -> Option<Running> {
+    LOOPS
         .try_with(|l| std::mem::replace(&mut l.borrow_mut().running, running))
         .ok()
-        .flatten();
-    drop(old);
+        .flatten()
 }
 
-/// This thread's home of `lp` for the claim `epoch`, if it has it.
-fn home_for_claim(lp: &EventLoop, epoch: u64) -> Option<Rc<Home>> {
+/// Records `local` as this thread's local home of the loop it runs.
+fn set_running_local(lp: &EventLoop, local: &Rc<LocalHome>) {
+    let _ = LOOPS.try_with(|l| {
+        if let Some(r) = l.borrow_mut().running.as_mut().filter(|r| r.lp == *lp) {
+            r.local = Some(local.clone());
+        }
+    });
+}
+
+/// This thread's local home of `lp` for the claim `epoch`, if it has it.
+fn local_for_claim(lp: &EventLoop, epoch: u64) -> Option<Rc<LocalHome>> {
     LOOPS
         .try_with(|l| {
             l.borrow()
-                .homes
+                .locals
                 .iter()
                 .find(|(b, e, _)| b == lp && *e == epoch)
                 .map(|(_, _, h)| h.clone())
@@ -138,33 +185,33 @@ fn home_for_claim(lp: &EventLoop, epoch: u64) -> Option<Rc<Home>> {
         .flatten()
 }
 
-/// Records a new home of `lp` for the claim `epoch`. Returns any stale home
-/// of the same loop, for the caller to drop once it holds no lock.
-fn insert_home(lp: &EventLoop, epoch: u64, home: Rc<Home>) -> Option<Rc<Home>> {
+/// Records a new local home of `lp` for the claim `epoch`. Returns any stale
+/// one of the same loop, for the caller to clear once it holds no lock.
+fn insert_local(lp: &EventLoop, epoch: u64, local: Rc<LocalHome>) -> Option<Rc<LocalHome>> {
     LOOPS
         .try_with(|l| {
             let mut l = l.borrow_mut();
             let stale = l
-                .homes
+                .locals
                 .iter()
                 .position(|(b, _, _)| b == lp)
-                .map(|i| l.homes.swap_remove(i).2);
-            l.homes.push((lp.clone(), epoch, home));
+                .map(|i| l.locals.swap_remove(i).2);
+            l.locals.push((lp.clone(), epoch, local));
             stale
         })
         .ok()
         .flatten()
 }
 
-/// Removes this thread's home of `lp`, if any, and returns it.
-fn remove_home(lp: &EventLoop) -> Option<Rc<Home>> {
+/// Removes this thread's local home of `lp`, if any, and returns it.
+fn remove_local(lp: &EventLoop) -> Option<Rc<LocalHome>> {
     LOOPS
         .try_with(|l| {
             let mut l = l.borrow_mut();
-            l.homes
+            l.locals
                 .iter()
                 .position(|(b, _, _)| b == lp)
-                .map(|i| l.homes.swap_remove(i).2)
+                .map(|i| l.locals.swap_remove(i).2)
         })
         .ok()
         .flatten()
@@ -184,177 +231,341 @@ pub fn get_running_loop() -> Result<EventLoop> {
     running_loop().ok_or(Error::NoRunningLoop)
 }
 
+/// A borrow of a loop's work for one call (H2–H4 of `docs/send-work.md`):
+/// registered in this thread's registry, so that the nested calls of the
+/// call find it; put back whole into the run state, and `handoff`
+/// notified, however the call ends.
+struct BorrowGuard<'a> {
+    lp: &'a EventLoop,
+    work: Rc<Work>,
+}
+
+impl<'a> BorrowGuard<'a> {
+    fn new(lp: &'a EventLoop, work: Work) -> BorrowGuard<'a> {
+        let work = Rc::new(work);
+        let w = work.clone();
+        let _ = LOOPS.try_with(|l| l.borrow_mut().borrowed.push((lp.clone(), w)));
+        BorrowGuard { lp, work }
+    }
+}
+
+impl Drop for BorrowGuard<'_> {
+    fn drop(&mut self) {
+        let _ = LOOPS.try_with(|l| {
+            let mut l = l.borrow_mut();
+            if let Some(i) = l.borrowed.iter().rposition(|(b, _)| b == self.lp) {
+                l.borrowed.remove(i);
+            }
+        });
+        let work = self.work.take();
+        let mut st = self.lp.lock();
+        st.work = Some(work);
+        st.borrowed = None;
+        drop(st);
+        self.lp.shared.handoff.notify_all();
+    }
+}
+
 impl EventLoop {
-    /// Runs `f` with the loop's home on this thread, claiming the loop for
-    /// this thread if it has no home (THREAD-1). The fast path — this thread
-    /// runs the loop — takes no lock. Every call first moves what the inbox
+    /// Waits while another thread borrows the work (a borrow is short and
+    /// runs no user code, H4).
+    pub(crate) fn wait_out_borrow<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, RunState>,
+    ) -> MutexGuard<'a, RunState> {
+        let me = current_thread_id();
+        while st.borrowed.is_some_and(|t| t != me) {
+            st = self.shared.handoff.wait(st);
+        }
+        st
+    }
+
+    /// Runs `f` on the loop's work (THREAD-1, THREAD-8). The fast path — this
+    /// thread runs the loop, or borrows its work already — takes no lock.
+    /// On an idle loop the work is borrowed for the call, from any thread.
+    /// Fails with `Closed` on a closed loop, and with `NonThreadSafeCall`
+    /// while another thread runs it. Every call first moves what the inbox
     /// holds to the ready queue, so work handed over from other threads
-    /// keeps its place before later local work (XTHREAD-2).
-    pub(crate) fn with_home<R>(&self, f: impl FnOnce(&Home) -> R) -> Result<R> {
-        if let Some(home) = self.home_if_running_here() {
-            return Ok(f(&home));
+    /// keeps its place before later work (XTHREAD-2).
+    pub(crate) fn with_work<R>(&self, f: impl FnOnce(&Work) -> R) -> Result<R> {
+        self.with_parts(false, |work, _| f(work))
+    }
+
+    /// Runs `f` on the loop's work and this thread's local home of it,
+    /// making this thread the loop's local home if it has none (THREAD-1,
+    /// THREAD-10). Fails as [`with_work`](Self::with_work), and with
+    /// `NonThreadSafeCall` when another thread is the local home.
+    pub(crate) fn with_local<R>(&self, f: impl FnOnce(&Work, &LocalHome) -> R) -> Result<R> {
+        // `with_parts` claims the local home when asked: `None` cannot come.
+        self.with_parts(true, |work, local| local.map(|local| f(work, local)))?
+            .ok_or(Error::NonThreadSafeCall)
+    }
+
+    fn with_parts<R>(
+        &self,
+        local: bool,
+        f: impl FnOnce(&Work, Option<&LocalHome>) -> R,
+    ) -> Result<R> {
+        if let Some(work) = self.work_if_running_here() {
+            let home = if local {
+                Some(self.local_here_claiming()?)
+            } else {
+                None
+            };
+            return Ok(f(&work, home.as_deref()));
         }
         let me = current_thread_id();
         let mut stale = None;
-        let result = {
-            let mut st = self.lock();
+        let claimed = {
+            let st = self.lock();
+            let mut st = self.wait_out_borrow(st);
             if st.closed {
                 Err(Error::Closed)
-            } else if st.running.is_some_and(|t| t != me) {
+            } else if st.running.is_some() {
                 Err(Error::NonThreadSafeCall)
             } else {
-                match self.claim_home(&mut st, me, &mut stale) {
-                    Ok(home) => {
-                        home.work.drain(&self.shared.inbox);
-                        Ok(f(&home))
+                let home = if local {
+                    self.claim_local(&mut st, me, &mut stale)
+                        .map(Some)
+                        .map_err(|_| Error::NonThreadSafeCall)
+                } else {
+                    Ok(None)
+                };
+                home.and_then(|home| match st.work.take() {
+                    Some(work) => {
+                        st.borrowed = Some(me);
+                        Ok((work, home))
                     }
-                    Err(_) => Err(Error::NonThreadSafeCall),
-                }
+                    None => Err(Error::Closed),
+                })
             }
         };
-        if let Some(home) = stale {
-            self.clear_home(&home);
+        if let Some(stale) = stale {
+            self.clear_local_home(&stale);
         }
-        if matches!(result, Err(Error::Closed)) {
-            self.drop_own_home();
-        }
-        result
+        let (work, home) = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                if e == Error::Closed {
+                    self.drop_own_local();
+                }
+                return Err(e);
+            }
+        };
+        let guard = BorrowGuard::new(self, work);
+        guard.work.drain(&self.shared.inbox);
+        Ok(f(&guard.work, home.as_deref()))
     }
 
-    /// The loop's home, if this thread runs the loop (the fast path of every
-    /// scheduling call), after moving pending inbox submissions ahead of
-    /// whatever the caller is about to queue.
-    pub(super) fn home_if_running_here(&self) -> Option<Rc<Home>> {
-        let home = running_home(self)?;
+    /// The loop's work, if this thread runs or borrows it (the fast path of
+    /// every scheduling call), after moving pending inbox submissions ahead
+    /// of whatever the caller is about to queue.
+    pub(crate) fn work_if_running_here(&self) -> Option<Rc<Work>> {
+        let work = work_here(self)?;
         if self.shared.inbox.pending() {
-            home.work.drain(&self.shared.inbox);
+            work.drain(&self.shared.inbox);
         }
-        Some(home)
+        Some(work)
     }
 
-    /// This thread's home of the loop, if it holds it; claims nothing.
-    pub(crate) fn own_home(&self) -> Option<Rc<Home>> {
-        if let Some(home) = running_home(self) {
-            return Some(home);
+    /// This thread's local home of the loop, during its run here or a
+    /// borrow, claiming it if the loop has none.
+    fn local_here_claiming(&self) -> Result<Rc<LocalHome>> {
+        if let Some(local) = self.own_local() {
+            return Ok(local);
+        }
+        let me = current_thread_id();
+        let mut stale = None;
+        let claimed = {
+            let mut st = self.lock();
+            self.claim_local(&mut st, me, &mut stale)
+                .map_err(|_| Error::NonThreadSafeCall)
+        };
+        if let Some(stale) = stale {
+            self.clear_local_home(&stale);
+        }
+        let local = claimed?;
+        if runs_here(self) {
+            set_running_local(self, &local);
+        }
+        Ok(local)
+    }
+
+    /// This thread's local home of the loop, if it is the loop's local
+    /// home; claims nothing.
+    pub(crate) fn own_local(&self) -> Option<Rc<LocalHome>> {
+        let from_run = LOOPS
+            .try_with(|l| {
+                l.borrow()
+                    .running
+                    .as_ref()
+                    .filter(|r| r.lp == *self)
+                    .and_then(|r| r.local.clone())
+            })
+            .ok()
+            .flatten();
+        if from_run.is_some() {
+            return from_run;
         }
         let me = current_thread_id();
         let epoch = {
             let st = self.lock();
-            match &st.home {
+            match &st.local {
                 Some(home) if home.thread == me => st.epoch,
                 _ => return None,
             }
         };
-        home_for_claim(self, epoch)
+        local_for_claim(self, epoch)
     }
 
-    /// This thread's home of the loop, claiming the loop if it has no home.
-    /// Fails with `BoundToThread` when another thread is home. Runs under the
-    /// run-state lock; a stale home found on the way goes to `stale`, to be
-    /// cleared unlocked.
-    pub(crate) fn claim_home(
+    /// This thread's local home of the loop, making it the local home if the
+    /// loop has none. Fails with `BoundToThread` when another thread is.
+    /// Runs under the run-state lock; a stale local home found on the way
+    /// goes to `stale`, to be cleared unlocked.
+    pub(crate) fn claim_local(
         &self,
         st: &mut RunState,
         me: ThreadId,
-        stale: &mut Option<Rc<Home>>,
-    ) -> Result<Rc<Home>> {
-        match &st.home {
+        stale: &mut Option<Rc<LocalHome>>,
+    ) -> Result<Rc<LocalHome>> {
+        match &st.local {
             Some(home) if home.thread == me => {
-                home_for_claim(self, st.epoch).ok_or_else(|| Error::BoundToThread {
+                local_for_claim(self, st.epoch).ok_or_else(|| Error::BoundToThread {
                     thread: home.name.clone(),
                 })
             }
-            // Seeded bug (`double-run`): a second thread gets past the home
-            // check too.
+            // Seeded bug (`double-run`): a second thread gets past the local
+            // home check too.
             #[cfg(not(loopspec_mutant = "double-run"))]
             Some(home) => Err(Error::BoundToThread {
                 thread: home.name.clone(),
             }),
             _ => {
                 st.epoch += 1;
-                st.home = Some(HomeThread {
+                st.local = Some(HomeThread {
                     thread: me,
                     name: thread_name::current(None),
                 });
-                let home = Rc::new(Home::default());
-                *stale = insert_home(self, st.epoch, home.clone());
-                Ok(home)
+                let local = Rc::new(LocalHome::default());
+                *stale = insert_local(self, st.epoch, local.clone());
+                Ok(local)
             }
         }
     }
 
-    /// Drops the loop-bound work this thread holds for the loop, if any: the
-    /// loop was closed (here, or by another thread, THREAD-5) or released
-    /// after a run (THREAD-3).
-    pub(crate) fn drop_own_home(&self) {
-        if let Some(home) = remove_home(self) {
-            self.clear_home(&home);
+    /// The local home this thread holds for the loop, if any, taken out of
+    /// the registry (the loop was closed, here or by another thread,
+    /// THREAD-5; or the local home was released after a run, THREAD-3) and
+    /// its values dropped here.
+    pub(crate) fn drop_own_local(&self) {
+        if let Some(local) = remove_local(self) {
+            self.clear_local_home(&local);
         }
     }
 
-    /// Empties a home, reporting pending tasks (TASK-8).
-    pub(crate) fn clear_home(&self, home: &Home) {
-        self.report_cleared(home.clear());
+    /// This thread's local home of the loop, taken out of the registry
+    /// (`close()` on the local home thread).
+    pub(crate) fn take_own_local(&self) -> Option<Rc<LocalHome>> {
+        remove_local(self)
     }
 
-    /// The home thread exits (THREAD-4): the cross-thread submissions its
-    /// home had taken in go back to the front of the inbox, unless the loop
-    /// is closed (then they are dropped here, THREAD-5); the home is released
-    /// if it still is this claim; its loop-bound work is dropped here.
-    fn home_thread_exits(&self, epoch: u64, home: &Home) {
-        let taken = home.work.take_submissions();
-        // Handed back while this thread is still the home: the next home
-        // claims the loop after the release below, so it finds them.
-        // Seeded bug (`exit-drops-submissions`): they are dropped instead.
-        #[cfg(not(loopspec_mutant = "exit-drops-submissions"))]
-        let refused = self.shared.inbox.hand_back(taken).err();
-        #[cfg(loopspec_mutant = "exit-drops-submissions")]
-        let refused = Some(taken);
-        {
+    /// Empties a local home, reporting its pending local tasks (TASK-8).
+    fn clear_local_home(&self, local: &LocalHome) {
+        let mut cleared = Cleared::default();
+        clear_local(local, Vec::new(), &mut cleared);
+        self.report_cleared(cleared);
+    }
+
+    /// Empties the loop's work (`close()`), with this thread's local home of
+    /// it if it is the local home, reporting pending tasks (TASK-8).
+    pub(crate) fn clear_work(&self, work: &Work, local: Option<&LocalHome>) {
+        self.report_cleared(clear_work(work, local));
+    }
+
+    /// The local home thread exits (THREAD-4): if it still is the loop's
+    /// local home, its tokens leave the loop's work in the same critical
+    /// section that releases it (H6); its local values are dropped here.
+    /// The loop's own work stays where it is.
+    fn local_home_exits(&self, epoch: u64, local: &LocalHome) {
+        let purged = {
+            // The exiting thread borrows nothing, and cannot ask for its id
+            // any more (its thread-locals are being destroyed): any borrow is
+            // another thread's.
             let mut st = self.lock();
-            if st.epoch == epoch && st.home.is_some() {
-                st.home = None;
+            while st.borrowed.is_some() {
+                st = self.shared.handoff.wait(st);
             }
+            if st.epoch == epoch && st.local.is_some() {
+                st.local = None;
+                st.work.as_ref().map(Work::purge_local)
+            } else {
+                None
+            }
+        };
+        let mut cleared = Cleared::default();
+        let mut tasks = Vec::new();
+        if let Some(purged) = purged {
+            drop_each(purged.ready, &mut cleared.panics);
+            drop_each(purged.timers, &mut cleared.panics);
+            tasks = purged.tasks;
         }
-        let mut cleared = home.clear();
-        drop_each(refused.into_iter().flatten(), &mut cleared.panics);
+        clear_local(local, tasks, &mut cleared);
         self.report_cleared(cleared);
     }
 
     /// Removes a finished task from the loop's table of unfinished tasks. A
     /// task finishes in one of its steps, so this thread runs the loop.
     pub(crate) fn forget_task(&self, id: u64) {
-        if let Some(home) = running_home(self) {
-            let removed = home.work.tasks.borrow_mut().remove(&id);
+        if let Some(work) = work_here(self) {
+            let removed = work.tasks.borrow_mut().remove(&id);
             drop(removed);
         }
     }
 
-    /// Takes task `id`'s coroutine out of the table for a step (`None`:
-    /// destroyed, or this thread does not run the loop). A task steps in
-    /// an iteration, so this thread runs the loop.
+    /// Takes task `id`'s coroutine out for a step (`None`: destroyed, or
+    /// this thread does not run the loop). A task steps in an iteration, so
+    /// this thread runs the loop.
     pub(crate) fn take_coroutine(&self, id: u64) -> Option<Coroutine> {
-        running_home(self)?.take_coroutine(id)
+        let work = work_here(self)?;
+        let sent = work
+            .tasks
+            .borrow_mut()
+            .get_mut(&id)
+            .and_then(|e| e.coro.take());
+        match sent {
+            Some(c) => Some(Coroutine::Send(c)),
+            None => self.own_local()?.take_coroutine(id).map(Coroutine::Local),
+        }
     }
 
     /// Puts task `id`'s coroutine back after a step that left it pending.
     pub(crate) fn put_coroutine(&self, id: u64, coro: Coroutine) {
-        let rest = match running_home(self) {
-            Some(home) => home.put_coroutine(id, coro),
-            None => Some(coro),
+        let rest = match coro {
+            Coroutine::Send(c) => match work_here(self) {
+                Some(work) => match work.tasks.borrow_mut().get_mut(&id) {
+                    Some(e) => e.coro.replace(c).map(Coroutine::Send),
+                    None => Some(Coroutine::Send(c)),
+                },
+                None => Some(Coroutine::Send(c)),
+            },
+            Coroutine::Local(c) => {
+                let known = work_here(self).is_some_and(|w| w.tasks.borrow().contains_key(&id));
+                match self.own_local() {
+                    Some(local) if known => {
+                        local.put_coroutine(id, c);
+                        None
+                    }
+                    _ => Some(Coroutine::Local(c)),
+                }
+            }
         };
         // Not expected: the entry leaves only when the task finishes.
         drop(rest);
     }
 
-    /// Unfinished tasks of this loop, if this thread is its home.
-    pub(crate) fn local_tasks(&self) -> Vec<Arc<dyn AnyTask>> {
-        running_home(self)
-            .or_else(|| {
-                let st = self.lock();
-                home_for_claim(self, st.epoch)
-            })
-            .map(|h| h.work.tasks())
-            .unwrap_or_default()
+    /// The loop's unfinished tasks, in id order (through a borrow of the
+    /// work on an idle loop; none while another thread runs it).
+    pub(crate) fn unfinished_tasks(&self) -> Vec<Arc<dyn AnyTask>> {
+        self.with_work(Work::tasks).unwrap_or_default()
     }
 }

@@ -41,8 +41,8 @@ impl EventLoop {
     pub fn call_soon<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
         let handle = Handle::for_callback::<F>();
         let h = handle.clone();
-        self.with_home(move |home| {
-            home.work.push_ready(Ready::Callback {
+        self.with_work(move |work| {
+            work.push_ready(Ready::Callback {
                 f: Box::new(f),
                 name: h.name(),
                 handle: Some(h),
@@ -71,9 +71,9 @@ impl EventLoop {
         let handle = Handle::for_callback::<F>();
         let h = handle.clone();
         let id = self.next_local_id();
-        self.with_home(move |home| {
-            home.local.put_callback(id, Box::new(f));
-            home.work.push_ready(Ready::Local {
+        self.with_local(move |work, local| {
+            local.put_callback(id, Box::new(f));
+            work.push_ready(Ready::Local {
                 id,
                 name: h.name(),
                 handle: h,
@@ -100,8 +100,8 @@ impl EventLoop {
     /// ```
     pub fn call_soon_threadsafe<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
         let (submission, handle) = Submission::callback(f);
-        if let Some(home) = self.home_if_running_here() {
-            home.work.push_ready(Ready::Submission(submission));
+        if let Some(work) = self.work_if_running_here() {
+            work.push_ready(Ready::Submission(submission));
         } else {
             self.submit(submission)?;
         }
@@ -148,7 +148,7 @@ impl EventLoop {
         }
         let handle = Handle::for_callback::<F>();
         let h = handle.clone();
-        self.with_home(move |home| home.work.push_timer(when, TimerCall::Send(Box::new(f)), h))?;
+        self.with_work(move |work| work.push_timer(when, TimerCall::Send(Box::new(f)), h))?;
         Ok(TimerHandle::new(handle, when))
     }
 
@@ -161,9 +161,9 @@ impl EventLoop {
         let handle = Handle::for_callback::<F>();
         let h = handle.clone();
         let id = self.next_local_id();
-        self.with_home(move |home| {
-            home.local.put_callback(id, Box::new(f));
-            home.work.push_timer(when, TimerCall::Local(id), h);
+        self.with_local(move |work, local| {
+            local.put_callback(id, Box::new(f));
+            work.push_timer(when, TimerCall::Local(id), h);
         })?;
         Ok(TimerHandle::new(handle, when))
     }
@@ -184,46 +184,46 @@ impl EventLoop {
     /// `step_request` makes the submission, only when the call comes from a
     /// thread that does not run the loop.
     pub(crate) fn request_step(&self, id: u64, step_request: impl FnOnce() -> Submission) {
-        if let Some(home) = self.home_if_running_here() {
-            home.work.schedule_step_of(id);
+        if let Some(work) = self.work_if_running_here() {
+            work.schedule_step_of(id);
         } else {
             // A closed loop refuses it: the task can never run again anyway.
             let _ = self.submit(step_request());
         }
     }
 
-    /// Keeps a loop-bound value in the loop's home under a fresh id, so that
-    /// a `Send` value can name it (THREAD-1 applies): the destination of a
-    /// `wrap_future`, copied into from another thread; a local done callback,
-    /// named by its future.
+    /// Keeps a local value in this thread's local home of the loop under a
+    /// fresh id, so that a `Send` value can name it (THREAD-1 applies: this
+    /// thread is, or becomes, the local home): the destination of a
+    /// `wrap_future`, copied into from another thread; a local done
+    /// callback, named by its future.
     pub(crate) fn stash(&self, value: Box<dyn Any>) -> Result<u64> {
         let id = self.next_local_id();
-        self.with_home(|home| {
-            home.local.stash.borrow_mut().insert(id, value);
+        self.with_local(|_, local| {
+            local.stash.borrow_mut().insert(id, value);
         })?;
         Ok(id)
     }
 
-    /// Takes back a value kept with [`stash`](Self::stash), on the home
-    /// thread.
+    /// Takes back a value kept with [`stash`](Self::stash), on the local
+    /// home thread (`None` elsewhere).
     pub(crate) fn unstash(&self, id: u64) -> Option<Box<dyn Any>> {
-        self.with_home(|home| home.local.stash.borrow_mut().remove(&id))
-            .ok()
-            .flatten()
+        let local = self.own_local()?;
+        local.stash.borrow_mut().remove(&id)
     }
 
     /// Drops the values stashed under `ids` (0 names none), if this thread
-    /// holds the loop's home; claims nothing. A panic of their destructors
+    /// is the loop's local home; claims nothing. A panic of their destructors
     /// is reported, not raised.
     pub(crate) fn forget_local_callbacks(&self, ids: &[u64]) {
         if ids.iter().all(|&id| id == 0) {
             return;
         }
-        let Some(home) = self.own_home() else {
+        let Some(local) = self.own_local() else {
             return;
         };
         let removed: Vec<Box<dyn Any>> = {
-            let mut stash = home.local.stash.borrow_mut();
+            let mut stash = local.stash.borrow_mut();
             ids.iter().filter_map(|id| stash.remove(id)).collect()
         };
         let mut panics = Vec::new();

@@ -11,7 +11,7 @@ use crate::home::LoopId;
 use crate::inbox::{Inbox, InboxStats};
 use crate::profile::Profile;
 use crate::run_state::{RunState, StopFlag};
-use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crate::thread_pool::{DefaultPool, ThreadPool};
 use std::fmt;
 
@@ -20,12 +20,18 @@ use std::fmt;
 pub type ExceptionHandler = std::sync::Arc<dyn Fn(&EventLoop, &ExceptionContext) + Send + Sync>;
 
 /// What every handle of one loop shares; all of it is `Send + Sync`. The
-/// loop-bound state (ready queue, timers, tasks) is not here: it lives on
-/// the loop's home thread (`src/home/`).
+/// loop's work (ready queue, timers, tasks) is in the run state while
+/// nobody runs or borrows it, else with the thread that does; local work
+/// lives on its local home thread (`src/home/`).
 pub(crate) struct Shared {
-    /// Who runs the loop, whether it is closed, which thread is its home,
-    /// under the run-state lock (`src/run_state.rs`).
+    /// Who runs the loop, who borrows its work, whether it is closed, where
+    /// its work is and which thread is its local home, under the run-state
+    /// lock (`src/run_state.rs`).
     run: Mutex<RunState>,
+    /// Notified when a borrow of the work ends (paired with the run-state
+    /// lock): a claim that finds the work borrowed by another thread waits
+    /// here.
+    pub(super) handoff: Condvar,
     /// Cross-thread submissions and the wake protocol: where the loop
     /// parks, and what wakes it (`src/inbox/`).
     pub(crate) inbox: Inbox<Submission>,
@@ -51,9 +57,10 @@ pub(crate) struct Shared {
 
 /// An event loop: a cheap, cloneable handle that can be sent to other threads.
 ///
-/// Loop-bound work (callbacks given to [`call_soon`](EventLoop::call_soon),
-/// timers, the steps of tasks, done callbacks) lives on the loop's home
-/// thread (SPEC.md THREAD-1); the thread-safe entry points ([`stop`](EventLoop::stop),
+/// The loop's work (callbacks given to [`call_soon`](EventLoop::call_soon),
+/// timers, tasks) follows the loop to whichever thread runs it; local work
+/// (the `*_local` calls) stays on the thread that scheduled it (SPEC.md
+/// THREAD-1); the thread-safe entry points ([`stop`](EventLoop::stop),
 /// [`close`](EventLoop::close), [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
 /// [`is_running`](EventLoop::is_running), [`time`](EventLoop::time), ...) work from
 /// anywhere.
@@ -102,11 +109,12 @@ impl fmt::Debug for EventLoop {
 }
 
 impl EventLoop {
-    /// A new loop: nothing running, nothing queued, no home.
+    /// A new loop: nothing running, nothing queued, no local home.
     pub(crate) fn from_parts(clock: ClockKind, profile: Profile) -> EventLoop {
         EventLoop {
             shared: Arc::new(Shared {
                 run: Mutex::new(RunState::default()),
+                handoff: Condvar::new(),
                 inbox: Inbox::new(),
                 stopping: StopFlag::new(),
                 clock: Clock::new(clock),

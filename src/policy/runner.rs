@@ -177,7 +177,7 @@ impl Drop for Runner {
 /// move while a cancelled task still sleeps. A task that ends with an
 /// exception other than its cancellation is reported (RUNNER-4).
 fn cancel_all_tasks(lp: &EventLoop) {
-    let tasks = lp.local_tasks();
+    let tasks = lp.unfinished_tasks();
     if tasks.is_empty() {
         return;
     }

@@ -192,21 +192,22 @@ impl<T: Send + 'static> Task<T> {
         let state = TaskState::new(id, waker);
         let fut = Future::with_kind(lp, Kind::Task(state));
         let task: Arc<dyn AnyTask> = fut.core.clone();
-        lp.with_home(|home| {
-            let coro = match coro {
-                Coroutine::Send(c) => Some(c),
-                Coroutine::Local(c) => {
-                    home.local.put_coroutine(id, c);
-                    None
-                }
-            };
-            let entry = TaskEntry {
-                task: task.clone(),
-                coro,
-            };
-            home.work.tasks.borrow_mut().insert(id, entry);
-            home.work.schedule_step(task);
-        })?;
+        let entry = |coro, local| TaskEntry {
+            task: task.clone(),
+            coro,
+            local,
+        };
+        match coro {
+            Coroutine::Send(c) => lp.with_work(|work| {
+                work.tasks.borrow_mut().insert(id, entry(Some(c), false));
+                work.schedule_step(task.clone());
+            })?,
+            Coroutine::Local(c) => lp.with_local(|work, local| {
+                local.put_coroutine(id, c);
+                work.tasks.borrow_mut().insert(id, entry(None, true));
+                work.schedule_step(task.clone());
+            })?,
+        }
         Ok(Task { fut })
     }
 

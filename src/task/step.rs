@@ -312,5 +312,5 @@ fn cancel_waiters(t: &TaskState, msg: Option<String>) -> Delivery {
 /// Queues a step of the task (a no-op if one is queued).
 fn schedule_step<T: Send + 'static>(fut: &Future<T>) {
     let me: Arc<dyn AnyTask> = fut.core.clone();
-    let _ = fut.core.lp.with_home(|home| home.work.schedule_step(me));
+    let _ = fut.core.lp.with_work(|work| work.schedule_step(me));
 }

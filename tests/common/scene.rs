@@ -140,6 +140,17 @@ impl Scene {
         self.lp.call_soon(self.cb(s)).unwrap()
     }
 
+    /// `call_soon_local` of a callback that records `s` (local work: this
+    /// thread becomes the loop's local home).
+    pub fn soon_local_log(&self, s: impl Into<String>) -> Handle {
+        self.lp.call_soon_local(self.cb(s)).unwrap()
+    }
+
+    /// `call_later_local(delay, ..)` of a callback that records `s`.
+    pub fn later_local_log(&self, delay: f64, s: impl Into<String>) -> TimerHandle {
+        self.lp.call_later_local(delay, self.cb(s)).unwrap()
+    }
+
     /// `call_later(delay, ..)` of a callback that records `s`.
     pub fn later_log(&self, delay: f64, s: impl Into<String>) -> TimerHandle {
         self.lp.call_later(delay, self.cb(s)).unwrap()

@@ -60,7 +60,7 @@ fn error_variants_display_asyncio_messages() {
                 thread: "NAME".into(),
             },
             "RuntimeError",
-            "Event loop is bound to thread 'NAME', which holds its loop-bound callbacks, \
+            "Event loop is bound to thread 'NAME', which holds its local callbacks, \
              timers or tasks",
         ),
         (

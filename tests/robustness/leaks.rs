@@ -258,30 +258,31 @@ fn close_frees_a_started_run_coroutine_threadsafe_task() {
 
 /// Rules: THREAD-4, LIFE-7
 #[test]
-fn home_thread_exit_frees_its_loop_bound_work() {
+fn local_home_exit_frees_its_local_work() {
     let (c, s) = (Counter::default(), Scene::new());
     let seen = capture_exceptions(&s);
     let (remote, c2) = (Scene::on(s.lp.clone()), c.clone());
     thread::spawn(move || {
-        remote.call_soon(c2.callback()).unwrap();
-        remote.call_later(10.0, c2.callback()).unwrap();
+        remote.call_soon_local(c2.callback()).unwrap();
+        remote.call_later_local(10.0, c2.callback()).unwrap();
         c2.task(&remote, async { Ok(0) });
     })
     .join()
     .unwrap();
-    c.assert_all_dropped("work of a home thread that exited");
+    c.assert_all_dropped("local work of a local home that exited");
     assert_eq!(seen.messages(), ["Task was destroyed but it is pending!"]);
     // The loop lost its home and can be used here.
     run_once(&s);
     s.close().unwrap();
 }
 
-/// A cross-thread submission that refers to its own loop, handed back to the
-/// inbox by a home thread that exited, is freed by `close()` (SPEC.md's Rust
-/// mapping: closing is the release).
-/// Rules: THREAD-4, LIFE-7
+/// A cross-thread submission that refers to its own loop, taken into the
+/// loop's work by a call from a thread that then exited, stays with the loop
+/// (the thread takes nothing with it) and is freed by `close()` (SPEC.md's
+/// Rust mapping: closing is the release).
+/// Rules: THREAD-4, THREAD-8, LIFE-7
 #[test]
-fn close_frees_submissions_handed_back_by_an_exited_home() {
+fn close_frees_submissions_a_thread_took_in_before_it_exited() {
     let (c, s) = (Counter::default(), Scene::new());
     let (l, g) = (s.lp.clone(), c.guard());
     s.call_soon_threadsafe(move || {
@@ -293,9 +294,10 @@ fn close_frees_submissions_handed_back_by_an_exited_home() {
     thread::spawn(move || remote.call_soon(|| ()).unwrap()) // takes it in, exits
         .join()
         .unwrap();
-    assert_eq!(s.inbox_stats().queued, 1, "handed back, not dropped");
+    assert_eq!(s.inbox_stats().queued, 0, "taken into the loop's work");
+    assert_eq!(c.dropped(), 0, "kept, not dropped");
     s.close().unwrap();
-    c.assert_all_dropped("a handed-back submission after close");
+    c.assert_all_dropped("a submission in the loop's work after close");
 }
 
 /// Rules: LIFE-7, GATHER-6

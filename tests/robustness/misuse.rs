@@ -23,7 +23,7 @@ fn closed_loop() -> EventLoop {
     lp
 }
 
-/// Runs `misuse` with a loop whose loop-bound work lives on another thread
+/// Runs `misuse` with a loop whose local work lives on another thread
 /// called `home`, alive until `misuse` returns; closes the loop after.
 fn with_loop_homed_in(home: &str, misuse: impl FnOnce(&EventLoop) -> Vec<Error>) -> Vec<Error> {
     let lp = vloop();
@@ -33,7 +33,7 @@ fn with_loop_homed_in(home: &str, misuse: impl FnOnce(&EventLoop) -> Vec<Error>)
     let h = thread::Builder::new()
         .name(home.into())
         .spawn(move || {
-            remote.call_later(100.0, || ()).unwrap();
+            remote.call_later_local(100.0, || ()).unwrap();
             ready_tx.send(()).unwrap();
             let _ = wait.recv();
         })
@@ -42,6 +42,17 @@ fn with_loop_homed_in(home: &str, misuse: impl FnOnce(&EventLoop) -> Vec<Error>)
     let errs = misuse(&lp);
     drop(release);
     h.join().unwrap();
+    lp.close().unwrap();
+    errs
+}
+
+/// Runs `misuse` while another thread runs the loop (parked); stops and
+/// closes it after.
+fn with_loop_running_elsewhere(misuse: impl FnOnce(&EventLoop) -> Vec<Error>) -> Vec<Error> {
+    let lp = EventLoop::new();
+    let runner = common::spawn_running(&lp, "runner");
+    let errs = misuse(&lp);
+    common::stop_running(&lp, runner);
     lp.close().unwrap();
     errs
 }
@@ -203,7 +214,7 @@ fn misuses() -> Vec<Misuse> {
         }),
         // Wrong thread.
         (19, || {
-            with_loop_homed_in("home-a", |lp| {
+            with_loop_running_elsewhere(|lp| {
                 let calls = [
                     lp.call_soon(|| ()).map(drop),
                     lp.call_later(1.0, || ()).map(drop),
@@ -216,23 +227,24 @@ fn misuses() -> Vec<Misuse> {
         (20, || {
             with_loop_homed_in("home-b", |lp| {
                 let cf: ConcurrentFuture<i32> = ConcurrentFuture::new();
-                let wrapped = loopspec::wrap_future(&cf, lp).map(drop);
-                vec![
-                    wrapped.unwrap_err(),
-                    lp.run_in_executor(None, || Ok(1)).unwrap_err(),
-                ]
+                let calls = [
+                    lp.call_soon_local(|| ()).map(drop),
+                    lp.call_later_local(1.0, || ()).map(drop),
+                    lp.call_at_local(1.0, || ()).map(drop),
+                    lp.create_task_local(async { Ok(1) }).map(drop),
+                    loopspec::wrap_future(&cf, lp).map(drop),
+                    lp.run_in_executor(None, || Ok(1)).map(drop),
+                ];
+                calls.into_iter().map(Result::unwrap_err).collect()
             })
         }),
         (21, || {
-            let lp = vloop();
-            lp.call_later(100.0, || ()).unwrap(); // this thread is the home
-            // A future of this loop, with a callback, completed on the other thread.
-            let remote = lp.clone();
-            let (err, done) = in_thread("other", move || {
-                let f = with_a_callback(&remote);
-                (f.set_result(1).unwrap_err(), f.done())
-            });
-            assert!(done, "the future is done all the same");
+            let lp = EventLoop::new();
+            let f = with_a_callback(&lp);
+            let runner = common::spawn_running(&lp, "runner");
+            let err = f.set_result(1).unwrap_err();
+            assert!(f.done(), "the future is done all the same");
+            common::stop_running(&lp, runner);
             lp.close().unwrap();
             vec![err]
         }),

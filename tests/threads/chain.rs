@@ -80,8 +80,8 @@ fn wrap_future_makes_a_pending_future_of_the_loop() {
             assert_eq!(s.run_until_complete(w), Ok(99));
             t.join().unwrap();
         }),
-        ("refused off the home thread", |s| {
-            s.call_soon(|| ()).unwrap(); // this thread is the home now
+        ("refused off the local home thread", |s| {
+            s.call_soon_local(|| ()).unwrap(); // this thread is the local home now
             let lp = s.lp.clone();
             let err = on_another_thread(&ConcurrentFuture::<i32>::new(), move |c| {
                 wrap_future(&c, &lp).map(drop)

@@ -186,8 +186,8 @@ fn run_in_executor_gives_a_future_of_the_jobs_outcome() {
             assert_closed(&s.run_in_executor(None, counted(&ran, ())).unwrap_err());
             assert_eq!(count(&ran), 0);
         }),
-        ("refused off the home thread", |s| {
-            s.call_soon(|| ()).unwrap();
+        ("refused off the local home thread", |s| {
+            s.call_soon_local(|| ()).unwrap();
             let lp = s.lp.clone();
             let err = thread::spawn(move || {
                 let ex = HeldExecutor::default();

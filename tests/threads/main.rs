@@ -7,6 +7,7 @@
 mod chain;
 mod concurrent_future;
 mod executor;
+mod handoff;
 mod interop;
 mod policy;
 mod runner;

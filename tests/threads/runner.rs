@@ -312,7 +312,7 @@ fn warnings_go_to_the_innermost_scope_of_their_thread() {
 /// loopspec's condition that the loop holds no loop-bound work (THREAD-3);
 /// with a task still pending on the first thread, the second thread's run
 /// is refused by THREAD-1 when it makes its main task.
-/// Rules: RUNNER-6, THREAD-1, THREAD-3
+/// Rules: RUNNER-6, THREAD-1, THREAD-3, THREAD-8
 #[test]
 fn runner_moves_between_threads_between_runs() {
     fn assert_send<T: Send>(_: &T) {}
@@ -326,14 +326,23 @@ fn runner_moves_between_threads_between_runs() {
     });
     assert_eq!(there, Ok(Some("r6-second".to_string())));
     assert_ne!(there.unwrap(), first);
-    // Leave a task pending here: the loop is bound to this thread now.
+    // A task left pending here follows the loop to the next thread's run.
     runner
         .run(async { loopspec::create_task(loopspec::sleep(5.0)).map(drop) })
         .unwrap();
-    let (runner, refused) = in_thread("r6-third", move || {
+    let (mut runner, moved) = in_thread("r6-third", move || {
+        let moved = runner.run(async { Ok(loopspec::all_tasks()?.len()) });
+        (runner, moved)
+    });
+    assert_eq!(moved, Ok(2), "the main task and the one left pending");
+    // A local task left pending binds the loop to this thread.
+    runner
+        .run(async { loopspec::create_task_local(loopspec::sleep(5.0)).map(drop) })
+        .unwrap();
+    let (runner, refused) = in_thread("r6-fourth", move || {
         let refused = runner.run(async { Ok(()) });
         (runner, refused)
     });
     assert_eq!(refused, Err(Error::NonThreadSafeCall));
-    drop(runner); // closes it here, where the pending task lives
+    drop(runner); // closes it here, where the local task lives
 }

@@ -1,6 +1,8 @@
-//! THREAD rules of SPEC.md: loop-bound work lives on the loop's home thread,
-//! how a loop moves between threads, what happens when the home exits or
-//! another thread closes the loop, what is `Send`, and task wakers.
+//! THREAD rules of SPEC.md for local work (the `*_local` calls): it lives on
+//! the loop's local home thread, which a loop with local work cannot run
+//! away from; what happens when the local home exits or another thread
+//! closes the loop; what is `Send`; task wakers. How the loop's own work
+//! follows it between threads is in `handoff.rs`.
 //!
 //! Threads are joined before asserting. Where a thread must stay alive while
 //! another checks something (a home thread), the check runs in a nested
@@ -46,25 +48,25 @@ fn assert_bound_to(err: &Error, home: &str) {
         }
     );
     let msg = format!(
-        "Event loop is bound to thread '{home}', which holds its loop-bound callbacks, timers \
+        "Event loop is bound to thread '{home}', which holds its local callbacks, timers \
          or tasks"
     );
     assert_py_error(err, "RuntimeError", &msg);
 }
 
-/// Every loop-bound scheduling call, each handed data holding a drop
-/// counter; returns the errors (one per call), asserting there are four.
-fn loop_bound_calls(lp: &EventLoop, dropped: &Counter) -> Vec<Error> {
+/// Every local scheduling call, each handed data holding a drop counter;
+/// returns the errors (one per call).
+fn local_calls(lp: &EventLoop, dropped: &Counter) -> Vec<Error> {
     let guard = || DropCount(dropped.clone());
     let (a, b, c, d, e) = (guard(), guard(), guard(), guard(), guard());
     let local: LocalDoneCallback<i32> = Rc::new(move |_: &Future<i32>| {
         let _ = &e;
     });
     let errs = vec![
-        lp.call_soon(move || drop(a)).map(drop),
-        lp.call_later(1.0, move || drop(b)).map(drop),
-        lp.call_at(1.0, move || drop(c)).map(drop),
-        lp.create_task(async move {
+        lp.call_soon_local(move || drop(a)).map(drop),
+        lp.call_later_local(1.0, move || drop(b)).map(drop),
+        lp.call_at_local(1.0, move || drop(c)).map(drop),
+        lp.create_task_local(async move {
             drop(d);
             Ok(())
         })
@@ -100,25 +102,24 @@ fn watched(ran: &Counter, dropped: &Counter) -> impl FnOnce() + Send + 'static {
     }
 }
 
-/// The first loop-bound call claims the loop for its thread (the home):
-/// from then on loop-bound calls from other threads fail with
-/// `Non-thread-safe operation invoked on an event loop other than the
-/// current one`, dropping what they were given — also while the loop runs
-/// or is parked elsewhere (where CPython's debug mode raises the same
-/// error). `call_soon_threadsafe` works from any thread; completing a
-/// future whose done callbacks must be scheduled off the home fails but
-/// finishes it.
-/// Rules: THREAD-1
+/// The first local call makes its thread the loop's local home: from then
+/// on local calls from other threads fail with `Non-thread-safe operation
+/// invoked on an event loop other than the current one`, dropping what they
+/// were given — also while the loop runs or is parked elsewhere.
+/// `call_soon_threadsafe` works from any thread; completing a future whose
+/// done callbacks must be scheduled while another thread runs the loop fails
+/// but finishes it.
+/// Rules: THREAD-10, THREAD-1
 #[test]
-fn loop_bound_calls_belong_to_the_home_thread() {
+fn local_calls_belong_to_the_local_home() {
     thread_cases(&[
         ("home", "from another thread: refused, dropped", || {
             let s = Scene::new();
-            s.soon_log("home"); // this thread is now the home
+            s.soon_local_log("home"); // this thread is now the home
             let lp = s.lp.clone();
             let (errs, dropped) = thread::spawn(move || {
                 let dropped = counter();
-                let errs = loop_bound_calls(&lp, &dropped);
+                let errs = local_calls(&lp, &dropped);
                 let threadsafe = lp.call_soon_threadsafe(|| ());
                 (errs, (count(&dropped), threadsafe.is_ok()))
             })
@@ -132,7 +133,7 @@ fn loop_bound_calls_belong_to_the_home_thread() {
             let s = Scene::new();
             s.soon(|s| {
                 let lp = s.lp.clone();
-                let errs = thread::spawn(move || loop_bound_calls(&lp, &counter()));
+                let errs = thread::spawn(move || local_calls(&lp, &counter()));
                 errs.join().unwrap().iter().for_each(assert_non_thread_safe);
                 s.push("checked");
             });
@@ -140,66 +141,63 @@ fn loop_bound_calls_belong_to_the_home_thread() {
         }),
         (
             "home",
-            "completing a future with callbacks off the home",
+            "completing a future with callbacks while another thread runs the loop",
             || {
-                let lp = vloop();
-                lp.call_soon(|| ()).unwrap();
-                let l2 = lp.clone();
-                in_thread("other", move || {
-                    // create_future is not loop-bound; scheduling its callbacks is.
-                    let with_cb = || {
-                        let f = l2.create_future::<i32>();
-                        f.add_done_callback(Arc::new(|_: &Future<i32>| ())).unwrap();
-                        f
-                    };
-                    let (a, b, c) = (with_cb(), with_cb(), with_cb());
-                    assert_non_thread_safe(&a.set_result(1).unwrap_err());
-                    assert_eq!(a.result(), Ok(1));
-                    assert_non_thread_safe(&b.set_exception(value_error("v")).unwrap_err());
-                    assert!(b.done());
-                    assert!(c.cancel() && c.cancelled());
-                    // No callbacks: nothing to schedule, no error.
-                    let plain = l2.create_future::<i32>();
-                    assert_eq!(plain.set_result(2), Ok(()));
-                });
+                let lp = EventLoop::new();
+                let with_cb = || {
+                    let f = lp.create_future::<i32>();
+                    f.add_done_callback(Arc::new(|_: &Future<i32>| ())).unwrap();
+                    f
+                };
+                let (a, b, c) = (with_cb(), with_cb(), with_cb());
+                let runner = spawn_running(&lp, "loop-a");
+                assert_non_thread_safe(&a.set_result(1).unwrap_err());
+                assert_eq!(a.result(), Ok(1));
+                assert_non_thread_safe(&b.set_exception(value_error("v")).unwrap_err());
+                assert!(b.done());
+                assert!(c.cancel() && c.cancelled());
+                // No callbacks: nothing to schedule, no error.
+                let plain = lp.create_future::<i32>();
+                assert_eq!(plain.set_result(2), Ok(()));
+                stop_running(&lp, runner);
             },
         ),
     ]);
-    // Whichever loop-bound call comes first makes its thread the home.
+    // Whichever local call comes first makes its thread the local home.
     for kind in 0..4 {
         let lp = vloop();
         in_thread("first", move || {
             match kind {
-                0 => drop(lp.call_soon(|| ()).unwrap()),
-                1 => drop(lp.call_later(5.0, || ()).unwrap()),
-                2 => drop(lp.call_at(5.0, || ()).unwrap()),
-                _ => drop(lp.create_task(async { Ok(()) }).unwrap()),
+                0 => drop(lp.call_soon_local(|| ()).unwrap()),
+                1 => drop(lp.call_later_local(5.0, || ()).unwrap()),
+                2 => drop(lp.call_at_local(5.0, || ()).unwrap()),
+                _ => drop(lp.create_task_local(async { Ok(()) }).unwrap()),
             }
             let l2 = lp.clone();
-            let errs = in_thread("second", move || loop_bound_calls(&l2, &counter()));
+            let errs = in_thread("second", move || local_calls(&l2, &counter()));
             errs.iter().for_each(assert_non_thread_safe);
             // The home itself can go on scheduling.
-            lp.call_soon(|| ()).unwrap();
+            lp.call_soon_local(|| ()).unwrap();
         });
     }
     let lp = EventLoop::new();
     let runner = spawn_running(&lp, "loop-a");
     let dropped = counter();
-    loop_bound_calls(&lp, &dropped)
+    local_calls(&lp, &dropped)
         .iter()
         .for_each(assert_non_thread_safe);
     assert_eq!(count(&dropped), 5);
     stop_running(&lp, runner);
 }
 
-/// A run from a thread other than the home is refused with `Event loop is
-/// bound to thread 'HOME', ...` — the home named as POLICY-9 names threads
+/// A run from a thread other than the local home is refused with `Event
+/// loop is bound to thread 'HOME', ...` — the home named as POLICY-9 names threads
 /// (`Thread-N`, `MainThread` for Rust's `main`) — changing nothing and
 /// polling nothing; but a closed, running or other running loop is reported
 /// first (LIFE-8, LIFE-5).
 /// Rules: THREAD-2, POLICY-9, LIFE-5, LIFE-8
 #[test]
-fn a_run_from_another_thread_names_the_home() {
+fn a_run_from_another_thread_names_the_local_home() {
     // The loop runs in its home: another thread gets LIFE-5's message.
     let lp = EventLoop::new();
     let runner = spawn_running(&lp, "loop-a");
@@ -208,7 +206,7 @@ fn a_run_from_another_thread_names_the_home() {
     thread_cases(&[
         ("home-a", "the home's name; nothing changed", || {
             let s = Scene::new();
-            s.soon_log("queued by home");
+            s.soon_local_log("queued by home");
             let lp = s.lp.clone();
             let (e1, e2, polled) = in_thread("intruder", move || {
                 let (polled, dropped) = (counter(), counter());
@@ -228,12 +226,12 @@ fn a_run_from_another_thread_names_the_home() {
         }),
         ("main", "Rust's main is MainThread", || {
             let lp = vloop();
-            lp.call_soon(|| ()).unwrap();
+            lp.call_soon_local(|| ()).unwrap();
             assert_bound_to(&refused_from(&lp, "intruder"), "MainThread");
         }),
         ("home", "a closed loop first", || {
             let lp = vloop();
-            lp.call_soon(|| ()).unwrap();
+            lp.call_soon_local(|| ()).unwrap();
             let l2 = lp.clone();
             let err = in_thread("closer", move || {
                 l2.close().unwrap();
@@ -243,7 +241,7 @@ fn a_run_from_another_thread_names_the_home() {
         }),
         ("home", "another running loop first", || {
             let lp = vloop();
-            lp.call_soon(|| ()).unwrap();
+            lp.call_soon_local(|| ()).unwrap();
             let err = in_thread("other-runner", move || {
                 let s = Scene::new();
                 s.soon(move |s| {
@@ -259,7 +257,7 @@ fn a_run_from_another_thread_names_the_home() {
     ]);
     let (err, home) = thread::spawn(|| {
         let lp = vloop();
-        lp.call_later(1.0, || ()).unwrap();
+        lp.call_later_local(1.0, || ()).unwrap();
         (refused_from(&lp, "intruder"), unnamed_thread_name())
     })
     .join()
@@ -268,31 +266,31 @@ fn a_run_from_another_thread_names_the_home() {
     assert_bound_to(&err, &home);
 }
 
-/// A loop whose run ends with no loop-bound work left — no ready callback,
-/// no live timer, no unfinished task — has no home, so another thread can
-/// use and run it, even while its old home is alive; until then the home is
-/// kept. A loop that only ever had work handed over thread-safely runs in
-/// any thread (made here, run there), and calls that are not loop-bound
-/// claim nothing.
-/// Rules: THREAD-3, THREAD-2
+/// A loop whose run ends with no local work left — no local callback, no
+/// live local timer, no unfinished local task — has no local home, so
+/// another thread can use and run it, even while its old home is alive;
+/// until then the home is kept. A loop that only ever had work handed over
+/// thread-safely runs in any thread (made here, run there), and calls that
+/// are not local claim nothing.
+/// Rules: THREAD-10, THREAD-3, THREAD-2
 #[test]
-fn a_loop_without_loop_bound_work_has_no_home() {
+fn a_loop_without_local_work_has_no_home() {
     thread_cases(&[
         ("home", "released after an empty run, home alive", || {
             let s = Scene::new();
-            s.soon_log("a");
+            s.soon_local_log("a");
             assert_eq!(s.once(), ["a"]);
             let lp = s.lp.clone();
             let ran = in_thread("next", move || {
                 let n = Scene::on(lp);
-                n.soon_log("b");
+                n.soon_local_log("b");
                 n.once()
             });
             assert_eq!(ran, ["b"]);
         }),
         ("home", "a pending timer keeps it, until cancelled", || {
             let lp = vloop();
-            let timer = lp.call_later(100.0, || ()).unwrap();
+            let timer = lp.call_later_local(100.0, || ()).unwrap();
             run_once(&lp);
             assert_bound_to(&refused_from(&lp, "other"), "home");
             // A cancelled timer is not pending work: the next empty run releases.
@@ -304,7 +302,7 @@ fn a_loop_without_loop_bound_work_has_no_home() {
             let lp = vloop();
             let gate = lp.create_future::<u8>();
             let g = gate.clone();
-            let task = lp.create_task(async move { g.await }).unwrap();
+            let task = lp.create_task_local(async move { g.await }).unwrap();
             run_once(&lp);
             assert_bound_to(&refused_from(&lp, "other"), "home");
             gate.set_result(7).unwrap();
@@ -319,7 +317,7 @@ fn a_loop_without_loop_bound_work_has_no_home() {
             let s = Scene::new();
             s.soon(|s| {
                 s.push("a");
-                s.soon_log("b");
+                s.soon_local_log("b");
             });
             s.once();
             assert_bound_to(&refused_from(&s, "other"), "home");
@@ -335,7 +333,7 @@ fn a_loop_without_loop_bound_work_has_no_home() {
             lp.call_soon_threadsafe(|| ()).unwrap();
             let l = lp.clone();
             let ok = in_thread("claimer", move || {
-                l.call_soon(|| ()).unwrap();
+                l.call_soon_local(|| ()).unwrap();
                 l.stop();
                 l.run_forever()
             });
@@ -350,12 +348,12 @@ fn a_loop_without_loop_bound_work_has_no_home() {
     });
     assert_eq!(v, Ok(()));
     let s = Scene::on(lp.clone());
-    s.soon_log("second home");
+    s.soon_local_log("second home");
     assert_eq!(s.run_until_complete(loopspec::sleep(1.0)), Ok(()));
     assert_eq!(s.take(), ["second home"]);
     let l = lp.clone();
     let v = in_thread("third", move || {
-        l.call_later(1.0, || ()).unwrap();
+        l.call_later_local(1.0, || ()).unwrap();
         l.run_until_complete(loopspec::sleep(2.0))
     });
     assert_eq!((v, lp.time()), (Ok(()), 4.0));
@@ -378,31 +376,32 @@ fn a_loop_without_loop_bound_work_has_no_home() {
     runner.unwrap().join().unwrap().unwrap();
     assert_eq!(log.take(), ["first on runner", "second"]);
     let s = Scene::on(lp);
-    s.soon_log("here");
+    s.soon_local_log("here");
     assert_eq!(s.once(), ["here"]);
 }
 
-/// When its home thread exits, the loop drops the loop-bound work held
+/// When its local home thread exits, the loop drops the local work held
 /// there — callbacks, timers (which then never fire) and the futures of
-/// pending tasks, on that thread — and has no home: another thread can use
-/// and run it. Cross-thread submissions the exiting half had taken in are
-/// kept, in order (a `run_coroutine_threadsafe` one too), unless the loop
-/// was closed meanwhile: then they are dropped, failing their futures.
+/// pending local tasks, on that thread — and has no local home: another
+/// thread can use and run it. Cross-thread submissions the exiting thread
+/// had taken in are kept, in order (a `run_coroutine_threadsafe` one too),
+/// in the loop's work, unless the loop was closed meanwhile: then they are
+/// dropped, failing their futures.
 /// Rules: THREAD-4, THREAD-5, XTHREAD-1, XTHREAD-6
 #[test]
-fn the_home_threads_exit_drops_its_work_and_releases_the_loop() {
+fn the_local_homes_exit_drops_its_local_work_and_releases_the_loop() {
     let s = Scene::new();
     let (ran, dropped) = (counter(), counter());
     let (lp, r, d) = (s.lp.clone(), ran.clone(), dropped.clone());
     let drops_where = Arc::new(Mutex::new(Vec::new()));
     let w = drops_where.clone();
     in_thread("short-lived", move || {
-        lp.call_soon(watched(&r, &d)).unwrap();
-        lp.call_later(5.0, watched(&r, &d)).unwrap();
-        lp.call_at(7.0, watched(&r, &d)).unwrap();
+        lp.call_soon_local(watched(&r, &d)).unwrap();
+        lp.call_later_local(5.0, watched(&r, &d)).unwrap();
+        lp.call_at_local(7.0, watched(&r, &d)).unwrap();
         let (never, g) = (lp.create_future::<()>(), DropWhere(w));
         let _task = lp
-            .create_task(async move {
+            .create_task_local(async move {
                 let _g = g;
                 never.await
             })
@@ -415,13 +414,13 @@ fn the_home_threads_exit_drops_its_work_and_releases_the_loop() {
     assert_eq!(*drops_where.lock().unwrap(), ["short-lived"]);
     assert!(!s.is_closed());
     // No home: this thread can use and run it; the old timers do not fire.
-    s.soon_log("new home");
+    s.soon_local_log("new home");
     s.later_stop(10.0, "stop");
     assert_eq!(s.forever(), ["new home", "stop"]);
     assert_eq!((s.time(), count(&ran)), (10.0, 1));
     let lp = vloop();
     let l = lp.clone();
-    thread::spawn(move || drop(l.call_later(1.0, || ()).unwrap()))
+    thread::spawn(move || drop(l.call_later_local(1.0, || ()).unwrap()))
         .join()
         .unwrap();
     let l = lp.clone();
@@ -437,7 +436,7 @@ fn the_home_threads_exit_drops_its_work_and_releases_the_loop() {
     // A loop-bound call takes the inbox into this thread's half, ahead of
     // the callback it queues; then the thread exits without running.
     in_thread("home-then-gone", move || {
-        drop(lp.call_soon(move || drop(g)).unwrap())
+        drop(lp.call_soon_local(move || drop(g)).unwrap())
     });
     s.call_soon_threadsafe(s.cb("second")).unwrap();
     assert_eq!(
@@ -462,7 +461,7 @@ fn the_home_threads_exit_drops_its_work_and_releases_the_loop() {
     let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(7) }, &lp).unwrap();
     let (l, closer) = (lp.clone(), lp.clone());
     in_thread("home", move || {
-        l.call_soon(|| ()).unwrap(); // takes the submission in
+        l.call_soon_local(|| ()).unwrap(); // takes the submission in
         in_thread("closer", move || closer.close().unwrap());
     });
     // Done by the time the home thread has been joined: no wait needed.
@@ -473,8 +472,8 @@ fn the_home_threads_exit_drops_its_work_and_releases_the_loop() {
 }
 
 /// `close()` from another thread drops the pending cross-thread
-/// submissions at once, there, and refuses later ones; the loop-bound work
-/// of the home is dropped on the home, at its next call on the loop — a
+/// submissions at once, there, and refuses later ones; the local work of the
+/// local home is dropped on the local home, at its next call on the loop — a
 /// refused run counts (THREAD-1) — or when it exits.
 /// Rules: THREAD-5, LIFE-8
 #[test]
@@ -488,9 +487,9 @@ fn close_from_another_thread() {
                 let (local, local_where) = (counter(), Arc::new(Mutex::new(Vec::new())));
                 let guards = || (DropCount(local.clone()), DropWhere(local_where.clone()));
                 let (g1, g2, g3) = (guards(), guards(), guards());
-                lp.call_soon(move || drop(g1)).unwrap();
-                lp.call_soon(move || drop(g2)).unwrap();
-                lp.call_later(3.0, move || drop(g3)).unwrap();
+                lp.call_soon_local(move || drop(g1)).unwrap();
+                lp.call_soon_local(move || drop(g2)).unwrap();
+                lp.call_later_local(3.0, move || drop(g3)).unwrap();
                 // Submissions from a producer thread, not yet taken by the loop.
                 let (inbox_ran, inbox_dropped) = (counter(), counter());
                 let (l2, r, d) = (lp.clone(), inbox_ran.clone(), inbox_dropped.clone());
@@ -505,7 +504,10 @@ fn close_from_another_thread() {
                 assert_eq!(at_close, (3, 0), "submissions at once, not the home's work");
                 assert_eq!(count(&inbox_ran), 0);
                 let (extra, g) = drop_counter();
-                assert_eq!(lp.call_soon(move || drop(g)).unwrap_err(), Error::Closed);
+                assert_eq!(
+                    lp.call_soon_local(move || drop(g)).unwrap_err(),
+                    Error::Closed
+                );
                 assert_eq!((count(&extra), count(&local)), (1, 3));
                 assert_eq!(*local_where.lock().unwrap(), ["home", "home", "home"]);
             },
@@ -513,7 +515,7 @@ fn close_from_another_thread() {
         ("home", "home work on a refused run", || {
             let lp = vloop();
             let (dropped, g) = drop_counter();
-            lp.call_soon(move || drop(g)).unwrap();
+            lp.call_soon_local(move || drop(g)).unwrap();
             let l2 = lp.clone();
             in_thread("closer", move || l2.close().unwrap());
             assert_eq!(lp.run_forever(), Err(Error::Closed));
@@ -524,9 +526,9 @@ fn close_from_another_thread() {
     let (l, (local, g)) = (lp.clone(), drop_counter());
     let g2 = DropCount(local.clone());
     in_thread("home", move || {
-        l.call_soon(move || drop(g)).unwrap();
+        l.call_soon_local(move || drop(g)).unwrap();
         let never = l.create_future::<()>();
-        l.create_task(async move {
+        l.create_task_local(async move {
             let _g = g2;
             never.await
         })
@@ -537,7 +539,7 @@ fn close_from_another_thread() {
     });
     assert!(count(&local) == 2 && lp.is_closed());
     let lp = vloop();
-    lp.call_soon(|| ()).unwrap();
+    lp.call_soon_local(|| ()).unwrap();
     let l = lp.clone();
     let (closed, err) = thread::spawn(move || {
         l.close().unwrap();
@@ -588,9 +590,9 @@ fn what_is_send_and_what_works_from_any_thread() {
     const { assert!(is_send!(i32) && is_send!(EventLoop) && !is_send!(Rc<i32>)) };
     const { assert!(is_send!(Future<Arc<AtomicUsize>>) && is_send!(Task<i32>)) };
     let s = Scene::new();
-    s.soon_log("kept");
-    let h = s.soon_log("cancelled");
-    let t = s.later_log(1.0, "cancelled timer");
+    s.soon_local_log("kept");
+    let h = s.soon_local_log("cancelled");
+    let t = s.later_local_log(1.0, "cancelled timer");
     let (lp, ran) = (s.lp.clone(), counter());
     let (handles, r) = ((h.clone(), t.clone()), ran.clone());
     let seen = thread::spawn(move || {
@@ -730,7 +732,7 @@ fn a_task_waker_wakes_the_task_from_any_thread() {
     let (l, s) = (lp.clone(), shared.clone());
     lp.call_soon_threadsafe(move || {
         let fut = CrossThread(s, Some(waker_tx));
-        let task = l.create_task(async move { Ok(fut.await) }).unwrap();
+        let task = l.create_task_local(async move { Ok(fut.await) }).unwrap();
         let cb = Rc::new(move |t: &Future<u32>| done_tx.send(t.result().unwrap()).unwrap());
         task.add_done_callback_local(cb).unwrap();
     })
@@ -751,7 +753,7 @@ fn a_task_waker_wakes_the_task_from_any_thread() {
     });
     s.soon(|s| {
         s.push("c1");
-        s.soon_log("c2");
+        s.soon_local_log("c2");
     });
     s.run_until_complete(task).unwrap();
     // The step is queued like call_soon at the wake: before c2, which c1

@@ -942,10 +942,10 @@ fn a_loop_thread_runs_a_loop_on_its_own_thread() {
     assert!(errors.messages().is_empty(), "nothing destroyed pending");
     in_thread("bound-home", || {
         let lp = EventLoop::new();
-        lp.call_soon(|| ()).unwrap(); // loop-bound work on this thread
+        lp.call_soon_local(|| ()).unwrap(); // local work on this thread
         let lt = LoopThread::spawn_with(lp.clone(), "refused-loop").unwrap();
-        // Its runner's first step, making the main task, is a loop-bound
-        // call from another thread.
+        // Its runner's first step, making the main task (a local task), is
+        // a local call away from the local home.
         assert_eq!(lt.stop_and_join(), Err(Error::NonThreadSafeCall));
         assert!(lp.is_closed(), "its thread closed the loop");
     });

@@ -83,18 +83,17 @@
 
 use loopspec::warnings;
 use loopspec::{
-    ClockKind, ConcurrentFuture, Error, EventLoop, Executor, Future, Handle, LocalDoneCallback,
-    Policy, Profile, Runner, Task, TaskRef, ThreadPool, TimerHandle,
+    ClockKind, ConcurrentFuture, DoneCallback, Error, EventLoop, Executor, Future, Handle, Policy,
+    Profile, Runner, Task, TaskRef, ThreadPool, TimerHandle,
 };
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
-use std::thread::{self, JoinHandle, ThreadId};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -688,12 +687,6 @@ thread_local! {
     /// The scenario thread this thread is (`None`: a thread the scenario
     /// did not start, recorded as `other`).
     static WHO: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// The loop futures and tasks this thread made, by (run, name): they
-    /// are not `Send`, so they stay here.
-    static LOCALS: RefCell<HashMap<(u64, String), LocalObj>> = RefCell::new(HashMap::new());
-    /// Tasks whose coroutine script started on this thread, with the
-    /// script's name (asyncio's runner registers them the same way).
-    static TASK_NAMES: RefCell<Vec<(u64, TaskRef, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Panics with the encoded exception: a `raise` in a callback that a loop
@@ -730,7 +723,7 @@ enum Obj {
     Cf(ConcurrentFuture<Value>),
     Executor(Arc<ThreadPool>),
     Runner(Arc<Mutex<Runner>>),
-    Local { owner: ThreadId, task: bool },
+    Local(LocalObj),
 }
 
 impl Obj {
@@ -740,8 +733,8 @@ impl Obj {
             Obj::Cf(_) => "cf",
             Obj::Executor(_) => "executor",
             Obj::Runner(_) => "runner",
-            Obj::Local { task: true, .. } => "task",
-            Obj::Local { task: false, .. } => "future",
+            Obj::Local(LocalObj::Task(_)) => "task",
+            Obj::Local(LocalObj::Fut(_)) => "future",
         }
     }
 }
@@ -762,6 +755,10 @@ struct Registry {
     /// Names whose making operation failed.
     failed: HashSet<String>,
     handles: HashMap<String, HandleRef>,
+    /// Tasks whose coroutine script started without the scenario naming
+    /// the task, with the script's name (asyncio's runner registers them
+    /// the same way).
+    task_names: Vec<(TaskRef, String)>,
 }
 
 /// Binds `name` to `value` in `map`, or records that the operation making
@@ -848,13 +845,10 @@ enum Target {
     Local(loopspec::Result<LocalObj>),
 }
 
-type Coro = Pin<Box<dyn std::future::Future<Output = loopspec::Result<Value>>>>;
-
-static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
+type Coro = Pin<Box<dyn std::future::Future<Output = loopspec::Result<Value>> + Send>>;
 
 /// One run of one scenario: what every thread of the run shares.
 struct Run {
-    id: u64,
     prog: Program,
     profile: Profile,
     /// The run's policy, whose main thread is the scenario's `main` (set
@@ -887,7 +881,6 @@ impl Run {
             .map(|(b, n)| (b.clone(), Arc::new(Barrier::new(*n))))
             .collect();
         Run {
-            id: NEXT_RUN.fetch_add(1, Ordering::Relaxed),
             prog,
             profile,
             policy: OnceLock::new(),
@@ -1065,22 +1058,10 @@ impl Run {
         bind_in(&mut reg.objs, &mut reg.failed, name, obj);
     }
 
-    /// Keeps a loop future or task in this thread's table under `name`.
+    /// Keeps a loop future or task under `name` (futures and tasks are
+    /// `Send`: any scenario thread may use them, SPEC.md THREAD-9).
     fn bind_local(&self, name: &str, obj: Option<LocalObj>) {
-        match obj {
-            Some(o) => {
-                let task = matches!(o, LocalObj::Task(_));
-                LOCALS.with(|l| l.borrow_mut().insert((self.id, name.to_string()), o));
-                self.bind(
-                    name,
-                    Some(Obj::Local {
-                        owner: thread::current().id(),
-                        task,
-                    }),
-                );
-            }
-            None => self.bind(name, None),
-        }
+        self.bind(name, obj.map(Obj::Local));
     }
 
     /// The object named `name`, of one of `kinds` (none: any).
@@ -1105,21 +1086,10 @@ impl Run {
         }
     }
 
-    /// A loop future or task, if this thread holds it; THREAD-1's error if
-    /// another thread does (loopspec's types forbid the use).
-    fn local(&self, name: &str, owner: ThreadId) -> loopspec::Result<LocalObj> {
-        if thread::current().id() != owner {
-            return Err(Error::NonThreadSafeCall);
-        }
-        LOCALS
-            .with(|l| l.borrow().get(&(self.id, name.to_string())).cloned())
-            .ok_or(Error::NonThreadSafeCall)
-    }
-
     fn target(&self, name: &str, kinds: &[&str]) -> Result<Target, Fault> {
         match self.get(name, kinds)? {
             Obj::Cf(cf) => Ok(Target::Cf(cf)),
-            Obj::Local { owner, .. } => Ok(Target::Local(self.local(name, owner))),
+            Obj::Local(o) => Ok(Target::Local(Ok(o))),
             other => Err(bad(format!("{name:?} is a {}", other.kind()))),
         }
     }
@@ -1218,17 +1188,14 @@ impl Run {
     async fn run_coro(self: Arc<Self>, name: String) -> loopspec::Result<Value> {
         self.rec("start", vec![("coro", json!(name))]);
         if let Ok(Some(t)) = loopspec::current_task() {
-            let known = LOCALS.with(|l| {
-                l.borrow().iter().any(|((run, _), o)| {
-                    *run == self.id && matches!(o, LocalObj::Task(task) if t.is(task))
-                })
-            }) || TASK_NAMES.with(|n| {
-                n.borrow()
-                    .iter()
-                    .any(|(r, tr, _)| *r == self.id && *tr == t)
-            });
+            let reg = &mut *lock(&self.reg);
+            let known = reg
+                .objs
+                .values()
+                .any(|o| matches!(o, Obj::Local(LocalObj::Task(task)) if t.is(task)))
+                || reg.task_names.iter().any(|(tr, _)| *tr == t);
             if !known {
-                TASK_NAMES.with(|n| n.borrow_mut().push((self.id, t, name.clone())));
+                reg.task_names.push((t, name.clone()));
             }
         }
         let steps = self.prog.coroutines.get(&name).cloned().unwrap_or_default();
@@ -1293,7 +1260,7 @@ impl Run {
             _ => {
                 let name = arg.as_str().ok_or("await needs a future's name")?;
                 let fut = match self.get(name, &["future", "task"]) {
-                    Ok(Obj::Local { owner, .. }) => self.local(name, owner).map(|o| o.fut()),
+                    Ok(Obj::Local(o)) => Ok(o.fut()),
                     Ok(_) => return Err(format!("{name:?} cannot be awaited")),
                     Err(Fault::NotCreated(n)) => Err(Error::raise("NotCreated", n)),
                     Err(Fault::Bad(m)) => return Err(m),
@@ -1498,27 +1465,8 @@ impl Run {
             }
         }
         drop(objs);
-        self.drop_locals();
         let reg = std::mem::take(&mut *lock(&self.reg));
         drop(reg);
-    }
-
-    /// Drops this thread's loop futures and tasks of this run.
-    fn drop_locals(&self) {
-        let mine: Vec<LocalObj> = LOCALS.with(|l| {
-            let mut l = l.borrow_mut();
-            let keys: Vec<(u64, String)> =
-                l.keys().filter(|(r, _)| *r == self.id).cloned().collect();
-            keys.iter().filter_map(|k| l.remove(k)).collect()
-        });
-        drop(mine);
-        let names: Vec<(u64, TaskRef, String)> = TASK_NAMES.with(|n| {
-            let mut n = n.borrow_mut();
-            let (mine, rest): (Vec<_>, Vec<_>) = n.drain(..).partition(|(r, _, _)| *r == self.id);
-            *n = rest;
-            mine
-        });
-        drop(names);
     }
 
     // -- operations -----------------------------------------------------------
@@ -1740,7 +1688,7 @@ impl Run {
                     false,
                     vec![("coro", json!(coro_name))],
                     || {
-                        let t = lp.create_task_local(coro)?;
+                        let t = lp.create_task(coro)?;
                         t.set_name(name);
                         Ok(t)
                     },
@@ -1943,7 +1891,7 @@ impl Run {
                     op,
                     true,
                     vec![],
-                    || Ok(loopspec::ensure_future_local(coro)?.get_loop()),
+                    || Ok(loopspec::ensure_future(coro)?.get_loop()),
                     |lp| json!(self.loop_name(lp)),
                 );
                 Ok(())
@@ -2000,20 +1948,17 @@ impl Run {
 
     /// The scenario name of a task, or `other`.
     fn task_name(&self, t: &TaskRef) -> String {
-        let local = LOCALS.with(|l| {
-            l.borrow().iter().find_map(|((run, name), o)| match o {
-                LocalObj::Task(task) if *run == self.id && t.is(task) => Some(name.clone()),
-                _ => None,
-            })
+        let reg = lock(&self.reg);
+        let named = reg.objs.iter().find_map(|(name, o)| match o {
+            Obj::Local(LocalObj::Task(task)) if t.is(task) => Some(name.clone()),
+            _ => None,
         });
-        local
+        named
             .or_else(|| {
-                TASK_NAMES.with(|n| {
-                    n.borrow()
-                        .iter()
-                        .find(|(r, tr, _)| *r == self.id && tr == t)
-                        .map(|(_, _, name)| name.clone())
-                })
+                reg.task_names
+                    .iter()
+                    .find(|(tr, _)| tr == t)
+                    .map(|(_, name)| name.clone())
             })
             .unwrap_or_else(|| "other".into())
     }
@@ -2034,7 +1979,6 @@ impl Run {
                     panic_message(&p)
                 ));
             }
-            run.drop_locals();
         });
         match spawned {
             Ok(handle) => {
@@ -2442,9 +2386,9 @@ impl Run {
                 }
                 Target::Local(l) => {
                     let f = l?.fut();
-                    let done: LocalDoneCallback<Value> =
-                        Rc::new(move |_: &Future<Value>| run.loop_callback(&cb));
-                    f.add_done_callback_local(done)
+                    let done: DoneCallback<Value> =
+                        Arc::new(move |_: &Future<Value>| run.loop_callback(&cb));
+                    f.add_done_callback(done)
                 }
             },
             |_| Value::Null,

@@ -78,7 +78,7 @@ pub(crate) fn make_cb(
                         panicky_drop: false,
                     },
                 );
-                if let Err(e) = me.call_soon(f) {
+                if let Err(e) = me.call_soon_local(f) {
                     violation(
                         &log,
                         format!("SCHED-2: call_soon from a running callback failed: {e:?}"),

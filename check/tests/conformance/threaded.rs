@@ -211,8 +211,8 @@ fn threaded_runner_scenarios_match_cpython() {
     check_family("runner");
 }
 
-/// Rules: LIFE-5, LIFE-7, LIFE-8, POLICY-2, POLICY-12, THREAD-1, THREAD-2, THREAD-3, THREAD-4,
-/// Rules: THREAD-5, THREAD-7, XTHREAD-1
+/// Rules: LIFE-5, LIFE-7, LIFE-8, POLICY-2, POLICY-12, THREAD-1, THREAD-3, THREAD-5, THREAD-7,
+/// Rules: THREAD-8, THREAD-9, XTHREAD-1
 #[test]
 fn threaded_thread_scenarios_match_cpython() {
     check_family("thread");

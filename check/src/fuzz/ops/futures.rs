@@ -23,7 +23,7 @@ impl Ops {
             let refs = local.refs();
             let touched: Vec<usize> = refs.iter().filter_map(|r| r.task).collect();
             let body = make_body(&log, tid, &script, refs, cfs);
-            let r = guarded(|| lpv.create_task(body)).map(|task| {
+            let r = guarded(|| lpv.create_task_local(body)).map(|task| {
                 lock(&log).tasks[tid].armed = true;
                 local.tasks.push(LTask {
                     tid,

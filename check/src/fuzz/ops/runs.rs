@@ -51,7 +51,7 @@ impl Ops {
         let predicted = self.predict_batch(l, lpv.time());
         let (stopper, got, pending) = self.exec(th, move |local| {
             let stopper_lp = lpv.clone();
-            let stopper = lpv.call_later(d, move || stopper_lp.stop());
+            let stopper = lpv.call_later_local(d, move || stopper_lp.stop());
             let r = match &stopper {
                 Ok(_) => Some(lpv.run_forever()),
                 Err(_) => None,
@@ -134,7 +134,7 @@ impl Ops {
         let loops: Vec<EventLoop> = self.loops.iter().map(|m| m.lp.clone()).collect();
         let mut seen = self.exec(th, move |local| {
             let stopper = lpv.clone();
-            let watchdog = lpv.call_later(WATCHDOG, move || stopper.stop());
+            let watchdog = lpv.call_later_local(WATCHDOG, move || stopper.stop());
             let mut seen = Seen {
                 watchdog: watchdog.as_ref().map(drop).map_err(Clone::clone),
                 run: None,

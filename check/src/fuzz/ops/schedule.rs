@@ -32,10 +32,10 @@ impl Ops {
         let got = self.exec(th, move |_| {
             let f = make_cb(&log, &policy, id, l, cb);
             let r = guarded(|| match kind {
-                Kind::Soon => lpv.call_soon(f).map(|h| (h, None)),
+                Kind::Soon => lpv.call_soon_local(f).map(|h| (h, None)),
                 Kind::Threadsafe => lpv.call_soon_threadsafe(f).map(|h| (h, None)),
                 Kind::Timer(_) => lpv
-                    .call_later(delay, f)
+                    .call_later_local(delay, f)
                     .map(|t| (t.handle().clone(), Some(t.when()))),
             });
             r.map(|(h, when)| {
