@@ -34,6 +34,7 @@ use self::task_state::TaskState;
 use crate::error::{Error, Result};
 use crate::home::Ready;
 use crate::home::erased::{AnyFuture, AnyTask, DueCallbacks};
+use crate::home::work::Work;
 use crate::loop_core::{EventLoop, current_task};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -275,34 +276,36 @@ impl<T: Send + 'static> Future<T> {
         self.schedule_waiters(waiters)
     }
 
-    /// Schedules `waiters`, taken from the core of a done future.
+    /// Schedules `waiters`, taken from the core of a done future: on the
+    /// loop's work here (this thread runs the loop, or borrows its work on
+    /// an idle loop); through the inbox, in one submission that keeps their
+    /// order and wakes the loop, while another thread runs it (THREAD-1's
+    /// safe calls). Fails with `Closed` on a closed loop.
     fn schedule_waiters(&self, waiters: Waiters<T>) -> Result<()> {
         if waiters.is_empty() {
             return Ok(());
         }
-        let core = self.core.clone();
-        self.core.lp.with_work(move |work| {
-            for w in waiters {
-                match w {
-                    Waiter::Callback(cb) => {
-                        // The callback waits in the future itself; the queue
-                        // entry only says "fire the next one" (no allocation).
-                        core.lock().due.push_back(DueCallback::Send(cb));
-                        work.push_ready(Ready::DoneCallback(core.clone()));
-                    }
-                    Waiter::Local { id, .. } => {
-                        core.lock().due.push_back(DueCallback::Local(id));
-                        work.push_ready(Ready::DoneCallback(core.clone()));
-                    }
-                    Waiter::Task(t) => work.schedule_step(t),
-                    Waiter::Waker(w) => work.push_ready(Ready::Callback {
-                        f: Box::new(move || w.wake()),
-                        handle: None,
-                        name: "Waker::wake",
-                    }),
+        let slot = std::cell::Cell::new(Some(waiters));
+        self.core.lp.with_work_or_send(
+            |work| {
+                if let Some(waiters) = slot.take() {
+                    push_waiters(&self.core, work, waiters);
                 }
-            }
-        })
+                Ok(())
+            },
+            || {
+                let (core, waiters) = (self.core.clone(), slot.take());
+                let lp = self.core.lp.clone();
+                lp.call_soon_threadsafe(move || {
+                    let Some(waiters) = waiters else { return };
+                    let l = core.lp.clone();
+                    // On the loop's thread now (or, if its run ended, the
+                    // next holder of its work).
+                    let _ = l.with_work(|work| push_waiters(&core, work, waiters));
+                })
+                .map(drop)
+            },
+        )?
     }
 
     /// Adds a done callback (FUT-6). It is scheduled with `call_soon` when the
@@ -426,6 +429,31 @@ impl<T: Send + 'static> Future<T> {
             .any(|w| matches!(w, Waiter::Waker(k) if k.will_wake(waker)))
         {
             waiters.push(Waiter::Waker(waker.clone()));
+        }
+    }
+}
+
+/// Puts the entries of `waiters` of the done future `core` in the loop's
+/// ready queue, in registration order (FUT-6).
+fn push_waiters<T: Send + 'static>(core: &Arc<Core<T>>, work: &Work, waiters: Waiters<T>) {
+    for w in waiters {
+        match w {
+            Waiter::Callback(cb) => {
+                // The callback waits in the future itself; the queue entry
+                // only says "fire the next one" (no allocation).
+                core.lock().due.push_back(DueCallback::Send(cb));
+                work.push_ready(Ready::DoneCallback(core.clone()));
+            }
+            Waiter::Local { id, .. } => {
+                core.lock().due.push_back(DueCallback::Local(id));
+                work.push_ready(Ready::DoneCallback(core.clone()));
+            }
+            Waiter::Task(t) => work.schedule_step(t),
+            Waiter::Waker(w) => work.push_ready(Ready::Callback {
+                f: Box::new(move || w.wake()),
+                handle: None,
+                name: "Waker::wake",
+            }),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The loop as its futures and tasks see it: the [`EventLoop`] handle and
-//! its shared state, where work is scheduled, which thread holds the
-//! loop-bound work, and where errors nobody can receive are reported.
+//! its shared state, where work is scheduled, how a call reaches the loop's
+//! work and which thread holds its local work, and where errors nobody can
+//! receive are reported.
 //!
 //! asyncio's futures and tasks reach their loop through a few calls —
 //! `call_soon`, `call_later`, `call_exception_handler`, the running loop —
@@ -12,9 +13,11 @@
 //! |---|---|---|
 //! | `shared.rs` | the `EventLoop` handle and what its clones share; `time`, `is_running`, `is_closed`, `inbox_stats` | LIFE-1, CLOCK-1 |
 //! | `scheduling.rs` | `call_soon`, `call_soon_threadsafe`, `call_later`, `call_at`; a task's step requested from any thread; the stash | SCHED-2…6, XTHREAD-1, XTHREAD-2 |
-//! | `registry.rs` | which thread holds the loop-bound work: the per-thread registry of homes, claiming and releasing a home, the running loop and the running task step, [`get_running_loop`] | THREAD-*, POLICY-10 |
+//! | `registry.rs` | the per-thread registry: the loop a thread runs, the work it borrows, its local homes (claiming, releasing, its exit), the running task step, [`get_running_loop`] | THREAD-*, POLICY-10 |
+//! | `borrow.rs` | how a call reaches the loop's work: the fast path, the borrow on an idle loop, the inbox route while another thread runs it | THREAD-1, THREAD-8, THREAD-9 |
 //! | `exceptions.rs` | the exception handler, and what the loop reports to it | SCHED-7, SCHED-8 |
 
+mod borrow;
 mod exceptions;
 mod registry;
 mod scheduling;

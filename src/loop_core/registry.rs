@@ -35,7 +35,7 @@ use crate::home::work::Work;
 use crate::home::{Cleared, clear_local, clear_work};
 use crate::run_state::{HomeThread, RunState};
 use crate::sync::thread::{self, ThreadId};
-use crate::sync::{MutexGuard, thread_local};
+use crate::sync::thread_local;
 use crate::thread_name;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -120,7 +120,7 @@ pub(crate) fn current_thread_id() -> ThreadId {
 }
 
 /// The work of `lp` if this thread runs it or borrows it.
-fn work_here(lp: &EventLoop) -> Option<Rc<Work>> {
+pub(super) fn work_here(lp: &EventLoop) -> Option<Rc<Work>> {
     LOOPS
         .try_with(|l| {
             let l = l.borrow();
@@ -143,6 +143,21 @@ fn runs_here(lp: &EventLoop) -> bool {
     LOOPS
         .try_with(|l| l.borrow().running.as_ref().is_some_and(|r| r.lp == *lp))
         .unwrap_or(false)
+}
+
+/// Records that this thread borrows `lp`'s work (innermost last).
+pub(super) fn push_borrowed(lp: &EventLoop, work: Rc<Work>) {
+    let _ = LOOPS.try_with(|l| l.borrow_mut().borrowed.push((lp.clone(), work)));
+}
+
+/// Forgets this thread's innermost borrow of `lp`'s work.
+pub(super) fn pop_borrowed(lp: &EventLoop) {
+    let _ = LOOPS.try_with(|l| {
+        let mut l = l.borrow_mut();
+        if let Some(i) = l.borrowed.iter().rposition(|(b, _)| b == lp) {
+            l.borrowed.remove(i);
+        }
+    });
 }
 
 /// The loop this thread is running, if any.
@@ -231,146 +246,10 @@ pub fn get_running_loop() -> Result<EventLoop> {
     running_loop().ok_or(Error::NoRunningLoop)
 }
 
-/// A borrow of a loop's work for one call (H2–H4 of `docs/send-work.md`):
-/// registered in this thread's registry, so that the nested calls of the
-/// call find it; put back whole into the run state, and `handoff`
-/// notified, however the call ends.
-struct BorrowGuard<'a> {
-    lp: &'a EventLoop,
-    work: Rc<Work>,
-}
-
-impl<'a> BorrowGuard<'a> {
-    fn new(lp: &'a EventLoop, work: Work) -> BorrowGuard<'a> {
-        let work = Rc::new(work);
-        let w = work.clone();
-        let _ = LOOPS.try_with(|l| l.borrow_mut().borrowed.push((lp.clone(), w)));
-        BorrowGuard { lp, work }
-    }
-}
-
-impl Drop for BorrowGuard<'_> {
-    fn drop(&mut self) {
-        let _ = LOOPS.try_with(|l| {
-            let mut l = l.borrow_mut();
-            if let Some(i) = l.borrowed.iter().rposition(|(b, _)| b == self.lp) {
-                l.borrowed.remove(i);
-            }
-        });
-        let work = self.work.take();
-        let mut st = self.lp.lock();
-        st.work = Some(work);
-        st.borrowed = None;
-        drop(st);
-        self.lp.shared.handoff.notify_all();
-    }
-}
-
 impl EventLoop {
-    /// Waits while another thread borrows the work (a borrow is short and
-    /// runs no user code, H4).
-    pub(crate) fn wait_out_borrow<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, RunState>,
-    ) -> MutexGuard<'a, RunState> {
-        let me = current_thread_id();
-        while st.borrowed.is_some_and(|t| t != me) {
-            st = self.shared.handoff.wait(st);
-        }
-        st
-    }
-
-    /// Runs `f` on the loop's work (THREAD-1, THREAD-8). The fast path — this
-    /// thread runs the loop, or borrows its work already — takes no lock.
-    /// On an idle loop the work is borrowed for the call, from any thread.
-    /// Fails with `Closed` on a closed loop, and with `NonThreadSafeCall`
-    /// while another thread runs it. Every call first moves what the inbox
-    /// holds to the ready queue, so work handed over from other threads
-    /// keeps its place before later work (XTHREAD-2).
-    pub(crate) fn with_work<R>(&self, f: impl FnOnce(&Work) -> R) -> Result<R> {
-        self.with_parts(false, |work, _| f(work))
-    }
-
-    /// Runs `f` on the loop's work and this thread's local home of it,
-    /// making this thread the loop's local home if it has none (THREAD-1,
-    /// THREAD-10). Fails as [`with_work`](Self::with_work), and with
-    /// `NonThreadSafeCall` when another thread is the local home.
-    pub(crate) fn with_local<R>(&self, f: impl FnOnce(&Work, &LocalHome) -> R) -> Result<R> {
-        // `with_parts` claims the local home when asked: `None` cannot come.
-        self.with_parts(true, |work, local| local.map(|local| f(work, local)))?
-            .ok_or(Error::NonThreadSafeCall)
-    }
-
-    fn with_parts<R>(
-        &self,
-        local: bool,
-        f: impl FnOnce(&Work, Option<&LocalHome>) -> R,
-    ) -> Result<R> {
-        if let Some(work) = self.work_if_running_here() {
-            let home = if local {
-                Some(self.local_here_claiming()?)
-            } else {
-                None
-            };
-            return Ok(f(&work, home.as_deref()));
-        }
-        let me = current_thread_id();
-        let mut stale = None;
-        let claimed = {
-            let st = self.lock();
-            let mut st = self.wait_out_borrow(st);
-            if st.closed {
-                Err(Error::Closed)
-            } else if st.running.is_some() {
-                Err(Error::NonThreadSafeCall)
-            } else {
-                let home = if local {
-                    self.claim_local(&mut st, me, &mut stale)
-                        .map(Some)
-                        .map_err(|_| Error::NonThreadSafeCall)
-                } else {
-                    Ok(None)
-                };
-                home.and_then(|home| match st.work.take() {
-                    Some(work) => {
-                        st.borrowed = Some(me);
-                        Ok((work, home))
-                    }
-                    None => Err(Error::Closed),
-                })
-            }
-        };
-        if let Some(stale) = stale {
-            self.clear_local_home(&stale);
-        }
-        let (work, home) = match claimed {
-            Ok(c) => c,
-            Err(e) => {
-                if e == Error::Closed {
-                    self.drop_own_local();
-                }
-                return Err(e);
-            }
-        };
-        let guard = BorrowGuard::new(self, work);
-        guard.work.drain(&self.shared.inbox);
-        Ok(f(&guard.work, home.as_deref()))
-    }
-
-    /// The loop's work, if this thread runs or borrows it (the fast path of
-    /// every scheduling call), after moving pending inbox submissions ahead
-    /// of whatever the caller is about to queue.
-    pub(crate) fn work_if_running_here(&self) -> Option<Rc<Work>> {
-        let work = work_here(self)?;
-        if self.shared.inbox.pending() {
-            work.drain(&self.shared.inbox);
-        }
-        Some(work)
-    }
-
     /// This thread's local home of the loop, during its run here or a
     /// borrow, claiming it if the loop has none.
-    fn local_here_claiming(&self) -> Result<Rc<LocalHome>> {
+    pub(super) fn local_here_claiming(&self) -> Result<Rc<LocalHome>> {
         if let Some(local) = self.own_local() {
             return Ok(local);
         }
@@ -470,7 +349,7 @@ impl EventLoop {
     }
 
     /// Empties a local home, reporting its pending local tasks (TASK-8).
-    fn clear_local_home(&self, local: &LocalHome) {
+    pub(super) fn clear_local_home(&self, local: &LocalHome) {
         let mut cleared = Cleared::default();
         clear_local(local, Vec::new(), &mut cleared);
         self.report_cleared(cleared);

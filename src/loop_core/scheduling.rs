@@ -5,8 +5,9 @@
 //! reaches a loop: a task waker's step request, and values stashed for `Send`
 //! closures.
 //!
-//! A loop-bound call goes to the loop's home (`with_home`, THREAD-1); a
-//! call from another thread goes through the inbox (`submit`), whose
+//! A scheduling call goes to the loop's work (`with_work`, or `with_local`
+//! for local work; `borrow.rs`); a thread-safe call from a thread that does
+//! not run the loop goes through the inbox (`submit`), whose
 //! [`send`](crate::inbox::Inbox::send) wakes a parked loop.
 
 use super::shared::EventLoop;

@@ -105,10 +105,20 @@ impl<T: Send + 'static> AnyTask for Core<T> {
 
     fn cancel(self: Arc<Self>, msg: Option<String>) -> bool {
         let fut = Future { core: self };
-        match &fut.core.kind {
-            Kind::Task(t) => cancel_task(&fut, t, msg),
-            _ => false,
-        }
+        let Kind::Task(t) = &fut.core.kind else {
+            return false;
+        };
+        // One atomic call on the loop's work (this thread runs it, or
+        // borrows it on an idle loop); a request through the inbox while
+        // another thread runs it (THREAD-1); on a closed loop, the state
+        // part alone (its scheduling fails and is ignored, as before).
+        let lp = fut.core.lp.clone();
+        let (here, elsewhere) = (msg.clone(), msg.clone());
+        lp.with_work_or_send(
+            |_| cancel_task(&fut, t, here),
+            || request_cancel(&fut, t, elsewhere),
+        )
+        .unwrap_or_else(|_| cancel_task(&fut, t, msg))
     }
 
     fn cancelling(&self) -> u32 {
@@ -252,21 +262,49 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
     }
 }
 
-/// `Task.cancel(msg)` (TASK-4).
+/// `Task.cancel(msg)` (TASK-4), on the thread that holds the loop's work.
 fn cancel_task<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) -> bool {
     if fut.done() {
         return false;
     }
     t.num_cancels.fetch_add(1, Ordering::Relaxed);
+    deliver_cancel(fut, t, msg);
+    true
+}
+
+/// `Task.cancel(msg)` from a thread while another runs the loop (THREAD-1):
+/// counts the request at once (`cancelling()`), and hands its delivery to
+/// the loop's thread through the inbox. A task that finishes first keeps
+/// its outcome.
+fn request_cancel<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) -> bool {
+    if fut.done() {
+        return false;
+    }
+    t.num_cancels.fetch_add(1, Ordering::Relaxed);
+    let core = fut.core.clone();
+    let _ = fut.core.lp.call_soon_threadsafe(move || {
+        let fut = Future { core };
+        if let Kind::Task(t) = &fut.core.kind {
+            deliver_cancel(&fut, t, msg);
+        }
+    });
+    true
+}
+
+/// The delivery part of a cancellation (TASK-4): cancels what the task
+/// awaits, or marks its next step; nothing if it is done by now.
+fn deliver_cancel<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) {
+    if fut.done() {
+        return;
+    }
     let delivery = cancel_waiters(t, msg.clone());
     if delivery == Delivery::Delivered {
-        return true;
+        return;
     }
     t.cancel_at_next_step(msg);
     if delivery == Delivery::NeedsStep && !t.stepping.load(Ordering::Relaxed) {
         schedule_step(fut);
     }
-    true
 }
 
 /// How a task's cancellation will reach it.

@@ -7,9 +7,11 @@
 //! Each thread is joined before its effects are asserted; threads are named
 //! as in the CPython recordings.
 
-use common::{Log, capture_exceptions, in_thread, vloop};
+use common::{
+    Log, capture_exceptions, in_thread, recv_or_hang, spawn_running, stop_running, vloop,
+};
 use loopspec::{Error, EventLoop};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 
 /// The calling thread's name, as the recordings log it.
@@ -253,5 +255,75 @@ fn a_run_right_after_another_finds_the_work() {
         .map(|i| format!("cb {i} ran in {}", ran_in(i)))
         .collect();
     assert_eq!(log.take(), expected);
+    lp.close().unwrap();
+}
+
+/// While another thread runs the loop: the scheduling calls are refused
+/// before anything changes; completing, cancelling and adding a done
+/// callback to a done future are safe — the state changes at the call, and
+/// what must run reaches the loop through its inbox and runs there, in
+/// order.
+/// Rules: THREAD-1, THREAD-9, TASK-4
+#[test]
+fn calls_from_another_thread_while_the_loop_runs_there() {
+    let lp = EventLoop::new();
+    let (tx, rx) = mpsc::channel::<String>();
+    let on_loop = |what: &'static str| {
+        let tx = tx.clone();
+        Arc::new(move |_: &loopspec::Future<i32>| {
+            let _ = tx.send(format!("{what} {}", me()));
+        }) as loopspec::DoneCallback<i32>
+    };
+    let (a, b, c) = (
+        lp.create_future::<i32>(),
+        lp.create_future::<i32>(),
+        lp.create_future::<i32>(),
+    );
+    a.add_done_callback(on_loop("a")).unwrap();
+    b.add_done_callback(on_loop("b")).unwrap();
+    c.add_done_callback(on_loop("c")).unwrap();
+    let gate = lp.create_future::<i32>();
+    let (g, t2) = (gate.clone(), tx.clone());
+    let task = lp
+        .create_task(async move {
+            let r = g.await;
+            let _ = t2.send(format!("task {} {}", r.is_err(), me()));
+            r
+        })
+        .unwrap();
+    let runner = spawn_running(&lp, "worker");
+    // Refused: the scheduling calls.
+    assert_eq!(lp.call_soon(|| ()).unwrap_err(), Error::NonThreadSafeCall);
+    assert_eq!(
+        lp.create_task(async { Ok(1) }).unwrap_err(),
+        Error::NonThreadSafeCall
+    );
+    // Safe: completions, a cancellation, a callback on a done future.
+    assert_eq!(a.set_result(1), Ok(()));
+    assert_eq!(b.set_exception(Error::raise("ValueError", "v")), Ok(()));
+    assert!(c.cancel());
+    assert_eq!((a.done(), b.done(), c.cancelled()), (true, true, true));
+    assert!(task.cancel());
+    assert_eq!(task.cancelling(), 1);
+    a.add_done_callback(on_loop("late")).unwrap();
+    let got: Vec<String> = (0..5)
+        .map(|_| recv_or_hang(&rx, "the loop ran what the calls handed over"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "a worker",
+            "b worker",
+            "c worker",
+            "task true worker",
+            "late worker"
+        ]
+    );
+    stop_running(&lp, runner);
+    assert!(task.cancelled());
+    assert!(
+        gate.cancelled(),
+        "the cancellation reached what the task awaited"
+    );
     lp.close().unwrap();
 }

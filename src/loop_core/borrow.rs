@@ -1,0 +1,192 @@
+//! How a call reaches the loop's work (SPEC.md THREAD-1, THREAD-8,
+//! THREAD-9; H1–H4 of `docs/send-work.md`): the fast path on the thread
+//! that runs the loop; on an idle loop, a borrow of the work for the
+//! duration of the call, from any thread; while another thread runs the
+//! loop, a refusal — or, for the calls that can be made safe, the inbox.
+
+use super::registry::{current_thread_id, pop_borrowed, push_borrowed, work_here};
+use super::shared::EventLoop;
+use crate::error::{Error, Result};
+use crate::home::local::LocalHome;
+use crate::home::work::Work;
+use crate::run_state::RunState;
+use crate::sync::MutexGuard;
+use std::rc::Rc;
+
+/// A borrow of a loop's work for one call (H2–H4 of `docs/send-work.md`):
+/// registered in this thread's registry, so that the nested calls of the
+/// call find it; put back whole into the run state, and `handoff`
+/// notified, however the call ends.
+struct BorrowGuard<'a> {
+    lp: &'a EventLoop,
+    work: Rc<Work>,
+}
+
+impl<'a> BorrowGuard<'a> {
+    fn new(lp: &'a EventLoop, work: Work) -> BorrowGuard<'a> {
+        let work = Rc::new(work);
+        let w = work.clone();
+        push_borrowed(lp, w);
+        BorrowGuard { lp, work }
+    }
+}
+
+impl Drop for BorrowGuard<'_> {
+    fn drop(&mut self) {
+        pop_borrowed(self.lp);
+        let work = self.work.take();
+        let mut st = self.lp.lock();
+        st.work = Some(work);
+        st.borrowed = None;
+        drop(st);
+        self.lp.shared.handoff.notify_all();
+    }
+}
+
+impl EventLoop {
+    /// Waits while another thread borrows the work (a borrow is short and
+    /// runs no user code, H4).
+    pub(crate) fn wait_out_borrow<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, RunState>,
+    ) -> MutexGuard<'a, RunState> {
+        let me = current_thread_id();
+        while st.borrowed.is_some_and(|t| t != me) {
+            st = self.shared.handoff.wait(st);
+        }
+        st
+    }
+
+    /// Runs `f` on the loop's work (THREAD-1, THREAD-8). The fast path — this
+    /// thread runs the loop, or borrows its work already — takes no lock.
+    /// On an idle loop the work is borrowed for the call, from any thread.
+    /// Fails with `Closed` on a closed loop, and with `NonThreadSafeCall`
+    /// while another thread runs it. Every call first moves what the inbox
+    /// holds to the ready queue, so work handed over from other threads
+    /// keeps its place before later work (XTHREAD-2).
+    pub(crate) fn with_work<R>(&self, f: impl FnOnce(&Work) -> R) -> Result<R> {
+        self.with_parts(false, |work, _| f(work))
+    }
+
+    /// Runs `f` on the loop's work and this thread's local home of it,
+    /// making this thread the loop's local home if it has none (THREAD-1,
+    /// THREAD-10). Fails as [`with_work`](Self::with_work), and with
+    /// `NonThreadSafeCall` when another thread is the local home.
+    pub(crate) fn with_local<R>(&self, f: impl FnOnce(&Work, &LocalHome) -> R) -> Result<R> {
+        // `with_parts` claims the local home when asked: `None` cannot come.
+        self.with_parts(true, |work, local| local.map(|local| f(work, local)))?
+            .ok_or(Error::NonThreadSafeCall)
+    }
+
+    /// Runs `here` on the loop's work as [`with_work`](Self::with_work)
+    /// does — or, while another thread runs the loop, runs `elsewhere`
+    /// instead of refusing (the caller hands its effect to the loop through
+    /// the inbox: THREAD-1's safe calls). Fails with `Closed` on a closed
+    /// loop.
+    pub(crate) fn with_work_or_send<R>(
+        &self,
+        here: impl FnOnce(&Work) -> R,
+        elsewhere: impl FnOnce() -> R,
+    ) -> Result<R> {
+        if let Some(work) = self.work_if_running_here() {
+            return Ok(here(&work));
+        }
+        let me = current_thread_id();
+        let claimed = {
+            let st = self.lock();
+            let mut st = self.wait_out_borrow(st);
+            if st.closed {
+                Err(Error::Closed)
+            } else if st.running.is_some() {
+                Ok(None)
+            } else {
+                match st.work.take() {
+                    Some(work) => {
+                        st.borrowed = Some(me);
+                        Ok(Some(work))
+                    }
+                    None => Err(Error::Closed),
+                }
+            }
+        };
+        match claimed {
+            Err(e) => {
+                self.drop_own_local();
+                Err(e)
+            }
+            Ok(None) => Ok(elsewhere()),
+            Ok(Some(work)) => {
+                let guard = BorrowGuard::new(self, work);
+                guard.work.drain(&self.shared.inbox);
+                Ok(here(&guard.work))
+            }
+        }
+    }
+
+    fn with_parts<R>(
+        &self,
+        local: bool,
+        f: impl FnOnce(&Work, Option<&LocalHome>) -> R,
+    ) -> Result<R> {
+        if let Some(work) = self.work_if_running_here() {
+            let home = if local {
+                Some(self.local_here_claiming()?)
+            } else {
+                None
+            };
+            return Ok(f(&work, home.as_deref()));
+        }
+        let me = current_thread_id();
+        let mut stale = None;
+        let claimed = {
+            let st = self.lock();
+            let mut st = self.wait_out_borrow(st);
+            if st.closed {
+                Err(Error::Closed)
+            } else if st.running.is_some() {
+                Err(Error::NonThreadSafeCall)
+            } else {
+                let home = if local {
+                    self.claim_local(&mut st, me, &mut stale)
+                        .map(Some)
+                        .map_err(|_| Error::NonThreadSafeCall)
+                } else {
+                    Ok(None)
+                };
+                home.and_then(|home| match st.work.take() {
+                    Some(work) => {
+                        st.borrowed = Some(me);
+                        Ok((work, home))
+                    }
+                    None => Err(Error::Closed),
+                })
+            }
+        };
+        if let Some(stale) = stale {
+            self.clear_local_home(&stale);
+        }
+        let (work, home) = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                if e == Error::Closed {
+                    self.drop_own_local();
+                }
+                return Err(e);
+            }
+        };
+        let guard = BorrowGuard::new(self, work);
+        guard.work.drain(&self.shared.inbox);
+        Ok(f(&guard.work, home.as_deref()))
+    }
+
+    /// The loop's work, if this thread runs or borrows it (the fast path of
+    /// every scheduling call), after moving pending inbox submissions ahead
+    /// of whatever the caller is about to queue.
+    pub(crate) fn work_if_running_here(&self) -> Option<Rc<Work>> {
+        let work = work_here(self)?;
+        if self.shared.inbox.pending() {
+            work.drain(&self.shared.inbox);
+        }
+        Some(work)
+    }
+}
