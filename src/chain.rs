@@ -54,7 +54,8 @@ enum Copied<T> {
 /// and its result is dropped (CHAIN-5). On a closed loop nothing is scheduled
 /// and the wrapper stays pending (CHAIN-6).
 ///
-/// Must be called on `lp`'s home thread (THREAD-1), like any loop-bound call.
+/// The destination is local work: the call makes this thread `lp`'s local
+/// home, and fails on any other thread that is not (THREAD-10).
 ///
 /// ```
 /// use loopspec::{ClockKind, ConcurrentFuture, EventLoop};

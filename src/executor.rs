@@ -23,7 +23,8 @@ impl EventLoop {
     /// future's exception. Cancelling the future before the job starts keeps
     /// it from running (EXEC-3).
     ///
-    /// Fails on a closed loop, and (THREAD-1) off the loop's home thread.
+    /// Fails on a closed loop, and off the loop's local home thread (its
+    /// future is local work, THREAD-10).
     ///
     /// ```
     /// use loopspec::{ClockKind, EventLoop};

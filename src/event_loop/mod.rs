@@ -9,8 +9,8 @@
 //! | `tasks.rs` | `create_future`, `create_task`, `ensure_future`, [`all_tasks`] | FUT-1, TASK-1, TASK-2, TASK-13 |
 //! | `builder.rs` | making a loop: `new`, `with_clock`, [`Builder`] | |
 //!
-//! The handle itself, the scheduling calls, the registry of home threads
-//! and the exception handler are the loop's core (`src/loop_core/`), below
+//! The handle itself, the scheduling calls, how a call reaches the loop's
+//! work, the registry of local homes and the exception handler are the loop's core (`src/loop_core/`), below
 //! futures and tasks: they are what futures and tasks call (asyncio's
 //! futures call `loop.call_soon` and `loop.call_exception_handler`). This
 //! module sits above them: a run waits on a future, `create_task` makes a

@@ -32,8 +32,8 @@ impl EventLoop {
 
     /// [`create_task`](EventLoop::create_task) for a coroutine that is not
     /// `Send`: a local task, whose coroutine stays on the thread that makes
-    /// it — the loop's home thread, or the thread that becomes it
-    /// (THREAD-1). Its `Task` handle is `Send` all the same.
+    /// it — the loop's local home thread, or the thread that becomes it
+    /// (THREAD-10). Its `Task` handle is `Send` all the same.
     pub fn create_task_local<T, F>(&self, coro: F) -> Result<Task<T>>
     where
         T: Send + 'static,

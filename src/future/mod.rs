@@ -335,10 +335,10 @@ impl<T: Send + 'static> Future<T> {
         self.add_waiter(Waiter::Callback(cb))
     }
 
-    /// Adds a done callback that is not `Send` (FUT-6, THREAD-1): it is kept
-    /// on the calling thread, which must be the loop's home thread (or
-    /// becomes it), and runs there. Errors as a scheduling call: another
-    /// thread is home (`Error::NonThreadSafeCall`). On a closed loop the
+    /// Adds a done callback that is not `Send` (FUT-6, THREAD-10): it is kept
+    /// on the calling thread, which must be the loop's local home thread (or
+    /// becomes it), and runs there. Fails when another thread is the local
+    /// home (`Error::NonThreadSafeCall`, THREAD-10). On a closed loop the
     /// callback is accepted and dropped: it could never run.
     ///
     /// ```

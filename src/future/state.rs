@@ -22,7 +22,7 @@ pub type DoneCallback<T> = Arc<dyn Fn(&Future<T>) + Send + Sync>;
 
 /// A done callback that is not `Send`, added with
 /// [`Future::add_done_callback_local`]: it stays on the thread that added it
-/// (the loop's home thread, THREAD-1) and the future holds only its id.
+/// (the loop's local home thread, THREAD-10) and the future holds only its id.
 /// Compared by identity (`Rc::ptr_eq`) for
 /// [`Future::remove_done_callback_local`].
 pub type LocalDoneCallback<T> = Rc<dyn Fn(&Future<T>)>;
@@ -267,7 +267,7 @@ impl<T> Drop for Core<T> {
         };
         // Local callbacks that can no longer run leave the home with the
         // future (when this thread holds the home; elsewhere they stay until
-        // the loop closes or its home thread exits).
+        // the loop closes or its local home thread exits).
         self.lp.forget_local_callbacks(&locals);
         if let Some(e) = unread {
             let kind = match self.kind {

@@ -34,10 +34,9 @@ pub(crate) enum NextStep {
 }
 
 /// The state only a task has; see the [module docs](self). Every field is
-/// touched on the task's home thread only for now, through types of
-/// `src/sync.rs` so that the state can be shared across threads without
-/// another change of shape: flags and the cancel count are atomics (each
-/// read or written on its own, `Relaxed` while one thread touches them), and
+/// touched by the thread that holds the loop's work, except the cancel count
+/// and the reads of `cancelling()`, through types of `src/sync.rs`: flags
+/// and the cancel count are atomics (each read or written on its own), and
 /// what a step reads and writes together is one [`StepState`] under one
 /// lock, never held while user code runs.
 pub(crate) struct TaskState {

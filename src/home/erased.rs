@@ -68,14 +68,15 @@ pub(crate) trait AnyTask: Send + Sync {
     // The loop's view: the iteration, the home, `close()`.
 
     /// Runs one step of the task (one poll of its coroutine): asyncio's
-    /// `Task.__step`. Called only by the iteration, on the home thread.
+    /// `Task.__step`. Called only by the iteration, on the thread that runs
+    /// the loop.
     fn step(self: Arc<Self>);
     /// The task's id, unique within its loop (the N of `Task-N`).
     fn id(&self) -> u64;
     /// Marks the task as having a step queued. Returns `false` if one was
     /// queued already, or the task is done (the caller then queues nothing).
     fn mark_scheduled(&self) -> bool;
-    /// Drops what the task waits on (`close()`, a home thread's exit; the
+    /// Drops what the task waits on (`close()`, a local home thread's exit; the
     /// caller drops its coroutine, which the table of tasks holds). Returns
     /// whether the task is still pending, and the panic of a destructor, if
     /// any.

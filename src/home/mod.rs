@@ -1,13 +1,13 @@
-//! A loop's home: its state on the thread that holds it — the loop's
-//! [`Work`](work::Work) (ready queue, timers, unfinished tasks; all `Send`)
-//! and the [`LocalHome`](local::LocalHome) (the values of local work, by
-//! id) — on the one thread that may touch it, the loop's home thread
-//! (SPEC.md THREAD-1).
+//! A loop's state, in two parts: the loop's [`Work`](work::Work) (ready
+//! queue, timers, unfinished tasks; all `Send`), which follows the loop to
+//! whichever thread runs or borrows it (SPEC.md THREAD-8), and the
+//! [`LocalHome`](local::LocalHome) (the values of local work, by id), which
+//! stays on the loop's local home thread (THREAD-10).
 //!
-//! Each thread keeps the homes it holds in a thread-local registry
+//! The thread that runs a loop, or borrows its work for one call, keeps an
+//! `Rc` to the work in its thread-local registry
 //! (`src/loop_core/registry.rs`, which also says how a thread becomes a
-//! loop's home and stops being it). The thread running a loop is always its
-//! home, and keeps an `Rc` to it for the run: that is the fast path of every
+//! loop's local home and stops being it): that is the fast path of every
 //! scheduling call on the loop's own thread.
 //!
 //! No `RefCell` borrow here is ever held while user code runs: entries are

@@ -34,8 +34,8 @@ pub(crate) struct Work {
     /// go to the earlier one.
     timer_seq: Cell<u64>,
     /// Unfinished tasks by id. A task enters when it is made and leaves when
-    /// it finishes; `close()` or the home thread's exit destroys the rest
-    /// (TASK-8).
+    /// it finishes; `close()` destroys the rest, and a local task also goes
+    /// with its local home's exit (TASK-8).
     pub(crate) tasks: RefCell<IdMap<TaskEntry>>,
     /// The buffer an inbox drain fills, reused so that a drain does not
     /// allocate. Empty except inside [`drain`](Work::drain).
@@ -168,8 +168,8 @@ impl Work {
         v
     }
 
-    /// Moves everything out (at `close()` or when the home thread exits),
-    /// for the caller to drop each value on its own.
+    /// Moves everything out (at `close()`), for the caller to drop each value
+    /// on its own.
     pub(crate) fn take_all(&self) -> Taken {
         Taken {
             ready: std::mem::take(&mut *self.ready.borrow_mut()),

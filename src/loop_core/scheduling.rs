@@ -21,8 +21,10 @@ impl EventLoop {
     /// Schedules `f` to run in the next iteration (SCHED-2). Callbacks run in
     /// the order they were scheduled.
     ///
-    /// Must be called from the loop's home thread (THREAD-1): from any other
-    /// thread it fails with [`Error::NonThreadSafeCall`]; use
+    /// Any thread may call it while no thread runs the loop (THREAD-9): the
+    /// callback runs in the next run, wherever that is (THREAD-8). While
+    /// another thread runs the loop it fails with
+    /// [`Error::NonThreadSafeCall`] (THREAD-1); use
     /// [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe) there.
     ///
     /// ```
@@ -54,7 +56,7 @@ impl EventLoop {
 
     /// [`call_soon`](EventLoop::call_soon) for a closure that is not `Send`:
     /// local work, which stays on the thread that schedules it — the loop's
-    /// home thread, or the thread that becomes it (THREAD-1).
+    /// local home thread, or the thread that becomes it (THREAD-10).
     ///
     /// ```
     /// use loopspec::{ClockKind, EventLoop};
@@ -206,8 +208,8 @@ impl EventLoop {
         Ok(id)
     }
 
-    /// Takes back a value kept with [`stash`](Self::stash), on the local
-    /// home thread (`None` elsewhere).
+    /// Takes back a value kept with [`stash`](Self::stash), on the loop's
+    /// local home thread (`None` elsewhere).
     pub(crate) fn unstash(&self, id: u64) -> Option<Box<dyn Any>> {
         let local = self.own_local()?;
         local.stash.borrow_mut().remove(&id)
