@@ -44,10 +44,14 @@ impl Drop for RunGuard<'_> {
         let work = self.work.take();
         let released = {
             let mut st = self.lp.lock();
-            let release = local.as_ref().is_some_and(|l| l.is_empty())
-                && !work.has_local_tokens()
-                && !st.closed;
+            let release = local.as_ref().is_some_and(|l| l.is_empty()) && !st.closed;
             if release {
+                // Every local token's value is in the local home until the
+                // token leaves the work: an empty home leaves none (H6).
+                debug_assert!(
+                    !work.has_local_tokens(),
+                    "local tokens outlive their values"
+                );
                 st.local = None;
             }
             st.work = Some(work);

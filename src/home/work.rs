@@ -207,7 +207,8 @@ impl Work {
     }
 
     /// Whether the work holds any local token: a local ready entry or
-    /// timer, or a task whose coroutine is local.
+    /// timer, or a task whose coroutine is local. (A check of H6 in debug
+    /// builds: an empty local home leaves no token behind.)
     pub(crate) fn has_local_tokens(&self) -> bool {
         self.ready
             .borrow()

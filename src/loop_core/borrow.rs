@@ -13,6 +13,15 @@ use crate::run_state::RunState;
 use crate::sync::MutexGuard;
 use std::rc::Rc;
 
+/// What [`EventLoop::claim_idle_work`] found.
+enum Claim {
+    /// The work, taken for a borrow, with this thread's local home of the
+    /// loop when one was asked for.
+    Borrowed(Work, Option<Rc<LocalHome>>),
+    /// Another thread runs the loop: nothing was taken.
+    RunningElsewhere,
+}
+
 /// A borrow of a loop's work for one call (H2–H4 of `docs/send-work.md`):
 /// registered in this thread's registry, so that the nested calls of the
 /// call find it; put back whole into the run state, and `handoff`
@@ -91,35 +100,9 @@ impl EventLoop {
         if let Some(work) = self.work_if_running_here() {
             return Ok(here(&work));
         }
-        let me = current_thread_id();
-        let claimed = {
-            let st = self.lock();
-            let mut st = self.wait_out_borrow(st);
-            if st.closed {
-                Err(Error::Closed)
-            } else if st.running.is_some() {
-                Ok(None)
-            } else {
-                match st.work.take() {
-                    Some(work) => {
-                        st.borrowed = Some(me);
-                        Ok(Some(work))
-                    }
-                    None => Err(Error::Closed),
-                }
-            }
-        };
-        match claimed {
-            Err(e) => {
-                self.drop_own_local();
-                Err(e)
-            }
-            Ok(None) => Ok(elsewhere()),
-            Ok(Some(work)) => {
-                let guard = BorrowGuard::new(self, work);
-                guard.work.drain(&self.shared.inbox);
-                Ok(here(&guard.work))
-            }
+        match self.claim_idle_work(false)? {
+            Claim::RunningElsewhere => Ok(elsewhere()),
+            Claim::Borrowed(work, _) => Ok(self.borrow_for(work, here)),
         }
     }
 
@@ -136,6 +119,19 @@ impl EventLoop {
             };
             return Ok(f(&work, home.as_deref()));
         }
+        match self.claim_idle_work(local)? {
+            Claim::RunningElsewhere => Err(Error::NonThreadSafeCall),
+            Claim::Borrowed(work, home) => Ok(self.borrow_for(work, |w| f(w, home.as_deref()))),
+        }
+    }
+
+    /// Takes the work of a loop that no thread runs, for a borrow by this
+    /// thread (H2), after any other thread's borrow ended — with this
+    /// thread's local home of the loop if `local`, claiming it if the loop
+    /// has none (`NonThreadSafeCall` when another thread is the local home).
+    /// Says so, and takes nothing, while another thread runs the loop.
+    /// Fails with `Closed` on a closed loop.
+    fn claim_idle_work(&self, local: bool) -> Result<Claim> {
         let me = current_thread_id();
         let mut stale = None;
         let claimed = {
@@ -144,7 +140,7 @@ impl EventLoop {
             if st.closed {
                 Err(Error::Closed)
             } else if st.running.is_some() {
-                Err(Error::NonThreadSafeCall)
+                Ok(Claim::RunningElsewhere)
             } else {
                 let home = if local {
                     self.claim_local(&mut st, me, &mut stale)
@@ -156,7 +152,7 @@ impl EventLoop {
                 home.and_then(|home| match st.work.take() {
                     Some(work) => {
                         st.borrowed = Some(me);
-                        Ok((work, home))
+                        Ok(Claim::Borrowed(work, home))
                     }
                     None => Err(Error::Closed),
                 })
@@ -165,18 +161,18 @@ impl EventLoop {
         if let Some(stale) = stale {
             self.clear_local_home(&stale);
         }
-        let (work, home) = match claimed {
-            Ok(c) => c,
-            Err(e) => {
-                if e == Error::Closed {
-                    self.drop_own_local();
-                }
-                return Err(e);
-            }
-        };
+        if matches!(claimed, Err(Error::Closed)) {
+            self.drop_own_local();
+        }
+        claimed
+    }
+
+    /// Runs `f` on `work`, borrowed by this thread (see [`BorrowGuard`]),
+    /// after moving what the inbox holds into it (XTHREAD-2).
+    fn borrow_for<R>(&self, work: Work, f: impl FnOnce(&Work) -> R) -> R {
         let guard = BorrowGuard::new(self, work);
         guard.work.drain(&self.shared.inbox);
-        Ok(f(&guard.work, home.as_deref()))
+        f(&guard.work)
     }
 
     /// The loop's work, if this thread runs or borrows it (the fast path of
