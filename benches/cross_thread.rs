@@ -6,6 +6,7 @@
 //!   Peers: tokio `Handle::spawn` into a current_thread runtime driven on its
 //!   own thread; std `mpsc` to a consumer thread. Idle and busy variants.
 //! * W2 round trip: a foreign thread runs `run_coroutine_threadsafe(..).result()`
+//!   (`loopspec`: the `_local` closure form; `loopspec_send`: a `Send` coroutine)
 //!   in sequence. Peers: tokio spawn + wait on the JoinHandle; std
 //!   park/unpark ping-pong. Also with both threads pinned to one CPU.
 //! * W3 fan-in: two producers, N/2 each.
@@ -285,37 +286,45 @@ fn w2_round_trip(c: &mut Criterion) {
         g.warm_up_time(Duration::from_millis(500));
         g.measurement_time(Duration::from_secs(3));
 
-        g.bench_function("loopspec", |b| {
-            let lp = EventLoop::new();
-            let runner = lp.clone();
-            let join = thread::spawn(move || {
-                pin_to(core);
-                runner.run_forever().unwrap();
-            });
-            b.iter_custom(|iters| {
-                let lp = lp.clone();
-                thread::spawn(move || {
+        // `loopspec`: the closure form (a local task, as before `Send`
+        // coroutines); `loopspec_send`: the asyncio form, a `Send` coroutine
+        // whose task is the loop's work.
+        for (label, send) in [("loopspec", false), ("loopspec_send", true)] {
+            g.bench_function(label, |b| {
+                let lp = EventLoop::new();
+                let runner = lp.clone();
+                let join = thread::spawn(move || {
                     pin_to(core);
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        for i in 0..ROUND_TRIPS {
-                            let cf = loopspec::run_coroutine_threadsafe(
-                                move || async move { Ok(i) },
-                                &lp,
-                            )
-                            .unwrap();
-                            assert_eq!(cf.result(None).unwrap(), i);
+                    runner.run_forever().unwrap();
+                });
+                b.iter_custom(|iters| {
+                    let lp = lp.clone();
+                    thread::spawn(move || {
+                        pin_to(core);
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            for i in 0..ROUND_TRIPS {
+                                let cf = if send {
+                                    loopspec::run_coroutine_threadsafe(async move { Ok(i) }, &lp)
+                                } else {
+                                    loopspec::run_coroutine_threadsafe_local(
+                                        move || async move { Ok(i) },
+                                        &lp,
+                                    )
+                                };
+                                assert_eq!(cf.unwrap().result(None).unwrap(), i);
+                            }
                         }
-                    }
-                    start.elapsed()
-                })
-                .join()
-                .unwrap()
+                        start.elapsed()
+                    })
+                    .join()
+                    .unwrap()
+                });
+                lp.stop();
+                join.join().unwrap();
+                lp.close().unwrap();
             });
-            lp.stop();
-            join.join().unwrap();
-            lp.close().unwrap();
-        });
+        }
 
         g.bench_function("tokio_spawn", |b| {
             let (tx, rx) = mpsc::channel();

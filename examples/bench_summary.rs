@@ -69,6 +69,13 @@ fn main() {
             target: Some(1.0),
         },
         Row {
+            what: "W2 pinned, Send coroutine vs closure form",
+            group: "W2_round_trip_pinned",
+            ours: "loopspec_send",
+            peer: "loopspec",
+            target: None,
+        },
+        Row {
             what: "W2 round trip, unpinned, vs park/unpark",
             group: "W2_round_trip",
             ours: "loopspec",

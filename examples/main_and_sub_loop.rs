@@ -27,7 +27,7 @@ fn main() -> loopspec::Result<()> {
     // Submitted before the sub-loop runs: the work waits (XTHREAD-6).
     let mut tasks: Vec<Future<String>> = Vec::new();
     for (i, &d) in delays.iter().enumerate() {
-        let cf = loopspec::run_coroutine_threadsafe(move || do_some_work(i, d, true), &sub_loop)?;
+        let cf = loopspec::run_coroutine_threadsafe(do_some_work(i, d, true), &sub_loop)?;
         tasks.push(loopspec::wrap_future(&cf, &main_loop)?);
     }
     let bound = tasks.iter().all(|t| t.get_loop() == main_loop);

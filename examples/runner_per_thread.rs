@@ -41,9 +41,7 @@ fn main_and_sub_loop(delays: &[u64]) -> loopspec::Result<()> {
     let jobs: Vec<_> = delays
         .iter()
         .enumerate()
-        .map(|(i, &d)| {
-            loopspec::run_coroutine_threadsafe(move || do_some_work(i, d, true), &sub_loop)
-        })
+        .map(|(i, &d)| loopspec::run_coroutine_threadsafe(do_some_work(i, d, true), &sub_loop))
         .collect::<loopspec::Result<_>>()?;
     let results = main_runner.run(async move {
         let lp = loopspec::get_running_loop()?;

@@ -169,21 +169,23 @@ impl<T: Send + 'static> Drop for FailIfDropped<T> {
 /// task on `lp` and returns a [`ConcurrentFuture`] for its outcome
 /// (XTHREAD-6).
 ///
-/// Callable from any thread. The Rust mapping: a coroutine that awaits
-/// loop-bound futures is not `Send`, so the caller passes a `Send` closure
-/// `make` that builds the coroutine, and the loop calls it on its own thread
-/// when it takes the submission (like tokio's `spawn_pinned`). If `lp` is not
+/// Callable from any thread. The task is made on the loop's thread when the
+/// loop takes the submission ([`EventLoop::create_task`]): it is the loop's
+/// work and follows the loop from thread to thread (THREAD-8). If `lp` is not
 /// running yet, the work waits. The task's result, exception or panic reaches
 /// the returned future (XTHREAD-7); cancelling the returned future cancels the
 /// task (XTHREAD-8). A closed loop is an error at the call.
+///
+/// A coroutine that is not `Send` goes through
+/// [`run_coroutine_threadsafe_local`].
 ///
 /// ```
 /// use loopspec::{ClockKind, EventLoop};
 ///
 /// let lp = EventLoop::with_clock(ClockKind::Virtual);
 /// let cf = loopspec::run_coroutine_threadsafe(
-///     || async {
-///         loopspec::sleep(1.0).await?; // a loop-bound future: fine, made on the loop
+///     async {
+///         loopspec::sleep(1.0).await?;
 ///         Ok(3 * 14)
 ///     },
 ///     &lp,
@@ -195,18 +197,40 @@ impl<T: Send + 'static> Drop for FailIfDropped<T> {
 /// lp.stop();
 /// t.join().unwrap().unwrap();
 /// ```
-pub fn run_coroutine_threadsafe<T, M, F>(make: M, lp: &EventLoop) -> Result<ConcurrentFuture<T>>
+pub fn run_coroutine_threadsafe<T, F>(coro: F, lp: &EventLoop) -> Result<ConcurrentFuture<T>>
 where
     T: Send + Clone + 'static,
-    M: FnOnce() -> F + Send + 'static,
-    F: std::future::Future<Output = Result<T>> + 'static,
+    F: std::future::Future<Output = Result<T>> + Send + 'static,
 {
-    run_coroutine_threadsafe_local(make, lp)
+    submit(lp, move |target| target.create_task(coro))
 }
 
-/// [`run_coroutine_threadsafe`] whose coroutine need not be `Send`: `make`
-/// builds it on the loop's thread, where it runs as a local task
-/// ([`EventLoop::create_task_local`]).
+/// [`run_coroutine_threadsafe`] for a coroutine that need not be `Send`: the
+/// caller passes a `Send` closure `make`, and the loop calls it on its own
+/// thread when it takes the submission (like tokio's `spawn_pinned`). The
+/// coroutine runs there as a local task ([`EventLoop::create_task_local`]),
+/// with local work's rules (THREAD-10, THREAD-4).
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+/// use std::rc::Rc;
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let cf = loopspec::run_coroutine_threadsafe_local(
+///     || async {
+///         let here = Rc::new(21); // not `Send`: made on the loop's thread
+///         loopspec::sleep(1.0).await?;
+///         Ok(*here * 2)
+///     },
+///     &lp,
+/// )
+/// .unwrap();
+/// let runner = lp.clone();
+/// let t = std::thread::spawn(move || runner.run_forever());
+/// assert_eq!(cf.result(None).unwrap(), 42);
+/// lp.stop();
+/// t.join().unwrap().unwrap();
+/// ```
 pub fn run_coroutine_threadsafe_local<T, M, F>(
     make: M,
     lp: &EventLoop,
@@ -216,13 +240,23 @@ where
     M: FnOnce() -> F + Send + 'static,
     F: std::future::Future<Output = Result<T>> + 'static,
 {
+    submit(lp, move |target| target.create_task_local(make()))
+}
+
+/// Both forms: hands `make_task` to the loop with `call_soon_threadsafe` and
+/// chains the task it makes to the returned future.
+fn submit<T, M>(lp: &EventLoop, make_task: M) -> Result<ConcurrentFuture<T>>
+where
+    T: Send + Clone + 'static,
+    M: FnOnce(&EventLoop) -> Result<Task<T>> + Send + 'static,
+{
     let cf = ConcurrentFuture::new();
     cf.set_completing_loop(lp);
     let guard = FailIfDropped::new(cf.clone());
     let target = lp.clone();
     lp.call_soon_threadsafe(move || {
         let dest = guard.disarm();
-        match target.create_task_local(make()) {
+        match make_task(&target) {
             Ok(task) => chain_task_to_concurrent(&target, task, dest),
             Err(e) => {
                 if dest.set_running_or_notify_cancel() == Ok(true) {

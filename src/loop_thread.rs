@@ -25,7 +25,7 @@ use std::fmt;
 ///
 /// let lt = LoopThread::spawn("io-loop").unwrap();
 /// let cf = loopspec::run_coroutine_threadsafe(
-///     || async { Ok(std::thread::current().name().unwrap().to_string()) },
+///     async { Ok(std::thread::current().name().unwrap().to_string()) },
 ///     lt.event_loop(),
 /// )
 /// .unwrap();

@@ -29,7 +29,7 @@ fn loom_run_coroutine_threadsafe_with_racing_cancel() {
     loom::model(|| {
         let src = real_loop();
         let loop_thread = run_in_thread(&src);
-        let cf = loopspec::run_coroutine_threadsafe(
+        let cf = loopspec::run_coroutine_threadsafe_local(
             || async {
                 loopspec::yield_now().await?;
                 Ok(1)
@@ -66,7 +66,7 @@ fn loom_cancelling_concurrent_future_cancels_the_task() {
         let loop_thread = run_in_thread(&src);
         let saw_cancel = Arc::new(AtomicBool::new(false));
         let saw = saw_cancel.clone();
-        let cf = loopspec::run_coroutine_threadsafe(
+        let cf = loopspec::run_coroutine_threadsafe_local(
             move || async move {
                 let lp = loopspec::get_running_loop()?;
                 let never = lp.create_future::<u32>();

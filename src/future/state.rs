@@ -146,7 +146,9 @@ pub(crate) struct Inner<T> {
     pub(crate) state: FutureState<T>,
     /// Who waits, in registration order. Added to by `add_done_callback`
     /// and by awaits; taken — scheduled, all at once — by `complete`, or at
-    /// once when added to a done future (FUT-6). Emptied only that way.
+    /// once when added to a done future (FUT-6). Emptied only that way, or
+    /// dropped by the destruction of a task still pending (TASK-8), which
+    /// will never complete.
     pub(crate) waiters: Waiters<T>,
     /// The result or exception was read. Set by readers, never cleared; an
     /// exception never read is reported when the core is dropped (FUT-7).

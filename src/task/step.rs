@@ -57,9 +57,22 @@ impl<T: Send + 'static> AnyTask for Core<T> {
         // What it waits on first: a cycle through them must not outlive a
         // future whose destructor panics.
         let waiting = std::mem::take(&mut t.step.lock().waiting_on);
-        let pending = self.lock().pending();
+        // A task destroyed pending never completes: its done callbacks can
+        // never run, and go now, not with the last handle (a chain's guard
+        // among them fails its concurrent future, XTHREAD-6).
+        let (pending, waiters) = {
+            let mut inner = self.lock();
+            let pending = inner.pending();
+            let waiters = if pending {
+                std::mem::take(&mut inner.waiters)
+            } else {
+                Default::default()
+            };
+            (pending, waiters)
+        };
         let mut panics = Vec::new();
         drop_each(waiting, &mut panics);
+        drop_each(waiters, &mut panics);
         (pending, panics.into_iter().next())
     }
 

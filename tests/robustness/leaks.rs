@@ -140,11 +140,12 @@ fn close_frees_pending_tasks_and_what_they_await() {
         .into_iter()
         .filter(|m| m == "Task was destroyed but it is pending!");
     assert_eq!(destroyed.count(), 4, "TASK-8: one report per pending task");
-    // close() drops the tasks' futures even while their handles live on.
+    // close() drops the tasks' futures, and the done callbacks of t1 and t2
+    // (they can never run), even while their handles live on.
     assert_eq!(
         c.dropped(),
-        4,
-        "the four task futures are dropped by close()"
+        6,
+        "the four task futures and two done callbacks are dropped by close()"
     );
     assert!(!t1.done() && !t2.done() && !t3.done() && !t4.done());
     drop((t1, t2, t3, t4, never));
@@ -210,7 +211,7 @@ fn close_from_another_thread_frees_queued_cross_thread_work() {
             remote.call_soon_threadsafe(c2.callback()).unwrap();
         }
         let submit = |g: Guard| {
-            loopspec::run_coroutine_threadsafe(
+            loopspec::run_coroutine_threadsafe_local(
                 move || common::Holding {
                     fut: Box::pin(async { Ok(1) }),
                     _data: g,
@@ -247,7 +248,7 @@ fn close_frees_a_started_run_coroutine_threadsafe_task() {
         fut: Box::pin(loopspec::sleep(100.0)),
         _data: g,
     };
-    let cf = loopspec::run_coroutine_threadsafe(coro, &s).unwrap();
+    let cf = loopspec::run_coroutine_threadsafe_local(coro, &s).unwrap();
     run_once(&s);
     run_once(&s);
     s.close().unwrap();

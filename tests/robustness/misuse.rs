@@ -140,9 +140,7 @@ fn misuses() -> Vec<Misuse> {
             ]
         }),
         (7, || {
-            vec![
-                loopspec::run_coroutine_threadsafe(|| async { Ok(1) }, &closed_loop()).unwrap_err(),
-            ]
+            vec![loopspec::run_coroutine_threadsafe(async { Ok(1) }, &closed_loop()).unwrap_err()]
         }),
         (8, || {
             vec![closed_loop().run_in_executor(None, || Ok(1)).unwrap_err()]
@@ -263,7 +261,7 @@ fn misuses() -> Vec<Misuse> {
         }),
         (23, || {
             let lp = vloop();
-            let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(1) }, &lp).unwrap();
+            let cf = loopspec::run_coroutine_threadsafe(async { Ok(1) }, &lp).unwrap();
             let c = cf.clone();
             let got = lp.run_until_complete(async move {
                 Ok([c.result(None).map(drop), c.exception(None).map(drop)])

@@ -314,15 +314,17 @@ fn panicking_threadsafe_callback_from_another_thread_is_reported() {
 #[test]
 fn panicking_run_coroutine_threadsafe_task_reaches_the_caller_as_its_exception() {
     let lt = loopspec::LoopThread::spawn("panicky-loop").unwrap();
-    let cf =
-        loopspec::run_coroutine_threadsafe(|| panics("boom on the loop thread"), lt.event_loop())
-            .unwrap();
+    let cf = loopspec::run_coroutine_threadsafe_local(
+        || panics("boom on the loop thread"),
+        lt.event_loop(),
+    )
+    .unwrap();
     assert_eq!(
         cf_result(&cf),
         Err(Error::Panic("boom on the loop thread".into()))
     );
     // The loop thread goes on serving.
-    let ok = loopspec::run_coroutine_threadsafe(|| async { Ok(2) }, lt.event_loop()).unwrap();
+    let ok = loopspec::run_coroutine_threadsafe(async { Ok(2) }, lt.event_loop()).unwrap();
     assert_eq!(cf_result(&ok), Ok(2));
     lt.stop_and_join().unwrap();
 }
@@ -420,7 +422,7 @@ fn regression_close_of_a_task_whose_future_panics_in_drop_still_fails_its_concur
         fut: Box::pin(sleeps_long()),
         _data: PanicOnDrop(INTENTIONAL),
     };
-    let cf = loopspec::run_coroutine_threadsafe(fut, &s).unwrap();
+    let cf = loopspec::run_coroutine_threadsafe_local(fut, &s).unwrap();
     run_once(&s);
     run_once(&s);
     s.close().unwrap();

@@ -8,9 +8,9 @@
 //! as in the CPython recordings.
 
 use common::{
-    Log, capture_exceptions, in_thread, recv_or_hang, spawn_running, stop_running, vloop,
+    Log, capture_exceptions, cf_result, in_thread, recv_or_hang, spawn_running, stop_running, vloop,
 };
-use loopspec::{Error, EventLoop};
+use loopspec::{Error, EventLoop, run_coroutine_threadsafe, run_coroutine_threadsafe_local};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
@@ -123,6 +123,31 @@ fn a_thread_that_exits_takes_no_work_with_it() {
     let got = in_thread("second", move || runner.run_until_complete(task));
     assert_eq!(got, Ok(7));
     assert_eq!(log.take(), ["first exits false", "got 7 second"]);
+    lp.close().unwrap();
+}
+
+/// `run_coroutine_threadsafe`'s task is the loop's work: made in the run of a
+/// thread that then exits, it finishes in the next run on another thread.
+/// The `_local` form's task is local work, and goes with that thread.
+/// Rules: THREAD-8, XTHREAD-6, THREAD-4
+#[test]
+fn run_coroutine_threadsafe_task_follows_the_loop() {
+    let lp = vloop();
+    let fut = lp.create_future::<i32>();
+    // A future is not a coroutine (create_task's TypeError): each awaits it.
+    let f = fut.clone();
+    let follows = run_coroutine_threadsafe(async move { Ok(f.await? + 1) }, &lp).unwrap();
+    let f = fut.clone();
+    let local =
+        run_coroutine_threadsafe_local(move || async move { Ok(f.await? + 1) }, &lp).unwrap();
+    let runner = lp.clone();
+    in_thread("first", move || one_iteration(&runner));
+    assert_eq!(cf_result(&local), Err(Error::Closed));
+    assert!(!follows.done());
+    fut.set_result(7).unwrap();
+    let running = spawn_running(&lp, "second");
+    assert_eq!(cf_result(&follows), Ok(8));
+    stop_running(&lp, running);
     lp.close().unwrap();
 }
 

@@ -149,7 +149,7 @@ fn tokio_task_awaits_run_coroutine_threadsafe() {
     let got = rt
         .block_on(async move {
             let cf = run_coroutine_threadsafe(
-                || async {
+                async {
                     loopspec::yield_now().await?;
                     Ok(thread::current().name().map(String::from))
                 },
@@ -173,7 +173,7 @@ fn tokio_current_thread_block_on_awaits_run_coroutine_threadsafe() {
     let lt = LoopThread::spawn("loopspec-loop-2").unwrap();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let cf = run_coroutine_threadsafe(
-        move || async move {
+        async move {
             // The loop thread waits for tokio to be waiting first.
             recv_or_hang(&go_rx, "tokio is waiting");
             Ok(5)
@@ -195,7 +195,7 @@ fn tokio_task_sees_the_loop_tasks_exception_and_cancellation() {
     let rt = multi_thread_runtime(1);
     let lt = LoopThread::spawn("loopspec-loop-3").unwrap();
     let failed = run_coroutine_threadsafe(
-        || async { Err::<i32, _>(Error::raise("ValueError", "remote failure")) },
+        async { Err::<i32, _>(Error::raise("ValueError", "remote failure")) },
         lt.event_loop(),
     )
     .unwrap();
@@ -204,7 +204,7 @@ fn tokio_task_sees_the_loop_tasks_exception_and_cancellation() {
 
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let endless = run_coroutine_threadsafe(
-        move || async move {
+        async move {
             started_tx.send(()).unwrap();
             loopspec::sleep(3600.0).await?;
             Ok(0)
@@ -236,7 +236,7 @@ fn round_trip_loopspec_to_tokio_and_back() {
     let got = rt
         .block_on(async move {
             let cf: ConcurrentFuture<u64> = run_coroutine_threadsafe(
-                move || async move {
+                async move {
                     let sub = handle.spawn(async { (1..=10u64).sum::<u64>() });
                     let part = sub.await.map_err(join_error)?;
                     loopspec::yield_now().await?;

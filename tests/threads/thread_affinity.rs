@@ -420,7 +420,7 @@ fn the_local_homes_exit_drops_its_local_work_and_releases_the_loop() {
     );
     assert_eq!(s.once(), ["first", "second"]);
     let lp = vloop();
-    let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(7) }, &lp).unwrap();
+    let cf = loopspec::run_coroutine_threadsafe(async { Ok(7) }, &lp).unwrap();
     let (l, source) = (lp.clone(), cf.clone());
     // wrap_future makes this thread the home and takes in the submission.
     in_thread("wrapper-home", move || {
@@ -432,7 +432,7 @@ fn the_local_homes_exit_drops_its_local_work_and_releases_the_loop() {
     });
     assert_eq!(wrapped, Ok(7));
     let lp = vloop();
-    let cf = loopspec::run_coroutine_threadsafe(|| async { Ok(7) }, &lp).unwrap();
+    let cf = loopspec::run_coroutine_threadsafe(async { Ok(7) }, &lp).unwrap();
     let (l, closer) = (lp.clone(), lp.clone());
     in_thread("home", move || {
         l.call_soon_local(|| ()).unwrap(); // takes the submission in

@@ -16,7 +16,7 @@ use common::{
 };
 use loopspec::{
     CfState, ConcurrentFuture, Error, EventLoop, Handle, LoopThread, Profile,
-    run_coroutine_threadsafe,
+    run_coroutine_threadsafe, run_coroutine_threadsafe_local,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -86,7 +86,7 @@ fn sleeping_work<T: Clone + Send + 'static>(
         loopspec::sleep(delay).await?;
         Ok(value)
     };
-    run_coroutine_threadsafe(work, lp).unwrap()
+    run_coroutine_threadsafe_local(work, lp).unwrap()
 }
 
 /// `call_soon_threadsafe` from other threads queues the callback, which
@@ -255,7 +255,7 @@ fn close_drops_accepted_submissions_and_refuses_later_ones() {
     workers.into_iter().for_each(|w| w.join().unwrap());
     assert_eq!((count(&refused), count(&dropped)), (200, 203));
     assert_eq!(s.inbox_stats().submissions, 3, "only those before close()");
-    assert_closed(&run_coroutine_threadsafe(|| async { Ok(1) }, &s).unwrap_err());
+    assert_closed(&run_coroutine_threadsafe(async { Ok(1) }, &s).unwrap_err());
     let s = Scene::new();
     let drops = Arc::new(Mutex::new(Vec::new()));
     let d = DropWhere(drops.clone());
@@ -528,7 +528,7 @@ fn run_coroutine_threadsafe_hands_the_coroutine_to_the_loop() {
                     m.fetch_add(1, Ordering::SeqCst);
                     async { Ok(6 * 7) }
                 };
-                run_coroutine_threadsafe(work, &lp).unwrap()
+                run_coroutine_threadsafe_local(work, &lp).unwrap()
             });
             let cf = cf.join().unwrap();
             assert_eq!(cf.state(), CfState::Pending);
@@ -546,7 +546,7 @@ fn run_coroutine_threadsafe_hands_the_coroutine_to_the_loop() {
                 m.fetch_add(1, Ordering::SeqCst);
                 async { Ok(()) }
             };
-            assert_closed(&run_coroutine_threadsafe(work, s).unwrap_err());
+            assert_closed(&run_coroutine_threadsafe_local(work, s).unwrap_err());
             assert_eq!(count(&made), 0);
         }),
         ("dropped by close(): Event loop is closed", |s| {
@@ -556,11 +556,11 @@ fn run_coroutine_threadsafe_hands_the_coroutine_to_the_loop() {
                 m.fetch_add(1, Ordering::SeqCst);
                 async { Ok(1) }
             };
-            let cf = run_coroutine_threadsafe(work, s).unwrap();
-            let there = run_coroutine_threadsafe(|| async { Ok(1) }, s).unwrap();
+            let cf = run_coroutine_threadsafe_local(work, s).unwrap();
+            let there = run_coroutine_threadsafe(async { Ok(1) }, s).unwrap();
             let w = there.clone();
             let waiter = thread::spawn(move || cf_result(&w));
-            let cancelled = run_coroutine_threadsafe(|| async { Ok(1) }, s).unwrap();
+            let cancelled = run_coroutine_threadsafe(async { Ok(1) }, s).unwrap();
             assert!(cancelled.cancel());
             let lp = s.lp.clone();
             thread::spawn(move || lp.close().unwrap()).join().unwrap();
@@ -591,7 +591,7 @@ fn run_coroutine_threadsafe_hands_the_coroutine_to_the_loop() {
                 log.push(thread::current().name().unwrap());
                 async { Ok(loopspec::current_task()?.expect("inside a task").get_name()) }
             };
-            run_coroutine_threadsafe(work, &lp).unwrap()
+            run_coroutine_threadsafe_local(work, &lp).unwrap()
         });
         let cf = cf.join().unwrap();
         drive(&s, 10, || cf.done());
@@ -601,7 +601,7 @@ fn run_coroutine_threadsafe_hands_the_coroutine_to_the_loop() {
     });
     assert_eq!(made_on, [loop_thread.unwrap()]);
     let lp = EventLoop::new();
-    let cf = run_coroutine_threadsafe(|| async { Ok("late") }, &lp).unwrap();
+    let cf = run_coroutine_threadsafe(async { Ok("late") }, &lp).unwrap();
     assert_eq!(cf.result(Some(Duration::ZERO)), Err(Error::Timeout));
     let lt = LoopThread::spawn_with(lp, "late-loop").unwrap();
     assert_eq!(cf_result(&cf), Ok("late"));
@@ -620,7 +620,7 @@ fn the_tasks_outcome_reaches_the_caller() {
         loopspec::yield_now().await?;
         Ok(vec![1, 2, 3])
     };
-    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
+    let cf = run_coroutine_threadsafe_local(work, lt.event_loop()).unwrap();
     let w = cf.clone();
     assert_eq!(
         thread::spawn(move || cf_result(&w)).join().unwrap(),
@@ -638,8 +638,8 @@ fn the_tasks_outcome_reaches_the_caller() {
                 loopspec::yield_now().await?;
                 Err::<i32, _>(value_error("remote failure"))
             };
-            let cf = run_coroutine_threadsafe(failing, s).unwrap();
-            let timeout = run_coroutine_threadsafe(|| async { Err::<i32, _>(Error::Timeout) }, s);
+            let cf = run_coroutine_threadsafe_local(failing, s).unwrap();
+            let timeout = run_coroutine_threadsafe(async { Err::<i32, _>(Error::Timeout) }, s);
             let timeout = timeout.unwrap();
             drive(s, 10, || cf.done() && timeout.done());
             let err = cf_result(&cf).unwrap_err();
@@ -659,7 +659,7 @@ fn the_tasks_outcome_reaches_the_caller() {
                 }
                 Ok(0)
             };
-            let cf = run_coroutine_threadsafe(boom, s).unwrap();
+            let cf = run_coroutine_threadsafe_local(boom, s).unwrap();
             drive(s, 10, || cf.done());
             let err = cf_result(&cf).unwrap_err();
             assert_eq!(err, Error::Panic("boom in the loop".into()));
@@ -718,7 +718,7 @@ fn cancelling_the_concurrent_future_cancels_the_task() {
         loopspec::sleep(1.0).await?;
         Ok(2)
     };
-    let cf = run_coroutine_threadsafe(two_steps, &s).unwrap();
+    let cf = run_coroutine_threadsafe_local(two_steps, &s).unwrap();
     for _ in 0..3 {
         s.once();
         assert!(
@@ -731,7 +731,7 @@ fn cancelling_the_concurrent_future_cancels_the_task() {
     let log = Log::new();
     let (seen, start) = (log.clone(), s.time());
     let cf = run_coroutine_threadsafe(
-        move || async move {
+        async move {
             log.push("started");
             let r = loopspec::sleep(100.0).await;
             log.push(format!("woke with {r:?}"));
@@ -764,7 +764,7 @@ fn cancelling_the_concurrent_future_cancels_the_task() {
         seen_tx.send(r.clone()).unwrap();
         r.map(|()| 0)
     };
-    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
+    let cf = run_coroutine_threadsafe_local(work, lt.event_loop()).unwrap();
     recv_or_hang(&started_rx, "the coroutine started");
     assert!(cf.cancel());
     let seen = recv_or_hang(&seen_rx, "the coroutine saw its cancellation");
@@ -791,7 +791,7 @@ fn early_cancel_by_profile() {
                 Ok(1)
             }
         };
-        let one = run_coroutine_threadsafe(one_step, &s).unwrap();
+        let one = run_coroutine_threadsafe_local(one_step, &s).unwrap();
         assert!(one.cancel() && one.cancelled());
         let multi_log = log.clone();
         let multi_step = move || async move {
@@ -801,7 +801,7 @@ fn early_cancel_by_profile() {
             log.push(if r.is_ok() { "resumed" } else { "cancelled" });
             r.map(|()| 1)
         };
-        let multi = run_coroutine_threadsafe(multi_step, &s).unwrap();
+        let multi = run_coroutine_threadsafe_local(multi_step, &s).unwrap();
         let c = multi.clone();
         assert!(thread::spawn(move || c.cancel()).join().unwrap());
         for _ in 0..6 {
@@ -866,7 +866,7 @@ fn result_on_the_loops_thread_fails_at_once() {
         loopspec::yield_now().await?;
         Ok(9)
     };
-    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
+    let cf = run_coroutine_threadsafe_local(work, lt.event_loop()).unwrap();
     assert_eq!(cf.result(None), Ok(9));
     lt.stop_and_join().unwrap();
 }
@@ -885,7 +885,7 @@ fn a_loop_thread_runs_a_loop_on_its_own_thread() {
         let lp = loopspec::get_running_loop()?;
         Ok((thread::current().name().map(String::from), lp.is_running()))
     };
-    let cf = run_coroutine_threadsafe(work, lt.event_loop()).unwrap();
+    let cf = run_coroutine_threadsafe_local(work, lt.event_loop()).unwrap();
     assert_eq!(cf_result(&cf), Ok((Some("io-loop".to_string()), true)));
     let lp = lt.event_loop().clone();
     assert_eq!(lt.stop_and_join(), Ok(()));
@@ -895,7 +895,7 @@ fn a_loop_thread_runs_a_loop_on_its_own_thread() {
     let lp = lt.event_loop().clone();
     for i in 0..3 {
         lp.stop();
-        let cf = run_coroutine_threadsafe(move || async move { Ok(i) }, &lp).unwrap();
+        let cf = run_coroutine_threadsafe(async move { Ok(i) }, &lp).unwrap();
         assert_eq!(cf_result(&cf), Ok(i));
         let (tx, rx) = mpsc::channel();
         lp.call_soon_threadsafe(move || {
@@ -930,7 +930,7 @@ fn a_loop_thread_runs_a_loop_on_its_own_thread() {
             loopspec::sleep(3600.0).await
         }
     };
-    let cf = run_coroutine_threadsafe(work, &lp).unwrap();
+    let cf = run_coroutine_threadsafe_local(work, &lp).unwrap();
     recv_or_hang(&started_rx, "the coroutine started");
     let errors = capture_exceptions(&lp);
     assert_eq!(lt.stop_and_join(), Ok(()));

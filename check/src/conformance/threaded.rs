@@ -1710,9 +1710,7 @@ impl Run {
                     op,
                     false,
                     vec![("loop", json!(loop_name)), ("coro", json!(coro_name))],
-                    move || {
-                        loopspec::run_coroutine_threadsafe(move || run.coro_unchecked(script), &lp)
-                    },
+                    move || loopspec::run_coroutine_threadsafe(run.coro_unchecked(script), &lp),
                     |_| Value::Null,
                 );
                 self.bind(name, cf.map(Obj::Cf));

@@ -24,7 +24,7 @@ impl Chain {
         } else {
             (&self.lp_a, self.a_closed)
         };
-        match loopspec::run_coroutine_threadsafe(make, lp) {
+        match loopspec::run_coroutine_threadsafe_local(make, lp) {
             Ok(cf) => {
                 ensure!(
                     !closed,
@@ -155,7 +155,7 @@ impl Chain {
             let lp = loopspec::get_running_loop()?;
             loopspec::wrap_future(&src, &lp)?.await
         };
-        match loopspec::run_coroutine_threadsafe(make, &self.lp_a) {
+        match loopspec::run_coroutine_threadsafe_local(make, &self.lp_a) {
             Ok(cf) => {
                 ensure!(
                     !self.a_closed,

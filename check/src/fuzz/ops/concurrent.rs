@@ -12,7 +12,7 @@ use loopspec::{CfState, ConcurrentFuture, Error};
 impl Ops {
     /// `run_coroutine_threadsafe` of `script` onto loop `lp` by thread `th`:
     /// a pending concurrent future, or `Event loop is closed` (XTHREAD-6).
-    pub(crate) fn run_coroutine_threadsafe(
+    pub(crate) fn run_coroutine_threadsafe_local(
         &mut self,
         th: usize,
         lp: u8,
@@ -30,7 +30,7 @@ impl Ops {
                 lock(&log).tasks[tid].steps.clear();
                 make_body(&log, tid, &script, Vec::new(), cfs)
             };
-            loopspec::run_coroutine_threadsafe(make, &lpv)
+            loopspec::run_coroutine_threadsafe_local(make, &lpv)
         })?;
         let closed = self.loops[l].closed;
         match got {

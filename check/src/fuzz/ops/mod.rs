@@ -190,7 +190,7 @@ impl Ops {
                 None => Ok(()),
             },
             Op::RunCoroutineThreadsafe { th, lp, script } => {
-                self.run_coroutine_threadsafe(th_of(th), lp, script)
+                self.run_coroutine_threadsafe_local(th_of(th), lp, script)
             }
             Op::NewConcurrent => {
                 self.new_concurrent();
