@@ -17,6 +17,38 @@
 //! lp.close().unwrap();
 //! ```
 //!
+//! As in CPython, any thread may hold a loop and run it, one at a time; the
+//! work of the asyncio-named calls (`Send` closures and coroutines) waits for
+//! whichever thread runs the loop next (SPEC.md THREAD-8). Built here, run
+//! there:
+//!
+//! ```
+//! use loopspec::{ClockKind, EventLoop};
+//! use std::sync::{Arc, Mutex};
+//!
+//! # fn main() -> loopspec::Result<()> {
+//! let lp = EventLoop::with_clock(ClockKind::Virtual);
+//! let log = Arc::new(Mutex::new(Vec::new()));
+//! let l = log.clone();
+//! lp.call_soon(move || l.lock().unwrap().push("cb"))?;
+//! let l = log.clone();
+//! let task = lp.create_task(async move {
+//!     l.lock().unwrap().push("task");
+//!     Ok(42)
+//! })?;
+//! let stopper = lp.clone();
+//! lp.call_soon(move || stopper.stop())?;
+//!
+//! let worker = lp.clone();
+//! std::thread::spawn(move || worker.run_forever()).join().unwrap()?;
+//!
+//! assert_eq!(*log.lock().unwrap(), ["cb", "task"]);
+//! assert_eq!(task.result()?, 42);
+//! lp.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Each rule lives in `SPEC.md` with a stable ID (POLICY-3, STOP-2, ...);
 //! the module docs name the rules they implement and the tests name the
 //! rules they check.
