@@ -7,9 +7,10 @@
 //! source is cancelled. Each side is touched only from the thread it belongs
 //! to:
 //!
-//! * a loop future is completed only on its loop's thread (THREAD-1): copies
-//!   into it travel through `call_soon_threadsafe` as `Send` closures that name
-//!   it by the id it is stashed under in the loop's home;
+//! * a loop future is completed on its loop's thread: copies into it travel
+//!   through `call_soon_threadsafe` as `Send` closures that name it by the id
+//!   the loop keeps it under with its work (THREAD-8), which also keeps it
+//!   alive until then;
 //! * a task is cancelled from another thread the same way, by task id;
 //! * a [`ConcurrentFuture`] is touched from any thread.
 //!
@@ -54,8 +55,8 @@ enum Copied<T> {
 /// and its result is dropped (CHAIN-5). On a closed loop nothing is scheduled
 /// and the wrapper stays pending (CHAIN-6).
 ///
-/// The destination is local work: the call makes this thread `lp`'s local
-/// home, and fails on any other thread that is not (THREAD-10).
+/// The destination is the loop's work: any thread may call this, whether
+/// `lp` runs or not and wherever it runs (THREAD-1, THREAD-8).
 ///
 /// ```
 /// use loopspec::{ClockKind, ConcurrentFuture, EventLoop};
@@ -72,16 +73,19 @@ where
     T: Send + Clone + 'static,
 {
     let dest = lp.create_future::<T>();
-    if lp.is_closed() {
-        return Ok(dest); // CHAIN-6: nothing will ever be scheduled for it
-    }
-    let id = lp.stash(Box::new(dest.clone()))?;
+    // The loop keeps the destination until the copy lands or it is done;
+    // `close()` drops it. On a closed loop nothing will ever be scheduled
+    // for it (CHAIN-6).
+    let id = match lp.keep(Box::new(dest.clone())) {
+        Err(Error::Closed) => return Ok(dest),
+        kept => kept?,
+    };
 
-    // Destination done: take the stashed handle back; if cancelled, cancel the
+    // Destination done: take the kept handle back; if cancelled, cancel the
     // source (a concurrent future is cancelled directly).
     let source = cf.clone();
     let on_dest_done: DoneCallback<T> = Arc::new(move |dest: &Future<T>| {
-        drop(dest.get_loop().unstash(id));
+        drop(dest.get_loop().take_kept(id));
         if dest.cancelled() {
             source.cancel();
         }
@@ -101,23 +105,23 @@ where
             }
         };
         if acts_directly_on(&dest_loop) {
-            copy_into_stashed::<T>(&dest_loop, id, copied);
+            copy_into_kept::<T>(&dest_loop, id, copied);
             return;
         }
         let lp = dest_loop.clone();
         // A closed loop refuses the closure: nothing is scheduled (CHAIN-6).
-        let _ = dest_loop.call_soon_threadsafe(move || copy_into_stashed::<T>(&lp, id, copied));
+        let _ = dest_loop.call_soon_threadsafe(move || copy_into_kept::<T>(&lp, id, copied));
     });
     Ok(dest)
 }
 
-/// On the loop thread: copies a source's state into the stashed destination,
+/// On the loop thread: copies a source's state into the kept destination,
 /// unless the destination is already done (asyncio's `_copy_future_state`).
-fn copy_into_stashed<T: Clone + Send + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
-    let Some(stashed) = lp.unstash(id) else {
-        return; // the destination was cancelled and forgotten
+fn copy_into_kept<T: Clone + Send + 'static>(lp: &EventLoop, id: u64, copied: Copied<T>) {
+    let Some(kept) = lp.take_kept(id) else {
+        return; // the destination was done first, and let go
     };
-    let Ok(dest) = stashed.downcast::<Future<T>>() else {
+    let Ok(dest) = kept.downcast::<Future<T>>() else {
         return;
     };
     #[cfg(not(loopspec_mutant = "complete-cancelled"))]

@@ -23,8 +23,8 @@ impl EventLoop {
     /// future's exception. Cancelling the future before the job starts keeps
     /// it from running (EXEC-3).
     ///
-    /// Fails on a closed loop, and off the loop's local home thread (its
-    /// future is local work, THREAD-10).
+    /// Fails on a closed loop. The future is the loop's work: any thread may
+    /// call this (THREAD-1, THREAD-8).
     ///
     /// ```
     /// use loopspec::{ClockKind, EventLoop};

@@ -27,8 +27,7 @@ pub(crate) struct LocalHome {
     /// is pending; gone when it finishes.
     coroutines: RefCell<IdMap<Pin<Box<dyn LocalCoroutine>>>>,
     /// Other local values that `Send` values name by id: a future's local
-    /// done callbacks; the destination of a `wrap_future`, copied into from
-    /// another thread. Put by `EventLoop::stash`, taken by `unstash`.
+    /// done callbacks. Put by `EventLoop::stash`, taken by `unstash`.
     pub(crate) stash: RefCell<IdMap<Box<dyn Any>>>,
 }
 

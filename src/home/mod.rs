@@ -162,6 +162,7 @@ pub(crate) fn clear_work(work: &Work, local: Option<&LocalHome>) -> Cleared {
     drop_each(taken.ready, &mut cleared.panics);
     drop_each(taken.timers, &mut cleared.panics);
     drop_each(taken.intake, &mut cleared.panics);
+    drop_each(taken.kept.into_values(), &mut cleared.panics);
     let tasks: Vec<_> = taken.tasks.into_values().collect();
     match local {
         Some(local) => clear_local(local, tasks, &mut cleared),

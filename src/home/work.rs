@@ -13,6 +13,7 @@ use super::{IdMap, Ready, Timer, TimerCall};
 use crate::clock;
 use crate::handle::{Handle, Submission};
 use crate::inbox::Inbox;
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{BinaryHeap, VecDeque};
 use std::pin::Pin;
@@ -40,6 +41,11 @@ pub(crate) struct Work {
     /// The buffer an inbox drain fills, reused so that a drain does not
     /// allocate. Empty except inside [`drain`](Work::drain).
     intake: RefCell<VecDeque<Submission>>,
+    /// Values the loop keeps alive for a chain by id — a `wrap_future`
+    /// destination, which a copy from another thread names. Put by
+    /// `EventLoop::keep`, taken by `EventLoop::take_kept` when the copy
+    /// lands or the destination is done; `close()` drops the rest.
+    kept: RefCell<IdMap<Box<dyn Any + Send>>>,
 }
 
 /// An unfinished task in its loop's table.
@@ -176,7 +182,18 @@ impl Work {
             timers: std::mem::take(&mut *self.timers.borrow_mut()),
             tasks: std::mem::take(&mut *self.tasks.borrow_mut()),
             intake: std::mem::take(&mut *self.intake.borrow_mut()),
+            kept: std::mem::take(&mut *self.kept.borrow_mut()),
         }
+    }
+
+    /// Keeps `value` under `id` (see [`kept`](Work::kept)).
+    pub(crate) fn keep(&self, id: u64, value: Box<dyn Any + Send>) {
+        self.kept.borrow_mut().insert(id, value);
+    }
+
+    /// Takes back the value kept under `id`, if it is still there.
+    pub(crate) fn take_kept(&self, id: u64) -> Option<Box<dyn Any + Send>> {
+        self.kept.borrow_mut().remove(&id)
     }
 }
 
@@ -192,6 +209,7 @@ impl Work {
             timer_seq: Cell::new(self.timer_seq.get()),
             tasks: RefCell::new(std::mem::take(&mut *self.tasks.borrow_mut())),
             intake: RefCell::new(std::mem::take(&mut *self.intake.borrow_mut())),
+            kept: RefCell::new(std::mem::take(&mut *self.kept.borrow_mut())),
         }
     }
 
@@ -278,6 +296,7 @@ pub(crate) struct Taken {
     pub(crate) timers: BinaryHeap<Timer>,
     pub(crate) tasks: IdMap<TaskEntry>,
     pub(crate) intake: VecDeque<Submission>,
+    pub(crate) kept: IdMap<Box<dyn Any + Send>>,
 }
 
 /// The work is `Send`: it can belong to the loop rather than to a thread.

@@ -12,7 +12,7 @@
 //! | file | what | SPEC.md |
 //! |---|---|---|
 //! | `shared.rs` | the `EventLoop` handle and what its clones share; `time`, `is_running`, `is_closed`, `inbox_stats` | LIFE-1, CLOCK-1 |
-//! | `scheduling.rs` | `call_soon`, `call_soon_threadsafe`, `call_later`, `call_at`; a task's step requested from any thread; the stash | SCHED-2…6, XTHREAD-1, XTHREAD-2 |
+//! | `scheduling.rs` | `call_soon`, `call_soon_threadsafe`, `call_later`, `call_at`; a task's step requested from any thread; values kept for chains and stashed for local callbacks | SCHED-2…6, XTHREAD-1, XTHREAD-2 |
 //! | `registry.rs` | the per-thread registry: the loop a thread runs, the work it borrows, its local homes (claiming, releasing, its exit), the running task step, [`get_running_loop`] | THREAD-*, POLICY-10 |
 //! | `borrow.rs` | how a call reaches the loop's work: the fast path, the borrow on an idle loop, the inbox route while another thread runs it | THREAD-1, THREAD-8, THREAD-9 |
 //! | `exceptions.rs` | the exception handler, and what the loop reports to it | SCHED-7, SCHED-8 |

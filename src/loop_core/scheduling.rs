@@ -2,8 +2,9 @@
 //! [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
 //! [`call_later`](EventLoop::call_later), [`call_at`](EventLoop::call_at)
 //! (SPEC.md SCHED-2…6, XTHREAD-1, XTHREAD-2), and the two other ways work
-//! reaches a loop: a task waker's step request, and values stashed for `Send`
-//! closures.
+//! reaches a loop: a task waker's step request, and values kept for `Send`
+//! closures to name (with the loop's work: `keep`; in the local home:
+//! `stash`).
 //!
 //! A scheduling call goes to the loop's work (`with_work`, or `with_local`
 //! for local work; `borrow.rs`); a thread-safe call from a thread that does
@@ -171,7 +172,7 @@ impl EventLoop {
         Ok(TimerHandle::new(handle, when))
     }
 
-    /// A fresh id for a local value (a callback, a stashed value).
+    /// A fresh id for a local callback or a kept or stashed value.
     pub(crate) fn next_local_id(&self) -> u64 {
         self.shared.next_local.fetch_add(1, Ordering::Relaxed)
     }
@@ -195,11 +196,44 @@ impl EventLoop {
         }
     }
 
+    /// Keeps a `Send` value with the loop's work under a fresh id, for a
+    /// chain to name from any thread: the destination of a `wrap_future`.
+    /// While another thread runs the loop, the value reaches the work
+    /// through the inbox, ahead of anything the caller submits after (a
+    /// copy into it). Fails with `Closed` on a closed loop (the value is
+    /// dropped).
+    pub(crate) fn keep(&self, value: Box<dyn Any + Send>) -> Result<u64> {
+        let id = self.next_local_id();
+        let value = std::cell::Cell::new(Some(value));
+        self.with_work_or_send(
+            |work| {
+                work.keep(id, value.take().expect("kept once"));
+                Ok(())
+            },
+            || {
+                let value = value.take().expect("kept once");
+                let lp = self.clone();
+                self.call_soon_threadsafe(move || {
+                    // On the loop's thread, which holds the work.
+                    let _ = lp.with_work(|work| work.keep(id, value));
+                })
+                .map(drop)
+            },
+        )??;
+        Ok(id)
+    }
+
+    /// Takes back a value kept with [`keep`](Self::keep): on the thread that
+    /// runs the loop or, while none does, on any (`None` if it is gone, or
+    /// while another thread runs the loop).
+    pub(crate) fn take_kept(&self, id: u64) -> Option<Box<dyn Any + Send>> {
+        self.with_work(|work| work.take_kept(id)).ok().flatten()
+    }
+
     /// Keeps a local value in this thread's local home of the loop under a
     /// fresh id, so that a `Send` value can name it (THREAD-1 applies: this
-    /// thread is, or becomes, the local home): the destination of a
-    /// `wrap_future`, copied into from another thread; a local done
-    /// callback, named by its future.
+    /// thread is, or becomes, the local home): a local done callback, named
+    /// by its future.
     pub(crate) fn stash(&self, value: Box<dyn Any>) -> Result<u64> {
         let id = self.next_local_id();
         self.with_local(|_, local| {

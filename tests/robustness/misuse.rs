@@ -224,14 +224,11 @@ fn misuses() -> Vec<Misuse> {
         }),
         (20, || {
             with_loop_homed_in("home-b", |lp| {
-                let cf: ConcurrentFuture<i32> = ConcurrentFuture::new();
                 let calls = [
                     lp.call_soon_local(|| ()).map(drop),
                     lp.call_later_local(1.0, || ()).map(drop),
                     lp.call_at_local(1.0, || ()).map(drop),
                     lp.create_task_local(async { Ok(1) }).map(drop),
-                    loopspec::wrap_future(&cf, lp).map(drop),
-                    lp.run_in_executor(None, || Ok(1)).map(drop),
                 ];
                 calls.into_iter().map(Result::unwrap_err).collect()
             })
@@ -247,6 +244,23 @@ fn misuses() -> Vec<Misuse> {
             assert_eq!(g.set_exception(Error::raise("ValueError", "v")), Ok(()));
             assert!(c.cancel());
             assert_eq!(f.result(), Ok(1));
+            // wrap_future and run_in_executor: their futures are the loop's
+            // work, kept through the inbox.
+            let cf: ConcurrentFuture<i32> = ConcurrentFuture::new();
+            let wrapped = loopspec::wrap_future(&cf, &lp).unwrap();
+            let job = lp.run_in_executor(None, || Ok(3)).unwrap();
+            cf.set_result(2).unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            for w in [wrapped, job] {
+                let tx = tx.clone();
+                w.add_done_callback(Arc::new(move |w: &Future<i32>| {
+                    let _ = tx.send(w.result());
+                }))
+                .unwrap();
+            }
+            let mut got = [recv_or_hang(&rx, "a result"), recv_or_hang(&rx, "a result")];
+            got.sort_by_key(|r| r.clone().unwrap_or(0));
+            assert_eq!(got, [Ok(2), Ok(3)]);
             common::stop_running(&lp, runner);
             lp.close().unwrap();
             vec![]

@@ -177,7 +177,7 @@ impl Ops {
     }
 
     /// `wrap_future` of concurrent future `cf` onto loop `lp` by thread `th`
-    /// (CHAIN-3, CHAIN-6, THREAD-1).
+    /// (CHAIN-1, CHAIN-3, CHAIN-6, THREAD-9).
     pub(crate) fn wrap_future(&mut self, th: usize, cf: u8, lp: u8) -> Result<(), String> {
         let Some(l) = self.lp(lp) else { return Ok(()) };
         if self.cfs.is_empty() {
@@ -205,10 +205,14 @@ impl Ops {
                 "CHAIN-6: wrap_future on a closed loop gave {got:?}"
             );
         } else {
-            let unit = got.as_ref().map(drop).map_err(Clone::clone);
-            self.bound_call(l, th, &unit)?;
+            // The destination is the loop's work: any thread may make it
+            // while no thread runs the loop, and it binds no thread.
             ensure!(
-                got.is_err() || got == Ok(false),
+                got.is_ok(),
+                "THREAD-9/CHAIN-1: wrap_future on an open, idle loop gave {got:?}"
+            );
+            ensure!(
+                got == Ok(false),
                 "CHAIN-3: wrap_future's future is done at once"
             );
         }
