@@ -5,12 +5,16 @@
 //! work.
 //!
 //! Each thread is joined before its effects are asserted; threads are named
-//! as in the CPython recordings.
+//! as in the CPython recordings. The patterns run under every profile: their
+//! outcomes are the same on CPython 3.10 to 3.15.
 
 use common::{
-    Log, capture_exceptions, cf_result, in_thread, recv_or_hang, spawn_running, stop_running, vloop,
+    Log, capture_exceptions, cf_result, in_thread, profile_loop, recv_or_hang, spawn_running,
+    stop_running,
 };
-use loopspec::{Error, EventLoop, run_coroutine_threadsafe, run_coroutine_threadsafe_local};
+use loopspec::{
+    Error, EventLoop, Profile, run_coroutine_threadsafe, run_coroutine_threadsafe_local,
+};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
@@ -31,39 +35,43 @@ fn one_iteration(lp: &EventLoop) {
 /// Rules: THREAD-8, THREAD-3
 #[test]
 fn work_scheduled_in_one_thread_runs_in_a_worker() {
-    let (lp, log) = (vloop(), Log::new());
-    lp.call_soon(log.cb("cb")).unwrap();
-    let l = log.clone();
-    let task = lp
-        .create_task(async move {
-            l.push("task");
-            Ok(42)
-        })
-        .unwrap();
-    let stopper = lp.clone();
-    lp.call_soon(move || stopper.stop()).unwrap();
-    let runner = lp.clone();
-    in_thread("worker", move || runner.run_forever()).unwrap();
-    assert_eq!(log.take(), ["cb", "task"]);
-    assert_eq!(task.result(), Ok(42));
-    lp.close().unwrap();
+    for profile in Profile::ALL {
+        let (lp, log) = (profile_loop(profile), Log::new());
+        lp.call_soon(log.cb("cb")).unwrap();
+        let l = log.clone();
+        let task = lp
+            .create_task(async move {
+                l.push("task");
+                Ok(42)
+            })
+            .unwrap();
+        let stopper = lp.clone();
+        lp.call_soon(move || stopper.stop()).unwrap();
+        let runner = lp.clone();
+        in_thread("worker", move || runner.run_forever()).unwrap();
+        assert_eq!(log.take(), ["cb", "task"]);
+        assert_eq!(task.result(), Ok(42));
+        lp.close().unwrap();
+    }
 }
 
 /// A task made in the main thread, `run_until_complete(task)` in a worker.
 /// Rules: THREAD-8
 #[test]
 fn run_until_complete_in_a_worker_of_a_task_made_elsewhere() {
-    let lp = vloop();
-    let task = lp
-        .create_task(async {
-            loopspec::yield_now().await?;
-            Ok("done")
-        })
-        .unwrap();
-    let runner = lp.clone();
-    let got = in_thread("worker", move || runner.run_until_complete(task));
-    assert_eq!(got, Ok("done"));
-    lp.close().unwrap();
+    for profile in Profile::ALL {
+        let lp = profile_loop(profile);
+        let task = lp
+            .create_task(async {
+                loopspec::yield_now().await?;
+                Ok("done")
+            })
+            .unwrap();
+        let runner = lp.clone();
+        let got = in_thread("worker", move || runner.run_until_complete(task));
+        assert_eq!(got, Ok("done"));
+        lp.close().unwrap();
+    }
 }
 
 /// One iteration in thread A, one in thread B, the rest in thread A2: the
@@ -71,29 +79,31 @@ fn run_until_complete_in_a_worker_of_a_task_made_elsewhere() {
 /// Rules: THREAD-3, THREAD-8
 #[test]
 fn a_loop_run_in_turn_by_three_threads_carries_its_tasks_and_timers() {
-    let (lp, log) = (vloop(), Log::new());
-    let l = log.clone();
-    let task = lp
-        .create_task(async move {
-            for i in 0..3 {
-                l.push(format!("tick {i} {}", me()));
-                loopspec::yield_now().await?;
-            }
-            Ok("ticked")
-        })
-        .unwrap();
-    let l = log.clone();
-    lp.call_later(0.0, move || l.push(format!("timer {}", me())))
-        .unwrap();
-    for name in ["A", "B"] {
+    for profile in Profile::ALL {
+        let (lp, log) = (profile_loop(profile), Log::new());
+        let l = log.clone();
+        let task = lp
+            .create_task(async move {
+                for i in 0..3 {
+                    l.push(format!("tick {i} {}", me()));
+                    loopspec::yield_now().await?;
+                }
+                Ok("ticked")
+            })
+            .unwrap();
+        let l = log.clone();
+        lp.call_later(0.0, move || l.push(format!("timer {}", me())))
+            .unwrap();
+        for name in ["A", "B"] {
+            let runner = lp.clone();
+            in_thread(name, move || one_iteration(&runner));
+        }
         let runner = lp.clone();
-        in_thread(name, move || one_iteration(&runner));
+        let got = in_thread("A2", move || runner.run_until_complete(task));
+        assert_eq!(got, Ok("ticked"));
+        assert_eq!(log.take(), ["tick 0 A", "timer A", "tick 1 B", "tick 2 A2"]);
+        lp.close().unwrap();
     }
-    let runner = lp.clone();
-    let got = in_thread("A2", move || runner.run_until_complete(task));
-    assert_eq!(got, Ok("ticked"));
-    assert_eq!(log.take(), ["tick 0 A", "timer A", "tick 1 B", "tick 2 A2"]);
-    lp.close().unwrap();
 }
 
 /// The thread that made a task and ran the loop exits; the task, resumed by
@@ -102,28 +112,30 @@ fn a_loop_run_in_turn_by_three_threads_carries_its_tasks_and_timers() {
 /// Rules: THREAD-8, THREAD-9
 #[test]
 fn a_thread_that_exits_takes_no_work_with_it() {
-    let (lp, log) = (vloop(), Log::new());
-    let (runner, l) = (lp.clone(), log.clone());
-    let (task, fut) = in_thread("first", move || {
-        let fut = runner.create_future::<i32>();
-        let (f, l2) = (fut.clone(), l.clone());
-        let task = runner
-            .create_task(async move {
-                let v = f.await?;
-                l2.push(format!("got {v} {}", me()));
-                Ok(v)
-            })
-            .unwrap();
-        one_iteration(&runner);
-        l.push(format!("first exits {}", task.done()));
-        (task, fut)
-    });
-    fut.set_result(7).unwrap();
-    let runner = lp.clone();
-    let got = in_thread("second", move || runner.run_until_complete(task));
-    assert_eq!(got, Ok(7));
-    assert_eq!(log.take(), ["first exits false", "got 7 second"]);
-    lp.close().unwrap();
+    for profile in Profile::ALL {
+        let (lp, log) = (profile_loop(profile), Log::new());
+        let (runner, l) = (lp.clone(), log.clone());
+        let (task, fut) = in_thread("first", move || {
+            let fut = runner.create_future::<i32>();
+            let (f, l2) = (fut.clone(), l.clone());
+            let task = runner
+                .create_task(async move {
+                    let v = f.await?;
+                    l2.push(format!("got {v} {}", me()));
+                    Ok(v)
+                })
+                .unwrap();
+            one_iteration(&runner);
+            l.push(format!("first exits {}", task.done()));
+            (task, fut)
+        });
+        fut.set_result(7).unwrap();
+        let runner = lp.clone();
+        let got = in_thread("second", move || runner.run_until_complete(task));
+        assert_eq!(got, Ok(7));
+        assert_eq!(log.take(), ["first exits false", "got 7 second"]);
+        lp.close().unwrap();
+    }
 }
 
 /// `run_coroutine_threadsafe`'s task is the loop's work: made in the run of a
@@ -132,23 +144,25 @@ fn a_thread_that_exits_takes_no_work_with_it() {
 /// Rules: THREAD-8, XTHREAD-6, THREAD-4
 #[test]
 fn run_coroutine_threadsafe_task_follows_the_loop() {
-    let lp = vloop();
-    let fut = lp.create_future::<i32>();
-    // A future is not a coroutine (create_task's TypeError): each awaits it.
-    let f = fut.clone();
-    let follows = run_coroutine_threadsafe(async move { Ok(f.await? + 1) }, &lp).unwrap();
-    let f = fut.clone();
-    let local =
-        run_coroutine_threadsafe_local(move || async move { Ok(f.await? + 1) }, &lp).unwrap();
-    let runner = lp.clone();
-    in_thread("first", move || one_iteration(&runner));
-    assert_eq!(cf_result(&local), Err(Error::Closed));
-    assert!(!follows.done());
-    fut.set_result(7).unwrap();
-    let running = spawn_running(&lp, "second");
-    assert_eq!(cf_result(&follows), Ok(8));
-    stop_running(&lp, running);
-    lp.close().unwrap();
+    for profile in Profile::ALL {
+        let lp = profile_loop(profile);
+        let fut = lp.create_future::<i32>();
+        // A future is not a coroutine (create_task's TypeError): each awaits it.
+        let f = fut.clone();
+        let follows = run_coroutine_threadsafe(async move { Ok(f.await? + 1) }, &lp).unwrap();
+        let f = fut.clone();
+        let local =
+            run_coroutine_threadsafe_local(move || async move { Ok(f.await? + 1) }, &lp).unwrap();
+        let runner = lp.clone();
+        in_thread("first", move || one_iteration(&runner));
+        assert_eq!(cf_result(&local), Err(Error::Closed));
+        assert!(!follows.done());
+        fut.set_result(7).unwrap();
+        let running = spawn_running(&lp, "second");
+        assert_eq!(cf_result(&follows), Ok(8));
+        stop_running(&lp, running);
+        lp.close().unwrap();
+    }
 }
 
 /// After a run in the main thread, another thread cancels a task and reads a
@@ -156,28 +170,30 @@ fn run_coroutine_threadsafe_task_follows_the_loop() {
 /// Rules: THREAD-9, TASK-4
 #[test]
 fn another_thread_cancels_a_task_and_reads_a_future() {
-    let lp = vloop();
-    let task = lp
-        .create_task(async {
-            loopspec::sleep(3600.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    let fut = lp.create_future::<&'static str>();
-    let f = fut.clone();
-    lp.call_soon(move || f.set_result("value").unwrap())
-        .unwrap();
-    one_iteration(&lp);
-    let (t, f) = (task.clone(), fut.clone());
-    let (cancelled, read) = in_thread("other", move || (t.cancel(), f.result()));
-    assert!(cancelled);
-    assert_eq!(read, Ok("value"));
-    assert_eq!(
-        lp.run_until_complete(task.clone()),
-        Err(Error::Cancelled(None))
-    );
-    assert!(task.cancelled());
-    lp.close().unwrap();
+    for profile in Profile::ALL {
+        let lp = profile_loop(profile);
+        let task = lp
+            .create_task(async {
+                loopspec::sleep(3600.0).await?;
+                Ok(())
+            })
+            .unwrap();
+        let fut = lp.create_future::<&'static str>();
+        let f = fut.clone();
+        lp.call_soon(move || f.set_result("value").unwrap())
+            .unwrap();
+        one_iteration(&lp);
+        let (t, f) = (task.clone(), fut.clone());
+        let (cancelled, read) = in_thread("other", move || (t.cancel(), f.result()));
+        assert!(cancelled);
+        assert_eq!(read, Ok("value"));
+        assert_eq!(
+            lp.run_until_complete(task.clone()),
+            Err(Error::Cancelled(None))
+        );
+        assert!(task.cancelled());
+        lp.close().unwrap();
+    }
 }
 
 /// Another thread closes a loop with a pending task, a callback and a
@@ -185,21 +201,23 @@ fn another_thread_cancels_a_task_and_reads_a_future() {
 /// Rules: THREAD-5, TASK-8, LIFE-7
 #[test]
 fn close_from_another_thread_drops_pending_work() {
-    let (lp, log) = (vloop(), Log::new());
-    let seen = capture_exceptions(&lp);
-    let _task = lp
-        .create_task(async {
-            loopspec::sleep(3600.0).await?;
-            Ok(())
-        })
-        .unwrap();
-    lp.call_soon(log.cb("callback")).unwrap();
-    lp.call_later(10.0, log.cb("timer")).unwrap();
-    let closer = lp.clone();
-    in_thread("closer", move || closer.close()).unwrap();
-    assert!(lp.is_closed());
-    assert!(log.take().is_empty());
-    assert_eq!(seen.messages(), ["Task was destroyed but it is pending!"]);
+    for profile in Profile::ALL {
+        let (lp, log) = (profile_loop(profile), Log::new());
+        let seen = capture_exceptions(&lp);
+        let _task = lp
+            .create_task(async {
+                loopspec::sleep(3600.0).await?;
+                Ok(())
+            })
+            .unwrap();
+        lp.call_soon(log.cb("callback")).unwrap();
+        lp.call_later(10.0, log.cb("timer")).unwrap();
+        let closer = lp.clone();
+        in_thread("closer", move || closer.close()).unwrap();
+        assert!(lp.is_closed());
+        assert!(log.take().is_empty());
+        assert_eq!(seen.messages(), ["Task was destroyed but it is pending!"]);
+    }
 }
 
 /// On an idle loop, another thread's `call_soon`, `Task::cancel` and
@@ -208,32 +226,34 @@ fn close_from_another_thread_drops_pending_work() {
 /// Rules: THREAD-9, SCHED-2
 #[test]
 fn calls_on_an_idle_loop_act_as_on_its_thread() {
-    let (lp, log) = (vloop(), Log::new());
-    let l = log.clone();
-    let sleeper = lp
-        .create_task(async move {
-            let r = loopspec::sleep(3600.0).await;
-            l.push(format!("sleeper {}", r.is_err()));
-            r
-        })
+    for profile in Profile::ALL {
+        let (lp, log) = (profile_loop(profile), Log::new());
+        let l = log.clone();
+        let sleeper = lp
+            .create_task(async move {
+                let r = loopspec::sleep(3600.0).await;
+                l.push(format!("sleeper {}", r.is_err()));
+                r
+            })
+            .unwrap();
+        let fut = lp.create_future::<i32>();
+        let l = log.clone();
+        fut.add_done_callback(std::sync::Arc::new(move |f: &loopspec::Future<i32>| {
+            l.push(format!("fut {:?}", f.result()))
+        }))
         .unwrap();
-    let fut = lp.create_future::<i32>();
-    let l = log.clone();
-    fut.add_done_callback(std::sync::Arc::new(move |f: &loopspec::Future<i32>| {
-        l.push(format!("fut {:?}", f.result()))
-    }))
-    .unwrap();
-    one_iteration(&lp);
-    let (other, l) = (lp.clone(), log.clone());
-    in_thread("other", move || {
-        other.call_soon(l.cb("first")).unwrap();
-        assert!(sleeper.cancel());
-        fut.set_result(5).unwrap();
-        other.call_soon(l.cb("last")).unwrap();
-    });
-    one_iteration(&lp);
-    assert_eq!(log.take(), ["first", "sleeper true", "fut Ok(5)", "last"]);
-    lp.close().unwrap();
+        one_iteration(&lp);
+        let (other, l) = (lp.clone(), log.clone());
+        in_thread("other", move || {
+            other.call_soon(l.cb("first")).unwrap();
+            assert!(sleeper.cancel());
+            fut.set_result(5).unwrap();
+            other.call_soon(l.cb("last")).unwrap();
+        });
+        one_iteration(&lp);
+        assert_eq!(log.take(), ["first", "sleeper true", "fut Ok(5)", "last"]);
+        lp.close().unwrap();
+    }
 }
 
 /// Two threads alternate 100 runs of one iteration each, handing over with
@@ -242,45 +262,47 @@ fn calls_on_an_idle_loop_act_as_on_its_thread() {
 /// Rules: THREAD-3, THREAD-8
 #[test]
 fn a_run_right_after_another_finds_the_work() {
-    const RUNS: usize = 100;
-    let (lp, log) = (vloop(), Log::new());
-    let (to_b, from_a) = mpsc::channel::<()>();
-    let (to_a, from_b) = mpsc::channel::<()>();
-    let spawn = |name: &str, mine: usize, rx: mpsc::Receiver<()>, tx: mpsc::Sender<()>| {
-        let (lp, log) = (lp.clone(), log.clone());
-        thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                for i in (mine..RUNS).step_by(2) {
-                    if i > 0 {
-                        rx.recv().unwrap();
+    for profile in Profile::ALL {
+        const RUNS: usize = 100;
+        let (lp, log) = (profile_loop(profile), Log::new());
+        let (to_b, from_a) = mpsc::channel::<()>();
+        let (to_a, from_b) = mpsc::channel::<()>();
+        let spawn = |name: &str, mine: usize, rx: mpsc::Receiver<()>, tx: mpsc::Sender<()>| {
+            let (lp, log) = (lp.clone(), log.clone());
+            thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    for i in (mine..RUNS).step_by(2) {
+                        if i > 0 {
+                            rx.recv().unwrap();
+                        }
+                        // Runs what the other thread scheduled before handing
+                        // over, then leaves one for the other thread's run.
+                        one_iteration(&lp);
+                        let l = log.clone();
+                        lp.call_soon(move || l.push(format!("cb {i} ran in {}", me())))
+                            .unwrap();
+                        let _ = tx.send(());
                     }
-                    // Runs what the other thread scheduled before handing
-                    // over, then leaves one for the other thread's run.
-                    one_iteration(&lp);
-                    let l = log.clone();
-                    lp.call_soon(move || l.push(format!("cb {i} ran in {}", me())))
-                        .unwrap();
-                    let _ = tx.send(());
-                }
-            })
-            .unwrap()
-    };
-    let a = spawn("A", 0, from_b, to_b);
-    let b = spawn("B", 1, from_a, to_a);
-    a.join().unwrap();
-    b.join().unwrap();
-    one_iteration(&lp);
-    let ran_in = |i: usize| match i {
-        _ if i + 1 == RUNS => thread::current().name().unwrap_or("?").to_string(),
-        _ if i.is_multiple_of(2) => "B".into(),
-        _ => "A".into(),
-    };
-    let expected: Vec<String> = (0..RUNS)
-        .map(|i| format!("cb {i} ran in {}", ran_in(i)))
-        .collect();
-    assert_eq!(log.take(), expected);
-    lp.close().unwrap();
+                })
+                .unwrap()
+        };
+        let a = spawn("A", 0, from_b, to_b);
+        let b = spawn("B", 1, from_a, to_a);
+        a.join().unwrap();
+        b.join().unwrap();
+        one_iteration(&lp);
+        let ran_in = |i: usize| match i {
+            _ if i + 1 == RUNS => thread::current().name().unwrap_or("?").to_string(),
+            _ if i.is_multiple_of(2) => "B".into(),
+            _ => "A".into(),
+        };
+        let expected: Vec<String> = (0..RUNS)
+            .map(|i| format!("cb {i} ran in {}", ran_in(i)))
+            .collect();
+        assert_eq!(log.take(), expected);
+        lp.close().unwrap();
+    }
 }
 
 /// While another thread runs the loop: the scheduling calls are refused
