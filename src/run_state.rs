@@ -92,7 +92,8 @@ pub(crate) struct RunState {
     /// `Some(t)` while thread `t`, which does not run the loop, works on the
     /// loop's work for one call (a borrow: a scheduling call, a completion,
     /// a cancellation on an idle loop). Set with the work's take, cleared
-    /// with its put-back, after which `handoff` is notified. A borrow runs
+    /// with its put-back, after which `handoff` is notified if a thread
+    /// waits there (`handoff_waiters`). A borrow runs
     /// no user code (H4); every other claim of the work waits it out.
     pub(crate) borrowed: Option<ThreadId>,
 
@@ -131,6 +132,13 @@ pub(crate) struct RunState {
     /// local home of the loop from a stale one left over from an earlier
     /// claim.
     pub(crate) epoch: u64,
+
+    /// How many threads wait in `handoff` for a borrow to end. Incremented
+    /// before each wait and decremented after it, under this lock; a
+    /// borrow's put-back notifies `handoff` only when it is not zero (a
+    /// notification is a system call, and almost every borrow has no one
+    /// waiting).
+    pub(crate) handoff_waiters: u32,
 }
 
 impl Default for RunState {
@@ -142,6 +150,7 @@ impl Default for RunState {
             work: Some(Work::default()),
             local: None,
             epoch: 0,
+            handoff_waiters: 0,
         }
     }
 }

@@ -50,8 +50,11 @@ impl Drop for BorrowGuard<'_> {
         let mut st = self.lp.lock();
         st.work = Some(work);
         st.borrowed = None;
+        let waiting = st.handoff_waiters > 0;
         drop(st);
-        self.lp.shared.handoff.notify_all();
+        if waiting {
+            self.lp.shared.handoff.notify_all();
+        }
     }
 }
 
@@ -64,8 +67,20 @@ impl EventLoop {
     ) -> MutexGuard<'a, RunState> {
         let me = current_thread_id();
         while st.borrowed.is_some_and(|t| t != me) {
-            st = self.shared.handoff.wait(st);
+            st = self.wait_for_handoff(st);
         }
+        st
+    }
+
+    /// Waits once on `handoff`, counted in `handoff_waiters` so that the
+    /// borrow ending wakes it.
+    pub(crate) fn wait_for_handoff<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, RunState>,
+    ) -> MutexGuard<'a, RunState> {
+        st.handoff_waiters += 1;
+        let mut st = self.shared.handoff.wait(st);
+        st.handoff_waiters -= 1;
         st
     }
 

@@ -372,7 +372,7 @@ impl EventLoop {
             // another thread's.
             let mut st = self.lock();
             while st.borrowed.is_some() {
-                st = self.shared.handoff.wait(st);
+                st = self.wait_for_handoff(st);
             }
             if st.epoch == epoch && st.local.is_some() {
                 st.local = None;
