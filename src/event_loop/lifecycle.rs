@@ -109,13 +109,16 @@ impl EventLoop {
                 return Err(e);
             }
             // H1: the work is here, since nobody runs or borrows the loop.
+            let work = st.work.take();
             #[cfg(not(loopspec_mutant = "double-run"))]
-            let Some(work) = st.work.take() else {
+            debug_assert!(work.is_some(), "H1: an idle loop's work is not in its slot");
+            #[cfg(not(loopspec_mutant = "double-run"))]
+            let Some(work) = work else {
                 return Err(Error::AlreadyRunning);
             };
             // Seeded bug (`double-run`): a second run goes ahead without it.
             #[cfg(loopspec_mutant = "double-run")]
-            let work = st.work.take().unwrap_or_default();
+            let work = work.unwrap_or_default();
             st.running = Some(current_thread_id());
             work
         };
