@@ -142,6 +142,9 @@ impl EventLoop {
                     self.report_drop_panics("a cancelled callback", panics);
                     return;
                 }
+                // A local token's value is in the local home until the token
+                // leaves the work (H6), and only that thread runs the loop.
+                debug_assert!(f.is_some(), "a local token without its value (H6)");
                 let Some(f) = f else { return };
                 (catch_unwind(AssertUnwindSafe(f)), Some(handle), name)
             }

@@ -54,6 +54,14 @@ impl Drop for RunGuard<'_> {
                 );
                 st.local = None;
             }
+            // Planted bug (`release-before-put-back`): the run is over for
+            // other threads one critical section before its work is back.
+            #[cfg(loopspec_mutant = "release-before-put-back")]
+            {
+                st.running = None;
+                drop(st);
+                st = self.lp.lock();
+            }
             st.work = Some(work);
             st.running = None;
             // Seeded bug (`stop-survives-run`): a stop outlives the run.
@@ -108,15 +116,29 @@ impl EventLoop {
                 }
                 return Err(e);
             }
+            // Planted bug (`claim-unlocked`): the claim in a critical section
+            // of its own, after the checks' — two threads can pass them both.
+            #[cfg(loopspec_mutant = "claim-unlocked")]
+            let mut st = {
+                drop(st);
+                self.lock()
+            };
             // H1: the work is here, since nobody runs or borrows the loop.
+            let work = st.work.take();
             #[cfg(not(loopspec_mutant = "double-run"))]
-            let Some(work) = st.work.take() else {
+            debug_assert!(work.is_some(), "H1: an idle loop's work is not in its slot");
+            #[cfg(not(loopspec_mutant = "double-run"))]
+            let Some(work) = work else {
                 return Err(Error::AlreadyRunning);
             };
             // Seeded bug (`double-run`): a second run goes ahead without it.
             #[cfg(loopspec_mutant = "double-run")]
-            let work = st.work.take().unwrap_or_default();
+            let work = work.unwrap_or_default();
             st.running = Some(current_thread_id());
+            // Planted bug (`stop-cleared-at-claim`): "a new run starts fresh" —
+            // a stop requested before the run is lost (STOP-2).
+            #[cfg(loopspec_mutant = "stop-cleared-at-claim")]
+            self.shared.stopping.clear();
             work
         };
         let work = Rc::new(work);

@@ -408,9 +408,14 @@ impl<T: Send + 'static> Future<T> {
         removed.len()
     }
 
-    /// Registers `task` to be stepped when this future completes; once per task.
-    pub(crate) fn add_task_waiter(&self, task: Arc<dyn AnyTask>) {
+    /// Registers `task` to be stepped when this future completes; once per
+    /// task. Returns false, registering nothing, if it is done by now:
+    /// another thread may have completed it since the caller looked.
+    pub(crate) fn add_task_waiter(&self, task: Arc<dyn AnyTask>) -> bool {
         let mut inner = self.core.lock();
+        if !inner.pending() {
+            return false;
+        }
         let waiters = &mut inner.waiters;
         let id = task.id();
         if !waiters
@@ -419,10 +424,16 @@ impl<T: Send + 'static> Future<T> {
         {
             waiters.push(Waiter::Task(task));
         }
+        true
     }
 
-    fn add_waker(&self, waker: &Waker) {
+    /// Registers `waker` to be woken when this future completes; false, as
+    /// [`add_task_waiter`](Self::add_task_waiter), if it is done by now.
+    fn add_waker(&self, waker: &Waker) -> bool {
         let mut inner = self.core.lock();
+        if !inner.pending() {
+            return false;
+        }
         let waiters = &mut inner.waiters;
         if !waiters
             .iter()
@@ -430,6 +441,7 @@ impl<T: Send + 'static> Future<T> {
         {
             waiters.push(Waiter::Waker(waker.clone()));
         }
+        true
     }
 }
 
@@ -516,7 +528,11 @@ impl<T: Clone + Send + 'static> std::future::Future for Future<T> {
                     task.throw_next_step(err);
                     return Poll::Pending;
                 }
-                this.add_task_waiter(task.clone());
+                // Completed from another thread since the look above: its
+                // waiters were scheduled without this one.
+                if !this.add_task_waiter(task.clone()) {
+                    return Poll::Ready(this.result());
+                }
                 task.add_waiting_on(Arc::new(this.clone()));
                 Poll::Pending
             }
@@ -524,7 +540,9 @@ impl<T: Clone + Send + 'static> std::future::Future for Future<T> {
                 if this.done() {
                     return Poll::Ready(this.result());
                 }
-                this.add_waker(cx.waker());
+                if !this.add_waker(cx.waker()) {
+                    return Poll::Ready(this.result());
+                }
                 Poll::Pending
             }
         }

@@ -169,7 +169,13 @@ impl EventLoop {
                 };
                 home.and_then(|home| match st.work.take() {
                     Some(work) => {
-                        st.borrowed = Some(me);
+                        // Planted bug (`borrow-unflagged`): the work leaves
+                        // its slot unannounced, so a run that starts during
+                        // the borrow finds the slot empty (H2).
+                        #[cfg(not(loopspec_mutant = "borrow-unflagged"))]
+                        {
+                            st.borrowed = Some(me);
+                        }
                         Ok(Claim::Borrowed(work, home))
                     }
                     None => Err(Error::Closed),

@@ -366,6 +366,8 @@ impl EventLoop {
     /// section that releases it (H6); its local values are dropped here.
     /// The loop's own work stays where it is.
     fn local_home_exits(&self, epoch: u64, local: &LocalHome) {
+        #[cfg(loopspec_mutant = "exit-drops-send-work")]
+        let mut gone = None;
         let purged = {
             // The exiting thread borrows nothing, and cannot ask for its id
             // any more (its thread-locals are being destroyed): any borrow is
@@ -376,11 +378,30 @@ impl EventLoop {
             }
             if st.epoch == epoch && st.local.is_some() {
                 st.local = None;
+                // Planted bug (`release-local-before-purge`): the purge in a
+                // critical section of its own, after the release — a run
+                // that starts in between takes the tokens with the work.
+                #[cfg(loopspec_mutant = "release-local-before-purge")]
+                {
+                    drop(st);
+                    st = self.lock();
+                }
+                // Planted bug (`exit-drops-send-work`): the loop's own work
+                // goes with the exiting thread too, as when all of it was
+                // its home thread's.
+                #[cfg(loopspec_mutant = "exit-drops-send-work")]
+                {
+                    gone = st.work.as_ref().map(Work::take);
+                }
                 st.work.as_ref().map(Work::purge_local)
             } else {
                 None
             }
         };
+        #[cfg(loopspec_mutant = "exit-drops-send-work")]
+        if let Some(gone) = gone {
+            self.clear_work(&gone, None);
+        }
         let mut cleared = Cleared::default();
         let mut tasks = Vec::new();
         if let Some(purged) = purged {
