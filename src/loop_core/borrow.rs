@@ -78,9 +78,17 @@ impl EventLoop {
         &'a self,
         mut st: MutexGuard<'a, RunState>,
     ) -> MutexGuard<'a, RunState> {
-        st.handoff_waiters += 1;
+        // Planted bug (loom mutant check): the wait is not counted, so the
+        // borrow's end does not wake it.
+        #[cfg(not(loopspec_mutant = "handoff-uncounted"))]
+        {
+            st.handoff_waiters += 1;
+        }
         let mut st = self.shared.handoff.wait(st);
-        st.handoff_waiters -= 1;
+        #[cfg(not(loopspec_mutant = "handoff-uncounted"))]
+        {
+            st.handoff_waiters -= 1;
+        }
         st
     }
 
