@@ -1,7 +1,7 @@
 //! Closing loops, retiring threads, and the checks at the end of a program:
 //! everything accepted ran at most once and was dropped exactly once.
 
-use super::model::{CfKind, FREE, HomeSet, Kind, Loc};
+use super::model::{CfKind, FREE, HomeSet, Loc};
 use super::{FutSeen, Ops, THREADS};
 use crate::fuzz::judge::check_task_outcome;
 use crate::fuzz::panic_message;
@@ -31,7 +31,7 @@ impl Ops {
                 continue;
             }
             let dropped_now = match cb.loc {
-                Loc::Inbox => !was_closed,
+                Loc::Inbox | Loc::Work => !was_closed,
                 Loc::Half(t) => t == th && (was_closed || home.only_free_or(th)),
                 Loc::Unknown => false,
             };
@@ -163,18 +163,18 @@ impl Ops {
         }
         let cbl = lock(&self.log).cbs.clone();
         for (i, cb) in self.cbs.iter_mut().enumerate() {
-            if !cb.accepted || cb.loc != Loc::Half(th) {
+            if !cb.accepted {
                 continue;
             }
-            if cb.kind == Kind::Threadsafe && !self.loops[cb.lp].closed && before[i].dropped == 0 {
-                // A cross-thread submission the half had taken in, and not
-                // run yet, goes back to the inbox, undropped.
+            if cb.loc.is_loops() {
+                // The loop's work, the cross-thread submissions it took in
+                // included, stays with the loop (THREAD-4, THREAD-8).
                 ensure!(
-                    cbl[i].dropped == 0,
-                    "THREAD-4: threadsafe callback {i} was dropped with its home thread {th}"
+                    cbl[i].dropped == before[i].dropped,
+                    "THREAD-8: callback {i} ({:?}), the loop's work, was dropped by thread {th}'s exit",
+                    cb.loc
                 );
-                cb.loc = Loc::Inbox;
-            } else {
+            } else if cb.loc == Loc::Half(th) {
                 ensure!(
                     cbl[i].dropped == 1,
                     "THREAD-4: callback {i} outlived its home thread {th}"

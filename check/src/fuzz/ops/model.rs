@@ -59,11 +59,27 @@ pub(crate) enum Kind {
     Timer(f64),
 }
 
+/// Where an accepted callback waits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Loc {
+    /// A `call_soon_threadsafe` submission not yet taken in.
     Inbox,
+    /// The loop's own work (THREAD-8): a `Send` callback, or a submission
+    /// taken in. It waits for whichever thread runs the loop next; `close()`
+    /// drops it, on any thread, and no thread's exit does (THREAD-4, THREAD-5).
+    Work,
+    /// Local work of thread t, the loop's local home (THREAD-10).
     Half(usize),
+    /// Dropped with the local home it lived in.
     Unknown,
+}
+
+impl Loc {
+    /// The loop's, not a thread's: in the inbox or in the work, which are
+    /// alike for every check (both go with `close()`, neither with an exit).
+    pub(crate) fn is_loops(self) -> bool {
+        matches!(self, Loc::Inbox | Loc::Work)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -146,13 +162,7 @@ impl Ops {
             Ok(()) => {
                 m.home.allows(th, "THREAD-1: a loop-bound call")?;
                 m.home = HomeSet::at(th);
-                for cb in self
-                    .cbs
-                    .iter_mut()
-                    .filter(|c| c.lp == l && c.loc == Loc::Inbox)
-                {
-                    cb.loc = Loc::Half(th);
-                }
+                self.take_in(l);
             }
             Err(Error::NonThreadSafeCall) => {
                 let others = m.home.others(th);
@@ -189,9 +199,20 @@ impl Ops {
         }
     }
 
+    /// A call on an idle loop moved the inbox into the loop's work.
+    pub(crate) fn take_in(&mut self, l: usize) {
+        for cb in self
+            .cbs
+            .iter_mut()
+            .filter(|c| c.lp == l && c.loc == Loc::Inbox)
+        {
+            cb.loc = Loc::Work;
+        }
+    }
+
     /// A call that schedules work only if a future has waiters: it may
-    /// claim a free loop, and (by `th` as the home) it may move the inbox
-    /// into `th`'s half.
+    /// claim a free loop. (It may move the inbox into the loop's work too,
+    /// which changes no check: see [`Loc::is_loops`].)
     pub(crate) fn maybe_claim(&mut self, l: usize, th: usize) {
         let m = &mut self.loops[l];
         if m.closed || !m.home.may_be_free_or(th) {
@@ -199,13 +220,6 @@ impl Ops {
         }
         if m.home.has(FREE) {
             m.home = m.home.union(HomeSet::at(th));
-        }
-        for cb in self
-            .cbs
-            .iter_mut()
-            .filter(|c| c.lp == l && c.loc == Loc::Inbox)
-        {
-            cb.loc = Loc::Unknown;
         }
     }
 
@@ -252,7 +266,10 @@ impl Ops {
         }
     }
 
-    /// After a run that happened on `th`: where the work lives now.
+    /// After a run that happened on `th`: where the local work lives now.
+    /// Only pending local work (`pending_tasks` are `th`'s local tasks of
+    /// the loop) keeps `th` the local home; the loop's own work binds no
+    /// thread (THREAD-2, THREAD-8).
     pub(crate) fn after_run(&mut self, l: usize, th: usize, pending_tasks: &[(usize, String)]) {
         let log = lock(&self.log);
         let mut busy = !pending_tasks.is_empty();
@@ -260,10 +277,11 @@ impl Ops {
             if cb.lp != l || !cb.accepted {
                 continue;
             }
-            if matches!(cb.loc, Loc::Inbox | Loc::Unknown) && log.cbs[i].dropped == 0 {
-                cb.loc = Loc::Half(th);
+            if cb.loc == Loc::Inbox {
+                cb.loc = Loc::Work;
             }
-            if log.cbs[i].ran == 0 && log.cbs[i].dropped == 0 && !cb.cancelled {
+            let local = matches!(cb.loc, Loc::Half(_));
+            if local && log.cbs[i].ran == 0 && log.cbs[i].dropped == 0 && !cb.cancelled {
                 busy = true;
             }
         }
