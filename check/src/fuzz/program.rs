@@ -107,30 +107,139 @@ pub(crate) enum Target {
 #[derive(Arbitrary, Debug, Clone)]
 pub(crate) enum Op {
     NewLoop,
-    SetLoop { th: u8, lp: Option<u8> },
-    GetLoop { th: u8 },
-    CallSoon { th: u8, lp: u8, cb: Cb },
-    CallLater { th: u8, lp: u8, delay: u8, cb: Cb },
-    CallSoonThreadsafe { th: u8, lp: u8, cb: Cb },
-    CancelHandle { th: u8, h: u8 },
-    CreateTask { th: u8, lp: u8, script: Script },
-    CancelTask { th: u8, task: u8, msg: bool },
-    NewFuture { th: u8, lp: u8 },
-    CompleteFuture { th: u8, f: u8, outcome: Outcome },
-    CancelFuture { th: u8, f: u8 },
-    RunOnce { th: u8, lp: u8 },
-    RunUntilComplete { th: u8, lp: u8, target: Target },
-    RunForever { th: u8, lp: u8, delay: u8 },
-    Stop { th: u8, lp: u8 },
-    Close { th: u8, lp: u8 },
-    RunCoroutineThreadsafe { th: u8, lp: u8, script: Script },
+    SetLoop {
+        th: u8,
+        lp: Option<u8>,
+    },
+    GetLoop {
+        th: u8,
+    },
+    CallSoon {
+        th: u8,
+        lp: u8,
+        cb: Cb,
+    },
+    CallLater {
+        th: u8,
+        lp: u8,
+        delay: u8,
+        cb: Cb,
+    },
+    CallSoonThreadsafe {
+        th: u8,
+        lp: u8,
+        cb: Cb,
+    },
+    CancelHandle {
+        th: u8,
+        h: u8,
+    },
+    CreateTask {
+        th: u8,
+        lp: u8,
+        script: Script,
+    },
+    CancelTask {
+        th: u8,
+        task: u8,
+        msg: bool,
+    },
+    NewFuture {
+        th: u8,
+        lp: u8,
+    },
+    CompleteFuture {
+        th: u8,
+        f: u8,
+        outcome: Outcome,
+    },
+    CancelFuture {
+        th: u8,
+        f: u8,
+    },
+    RunOnce {
+        th: u8,
+        lp: u8,
+    },
+    RunUntilComplete {
+        th: u8,
+        lp: u8,
+        target: Target,
+    },
+    RunForever {
+        th: u8,
+        lp: u8,
+        delay: u8,
+    },
+    Stop {
+        th: u8,
+        lp: u8,
+    },
+    Close {
+        th: u8,
+        lp: u8,
+    },
+    RunCoroutineThreadsafe {
+        th: u8,
+        lp: u8,
+        script: Script,
+    },
     NewConcurrent,
-    SetRunning { th: u8, cf: u8 },
-    CompleteConcurrent { th: u8, cf: u8, outcome: Outcome },
-    CancelConcurrent { th: u8, cf: u8 },
-    WrapFuture { th: u8, cf: u8, lp: u8 },
-    SetHandler { lp: u8, panicky: bool },
-    RestartThread { th: u8 },
+    SetRunning {
+        th: u8,
+        cf: u8,
+    },
+    CompleteConcurrent {
+        th: u8,
+        cf: u8,
+        outcome: Outcome,
+    },
+    CancelConcurrent {
+        th: u8,
+        cf: u8,
+    },
+    WrapFuture {
+        th: u8,
+        cf: u8,
+        lp: u8,
+    },
+    SetHandler {
+        lp: u8,
+        panicky: bool,
+    },
+    RestartThread {
+        th: u8,
+    },
+    // Appended, never inserted, and the corpus rewritten (see
+    // `encode_ops`). The scheduling operations above make local work with
+    // the `*_local` calls (THREAD-10); these make the loop's own work with
+    // the asyncio-named calls, which take `Send` callbacks and coroutines
+    // (THREAD-8).
+    /// `call_soon` of a `Send` callback.
+    CallSoonSend {
+        th: u8,
+        lp: u8,
+        cb: Cb,
+    },
+    /// `call_later` of a `Send` callback.
+    CallLaterSend {
+        th: u8,
+        lp: u8,
+        delay: u8,
+        cb: Cb,
+    },
+    /// `create_task` of a `Send` coroutine.
+    CreateTaskSend {
+        th: u8,
+        lp: u8,
+        script: Script,
+    },
+    /// `run_coroutine_threadsafe` of a `Send` coroutine.
+    RunCoroutineThreadsafeSend {
+        th: u8,
+        lp: u8,
+        script: Script,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -161,9 +270,10 @@ pub(crate) fn decode_ops(data: &[u8]) -> Option<OpsProgram> {
     p.ops.truncate(OPS_MAX);
     for op in &mut p.ops {
         match op {
-            Op::CreateTask { script, .. } | Op::RunCoroutineThreadsafe { script, .. } => {
-                trim_script(script)
-            }
+            Op::CreateTask { script, .. }
+            | Op::RunCoroutineThreadsafe { script, .. }
+            | Op::CreateTaskSend { script, .. }
+            | Op::RunCoroutineThreadsafeSend { script, .. } => trim_script(script),
             Op::RunUntilComplete { target, .. } => match target {
                 Target::Script(s) => trim_script(s),
                 Target::Gather { rs, .. } => rs.truncate(3),
@@ -190,7 +300,7 @@ pub fn reencode_ops(data: &[u8]) -> Vec<u8> {
 
 /// The number of `Op` variants, which `arbitrary` scales its discriminant
 /// by.
-const OP_VARIANTS: u32 = 25;
+const OP_VARIANTS: u32 = 29;
 
 /// The inverse of `decode_ops` (arbitrary 1.x's derived formats): bytes
 /// that decode to `p`.
@@ -488,6 +598,22 @@ impl Encode for Op {
             Op::RestartThread { th } => {
                 variant(out, 24, N);
                 encode_all!(out; th);
+            }
+            Op::CallSoonSend { th, lp, cb } => {
+                variant(out, 25, N);
+                encode_all!(out; th, lp, cb);
+            }
+            Op::CallLaterSend { th, lp, delay, cb } => {
+                variant(out, 26, N);
+                encode_all!(out; th, lp, delay, cb);
+            }
+            Op::CreateTaskSend { th, lp, script } => {
+                variant(out, 27, N);
+                encode_all!(out; th, lp, script);
+            }
+            Op::RunCoroutineThreadsafeSend { th, lp, script } => {
+                variant(out, 28, N);
+                encode_all!(out; th, lp, script);
             }
         }
     }

@@ -14,6 +14,13 @@ impl Ops {
     /// `close()` by `th` (LIFE-7, THREAD-5, TASK-8).
     pub(crate) fn close(&mut self, th: usize, l: usize) -> Result<(), String> {
         let lpv = self.loops[l].lp.clone();
+        // The loop's pending tasks, whichever thread made them.
+        let pending_send: Vec<(usize, String)> = self
+            .send_tasks
+            .iter()
+            .filter(|t| t.lp == l && !t.task.done())
+            .map(|t| (t.tid, t.task.get_name()))
+            .collect();
         let (got, pending) = self.exec(th, move |local| {
             let pending = local.pending_tasks(l);
             (lpv.close(), pending)
@@ -55,15 +62,35 @@ impl Ops {
                 );
             }
         }
+        if !was_closed {
+            // The loop's work goes with close() on any thread: every `Send`
+            // coroutine of the loop is gone, finished before or destroyed now
+            // (THREAD-5, TASK-8).
+            let tl = lock(&self.log).tasks.clone();
+            for (tid, m) in self.tasks.iter().enumerate() {
+                if m.send && tl[tid].lp == l {
+                    ensure!(
+                        tl[tid].coro_dropped == 1,
+                        "THREAD-5/TASK-8: close() by thread {th} kept the coroutine of Send task {tid} (dropped {} times)",
+                        tl[tid].coro_dropped
+                    );
+                }
+            }
+        }
         self.after_op(th, None)?;
-        if !was_closed && home.only_free_or(th) {
+        if !was_closed {
             let reports: Vec<String> = lock(&self.log)
                 .exceptions
                 .iter()
                 .filter(|(li, c)| *li == l && c.message == "Task was destroyed but it is pending!")
                 .filter_map(|(_, c)| c.task.clone())
                 .collect();
-            for (tid, name) in &pending {
+            let local = if home.only_free_or(th) {
+                &pending[..]
+            } else {
+                &[]
+            };
+            for (tid, name) in local.iter().chain(&pending_send) {
                 let needle = format!("name='{name}'");
                 let n = reports.iter().filter(|r| r.contains(&needle)).count();
                 ensure!(
@@ -143,6 +170,7 @@ impl Ops {
         }
         // End the thread.
         let before = lock(&self.log).cbs.clone();
+        let tasks_before = lock(&self.log).tasks.clone();
         let dropped = self.exec(th, |local| {
             let l = std::mem::take(local);
             catch_unwind(AssertUnwindSafe(move || drop(l)))
@@ -184,7 +212,13 @@ impl Ops {
         }
         let tl = lock(&self.log).tasks.clone();
         for (tid, m) in self.tasks.iter().enumerate() {
-            if m.th == th && m.rcts.is_none() && m.built {
+            if m.send {
+                // The loop's task, whichever thread made it (THREAD-8).
+                ensure!(
+                    tl[tid].coro_dropped == tasks_before[tid].coro_dropped,
+                    "THREAD-8: Send task {tid}'s coroutine was dropped by thread {th}'s exit"
+                );
+            } else if m.th == th && m.rcts.is_none() && m.built {
                 ensure!(
                     tl[tid].coro_dropped == 1,
                     "THREAD-4: task {tid}'s future outlived its thread {th}"
@@ -228,6 +262,23 @@ impl Ops {
             );
         }
         drop(log);
+        // `create_task`'s tasks finished wherever the loop ran (THREAD-8).
+        let obs = lock(&self.log).tasks.clone();
+        for t in &self.send_tasks {
+            let f = t.task.as_future();
+            if f.done() {
+                let m = &self.tasks[t.tid];
+                let out = f.result();
+                check_task_outcome(
+                    t.tid,
+                    &m.script,
+                    &obs[t.tid],
+                    m.may_cancel,
+                    &out,
+                    f.cancelled(),
+                )?;
+            }
+        }
         for (i, c) in self.cfs.iter().enumerate() {
             let CfKind::Rcts { tid, .. } = c.kind else {
                 continue;

@@ -98,6 +98,13 @@ pub(crate) struct CbM {
 #[derive(Debug, Clone)]
 pub(crate) struct TaskM {
     pub(crate) th: usize,
+    /// Made by `create_task` or `run_coroutine_threadsafe` of a `Send`
+    /// coroutine: the loop's work, not a thread's (THREAD-8).
+    pub(crate) send: bool,
+    /// Polls of its coroutine already checked by `after_op`.
+    pub(crate) polls_seen: usize,
+    /// The drop of its coroutine was already seen by `after_op`.
+    pub(crate) coro_drop_seen: bool,
     pub(crate) script: Script,
     pub(crate) may_cancel: bool,
     pub(crate) cancelled_before_start: bool,
@@ -178,21 +185,53 @@ impl Ops {
         Ok(())
     }
 
-    /// The error a refused loop-bound call must have had (it dropped the
-    /// user's data inside the call, so the error itself was not seen).
+    /// The model's answer for an asyncio-named (`Send`) scheduling call by
+    /// `th` on loop `l` that returned `got` (THREAD-8, THREAD-9, LIFE-8).
+    /// No thread runs the loop during an operation, so any thread's call is
+    /// accepted unless the loop is closed, whatever the local home; it
+    /// borrowed the loop's work (moving the inbox into it) and leaves the
+    /// local home as it was.
+    pub(crate) fn send_call(
+        &mut self,
+        l: usize,
+        th: usize,
+        got: &loopspec::Result<()>,
+    ) -> Result<(), String> {
+        if self.loops[l].closed {
+            ensure!(
+                *got == Err(Error::Closed),
+                "LIFE-8: a Send call on a closed loop gave {got:?}"
+            );
+            // It found the loop closed: this thread's local work of it is
+            // dropped (THREAD-5).
+            return self.discarded(l, th);
+        }
+        ensure!(
+            *got == Ok(()),
+            "THREAD-8/THREAD-9: a Send call by thread {th} on idle loop {l} (local home {:?}) gave {got:?}",
+            self.loops[l].home
+        );
+        self.take_in(l);
+        Ok(())
+    }
+
+    /// The error a refused call must have had (it dropped the user's data
+    /// inside the call, so the error itself was not seen). `any_thread`:
+    /// the call is one any thread may make (threadsafe, or `Send` on a loop
+    /// no thread runs).
     pub(crate) fn refusal(
         &self,
         l: usize,
         th: usize,
         nan: bool,
-        threadsafe: bool,
+        any_thread: bool,
     ) -> Result<Error, String> {
         let m = &self.loops[l];
         if nan {
             Ok(Error::NanTime)
         } else if m.closed {
             Ok(Error::Closed)
-        } else if !threadsafe && !m.home.others(th).is_empty() {
+        } else if !any_thread && !m.home.others(th).is_empty() {
             Ok(Error::NonThreadSafeCall)
         } else {
             Err("a call that should accept its callback dropped it".into())
