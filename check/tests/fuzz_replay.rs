@@ -84,6 +84,21 @@ fn fuzz_generated_ops_programs_hold_their_invariants() {
     }
 }
 
+/// Programs of up to `OPS_MAX` operations each, where random bytes alone
+/// make programs of one or two: runs, thread exits and closes after work
+/// of every kind, the loop's own (`Send`) work included.
+#[test]
+fn fuzz_generated_long_ops_programs_hold_their_invariants() {
+    fuzz::install_panic_hook();
+    for data in programs(0x5eed_0004, 300, 400) {
+        let program = fuzz::dense_ops_program(&data);
+        if let Err(p) = std::panic::catch_unwind(|| run_ops(&program)) {
+            let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+            panic!("generated program {program:?} fails:\n{msg}");
+        }
+    }
+}
+
 /// Rules: CHAIN-7, XTHREAD-6
 #[test]
 fn fuzz_generated_chain_programs_hold_their_invariants() {

@@ -95,7 +95,7 @@ mod worker;
 
 pub use chain::{describe_chain, run_chain};
 pub use ops::run_ops;
-pub use program::{OPS_MAX, describe_ops, reencode_ops};
+pub use program::{OPS_MAX, dense_ops_program, describe_ops, reencode_ops};
 
 use loopspec::Error;
 use std::any::Any;

@@ -298,6 +298,26 @@ pub fn reencode_ops(data: &[u8]) -> Vec<u8> {
     decode_ops(data).map(|p| encode_ops(&p)).unwrap_or_default()
 }
 
+/// A long program from any bytes, for generated tests: a profile, then
+/// operations read back to back until the bytes or [`OPS_MAX`] run out
+/// (where a program's own decoding reads a "keep going" flag before each
+/// operation, so that random bytes make programs of one or two operations),
+/// encoded as [`run_ops`](crate::fuzz::run_ops) reads them.
+pub fn dense_ops_program(data: &[u8]) -> Vec<u8> {
+    let mut u = Unstructured::new(data);
+    let profile = u8::arbitrary(&mut u).unwrap_or(0);
+    let mut ops = Vec::new();
+    while !u.is_empty() && ops.len() < OPS_MAX {
+        match Op::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    let bytes = encode_ops(&OpsProgram { profile, ops });
+    // Trimmed as every program is.
+    reencode_ops(&bytes)
+}
+
 /// The number of `Op` variants, which `arbitrary` scales its discriminant
 /// by.
 const OP_VARIANTS: u32 = 29;
