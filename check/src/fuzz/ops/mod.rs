@@ -11,6 +11,33 @@
 //!   iteration, `run_forever`, `run_until_complete`, `stop`), `concurrent`
 //!   (concurrent futures, `run_coroutine_threadsafe`, `wrap_future`) and
 //!   `close` (closing loops, retiring threads, the final checks).
+//!
+//! Two kinds of work. `CallSoon`, `CallLater`, `CreateTask` and
+//! `RunCoroutineThreadsafe` make local work with the `*_local` calls: it
+//! lives on its thread, the loop's local home, which alone may run the loop
+//! or add local work while it has some, and it goes with that thread's exit
+//! (THREAD-10, THREAD-1, THREAD-2, THREAD-4); the model follows the local
+//! home as a set of possibilities (`HomeSet`). `CallSoonSend`,
+//! `CallLaterSend`, `CreateTaskSend` and `RunCoroutineThreadsafeSend` make
+//! the loop's own work with the asyncio-named calls (`Send` callbacks and
+//! coroutines), as do `call_soon_threadsafe` submissions once taken in
+//! (THREAD-8). The model checks that:
+//!
+//! * any thread's call on an open loop is accepted (no thread runs the loop
+//!   during an operation; the interpreter checks it), a closed loop's is
+//!   refused with `Event loop is closed` and the callback or coroutine
+//!   dropped at once, and neither changes the local home (THREAD-9, LIFE-8);
+//! * a run is never refused because of it: only local work binds
+//!   (THREAD-2, THREAD-3);
+//! * each callback runs once, in a run of its loop, on the thread that runs
+//!   it, in FIFO order with the local callbacks (SCHED-2), or is dropped
+//!   once by `close()` on any thread (THREAD-5); nothing else drops it — no
+//!   thread's exit, no refused run (THREAD-4, THREAD-8);
+//! * every poll of a task's coroutine happens in a run of its loop, on the
+//!   thread running it; a `Send` task's coroutine goes only when the task is
+//!   done or with `close()`, which reports the task as destroyed pending
+//!   (TASK-8); a done task's outcome follows its script, whichever threads
+//!   ran its steps.
 
 mod after;
 mod close;

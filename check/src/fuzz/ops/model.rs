@@ -1,6 +1,8 @@
-//! The model of `run_ops`: where each loop's loop-bound work may live, the
-//! model's record of every callback, task and concurrent future, and its
-//! answers to what a call, a run or a close must have done.
+//! The model of `run_ops`: which thread may be each loop's local home (its
+//! local work's thread), where each callback waits (`Loc`: a thread's local
+//! work, or the loop's own), the model's record of every callback, task and
+//! concurrent future, and its answers to what a call, a run or a close must
+//! have done.
 
 use super::{Ops, THREADS};
 use crate::fuzz::program::CbAction;
@@ -8,8 +10,9 @@ use crate::fuzz::program::Script;
 use crate::fuzz::record::lock;
 use loopspec::{CfState, ConcurrentFuture, Error, EventLoop};
 
-/// Where a loop's loop-bound work may live: a set of possibilities, bit 0
-/// for "no home" and bit 1 + t for "thread t" (THREAD-1, THREAD-3).
+/// Where a loop's local work may live, its local home: a set of
+/// possibilities, bit 0 for "no home" and bit 1 + t for "thread t"
+/// (THREAD-10, THREAD-1, THREAD-2). The loop's own work never changes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct HomeSet(pub(crate) u8);
 
