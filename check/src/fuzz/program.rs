@@ -344,7 +344,7 @@ trait Encode {
 /// Variant `index` of an enum of `count` variants: the smallest `x` with
 /// `(x * count) >> 32 == index`.
 fn variant(out: &mut Vec<u8>, index: u32, count: u32) {
-    let x = ((u64::from(index) << 32) + u64::from(count) - 1) / u64::from(count);
+    let x = (u64::from(index) << 32).div_ceil(u64::from(count));
     let x = u32::try_from(x).expect("variant index below its count");
     out.extend_from_slice(&x.to_le_bytes());
 }

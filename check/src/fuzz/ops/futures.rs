@@ -38,7 +38,7 @@ impl Ops {
             } else {
                 guarded(|| lpv.create_task_local(body))
             };
-            let r = made.map(|task| {
+            let r = made.inspect(|task| {
                 lock(&log).tasks[tid].armed = true;
                 local.tasks.push(LTask {
                     tid,
@@ -47,7 +47,6 @@ impl Ops {
                     send,
                     seen: None,
                 });
-                task
             });
             (r, touched, running)
         })?;
