@@ -84,12 +84,50 @@ fn fuzz_generated_ops_programs_hold_their_invariants() {
     }
 }
 
+/// Programs of up to `OPS_MAX` operations each, where random bytes alone
+/// make programs of one or two: runs, thread exits and closes after work
+/// of every kind, the loop's own (`Send`) work included.
+#[test]
+fn fuzz_generated_long_ops_programs_hold_their_invariants() {
+    fuzz::install_panic_hook();
+    for data in programs(0x5eed_0004, 300, 400) {
+        let program = fuzz::dense_ops_program(&data);
+        if let Err(p) = std::panic::catch_unwind(|| run_ops(&program)) {
+            let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+            panic!("generated program {program:?} fails:\n{msg}");
+        }
+    }
+}
+
 /// Rules: CHAIN-7, XTHREAD-6
 #[test]
 fn fuzz_generated_chain_programs_hold_their_invariants() {
     fuzz::install_panic_hook();
     for data in programs(0x5eed_0002, 150, 120) {
         run_chain(&data);
+    }
+}
+
+/// The corpus is rewritten when the program format changes (a new `Op`
+/// rescales arbitrary's discriminant): the encoder must give back bytes that
+/// decode to the same program, for every kind of operation.
+#[test]
+fn fuzz_ops_programs_reencode_to_themselves() {
+    let corpus = corpus("ops")
+        .into_iter()
+        .map(|f| fs::read(f).expect("read corpus file"));
+    for data in corpus.chain(programs(0x5eed_0003, 2000, 400)) {
+        let bytes = fuzz::reencode_ops(&data);
+        assert_eq!(
+            fuzz::describe_ops(&bytes),
+            fuzz::describe_ops(&data),
+            "a program and its encoding differ"
+        );
+        assert_eq!(
+            fuzz::reencode_ops(&bytes),
+            bytes,
+            "the encoding is not canonical"
+        );
     }
 }
 

@@ -4,7 +4,7 @@
 //! awaited.
 
 use super::program::{End, Script, Step, delay_of};
-use super::record::{Guard, GuardOf, Shared, lock, violation};
+use super::record::{Guard, GuardOf, Shared, lock, violation, who};
 use super::{INTENTIONAL_DROP_PANIC, INTENTIONAL_PANIC, panic_message};
 use loopspec::{ConcurrentFuture, Error, Future, ReturnWhen};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -12,16 +12,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// A task's future with user data beside it: the data is dropped when the
-/// future is (after completion, or when the loop destroys the task).
+/// future is (after completion, or when the loop destroys the task). Each
+/// poll records the thread it happens on.
 pub(crate) struct WithGuard<F> {
     pub(crate) fut: Pin<Box<F>>,
-    pub(crate) _guard: Guard,
+    pub(crate) guard: Guard,
 }
 
 impl<F: std::future::Future> std::future::Future for WithGuard<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if let GuardOf::Coro(tid) = self.guard.of {
+            lock(&self.guard.log).tasks[tid].polls.push(who());
+        }
         self.fut.as_mut().poll(cx)
     }
 }
@@ -283,6 +287,6 @@ pub(crate) fn make_body(
     };
     WithGuard {
         fut: Box::pin(body),
-        _guard: guard,
+        guard,
     }
 }

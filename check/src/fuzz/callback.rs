@@ -8,13 +8,15 @@ use super::record::{CbObs, Guard, GuardOf, Shared, lock, violation, who};
 use loopspec::{Error, Handle, Policy};
 
 /// A callback for `call_soon` & co.: records that it ran (once), checks what
-/// it can see from inside, and does its action.
+/// it can see from inside, and does its action. A `send` one (the loop's
+/// work) spawns with `call_soon`, a local one with `call_soon_local`.
 pub(crate) fn make_cb(
     log: &Shared,
     policy: &Policy,
     id: usize,
     lp: usize,
     cb: Cb,
+    send: bool,
 ) -> Box<dyn FnOnce() + Send> {
     let guard = Guard {
         log: log.clone(),
@@ -64,6 +66,7 @@ pub(crate) fn make_cb(
                     let mut l = lock(&log);
                     l.cbs.push(CbObs {
                         lp,
+                        send,
                         ..CbObs::default()
                     });
                     l.cbs.len() - 1
@@ -77,8 +80,14 @@ pub(crate) fn make_cb(
                         action: CbAction::Nothing,
                         panicky_drop: false,
                     },
+                    send,
                 );
-                if let Err(e) = me.call_soon_local(f) {
+                let r = if send {
+                    me.call_soon(f)
+                } else {
+                    me.call_soon_local(f)
+                };
+                if let Err(e) = r {
                     violation(
                         &log,
                         format!("SCHED-2: call_soon from a running callback failed: {e:?}"),

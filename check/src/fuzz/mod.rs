@@ -7,18 +7,22 @@
 //! panic that escapes is a failure too.
 //!
 //! * [`run_ops`]: up to [`OPS_MAX`] operations over three threads and a few
-//!   virtual-clock loops — new/set/get loop, `call_soon`, `call_later`,
-//!   `call_soon_threadsafe`, cancelling handles, tasks (with scripted bodies
-//!   that yield, sleep, await, gather, wait and `wait_for`), plain futures,
-//!   runs (one iteration, `run_until_complete`, `run_forever` + stop), stop,
-//!   close, `run_coroutine_threadsafe`, `wrap_future`, concurrent futures,
+//!   virtual-clock loops — new/set/get loop, `call_soon`, `call_later`
+//!   (local and `Send`), `call_soon_threadsafe`, cancelling handles, tasks
+//!   (local and `Send`, with scripted bodies that yield, sleep, await,
+//!   gather, wait and `wait_for`), plain futures, runs (one iteration,
+//!   `run_until_complete`, `run_forever` + stop), stop, close,
+//!   `run_coroutine_threadsafe` (local and `Send`), `wrap_future`,
+//!   concurrent futures,
 //!   exception handlers, panics in callbacks, tasks, handlers and `Drop`
 //!   impls, and helper threads that exit. The threads run in lock-step: the
 //!   coordinator hands one operation at a time to the thread that performs
 //!   it and waits for it, so every program is deterministic and the model is
 //!   exact where SPEC.md is (which call fails with which error, which
-//!   callbacks one iteration runs, what `close()` drops, where a loop's work
-//!   lives) and checks allowed outcome sets elsewhere.
+//!   callbacks one iteration runs, what `close()` drops, where a loop's
+//!   local work lives, that the loop's own work runs on whichever thread
+//!   runs the loop and goes with no thread) and checks allowed outcome sets
+//!   elsewhere.
 //! * [`run_chain`]: cross-thread chains under real concurrency — a loop
 //!   running on its own thread, `run_coroutine_threadsafe` onto it,
 //!   `wrap_future` of the results onto a second loop, workers completing
@@ -64,7 +68,8 @@
 //!
 //! # Modules
 //!
-//! * `program`: the programs of `run_ops` and how bytes decode to them.
+//! * `program`: the programs of `run_ops`, how bytes decode to them, and
+//!   how a program is encoded back (to rewrite the corpus when `Op` grows).
 //! * `record`: what user code records — the log shared by callbacks, task
 //!   bodies and the guards in their data.
 //! * `callback`, `body`: the callbacks and task bodies programs schedule.
@@ -95,7 +100,7 @@ mod worker;
 
 pub use chain::{describe_chain, run_chain};
 pub use ops::run_ops;
-pub use program::{OPS_MAX, describe_ops};
+pub use program::{OPS_MAX, dense_ops_program, describe_ops, reencode_ops};
 
 use loopspec::Error;
 use std::any::Any;

@@ -30,6 +30,9 @@ pub(crate) struct CbObs {
     pub(crate) ran_at: usize,
     /// Its data's `Drop` panicked.
     pub(crate) drop_panicked: bool,
+    /// Scheduled with an asyncio-named call (`Send`, the loop's work), not
+    /// a `*_local` one: what its `Spawn` action uses too.
+    pub(crate) send: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -45,6 +48,8 @@ pub(crate) struct TaskObs {
     pub(crate) armed: bool,
     /// Its loop's index.
     pub(crate) lp: usize,
+    /// The thread (`who()`) of every poll of its coroutine, in order.
+    pub(crate) polls: Vec<usize>,
 }
 
 #[derive(Default)]

@@ -22,6 +22,8 @@ pub(crate) struct LTask {
     pub(crate) tid: usize,
     pub(crate) lp: usize,
     pub(crate) task: Task<u32>,
+    /// Made by `create_task` (the loop's work), not `create_task_local`.
+    pub(crate) send: bool,
     /// Once seen done: whether it was cancelled (FUT-1: never changes).
     pub(crate) seen: Option<bool>,
 }
@@ -80,11 +82,11 @@ impl Local {
         Ok(())
     }
 
-    /// Pending tasks of loop `lp`: (model id, name).
+    /// Pending local tasks of loop `lp`: (model id, name).
     pub(crate) fn pending_tasks(&self, lp: usize) -> Vec<(usize, String)> {
         self.tasks
             .iter()
-            .filter(|t| t.lp == lp && !t.task.done())
+            .filter(|t| t.lp == lp && !t.send && !t.task.done())
             .map(|t| (t.tid, t.task.get_name()))
             .collect()
     }

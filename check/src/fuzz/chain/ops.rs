@@ -219,7 +219,7 @@ impl Chain {
             });
             l.cbs.len() - 1
         };
-        let f = make_cb(&self.log, &self.policy, id, usize::from(on_b), cb);
+        let f = make_cb(&self.log, &self.policy, id, usize::from(on_b), cb, false);
         let (lp, closed) = if on_b {
             (&self.lp_b, self.b_closed)
         } else {

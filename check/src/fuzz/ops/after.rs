@@ -16,13 +16,18 @@ impl Ops {
         if let Some(v) = log.violations.first() {
             return Err(v.clone());
         }
-        // Callbacks spawned by callbacks.
+        // Callbacks spawned by callbacks: local work of the running thread,
+        // or the loop's work if their parent was.
         while self.cbs.len() < log.cbs.len() {
             let i = self.cbs.len();
             self.cbs.push(CbM {
                 lp: log.cbs[i].lp,
                 kind: Kind::Soon,
-                loc: Loc::Half(th),
+                loc: if log.cbs[i].send {
+                    Loc::Work
+                } else {
+                    Loc::Half(th)
+                },
                 action: CbAction::Nothing,
                 accepted: true,
                 cancelled: false,
@@ -78,6 +83,35 @@ impl Ops {
                 _ => {}
             }
         }
+        // Task steps: every poll of a task's coroutine happens in a run of
+        // its loop, on the thread that runs it, whichever thread made the
+        // task (THREAD-3, THREAD-8).
+        for (tid, o) in log.tasks.iter().enumerate() {
+            let m = &mut self.tasks[tid];
+            for &t in &o.polls[m.polls_seen..] {
+                ensure!(
+                    run == Some(o.lp) && t == th,
+                    "THREAD-8: task {tid} of loop {} (send={}) was polled on thread {t}, in an operation of thread {th} that ran {run:?}",
+                    o.lp,
+                    m.send
+                );
+            }
+            m.polls_seen = o.polls.len();
+        }
+        // A `create_task` task's coroutine goes when the task is done or
+        // with close(), not with a thread or a refused run (THREAD-8).
+        for t in &self.send_tasks {
+            let m = &mut self.tasks[t.tid];
+            if log.tasks[t.tid].coro_dropped > 0 && !m.coro_drop_seen {
+                m.coro_drop_seen = true;
+                ensure!(
+                    t.task.done() || self.loops[t.lp].closed,
+                    "THREAD-8: Send task {} of open loop {} lost its coroutine while pending, in an operation of thread {th}",
+                    t.tid,
+                    t.lp
+                );
+            }
+        }
         // Cancels done by the callbacks that ran.
         for &i in &ran {
             if let CbAction::Cancel(h) = self.cbs[i].action
@@ -95,6 +129,19 @@ impl Ops {
             let c = &mut self.cbs[i];
             if o.dropped == 1 && !c.drop_seen {
                 c.drop_seen = true;
+                // The loop's work goes only by running, by a cancelled
+                // handle or with close(): not with a thread's exit, nor with
+                // a run refused elsewhere (THREAD-4, THREAD-8).
+                ensure!(
+                    !c.accepted
+                        || !c.loc.is_loops()
+                        || o.ran == 1
+                        || c.cancelled
+                        || self.loops[c.lp].closed,
+                    "THREAD-8: callback {i} ({:?}), the loop's work, was dropped unrun on open loop {} in an operation of thread {th}",
+                    c.loc,
+                    c.lp
+                );
                 if o.ran == 0 && o.drop_panicked && c.kind == Kind::Threadsafe && run.is_some() {
                     skipped_sent += 1;
                 }

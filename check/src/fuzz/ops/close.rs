@@ -1,7 +1,7 @@
 //! Closing loops, retiring threads, and the checks at the end of a program:
 //! everything accepted ran at most once and was dropped exactly once.
 
-use super::model::{CfKind, FREE, HomeSet, Kind, Loc};
+use super::model::{CfKind, FREE, HomeSet, Loc};
 use super::{FutSeen, Ops, THREADS};
 use crate::fuzz::judge::check_task_outcome;
 use crate::fuzz::panic_message;
@@ -14,6 +14,13 @@ impl Ops {
     /// `close()` by `th` (LIFE-7, THREAD-5, TASK-8).
     pub(crate) fn close(&mut self, th: usize, l: usize) -> Result<(), String> {
         let lpv = self.loops[l].lp.clone();
+        // The loop's pending tasks, whichever thread made them.
+        let pending_send: Vec<(usize, String)> = self
+            .send_tasks
+            .iter()
+            .filter(|t| t.lp == l && !t.task.done())
+            .map(|t| (t.tid, t.task.get_name()))
+            .collect();
         let (got, pending) = self.exec(th, move |local| {
             let pending = local.pending_tasks(l);
             (lpv.close(), pending)
@@ -31,7 +38,7 @@ impl Ops {
                 continue;
             }
             let dropped_now = match cb.loc {
-                Loc::Inbox => !was_closed,
+                Loc::Inbox | Loc::Work => !was_closed,
                 Loc::Half(t) => t == th && (was_closed || home.only_free_or(th)),
                 Loc::Unknown => false,
             };
@@ -55,15 +62,35 @@ impl Ops {
                 );
             }
         }
+        if !was_closed {
+            // The loop's work goes with close() on any thread: every `Send`
+            // coroutine of the loop is gone, finished before or destroyed now
+            // (THREAD-5, TASK-8).
+            let tl = lock(&self.log).tasks.clone();
+            for (tid, m) in self.tasks.iter().enumerate() {
+                if m.send && tl[tid].lp == l {
+                    ensure!(
+                        tl[tid].coro_dropped == 1,
+                        "THREAD-5/TASK-8: close() by thread {th} kept the coroutine of Send task {tid} (dropped {} times)",
+                        tl[tid].coro_dropped
+                    );
+                }
+            }
+        }
         self.after_op(th, None)?;
-        if !was_closed && home.only_free_or(th) {
+        if !was_closed {
             let reports: Vec<String> = lock(&self.log)
                 .exceptions
                 .iter()
                 .filter(|(li, c)| *li == l && c.message == "Task was destroyed but it is pending!")
                 .filter_map(|(_, c)| c.task.clone())
                 .collect();
-            for (tid, name) in &pending {
+            let local = if home.only_free_or(th) {
+                &pending[..]
+            } else {
+                &[]
+            };
+            for (tid, name) in local.iter().chain(&pending_send) {
                 let needle = format!("name='{name}'");
                 let n = reports.iter().filter(|r| r.contains(&needle)).count();
                 ensure!(
@@ -143,6 +170,7 @@ impl Ops {
         }
         // End the thread.
         let before = lock(&self.log).cbs.clone();
+        let tasks_before = lock(&self.log).tasks.clone();
         let dropped = self.exec(th, |local| {
             let l = std::mem::take(local);
             catch_unwind(AssertUnwindSafe(move || drop(l)))
@@ -163,18 +191,18 @@ impl Ops {
         }
         let cbl = lock(&self.log).cbs.clone();
         for (i, cb) in self.cbs.iter_mut().enumerate() {
-            if !cb.accepted || cb.loc != Loc::Half(th) {
+            if !cb.accepted {
                 continue;
             }
-            if cb.kind == Kind::Threadsafe && !self.loops[cb.lp].closed && before[i].dropped == 0 {
-                // A cross-thread submission the half had taken in, and not
-                // run yet, goes back to the inbox, undropped.
+            if cb.loc.is_loops() {
+                // The loop's work, the cross-thread submissions it took in
+                // included, stays with the loop (THREAD-4, THREAD-8).
                 ensure!(
-                    cbl[i].dropped == 0,
-                    "THREAD-4: threadsafe callback {i} was dropped with its home thread {th}"
+                    cbl[i].dropped == before[i].dropped,
+                    "THREAD-8: callback {i} ({:?}), the loop's work, was dropped by thread {th}'s exit",
+                    cb.loc
                 );
-                cb.loc = Loc::Inbox;
-            } else {
+            } else if cb.loc == Loc::Half(th) {
                 ensure!(
                     cbl[i].dropped == 1,
                     "THREAD-4: callback {i} outlived its home thread {th}"
@@ -184,7 +212,13 @@ impl Ops {
         }
         let tl = lock(&self.log).tasks.clone();
         for (tid, m) in self.tasks.iter().enumerate() {
-            if m.th == th && m.rcts.is_none() && m.built {
+            if m.send {
+                // The loop's task, whichever thread made it (THREAD-8).
+                ensure!(
+                    tl[tid].coro_dropped == tasks_before[tid].coro_dropped,
+                    "THREAD-8: Send task {tid}'s coroutine was dropped by thread {th}'s exit"
+                );
+            } else if m.th == th && m.rcts.is_none() && m.built {
                 ensure!(
                     tl[tid].coro_dropped == 1,
                     "THREAD-4: task {tid}'s future outlived its thread {th}"
@@ -228,6 +262,23 @@ impl Ops {
             );
         }
         drop(log);
+        // `create_task`'s tasks finished wherever the loop ran (THREAD-8).
+        let obs = lock(&self.log).tasks.clone();
+        for t in &self.send_tasks {
+            let f = t.task.as_future();
+            if f.done() {
+                let m = &self.tasks[t.tid];
+                let out = f.result();
+                check_task_outcome(
+                    t.tid,
+                    &m.script,
+                    &obs[t.tid],
+                    m.may_cancel,
+                    &out,
+                    f.cancelled(),
+                )?;
+            }
+        }
         for (i, c) in self.cfs.iter().enumerate() {
             let CfKind::Rcts { tid, .. } = c.kind else {
                 continue;

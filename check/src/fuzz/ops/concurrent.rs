@@ -10,22 +10,30 @@ use crate::fuzz::worker::LFut;
 use loopspec::{CfState, ConcurrentFuture, Error};
 
 impl Ops {
-    /// `run_coroutine_threadsafe` of `script` onto loop `lp` by thread `th`:
-    /// a pending concurrent future, or `Event loop is closed` (XTHREAD-6).
-    pub(crate) fn run_coroutine_threadsafe_local(
+    /// `run_coroutine_threadsafe_local` of `script` onto loop `lp` by
+    /// thread `th` (the coroutine is made on the loop's thread, a local
+    /// task) — or if `send`, `run_coroutine_threadsafe` of it as a `Send`
+    /// coroutine made here, whose task is the loop's work: a pending
+    /// concurrent future, or `Event loop is closed` (XTHREAD-6, THREAD-8).
+    pub(crate) fn run_coroutine_threadsafe(
         &mut self,
         th: usize,
         lp: u8,
         script: Script,
+        send: bool,
     ) -> Result<(), String> {
         let Some(l) = self.lp(lp) else { return Ok(()) };
-        let tid = self.new_task(usize::MAX, l, &script, Some(self.cfs.len()));
+        let tid = self.new_task(usize::MAX, l, &script, Some(self.cfs.len()), send);
         let (log, lpv, cfs) = (
             self.log.clone(),
             self.loops[l].lp.clone(),
             self.cf_handles(),
         );
         let got = self.exec(th, move |_| {
+            if send {
+                let body = make_body(&log, tid, &script, Vec::new(), cfs);
+                return loopspec::run_coroutine_threadsafe(body, &lpv);
+            }
             let make = move || {
                 lock(&log).tasks[tid].steps.clear();
                 make_body(&log, tid, &script, Vec::new(), cfs)
@@ -58,6 +66,12 @@ impl Ops {
                     "XTHREAD-6: run_coroutine_threadsafe gave {e:?}"
                 );
                 self.tasks[tid].rcts = None;
+                let o = lock(&self.log).tasks[tid].clone();
+                ensure!(
+                    o.polls.is_empty() && o.coro_dropped == u32::from(send),
+                    "XTHREAD-6: a refused coroutine was polled or kept ({} drops)",
+                    o.coro_dropped
+                );
             }
         }
         self.after_op(th, None)?;

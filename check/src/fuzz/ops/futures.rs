@@ -1,6 +1,6 @@
 //! Tasks and plain futures: made, cancelled, completed.
 
-use super::Ops;
+use super::{Ops, SendTask};
 use crate::fuzz::INTENTIONAL_DROP_PANIC;
 use crate::fuzz::body::{guarded, make_body, raised};
 use crate::fuzz::program::{Outcome, Script};
@@ -9,41 +9,69 @@ use crate::fuzz::worker::{LFut, LTask};
 use loopspec::Error;
 
 impl Ops {
-    /// `create_task` of `script` on loop `lp` by thread `th`: a task, or a
-    /// refusal that dropped the coroutine unpolled (THREAD-1, LIFE-8).
-    pub(crate) fn create_task(&mut self, th: usize, lp: u8, script: Script) -> Result<(), String> {
+    /// `create_task_local` of `script` on loop `lp` by thread `th` — or if
+    /// `send`, `create_task` of it as a `Send` coroutine, the loop's work: a
+    /// task, or a refusal that dropped the coroutine unpolled (THREAD-1,
+    /// THREAD-8, THREAD-9, LIFE-8).
+    pub(crate) fn create_task(
+        &mut self,
+        th: usize,
+        lp: u8,
+        script: Script,
+        send: bool,
+    ) -> Result<(), String> {
         let Some(l) = self.lp(lp) else { return Ok(()) };
-        let tid = self.new_task(th, l, &script, None);
+        let tid = self.new_task(th, l, &script, None, send);
         let (log, lpv, cfs) = (
             self.log.clone(),
             self.loops[l].lp.clone(),
             self.cf_handles(),
         );
-        let (got, touched) = self.exec(th, move |local| {
+        let (got, touched, running) = self.exec(th, move |local| {
             let refs = local.refs();
             let touched: Vec<usize> = refs.iter().filter_map(|r| r.task).collect();
             let body = make_body(&log, tid, &script, refs, cfs);
-            let r = guarded(|| lpv.create_task_local(body)).map(|task| {
+            // Operations run one at a time: no thread runs the loop now.
+            let running = lpv.is_running();
+            let made = if send {
+                guarded(|| lpv.create_task(body))
+            } else {
+                guarded(|| lpv.create_task_local(body))
+            };
+            let r = made.inspect(|task| {
                 lock(&log).tasks[tid].armed = true;
                 local.tasks.push(LTask {
                     tid,
                     lp: l,
-                    task,
+                    task: task.clone(),
+                    send,
                     seen: None,
                 });
             });
-            (r, touched)
+            (r, touched, running)
         })?;
+        ensure!(
+            !running,
+            "interpreter: loop {l} was running when thread {th} made a task on it"
+        );
         let got = match got {
-            Err(Error::Panic(m)) if m == INTENTIONAL_DROP_PANIC => {
-                Err(self.refusal(l, th, false, false)?)
+            Ok(task) => {
+                if send {
+                    self.send_tasks.push(SendTask { tid, lp: l, task });
+                }
+                Ok(())
             }
-            r => r,
+            Err(Error::Panic(m)) if m == INTENTIONAL_DROP_PANIC => {
+                Err(self.refusal(l, th, false, send)?)
+            }
+            Err(e) => Err(e),
         };
         for t in touched {
             self.tasks[t].may_cancel = true;
         }
-        if self.loops[l].closed {
+        if send {
+            self.send_call(l, th, &got)?;
+        } else if self.loops[l].closed {
             ensure!(
                 got == Err(Error::Closed),
                 "LIFE-8: create_task on a closed loop gave {got:?}"
@@ -78,6 +106,7 @@ impl Ops {
             Some((t.tid, t.lp, done, started, r))
         })?;
         if let Some((tid, l, done, started, r)) = got {
+            let send = self.tasks[tid].send;
             ensure!(
                 r != done,
                 "TASK-4: cancel() of a task (done={done}) returned {r}"
@@ -87,8 +116,11 @@ impl Ops {
                 if !started {
                     self.tasks[tid].cancelled_before_start = true;
                 }
-                // Scheduling the step that delivers it is loop-bound.
-                self.maybe_claim(l, th);
+                // Scheduling the step that delivers it may be local work;
+                // a `Send` task's is the loop's (THREAD-8).
+                if !send {
+                    self.maybe_claim(l, th);
+                }
             }
         }
         self.after_op(th, None)?;

@@ -11,6 +11,33 @@
 //!   iteration, `run_forever`, `run_until_complete`, `stop`), `concurrent`
 //!   (concurrent futures, `run_coroutine_threadsafe`, `wrap_future`) and
 //!   `close` (closing loops, retiring threads, the final checks).
+//!
+//! Two kinds of work. `CallSoon`, `CallLater`, `CreateTask` and
+//! `RunCoroutineThreadsafe` make local work with the `*_local` calls: it
+//! lives on its thread, the loop's local home, which alone may run the loop
+//! or add local work while it has some, and it goes with that thread's exit
+//! (THREAD-10, THREAD-1, THREAD-2, THREAD-4); the model follows the local
+//! home as a set of possibilities (`HomeSet`). `CallSoonSend`,
+//! `CallLaterSend`, `CreateTaskSend` and `RunCoroutineThreadsafeSend` make
+//! the loop's own work with the asyncio-named calls (`Send` callbacks and
+//! coroutines), as do `call_soon_threadsafe` submissions once taken in
+//! (THREAD-8). The model checks that:
+//!
+//! * any thread's call on an open loop is accepted (no thread runs the loop
+//!   during an operation; the interpreter checks it), a closed loop's is
+//!   refused with `Event loop is closed` and the callback or coroutine
+//!   dropped at once, and neither changes the local home (THREAD-9, LIFE-8);
+//! * a run is never refused because of it: only local work binds
+//!   (THREAD-2, THREAD-3);
+//! * each callback runs once, in a run of its loop, on the thread that runs
+//!   it, in FIFO order with the local callbacks (SCHED-2), or is dropped
+//!   once by `close()` on any thread (THREAD-5); nothing else drops it — no
+//!   thread's exit, no refused run (THREAD-4, THREAD-8);
+//! * every poll of a task's coroutine happens in a run of its loop, on the
+//!   thread running it; a `Send` task's coroutine goes only when the task is
+//!   done or with `close()`, which reports the task as destroyed pending
+//!   (TASK-8); a done task's outcome follows its script, whichever threads
+//!   ran its steps.
 
 mod after;
 mod close;
@@ -25,7 +52,7 @@ use super::install_panic_hook;
 use super::program::{Cb, Op, OpsProgram, Script, Step, decode_ops, delay_of};
 use super::record::{CbObs, Shared, TaskObs, install_handler, lock};
 use super::worker::{Local, Worker};
-use loopspec::{ClockKind, ConcurrentFuture, EventLoop, Policy, Profile};
+use loopspec::{ClockKind, ConcurrentFuture, EventLoop, Policy, Profile, Task};
 use model::{CbM, CfM, FREE, Kind, Loc, LoopM, SlotM, TaskM};
 use std::thread;
 
@@ -59,6 +86,17 @@ pub(crate) struct Ops {
     pub(crate) ran_seen: usize,
     /// Per loop: the last plain (non-timer) callback that ran (SCHED-2).
     pub(crate) fifo_last: Vec<Option<usize>>,
+    /// The handles of the tasks `create_task` made (the loop's work): the
+    /// coordinator keeps them, since they outlive the thread that made
+    /// them (THREAD-8).
+    pub(crate) send_tasks: Vec<SendTask>,
+}
+
+/// A task made by `create_task`: its model id, its loop, its handle.
+pub(crate) struct SendTask {
+    pub(crate) tid: usize,
+    pub(crate) lp: usize,
+    pub(crate) task: Task<u32>,
 }
 
 impl Ops {
@@ -84,6 +122,7 @@ impl Ops {
             exceptions_seen: 0,
             ran_seen: 0,
             fifo_last: Vec::new(),
+            send_tasks: Vec::new(),
         })
     }
 
@@ -112,9 +151,10 @@ impl Ops {
         (!self.loops.is_empty()).then(|| l as usize % self.loops.len())
     }
 
-    pub(crate) fn new_cb(&mut self, lp: usize, kind: Kind, cb: Cb) -> usize {
+    pub(crate) fn new_cb(&mut self, lp: usize, kind: Kind, cb: Cb, send: bool) -> usize {
         lock(&self.log).cbs.push(CbObs {
             lp,
+            send,
             ..CbObs::default()
         });
         self.cbs.push(CbM {
@@ -130,12 +170,15 @@ impl Ops {
         self.cbs.len() - 1
     }
 
+    /// A task of `th` (`usize::MAX` for `run_coroutine_threadsafe`'s) on
+    /// loop `lp`; `send`: its coroutine is `Send`, the loop's work.
     pub(crate) fn new_task(
         &mut self,
         th: usize,
         lp: usize,
         script: &Script,
         rcts: Option<usize>,
+        send: bool,
     ) -> usize {
         lock(&self.log).tasks.push(TaskObs {
             lp,
@@ -144,10 +187,14 @@ impl Ops {
         let may_cancel = script.steps.iter().any(|s| matches!(s, Step::CancelSelf));
         self.tasks.push(TaskM {
             th,
+            send,
+            polls_seen: 0,
+            coro_drop_seen: false,
             script: script.clone(),
             may_cancel,
             cancelled_before_start: false,
-            built: rcts.is_none(),
+            // A `Send` coroutine is made by the calling thread.
+            built: rcts.is_none() || send,
             rcts,
         });
         self.tasks.len() - 1
@@ -166,15 +213,15 @@ impl Ops {
             Op::NewLoop => self.new_loop(),
             Op::SetLoop { th, lp } => self.set_loop(th_of(th), lp),
             Op::GetLoop { th } => self.get_loop(th_of(th)),
-            Op::CallSoon { th, lp, cb } => self.schedule(th_of(th), lp, Kind::Soon, 0.0, cb),
+            Op::CallSoon { th, lp, cb } => self.schedule(th_of(th), lp, Kind::Soon, 0.0, cb, false),
             Op::CallSoonThreadsafe { th, lp, cb } => {
-                self.schedule(th_of(th), lp, Kind::Threadsafe, 0.0, cb)
+                self.schedule(th_of(th), lp, Kind::Threadsafe, 0.0, cb, false)
             }
             Op::CallLater { th, lp, delay, cb } => {
-                self.schedule(th_of(th), lp, Kind::Timer(0.0), delay_of(delay), cb)
+                self.schedule(th_of(th), lp, Kind::Timer(0.0), delay_of(delay), cb, false)
             }
             Op::CancelHandle { th, h } => self.cancel_handle(th_of(th), h),
-            Op::CreateTask { th, lp, script } => self.create_task(th_of(th), lp, script),
+            Op::CreateTask { th, lp, script } => self.create_task(th_of(th), lp, script, false),
             Op::CancelTask { th, task, msg } => self.cancel_task(th_of(th), task, msg),
             Op::NewFuture { th, lp } => self.new_future(th_of(th), lp),
             Op::CompleteFuture { th, f, outcome } => self.complete_future(th_of(th), f, outcome),
@@ -190,7 +237,7 @@ impl Ops {
                 None => Ok(()),
             },
             Op::RunCoroutineThreadsafe { th, lp, script } => {
-                self.run_coroutine_threadsafe_local(th_of(th), lp, script)
+                self.run_coroutine_threadsafe(th_of(th), lp, script, false)
             }
             Op::NewConcurrent => {
                 self.new_concurrent();
@@ -207,6 +254,16 @@ impl Ops {
                 Ok(())
             }
             Op::RestartThread { th } => self.restart_thread(th_of(th)),
+            Op::CallSoonSend { th, lp, cb } => {
+                self.schedule(th_of(th), lp, Kind::Soon, 0.0, cb, true)
+            }
+            Op::CallLaterSend { th, lp, delay, cb } => {
+                self.schedule(th_of(th), lp, Kind::Timer(0.0), delay_of(delay), cb, true)
+            }
+            Op::CreateTaskSend { th, lp, script } => self.create_task(th_of(th), lp, script, true),
+            Op::RunCoroutineThreadsafeSend { th, lp, script } => {
+                self.run_coroutine_threadsafe(th_of(th), lp, script, true)
+            }
         }
     }
 }

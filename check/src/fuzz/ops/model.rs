@@ -1,6 +1,8 @@
-//! The model of `run_ops`: where each loop's loop-bound work may live, the
-//! model's record of every callback, task and concurrent future, and its
-//! answers to what a call, a run or a close must have done.
+//! The model of `run_ops`: which thread may be each loop's local home (its
+//! local work's thread), where each callback waits (`Loc`: a thread's local
+//! work, or the loop's own), the model's record of every callback, task and
+//! concurrent future, and its answers to what a call, a run or a close must
+//! have done.
 
 use super::{Ops, THREADS};
 use crate::fuzz::program::CbAction;
@@ -8,8 +10,9 @@ use crate::fuzz::program::Script;
 use crate::fuzz::record::lock;
 use loopspec::{CfState, ConcurrentFuture, Error, EventLoop};
 
-/// Where a loop's loop-bound work may live: a set of possibilities, bit 0
-/// for "no home" and bit 1 + t for "thread t" (THREAD-1, THREAD-3).
+/// Where a loop's local work may live, its local home: a set of
+/// possibilities, bit 0 for "no home" and bit 1 + t for "thread t"
+/// (THREAD-10, THREAD-1, THREAD-2). The loop's own work never changes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct HomeSet(pub(crate) u8);
 
@@ -59,11 +62,27 @@ pub(crate) enum Kind {
     Timer(f64),
 }
 
+/// Where an accepted callback waits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Loc {
+    /// A `call_soon_threadsafe` submission not yet taken in.
     Inbox,
+    /// The loop's own work (THREAD-8): a `Send` callback, or a submission
+    /// taken in. It waits for whichever thread runs the loop next; `close()`
+    /// drops it, on any thread, and no thread's exit does (THREAD-4, THREAD-5).
+    Work,
+    /// Local work of thread t, the loop's local home (THREAD-10).
     Half(usize),
+    /// Dropped with the local home it lived in.
     Unknown,
+}
+
+impl Loc {
+    /// The loop's, not a thread's: in the inbox or in the work, which are
+    /// alike for every check (both go with `close()`, neither with an exit).
+    pub(crate) fn is_loops(self) -> bool {
+        matches!(self, Loc::Inbox | Loc::Work)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +101,13 @@ pub(crate) struct CbM {
 #[derive(Debug, Clone)]
 pub(crate) struct TaskM {
     pub(crate) th: usize,
+    /// Made by `create_task` or `run_coroutine_threadsafe` of a `Send`
+    /// coroutine: the loop's work, not a thread's (THREAD-8).
+    pub(crate) send: bool,
+    /// Polls of its coroutine already checked by `after_op`.
+    pub(crate) polls_seen: usize,
+    /// The drop of its coroutine was already seen by `after_op`.
+    pub(crate) coro_drop_seen: bool,
     pub(crate) script: Script,
     pub(crate) may_cancel: bool,
     pub(crate) cancelled_before_start: bool,
@@ -146,13 +172,7 @@ impl Ops {
             Ok(()) => {
                 m.home.allows(th, "THREAD-1: a loop-bound call")?;
                 m.home = HomeSet::at(th);
-                for cb in self
-                    .cbs
-                    .iter_mut()
-                    .filter(|c| c.lp == l && c.loc == Loc::Inbox)
-                {
-                    cb.loc = Loc::Half(th);
-                }
+                self.take_in(l);
             }
             Err(Error::NonThreadSafeCall) => {
                 let others = m.home.others(th);
@@ -168,30 +188,73 @@ impl Ops {
         Ok(())
     }
 
-    /// The error a refused loop-bound call must have had (it dropped the
-    /// user's data inside the call, so the error itself was not seen).
+    /// The model's answer for an asyncio-named (`Send`) scheduling call by
+    /// `th` on loop `l` that returned `got` (THREAD-8, THREAD-9, LIFE-8).
+    /// No thread runs the loop during an operation, so any thread's call is
+    /// accepted unless the loop is closed, whatever the local home; it
+    /// borrowed the loop's work (moving the inbox into it) and leaves the
+    /// local home as it was.
+    pub(crate) fn send_call(
+        &mut self,
+        l: usize,
+        th: usize,
+        got: &loopspec::Result<()>,
+    ) -> Result<(), String> {
+        if self.loops[l].closed {
+            ensure!(
+                *got == Err(Error::Closed),
+                "LIFE-8: a Send call on a closed loop gave {got:?}"
+            );
+            // It found the loop closed: this thread's local work of it is
+            // dropped (THREAD-5).
+            return self.discarded(l, th);
+        }
+        ensure!(
+            *got == Ok(()),
+            "THREAD-8/THREAD-9: a Send call by thread {th} on idle loop {l} (local home {:?}) gave {got:?}",
+            self.loops[l].home
+        );
+        self.take_in(l);
+        Ok(())
+    }
+
+    /// The error a refused call must have had (it dropped the user's data
+    /// inside the call, so the error itself was not seen). `any_thread`:
+    /// the call is one any thread may make (threadsafe, or `Send` on a loop
+    /// no thread runs).
     pub(crate) fn refusal(
         &self,
         l: usize,
         th: usize,
         nan: bool,
-        threadsafe: bool,
+        any_thread: bool,
     ) -> Result<Error, String> {
         let m = &self.loops[l];
         if nan {
             Ok(Error::NanTime)
         } else if m.closed {
             Ok(Error::Closed)
-        } else if !threadsafe && !m.home.others(th).is_empty() {
+        } else if !any_thread && !m.home.others(th).is_empty() {
             Ok(Error::NonThreadSafeCall)
         } else {
             Err("a call that should accept its callback dropped it".into())
         }
     }
 
+    /// A call on an idle loop moved the inbox into the loop's work.
+    pub(crate) fn take_in(&mut self, l: usize) {
+        for cb in self
+            .cbs
+            .iter_mut()
+            .filter(|c| c.lp == l && c.loc == Loc::Inbox)
+        {
+            cb.loc = Loc::Work;
+        }
+    }
+
     /// A call that schedules work only if a future has waiters: it may
-    /// claim a free loop, and (by `th` as the home) it may move the inbox
-    /// into `th`'s half.
+    /// claim a free loop. (It may move the inbox into the loop's work too,
+    /// which changes no check: see [`Loc::is_loops`].)
     pub(crate) fn maybe_claim(&mut self, l: usize, th: usize) {
         let m = &mut self.loops[l];
         if m.closed || !m.home.may_be_free_or(th) {
@@ -199,13 +262,6 @@ impl Ops {
         }
         if m.home.has(FREE) {
             m.home = m.home.union(HomeSet::at(th));
-        }
-        for cb in self
-            .cbs
-            .iter_mut()
-            .filter(|c| c.lp == l && c.loc == Loc::Inbox)
-        {
-            cb.loc = Loc::Unknown;
         }
     }
 
@@ -252,7 +308,10 @@ impl Ops {
         }
     }
 
-    /// After a run that happened on `th`: where the work lives now.
+    /// After a run that happened on `th`: where the local work lives now.
+    /// Only pending local work (`pending_tasks` are `th`'s local tasks of
+    /// the loop) keeps `th` the local home; the loop's own work binds no
+    /// thread (THREAD-2, THREAD-8).
     pub(crate) fn after_run(&mut self, l: usize, th: usize, pending_tasks: &[(usize, String)]) {
         let log = lock(&self.log);
         let mut busy = !pending_tasks.is_empty();
@@ -260,10 +319,11 @@ impl Ops {
             if cb.lp != l || !cb.accepted {
                 continue;
             }
-            if matches!(cb.loc, Loc::Inbox | Loc::Unknown) && log.cbs[i].dropped == 0 {
-                cb.loc = Loc::Half(th);
+            if cb.loc == Loc::Inbox {
+                cb.loc = Loc::Work;
             }
-            if log.cbs[i].ran == 0 && log.cbs[i].dropped == 0 && !cb.cancelled {
+            let local = matches!(cb.loc, Loc::Half(_));
+            if local && log.cbs[i].ran == 0 && log.cbs[i].dropped == 0 && !cb.cancelled {
                 busy = true;
             }
         }

@@ -115,7 +115,7 @@ impl Ops {
         let lpv = self.loops[l].lp.clone();
         let predicted = self.predict_batch(l, lpv.time());
         let tid = match &target {
-            Target::Script(s) => Some(self.new_task(th, l, s, None)),
+            Target::Script(s) => Some(self.new_task(th, l, s, None, false)),
             _ => None,
         };
         let (log, cfs) = (self.log.clone(), self.cf_handles());
