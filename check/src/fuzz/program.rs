@@ -293,7 +293,7 @@ pub fn describe_ops(data: &[u8]) -> String {
 /// The program `data` decodes to, written back canonically: bytes that
 /// [`run_ops`](crate::fuzz::run_ops) decodes to the same program, in the
 /// format of this build's `Op`. This is how the files of `fuzz/corpus/ops`
-/// are rewritten when the format changes (see [`encode_ops`]).
+/// are rewritten when the format changes (see `encode_ops`).
 pub fn reencode_ops(data: &[u8]) -> Vec<u8> {
     decode_ops(data).map(|p| encode_ops(&p)).unwrap_or_default()
 }
