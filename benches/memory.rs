@@ -46,6 +46,21 @@ fn per_submission(lp: &EventLoop, capture: Option<Arc<AtomicUsize>>) -> f64 {
     (live_bytes() - before) as f64 / N as f64
 }
 
+/// Bytes per pending task made by `make` (its handle not counted), on a
+/// loop of its own that is closed afterwards.
+fn per_pending_task(
+    make: impl Fn(&EventLoop, usize) -> loopspec::Result<loopspec::Task<usize>>,
+) -> f64 {
+    let lp = EventLoop::with_clock(ClockKind::Virtual);
+    let before = live_bytes();
+    let tasks: Vec<_> = (0..N).map(|i| make(&lp, i).unwrap()).collect();
+    let after = live_bytes();
+    let handles = std::mem::size_of_val(&tasks[..]) as f64;
+    drop(tasks);
+    quiet_close(&lp);
+    (after - before) as f64 / N as f64 - handles / N as f64
+}
+
 /// Closes `lp` without reporting its pending tasks (TASK-8): they are the
 /// measurement's, not a bug.
 fn quiet_close(lp: &EventLoop) {
@@ -71,31 +86,13 @@ fn main() {
     );
 
     // Pending tasks: made, not yet run (their first step is queued).
-    let lp = EventLoop::with_clock(ClockKind::Virtual);
-    let before = live_bytes();
-    let tasks: Vec<_> = (0..N)
-        .map(|i| lp.create_task(async move { Ok(i) }).unwrap())
-        .collect();
-    let after = live_bytes();
-    let handles = std::mem::size_of_val(&tasks[..]) as f64;
-    let per_task = (after - before) as f64 / N as f64 - handles / N as f64;
+    let per_task = per_pending_task(|lp, i| lp.create_task(async move { Ok(i) }));
     println!(
         "pending task (coroutine of {} bytes): {per_task:.1} bytes per task, the coroutine included",
         std::mem::size_of_val(&async move { Ok::<usize, loopspec::Error>(0) })
     );
-    drop(tasks);
-    quiet_close(&lp);
-
-    // The same, as local tasks (create_task_local: the coroutine is kept in
-    // the loop's local home).
-    let lp = EventLoop::with_clock(ClockKind::Virtual);
-    let before = live_bytes();
-    let tasks: Vec<_> = (0..N)
-        .map(|i| lp.create_task_local(async move { Ok(i) }).unwrap())
-        .collect();
-    let after = live_bytes();
-    let per_task = (after - before) as f64 / N as f64 - handles / N as f64;
+    // The same, as local tasks (the coroutine is kept in the loop's local
+    // home).
+    let per_task = per_pending_task(|lp, i| lp.create_task_local(async move { Ok(i) }));
     println!("pending local task: {per_task:.1} bytes per task, the coroutine included");
-    drop(tasks);
-    quiet_close(&lp);
 }

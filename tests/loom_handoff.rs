@@ -14,7 +14,7 @@
 // the async blocks that only await one future are the tasks' coroutines.
 #![allow(clippy::redundant_async_block)]
 
-use common::loom_models::{bump, real_loop, run_in_thread};
+use common::loom_models::{bump, real_loop, run_in_thread, run_once_after_the_local_home_exits};
 use common::{DropCount, count, counter, vloop};
 use loopspec::{Error, EventLoop};
 use std::sync::atomic::Ordering;
@@ -160,16 +160,7 @@ fn loom_thread_exiting_while_another_starts_a_run() {
         fut.set_result(7).unwrap();
         let got = run_until_complete_retrying(&lp, task);
         short_lived_home.join().unwrap();
-        // Loom's join returns before the thread's thread-locals are dropped
-        // (std's does not): until then the loop may still be bound to it.
-        loop {
-            lp.stop();
-            match lp.run_forever() {
-                Ok(()) => break,
-                Err(Error::BoundToThread { .. }) => loom::thread::yield_now(),
-                Err(e) => panic!("{e}"),
-            }
-        }
+        run_once_after_the_local_home_exits(&lp);
         assert_eq!(got, 7);
         assert_eq!((count(&ran), count(&dropped)), (0, 1));
         assert!(!lp.is_running());
@@ -184,7 +175,8 @@ fn loom_thread_exiting_while_another_starts_a_run() {
 /// is delivered at once (TASK-4), or it reaches the run through the inbox
 /// as a request (THREAD-1). Either way `cancel()` is true, the run returns
 /// `CancelledError` with the task cancelled, and the loop is not running.
-/// Catches: `borrow-unflagged`.
+/// Catches: `borrow-unflagged`, `handoff-uncounted` (a run that waits out
+/// the cancel's borrow and is never woken).
 /// Rules: THREAD-9, THREAD-1
 #[test]
 fn loom_call_on_an_idle_loop_racing_a_run() {

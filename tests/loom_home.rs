@@ -3,9 +3,8 @@
 //! `Send` callback it scheduled — stays (SPEC.md THREAD-4, THREAD-8).
 #![cfg(loom)]
 
-use common::loom_models::bump;
+use common::loom_models::{bump, run_once_after_the_local_home_exits};
 use common::{count, counter, vloop};
-use loopspec::Error;
 
 /// A submission races with another thread that schedules a `Send` callback
 /// and a local one (which makes it the loop's local home; its calls take
@@ -30,16 +29,7 @@ fn loom_local_home_exit_racing_a_submission_loses_nothing() {
         });
         producer.join().unwrap();
         short_lived_home.join().unwrap();
-        // Loom's join returns before the thread's thread-locals are dropped
-        // (std's does not): until then the loop is still bound to it.
-        loop {
-            lp.stop();
-            match lp.run_forever() {
-                Ok(()) => break,
-                Err(Error::BoundToThread { .. }) => loom::thread::yield_now(),
-                Err(e) => panic!("{e}"),
-            }
-        }
+        run_once_after_the_local_home_exits(&lp);
         assert_eq!((count(&ran), count(&sent), count(&local)), (1, 1, 0));
     });
 }

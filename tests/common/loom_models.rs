@@ -50,3 +50,18 @@ pub fn bump(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
         count.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// Runs `lp` for one iteration once a joined thread has let go of it as the
+/// loop's local home. Loom's `join` returns before the thread's
+/// thread-locals are dropped (std's does not): until then a run may still
+/// meet THREAD-2's error, and yields.
+pub fn run_once_after_the_local_home_exits(lp: &EventLoop) {
+    loop {
+        lp.stop();
+        match lp.run_forever() {
+            Ok(()) => return,
+            Err(loopspec::Error::BoundToThread { .. }) => loom::thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}

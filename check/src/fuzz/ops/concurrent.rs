@@ -220,11 +220,10 @@ impl Ops {
             );
         } else {
             // The destination is the loop's work: any thread may make it
-            // while no thread runs the loop, and it binds no thread.
-            ensure!(
-                got.is_ok(),
-                "THREAD-9/CHAIN-1: wrap_future on an open, idle loop gave {got:?}"
-            );
+            // while no thread runs the loop, and it binds no thread (the
+            // call borrows the work, as a Send scheduling call does).
+            let unit = got.as_ref().map(drop).map_err(Clone::clone);
+            self.send_call(l, th, &unit)?;
             ensure!(
                 got == Ok(false),
                 "CHAIN-3: wrap_future's future is done at once"
