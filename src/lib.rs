@@ -93,6 +93,7 @@ pub mod task;
 mod thread_name;
 pub mod thread_pool;
 pub mod timeouts;
+mod wait_for;
 pub mod warnings;
 
 pub use chain::{run_coroutine_threadsafe, run_coroutine_threadsafe_local, wrap_future};
