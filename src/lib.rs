@@ -64,6 +64,9 @@
 //! * [`handle`], [`future`], [`task`]: what scheduling returns, and the
 //!   loop-bound futures and tasks.
 //! * [`clock`]: real and virtual time.
+//! * [`combinators`], [`timeouts`] and [`shield`](mod@shield): `gather`,
+//!   `wait`, `wait_for`, `as_completed`; `asyncio.timeout` ([`timeout`],
+//!   [`Timeout`]); `asyncio.shield`.
 //! * `sync`: the one module that switches between `std` and `loom`.
 //!
 //! The modules form layers, each using only those below it; the layers and
