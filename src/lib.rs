@@ -101,6 +101,7 @@ pub use error::{Error, Exception, ExceptionContext, Result};
 pub use event_loop::{
     Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
 };
+pub use executor::{THREAD_JOIN_TIMEOUT, to_thread};
 pub use future::{DoneCallback, Future, LocalDoneCallback};
 pub use handle::{Handle, TimerHandle};
 pub use inbox::InboxStats;

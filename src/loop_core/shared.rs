@@ -192,8 +192,9 @@ impl EventLoop {
         self.shared.next_task.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The default executor, started on first use.
-    pub(crate) fn default_executor(&self) -> Arc<ThreadPool> {
+    /// The default executor, started on first use; refused once its
+    /// shutdown was called (EXEC-6).
+    pub(crate) fn default_executor(&self) -> crate::error::Result<Arc<ThreadPool>> {
         self.shared.executor.lock().get()
     }
 }

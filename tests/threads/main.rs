@@ -6,6 +6,7 @@
 
 mod chain;
 mod concurrent_future;
+mod default_executor;
 mod executor;
 mod handoff;
 mod interop;
