@@ -112,6 +112,7 @@ pub use policy::{
 };
 pub use profile::Profile;
 pub use runner::{Runner, run_with_loop_factory};
+pub use task::sleep_with_result;
 pub use task::{
     Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
 };

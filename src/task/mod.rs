@@ -473,6 +473,21 @@ pub async fn sleep(delay: f64) -> Result<()> {
     fut.await
 }
 
+/// Sleeps `delay` seconds, then returns `result`: asyncio's
+/// `sleep(delay, result)` (TASK-22). Fails as [`sleep`] does; a cancelled
+/// sleep returns the `CancelledError`, and `result` is dropped.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let got = lp.run_until_complete(loopspec::sleep_with_result(1.5, "awake"));
+/// assert_eq!((got.unwrap(), lp.time()), ("awake", 1.5));
+/// ```
+pub async fn sleep_with_result<T>(delay: f64, result: T) -> Result<T> {
+    sleep(delay).await.map(|()| result)
+}
+
 /// If `slot` holds a loopspec `Future<T>` or `Task<T>`, takes it out: the
 /// runtime `isfuture()` check of asyncio's `ensure_future`.
 pub(crate) fn take_future_like<T: Send + 'static, F: 'static>(

@@ -4,3 +4,4 @@
 
 mod future;
 mod task;
+mod task_apis;

@@ -12,5 +12,6 @@ mod handoff;
 mod interop;
 mod policy;
 mod runner;
+mod task_queries;
 mod thread_affinity;
 mod xthread;
