@@ -32,7 +32,8 @@ impl EventLoop {
 
     /// [`create_task`](EventLoop::create_task) with a name: asyncio's
     /// `create_task(coro, name=name)` (TASK-20). The task is named before
-    /// anything can see it; without a name it would be `Task-N` (TASK-9).
+    /// anything can see it, and takes no number from the counter of the
+    /// default names `Task-N` (TASK-9).
     ///
     /// ```
     /// use loopspec::{ClockKind, EventLoop};
@@ -48,9 +49,7 @@ impl EventLoop {
         T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + Send + 'static,
     {
-        let task = Task::create(self, coro)?;
-        task.set_name(name);
-        Ok(task)
+        Task::create_named(self, coro, Some(name.into()))
     }
 
     /// asyncio's `current_task(loop)` (TASK-21): the task of this loop

@@ -45,8 +45,11 @@ pub(crate) struct Shared {
     profile: Profile,
     /// The exception handler (`None`: the default one), set from any thread.
     pub(super) handler: Mutex<Option<ExceptionHandler>>,
-    /// Source of task ids and of the `Task-N` default names (1, 2, ...).
+    /// Source of task ids (1, 2, ...).
     next_task: AtomicU64,
+    /// Source of the N of the `Task-N` default names (1, 2, ...), taken only
+    /// by tasks made without a name (TASK-9, TASK-20).
+    next_task_number: AtomicU64,
     /// Source of the ids of local values (local callbacks and timers,
     /// stashed values), 1, 2, ...; 0 names none.
     pub(super) next_local: AtomicU64,
@@ -121,6 +124,7 @@ impl EventLoop {
                 profile,
                 handler: Mutex::new(None),
                 next_task: AtomicU64::new(1),
+                next_task_number: AtomicU64::new(1),
                 next_local: AtomicU64::new(1),
                 executor: Mutex::new(DefaultPool::default()),
             }),
@@ -190,6 +194,11 @@ impl EventLoop {
     /// A fresh task id for this loop (1, 2, ...).
     pub(crate) fn next_task_id(&self) -> u64 {
         self.shared.next_task.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The N of a fresh default task name `Task-N` for this loop (1, 2, ...).
+    pub(crate) fn next_task_number(&self) -> u64 {
+        self.shared.next_task_number.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The default executor, started on first use; refused once its
