@@ -98,6 +98,7 @@ pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
 pub use error::{Error, Exception, ExceptionContext, Result};
+pub use event_loop::TaskFactory;
 pub use event_loop::{
     Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
 };

@@ -6,7 +6,9 @@
 
 use crate::error::{Error, Result};
 use crate::future::Future;
-use crate::loop_core::{EventLoop, current_task as stepping_task, get_running_loop, running_loop};
+use crate::loop_core::{
+    EventLoop, TaskFactory, current_task as stepping_task, get_running_loop, running_loop,
+};
 use crate::task::{Task, TaskRef, take_future_like};
 
 impl EventLoop {
@@ -104,6 +106,34 @@ impl EventLoop {
             Err(Error::Closed) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets how the loop makes its tasks: asyncio's `set_task_factory`
+    /// (EAGER-1); [`TaskFactory::Eager`] is `set_task_factory(eager_task_factory)`,
+    /// [`TaskFactory::Default`] `set_task_factory(None)`. Any thread may set
+    /// it; it applies to tasks created afterwards.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop, TaskFactory};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// lp.set_task_factory(TaskFactory::Eager);
+    /// let out = lp.run_until_complete(async {
+    ///     let lp = loopspec::get_running_loop()?;
+    ///     let t = lp.create_task(async { Ok(7) })?;
+    ///     Ok(t.result()) // done already: its one step ran in create_task
+    /// });
+    /// assert_eq!(out.unwrap(), Ok(7));
+    /// lp.close().unwrap();
+    /// ```
+    pub fn set_task_factory(&self, factory: TaskFactory) {
+        *self.shared.task_factory.lock() = factory;
+    }
+
+    /// How the loop makes its tasks: asyncio's `get_task_factory()`
+    /// ([`TaskFactory::Default`] for its `None`).
+    pub fn get_task_factory(&self) -> TaskFactory {
+        *self.shared.task_factory.lock()
     }
 
     /// [`create_task`](EventLoop::create_task) for a coroutine that is not

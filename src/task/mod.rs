@@ -211,16 +211,26 @@ impl<T: Send + 'static> Task<T> {
             coro,
             local,
         };
+        // An eager task's first step runs below, inside this call (EAGER-2);
+        // only on the thread that runs the loop.
+        let eager = lp.eager_here();
         match coro {
             Coroutine::Send(c) => lp.with_work(|work| {
                 work.tasks.borrow_mut().insert(id, entry(Some(c), false));
-                work.schedule_step(task.clone());
+                if !eager {
+                    work.schedule_step(task.clone());
+                }
             })?,
             Coroutine::Local(c) => lp.with_local(|work, local| {
                 local.put_coroutine(id, c);
                 work.tasks.borrow_mut().insert(id, entry(None, true));
-                work.schedule_step(task.clone());
+                if !eager {
+                    work.schedule_step(task.clone());
+                }
             })?,
+        }
+        if eager {
+            task.step();
         }
         Ok(Task { fut })
     }

@@ -7,6 +7,7 @@
 mod chain;
 mod concurrent_future;
 mod default_executor;
+mod eager;
 mod executor;
 mod handoff;
 mod interop;
