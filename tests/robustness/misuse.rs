@@ -546,6 +546,18 @@ fn misuses() -> Vec<Misuse> {
             lp.close().unwrap();
             vec![err]
         }),
+        (49, || {
+            let lp = vloop();
+            lp.run_until_complete(lp.shutdown_default_executor(None))
+                .unwrap();
+            let errs = vec![
+                lp.run_in_executor(None, || Ok(1)).unwrap_err(),
+                lp.run_until_complete(loopspec::to_thread(|| Ok(1)))
+                    .unwrap_err(),
+            ];
+            lp.close().unwrap();
+            errs
+        }),
     ]
 }
 
@@ -614,7 +626,7 @@ fn matches(pattern: &str, message: &str) -> bool {
 /// Rules: FUT-4, FUT-8, TASK-2, TASK-3, TASK-7, TASK-12, TASK-13, THREAD-1, THREAD-2, XTHREAD-1
 /// Rules: XTHREAD-6, XTHREAD-9, CONC-4, CONC-5, CHAIN-1, EXEC-1, EXEC-4, POLICY-3, POLICY-4
 /// Rules: POLICY-5, POLICY-9, POLICY-10, POLICY-11, POLICY-13, GATHER-2, GATHER-3, WAIT-1
-/// Rules: WAITFOR-1, RUNNER-3, RUNNER-4, TIMEOUT-2, TIMEOUT-5, TIMEOUT-6, TIMEOUT-9
+/// Rules: WAITFOR-1, RUNNER-3, RUNNER-4, TIMEOUT-2, TIMEOUT-5, TIMEOUT-6, TIMEOUT-9, EXEC-6
 #[test]
 fn every_misuse_gets_the_error_spec_md_gives_it() {
     let table = misuse_table();
