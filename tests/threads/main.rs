@@ -1,8 +1,8 @@
 //! Loops and threads: SPEC.md's POLICY (which loop a thread sees), RUNNER
 //! (`Runner`, `run_with_loop_factory`), THREAD (loop-bound work and its home
 //! thread), XTHREAD (handing work to a loop from other threads), CONC
-//! (`ConcurrentFuture`), CHAIN (`wrap_future`) and EXEC (`run_in_executor`)
-//! rules, and interoperation with tokio.
+//! (`ConcurrentFuture`), CHAIN (`wrap_future`), EXEC (`run_in_executor`) and
+//! TG (`TaskGroup` across threads) rules, and interoperation with tokio.
 
 mod chain;
 mod concurrent_future;
@@ -11,5 +11,6 @@ mod handoff;
 mod interop;
 mod policy;
 mod runner;
+mod taskgroup;
 mod thread_affinity;
 mod xthread;
