@@ -262,6 +262,11 @@ impl TaskGroup {
             if parent.uncancel() == 0 {
                 propagate_cancel = None;
             } else if profile >= Profile::Py315 && propagate_cancel.is_none() {
+                // A cancellation from outside that the exit's wait absorbed
+                // is not dropped (3.15). With every cancellation of the group
+                // caused by a child's failure, the ExceptionGroup below wins
+                // all the same; 3.15's `TaskGroup.cancel()`, not modelled,
+                // is what makes it visible.
                 propagate_cancel = pending_cancel;
             }
         }
@@ -270,6 +275,7 @@ impl TaskGroup {
         {
             return Err(e);
         }
+        let generator_exit = matches!(&body, Err(e) if e.python_type() == "GeneratorExit");
         let body = match body {
             Err(e) if !e.is_cancelled() => {
                 st.errors.push(e);
@@ -284,6 +290,10 @@ impl TaskGroup {
                 // A cancellation from outside stays requested.
                 parent.uncancel();
                 parent.cancel();
+            }
+            if profile >= Profile::Py315 && generator_exit && errors.len() == 1 {
+                // The body's own GeneratorExit, alone, stays itself (TG-15).
+                return Err(errors.into_iter().next().unwrap_or(Error::InvalidState));
             }
             return Err(Error::ExceptionGroup(ExceptionGroup::new(MESSAGE, errors)));
         }
