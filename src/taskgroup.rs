@@ -198,6 +198,18 @@ impl TaskGroup {
     /// [`Error::ExceptionGroup`] of the children's exceptions and the body's
     /// own; or the body's outcome.
     pub async fn exit<T>(&self, body: Result<T>) -> Result<T> {
+        let out = self.aexit(body).await;
+        // Every child is done: the group needs its parent and loop no more.
+        // Holding them would make a cycle of a parent whose result holds
+        // the group (CPython 3.13+ also lets go of its parent here).
+        let mut st = self.state.lock();
+        st.parent = None;
+        st.lp = None;
+        out
+    }
+
+    /// The body of [`exit`](TaskGroup::exit): asyncio's `_aexit`.
+    async fn aexit<T>(&self, body: Result<T>) -> Result<T> {
         let (lp, parent, profile) = {
             let mut st = self.state.lock();
             st.exiting = true;

@@ -766,3 +766,36 @@ fn taskgroup_generator_exit_and_base_exception_groups() {
         assert!(err.is_base_exception());
     }
 }
+
+/// Counts its drops.
+struct DropGuard(Arc<AtomicUsize>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A group that has exited keeps neither its parent task nor its loop: a
+/// parent whose result holds the group is freed with its last handle (the
+/// reference cycle CPython 3.13+ also breaks at the exit).
+/// Rules: TG-1
+#[test]
+fn taskgroup_after_its_exit_holds_no_parent() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let lp = profile_loop(Profile::Py311);
+    let d = dropped.clone();
+    let parent = lp
+        .create_task(TaskGroup::run(move |tg| async move {
+            tg.create_task(sleep(1.0))?;
+            Ok((tg, Arc::new(DropGuard(d))))
+        }))
+        .unwrap();
+    let (tg, _) = lp.run_until_complete(parent.clone()).unwrap();
+    assert_eq!(format!("{tg:?}"), "<TaskGroup entered>");
+    drop(tg);
+    drop(parent);
+    lp.close().unwrap();
+    drop(lp);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
