@@ -245,7 +245,7 @@ fn taskgroup_child_failure_cancels_siblings_and_body() {
     }
 }
 
-/// Helpers for bodies whose group must fail.
+/// The error of a group that must fail.
 trait MapErrOk<T> {
     /// The error of a group that must fail, as an `Ok` for `on`.
     fn map_err_ok(self) -> impl StdFuture<Output = Result<Error>>;
