@@ -63,6 +63,8 @@
 //!   bit by bit and field by field.
 //! * [`handle`], [`future`], [`task`]: what scheduling returns, and the
 //!   loop-bound futures and tasks.
+//! * [`taskgroup`]: [`TaskGroup`], asyncio's structured concurrency, whose
+//!   failures come out as an [`ExceptionGroup`].
 //! * [`clock`]: real and virtual time.
 //! * [`combinators`], [`timeouts`] and [`shield`](mod@shield): `gather`,
 //!   `wait`, `wait_for`, `as_completed`; `asyncio.timeout` ([`timeout`],
@@ -93,6 +95,7 @@ pub mod runner;
 pub mod shield;
 mod sync;
 pub mod task;
+pub mod taskgroup;
 mod thread_name;
 pub mod thread_pool;
 pub mod timeouts;
@@ -103,7 +106,7 @@ pub use chain::{run_coroutine_threadsafe, run_coroutine_threadsafe_local, wrap_f
 pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
-pub use error::{Error, Exception, ExceptionContext, Result};
+pub use error::{Error, Exception, ExceptionContext, ExceptionGroup, Result};
 pub use event_loop::TaskFactory;
 pub use event_loop::{
     Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
@@ -124,6 +127,7 @@ pub use task::sleep_with_result;
 pub use task::{
     Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
 };
+pub use taskgroup::TaskGroup;
 pub use thread_pool::{Executor, Job, ThreadPool};
 pub use timeouts::{Timeout, timeout, timeout_at};
 pub use warnings::{Warning, catch_warnings};

@@ -1,4 +1,7 @@
-//! Structured concurrency: SPEC.md's TIMEOUT and SHIELD rules.
+//! Structured concurrency, one loop at a time on the virtual clock: SPEC.md's
+//! TG (`TaskGroup`), TIMEOUT and SHIELD rules. Their cross-thread rules are
+//! in `tests/threads/` (`taskgroup.rs`, `timeouts.rs`).
 
 mod shield;
+mod taskgroup;
 mod timeout;
