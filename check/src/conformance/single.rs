@@ -220,6 +220,28 @@ pub struct RunForeverArgs {
     pub from_thread: Vec<String>,
 }
 
+/// `task_group`: `async with asyncio.TaskGroup() as name:` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TaskGroupArgs {
+    pub name: String,
+    #[serde(default)]
+    pub body: Vec<Op>,
+}
+
+/// `timeout` (`delay`) and `timeout_at` (`when`, scenario time):
+/// `async with asyncio.timeout(...) as name:` body; no time means `None`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TimeoutArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub body: Vec<Op>,
+}
+
 /// Every operation; FORMAT.md says where each is allowed and what it records.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "snake_case")]
@@ -232,6 +254,10 @@ pub enum OpKind {
     Wait(WaitArgs),
     WaitFor(WaitForArgs),
     AsCompleted(AsCompletedArgs),
+    // Blocks (tasks only): `async with` statements around a body of steps.
+    TaskGroup(TaskGroupArgs),
+    Timeout(TimeoutArgs),
+    TimeoutAt(TimeoutArgs),
     // Ending a task (`raise` also in callbacks).
     Return(Value),
     Raise(Exc),
@@ -278,6 +304,28 @@ pub enum OpKind {
     Uncancel(String),
     Record(String),
     SetHandler(String),
+    /// `group.create_task(script coro)`, named `name` (default: `coro`).
+    TgCreateTask {
+        group: String,
+        coro: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// `cm.reschedule(...)`: scenario time `when`, `now + delay`, or `None`.
+    Reschedule {
+        cm: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<Num>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay: Option<Num>,
+    },
+    Expired(String),
+    CmWhen(String),
+    /// `name = asyncio.shield(target)`.
+    Shield {
+        target: String,
+        name: String,
+    },
     // Loop runs (main only).
     RunUntilComplete(RunTarget),
     RunForever(Option<RunForeverArgs>),
@@ -295,7 +343,19 @@ impl OpKind {
                 | OpKind::Wait(_)
                 | OpKind::WaitFor(_)
                 | OpKind::AsCompleted(_)
+                | OpKind::TaskGroup(_)
+                | OpKind::Timeout(_)
+                | OpKind::TimeoutAt(_)
         )
+    }
+
+    /// The body of a block (`task_group`, `timeout`, `timeout_at`).
+    pub fn body(&self) -> Option<&[Op]> {
+        match self {
+            OpKind::TaskGroup(a) => Some(&a.body),
+            OpKind::Timeout(a) | OpKind::TimeoutAt(a) => Some(&a.body),
+            _ => None,
+        }
     }
 
     /// The operation's key in the JSON form.
@@ -902,29 +962,77 @@ fn arm_horizon(rt: &Rc<Rt>, delay: f64) {
 
 /// A task's script as a coroutine.
 fn script(rt: Rc<Rt>, name: String) -> Boxed<Value> {
+    script_as(rt, name.clone(), name)
+}
+
+/// Script `name` as a coroutine whose events name it `label`.
+fn script_as(rt: Rc<Rt>, name: String, label: String) -> Boxed<Value> {
     Box::pin(async move {
-        rt.ev(json!({"ev": "start", "task": name}));
+        rt.ev(json!({"ev": "start", "task": label}));
         let steps = rt.sc.tasks.get(&name).cloned().unwrap_or_default();
+        Ok(run_steps(rt, label, steps, None)
+            .await?
+            .unwrap_or(Value::Null))
+    })
+}
+
+/// Runs task steps: `block` names the enclosing block (`None`: the script
+/// itself). `Ok(Some(v))` when a `return` step ended the script.
+fn run_steps(
+    rt: Rc<Rt>,
+    name: String,
+    steps: Vec<Op>,
+    block: Option<String>,
+) -> Boxed<Option<Value>> {
+    Box::pin(async move {
+        let resumed = |i: usize, key: String, out: Value| {
+            let mut e = json!({"ev": "resume", "task": name, "step": i, "op": key, "out": out});
+            if let Some(b) = &block {
+                e["block"] = json!(b);
+            }
+            rt.ev(e);
+        };
         for (i, op) in steps.iter().enumerate() {
             match &op.kind {
+                k if k.body().is_some() => {
+                    let r = run_block(rt.clone(), name.clone(), k.clone()).await;
+                    let out = match &r {
+                        Ok(_) => json!({"ok": null}),
+                        Err(e) => exc_json(e),
+                    };
+                    resumed(i, k.key(), out);
+                    match r {
+                        Ok(Some(v)) => return Ok(Some(v)),
+                        Ok(None) => {}
+                        Err(_) if op.catch => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 k if k.is_awaiting() => {
                     let r = awaiting(rt.clone(), name.clone(), k.clone()).await;
-                    let key = k.key();
-                    let out = outcome(&r);
-                    rt.ev(json!({"ev": "resume", "task": name, "step": i, "op": key, "out": out}));
+                    resumed(i, k.key(), outcome(&r));
                     if let Err(e) = r
                         && !op.catch
                     {
                         return Err(e);
                     }
                 }
-                OpKind::Return(v) => return Ok(v.clone()),
+                OpKind::Return(v) => return Ok(Some(v.clone())),
                 OpKind::Raise(e) => return Err(make_err(e)),
                 k => rt.action(&name, k),
             }
         }
-        Ok(Value::Null)
+        Ok(None)
     })
+}
+
+/// An `async with` block around its body; `Ok(Some(v))` when a `return` in
+/// the body ended the script.
+async fn run_block(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Option<Value>> {
+    let m = format!("{} is not supported by this runner", kind.key());
+    let _ = name;
+    rt.bad(m.clone());
+    Err(Error::raise("RunnerError", m))
 }
 
 async fn awaiting(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Value> {
