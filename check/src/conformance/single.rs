@@ -13,7 +13,7 @@
 
 use loopspec::{
     ClockKind, Error, EventLoop, ExceptionContext, Future, Gathered, Handle, LocalDoneCallback,
-    Profile, ReturnWhen, Task, TimerHandle,
+    Profile, ReturnWhen, Task, Timeout, TimerHandle,
 };
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -595,6 +595,8 @@ struct Rt {
     events: RefCell<Vec<Value>>,
     reg: RefCell<BTreeMap<String, Entry>>,
     handles: RefCell<HashMap<String, HandleRef>>,
+    /// Timeouts by name (the `timeout` and `timeout_at` blocks).
+    cms: RefCell<HashMap<String, Timeout>>,
     done_cbs: RefCell<HashMap<String, LocalDoneCallback<Value>>>,
     gather_cbs: RefCell<HashMap<String, LocalDoneCallback<Gathered<Value>>>>,
     bad: RefCell<Option<String>>,
@@ -674,6 +676,14 @@ impl Rt {
             .borrow_mut()
             .insert(name.to_string(), Entry::Task(t.clone()));
         Ok(t)
+    }
+
+    fn cm(&self, name: &str) -> Result<Timeout, Fail> {
+        self.cms
+            .borrow()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Fail::Bad(format!("unknown timeout {name:?}")))
     }
 
     fn known_cb(&self, name: &str) -> Result<(), Fail> {
@@ -849,6 +859,35 @@ impl Rt {
                 self.ev(json!({"ev": ev, "by": by, "target": target, "ret": ret}));
             }
             OpKind::Record(label) => self.ev(json!({"ev": "record", "by": by, "label": label})),
+            OpKind::Reschedule { cm, when, delay } => {
+                let when = match (when, delay) {
+                    (Some(w), _) => Some(w.0),
+                    (None, Some(d)) => Some(lp.time() + d.0),
+                    (None, None) => None,
+                };
+                self.cm(cm)?.reschedule(when)?;
+            }
+            OpKind::Expired(cm) => {
+                let ret = self.cm(cm)?.expired();
+                self.ev(json!({"ev": "expired", "by": by, "cm": cm, "ret": ret}));
+            }
+            OpKind::CmWhen(cm) => {
+                let ret = self.cm(cm)?.when();
+                self.ev(json!({"ev": "cm_when", "by": by, "cm": cm, "ret": ret}));
+            }
+            OpKind::Shield { target, name } => {
+                let outer = match self.entry(target)? {
+                    Entry::Task(t) => loopspec::shield(t)?,
+                    Entry::Fut(f) => loopspec::shield(f)?,
+                    Entry::Gather(_) => return Err(Fail::Bad("shield of a gather".into())),
+                };
+                if self.reg.borrow().contains_key(name) {
+                    return Err(Fail::Bad(format!("{name:?} named twice")));
+                }
+                self.reg
+                    .borrow_mut()
+                    .insert(name.clone(), Entry::Fut(outer));
+            }
             OpKind::SetHandler(mode) => match mode.as_str() {
                 "record" => lp.set_exception_handler(Some(Arc::new(record_handler))),
                 "raise" => lp.set_exception_handler(Some(Arc::new(|_: &EventLoop, _: &_| {
@@ -1029,10 +1068,27 @@ fn run_steps(
 /// An `async with` block around its body; `Ok(Some(v))` when a `return` in
 /// the body ended the script.
 async fn run_block(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Option<Value>> {
-    let m = format!("{} is not supported by this runner", kind.key());
-    let _ = name;
-    rt.bad(m.clone());
-    Err(Error::raise("RunnerError", m))
+    match kind {
+        OpKind::Timeout(ref a) | OpKind::TimeoutAt(ref a) => {
+            let label = a.name.clone().unwrap_or_else(|| kind.key());
+            let (cm_name, body) = (a.name.clone(), a.body.clone());
+            let inside = move |cm: Timeout| {
+                if let Some(n) = cm_name {
+                    rt.cms.borrow_mut().insert(n, cm);
+                }
+                run_steps(rt, name, body, Some(label))
+            };
+            match kind {
+                OpKind::Timeout(a) => loopspec::timeout(a.delay.map(|d| d.0), inside).await,
+                _ => loopspec::timeout_at(a.when.map(|w| w.0), inside).await,
+            }
+        }
+        other => {
+            let m = format!("{} is not supported by this runner", other.key());
+            rt.bad(m.clone());
+            Err(Error::raise("RunnerError", m))
+        }
+    }
 }
 
 async fn awaiting(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Value> {
@@ -1141,6 +1197,7 @@ pub fn run(sc: &Scenario, profile: Profile) -> Value {
         events: RefCell::default(),
         reg: RefCell::default(),
         handles: RefCell::default(),
+        cms: RefCell::default(),
         done_cbs: RefCell::default(),
         gather_cbs: RefCell::default(),
         bad: RefCell::default(),
@@ -1187,6 +1244,7 @@ pub fn run(sc: &Scenario, profile: Profile) -> Value {
     // Break the runner's reference cycles (callbacks and tasks hold it).
     rt.reg.borrow_mut().clear();
     rt.handles.borrow_mut().clear();
+    rt.cms.borrow_mut().clear();
     rt.done_cbs.borrow_mut().clear();
     rt.gather_cbs.borrow_mut().clear();
     CURRENT.with(|c| c.replace(previous));
