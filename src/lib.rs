@@ -90,6 +90,7 @@ pub mod runner;
 pub mod shield;
 mod sync;
 pub mod task;
+pub mod taskgroup;
 mod thread_name;
 pub mod thread_pool;
 pub mod timeouts;
@@ -99,7 +100,7 @@ pub use chain::{run_coroutine_threadsafe, run_coroutine_threadsafe_local, wrap_f
 pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
-pub use error::{Error, Exception, ExceptionContext, Result};
+pub use error::{Error, Exception, ExceptionContext, ExceptionGroup, Result};
 pub use event_loop::{
     Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
 };
@@ -117,6 +118,7 @@ pub use shield::{shield, shield_local};
 pub use task::{
     Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
 };
+pub use taskgroup::TaskGroup;
 pub use thread_pool::{Executor, Job, ThreadPool};
 pub use timeouts::{Timeout, timeout, timeout_at};
 pub use warnings::{Warning, catch_warnings};
