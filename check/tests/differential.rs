@@ -65,7 +65,7 @@ const MINORS: [&str; 6] = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.15"];
 const DEFAULT_SEED: u64 = 0x1005_5bec;
 /// Whether the generator makes `task_group` blocks (on once loopspec has
 /// `TaskGroup`).
-const TASK_GROUPS: bool = false;
+const TASK_GROUPS: bool = true;
 
 // ---------------------------------------------------------------------------
 // CPython runners

@@ -14,7 +14,8 @@ The virtual clock (the default) is a BaseEventLoop subclass whose time only
 moves when the loop would wait: it then jumps by exactly the poll timeout, as
 CPython's own test ``TestLoop`` does. Timers with equal deadlines run in the
 order they were made (loopspec's SCHED-5 refinement; CPython's heap does not
-promise it).
+promise it), and a TaskGroup cancels its children in the order they were
+made (CPython iterates a set of them: by address).
 
 In real time (``--loop``), one scenario time unit is ``--scale`` seconds
 (default 0.2) and event times are rounded to whole units, so only scenarios
@@ -56,6 +57,45 @@ _EXC_CLASSES = {}
 CAUGHT = (Exception, asyncio.CancelledError)
 # More events than this means a scenario that never settles: a runner error.
 MAX_EVENTS = 20000
+
+
+class _OrderedSet:
+    """A set that iterates in insertion order (the parts of `set` that
+    asyncio.TaskGroup uses for its children)."""
+
+    def __init__(self):
+        self._d = {}
+
+    def add(self, x):
+        self._d[x] = None
+
+    def discard(self, x):
+        self._d.pop(x, None)
+
+    def __contains__(self, x):
+        return x in self._d
+
+    def __iter__(self):
+        return iter(list(self._d))
+
+    def __len__(self):
+        return len(self._d)
+
+
+if hasattr(asyncio, "TaskGroup"):
+
+    class _TaskGroup(asyncio.TaskGroup):
+        """asyncio.TaskGroup whose children are cancelled in creation order.
+
+        CPython keeps a group's children in a set, so when the group aborts
+        it cancels them in set order — by object address, which no program
+        controls — and that order shows in the trace (the children wake in
+        it). loopspec cancels them in creation order; the runner does the
+        same, as it makes equal-deadline timers FIFO."""
+
+        def __init__(self):
+            super().__init__()
+            self._tasks = _OrderedSet()
 
 
 class RunnerError(Exception):
@@ -546,7 +586,7 @@ class Runner:
         its body ended the script, else None."""
         body = arg.get("body", [])
         if key == "task_group":
-            cm = asyncio.TaskGroup()
+            cm = _TaskGroup()
             self.groups[arg["name"]] = cm
         elif key == "timeout":
             d = arg.get("delay")

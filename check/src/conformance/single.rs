@@ -13,7 +13,7 @@
 
 use loopspec::{
     ClockKind, Error, EventLoop, ExceptionContext, Future, Gathered, Handle, LocalDoneCallback,
-    Profile, ReturnWhen, Task, Timeout, TimerHandle,
+    Profile, ReturnWhen, Task, TaskGroup, Timeout, TimerHandle,
 };
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -533,6 +533,11 @@ impl From<Error> for Fail {
 
 /// An exception as trace JSON: `{"exc": class, "args": [...]}`.
 pub fn exc_json(e: &Error) -> Value {
+    if let Error::ExceptionGroup(g) = e {
+        // The message as its one argument; the members, in order, apart.
+        let members: Vec<Value> = g.exceptions.iter().map(exc_json).collect();
+        return json!({"exc": e.python_type(), "args": [g.message], "exceptions": members});
+    }
     let args: Vec<String> = match e {
         Error::Cancelled(m) => m.iter().cloned().collect(),
         Error::Timeout => Vec::new(),
@@ -597,6 +602,8 @@ struct Rt {
     handles: RefCell<HashMap<String, HandleRef>>,
     /// Timeouts by name (the `timeout` and `timeout_at` blocks).
     cms: RefCell<HashMap<String, Timeout>>,
+    /// Task groups by name (the `task_group` blocks).
+    groups: RefCell<HashMap<String, TaskGroup>>,
     done_cbs: RefCell<HashMap<String, LocalDoneCallback<Value>>>,
     gather_cbs: RefCell<HashMap<String, LocalDoneCallback<Gathered<Value>>>>,
     bad: RefCell<Option<String>>,
@@ -662,19 +669,32 @@ impl Rt {
     }
 
     fn create_task(self: &Rc<Self>, name: &str) -> Result<Task<Value>, Fail> {
+        self.create_task_in(name, None, name)
+    }
+
+    /// Makes task `label` of script `name`, in `group` (`None`: the loop's
+    /// `create_task`).
+    fn create_task_in(
+        self: &Rc<Self>,
+        name: &str,
+        group: Option<&TaskGroup>,
+        label: &str,
+    ) -> Result<Task<Value>, Fail> {
         if !self.sc.tasks.contains_key(name) {
             return Err(Fail::Bad(format!("unknown task {name:?}")));
         }
-        if self.reg.borrow().contains_key(name) {
-            return Err(Fail::Bad(format!("task {name:?} created twice")));
+        if self.reg.borrow().contains_key(label) {
+            return Err(Fail::Bad(format!("task {label:?} created twice")));
         }
-        let t = self
-            .lp
-            .create_task_local(script(self.clone(), name.to_string()))?;
-        t.set_name(name);
+        let coro = script_as(self.clone(), name.to_string(), label.to_string());
+        let t = match group {
+            Some(g) => g.create_task_local(coro)?,
+            None => self.lp.create_task_local(coro)?,
+        };
+        t.set_name(label);
         self.reg
             .borrow_mut()
-            .insert(name.to_string(), Entry::Task(t.clone()));
+            .insert(label.to_string(), Entry::Task(t.clone()));
         Ok(t)
     }
 
@@ -859,6 +879,11 @@ impl Rt {
                 self.ev(json!({"ev": ev, "by": by, "target": target, "ret": ret}));
             }
             OpKind::Record(label) => self.ev(json!({"ev": "record", "by": by, "label": label})),
+            OpKind::TgCreateTask { group, coro, name } => {
+                let g = self.groups.borrow().get(group).cloned();
+                let g = g.ok_or_else(|| Fail::Bad(format!("unknown task group {group:?}")))?;
+                self.create_task_in(coro, Some(&g), name.as_deref().unwrap_or(coro))?;
+            }
             OpKind::Reschedule { cm, when, delay } => {
                 let when = match (when, delay) {
                     (Some(w), _) => Some(w.0),
@@ -1069,6 +1094,14 @@ fn run_steps(
 /// the body ended the script.
 async fn run_block(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Option<Value>> {
     match kind {
+        OpKind::TaskGroup(a) => {
+            // Bound before `__aenter__`, as the CPython runner does.
+            let g = TaskGroup::new();
+            rt.groups.borrow_mut().insert(a.name.clone(), g.clone());
+            g.enter().await?;
+            let body = run_steps(rt, name, a.body, Some(a.name)).await;
+            g.exit(body).await
+        }
         OpKind::Timeout(ref a) | OpKind::TimeoutAt(ref a) => {
             let label = a.name.clone().unwrap_or_else(|| kind.key());
             let (cm_name, body) = (a.name.clone(), a.body.clone());
@@ -1198,6 +1231,7 @@ pub fn run(sc: &Scenario, profile: Profile) -> Value {
         reg: RefCell::default(),
         handles: RefCell::default(),
         cms: RefCell::default(),
+        groups: RefCell::default(),
         done_cbs: RefCell::default(),
         gather_cbs: RefCell::default(),
         bad: RefCell::default(),
@@ -1245,6 +1279,7 @@ pub fn run(sc: &Scenario, profile: Profile) -> Value {
     rt.reg.borrow_mut().clear();
     rt.handles.borrow_mut().clear();
     rt.cms.borrow_mut().clear();
+    rt.groups.borrow_mut().clear();
     rt.done_cbs.borrow_mut().clear();
     rt.gather_cbs.borrow_mut().clear();
     CURRENT.with(|c| c.replace(previous));
