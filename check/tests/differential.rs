@@ -383,6 +383,11 @@ enum RawBStep {
         child: Vec<RawStep>,
         outer: bool,
     },
+    /// Several children of the innermost group, each sleeping (delay) then
+    /// raising (kind) or returning: children failing in one iteration.
+    Fan(Vec<(u8, Option<u8>)>),
+    /// The body raises (ValueError, KeyError, CancelledError).
+    Raise(u8),
     Nested(RawBlock),
     /// Reschedules the innermost timeout: `Some(d)` now + d, or None.
     Reschedule(Option<i8>),
@@ -519,6 +524,8 @@ fn bstep(nested: bool) -> BoxedStrategy<RawBStep> {
     let leaf = prop_oneof![
         4 => step().prop_map(RawBStep::Step),
         4 => (child(), prop::bool::weighted(0.3)).prop_map(|(child, outer)| RawBStep::Spawn { child, outer }),
+        2 => prop::collection::vec((0u8..=1, prop::option::weighted(0.7, 0u8..2)), 2..=3).prop_map(RawBStep::Fan),
+        1 => (0u8..3).prop_map(RawBStep::Raise),
         1 => prop::option::weighted(0.8, -1i8..=4).prop_map(RawBStep::Reschedule),
         1 => (0u8..=5).prop_map(RawBStep::RescheduleAt),
         1 => Just(RawBStep::Expired),
@@ -860,6 +867,38 @@ fn build_block(b: &RawBlock, n: &Names, stack: &mut Vec<(u8, String)>, sc: &mut 
                     .into(),
                 );
             }
+            RawBStep::Fan(kids) => {
+                let Some(group) = enclosing(stack, true, false) else {
+                    continue;
+                };
+                for (delay, fail) in kids {
+                    let kid = n.fresh("k");
+                    let end = match fail {
+                        Some(k) => OpKind::Raise(exc(*k, 0, None)),
+                        None => OpKind::Return(json!(kid)),
+                    };
+                    let end = match end {
+                        OpKind::Raise(Exc { ty, msg }) => OpKind::Raise(Exc {
+                            ty,
+                            msg: msg.map(|m| format!("{m}-{kid}")),
+                        }),
+                        other => other,
+                    };
+                    sc.tasks.insert(
+                        kid.clone(),
+                        vec![OpKind::Sleep(Num(*delay as f64)).into(), end.into()],
+                    );
+                    body.push(
+                        OpKind::TgCreateTask {
+                            group: group.clone(),
+                            coro: kid,
+                            name: None,
+                        }
+                        .into(),
+                    );
+                }
+            }
+            RawBStep::Raise(k) => body.push(OpKind::Raise(exc(*k, body.len() as u8, None)).into()),
             RawBStep::Nested(inner) => body.push(build_block(inner, n, stack, sc)),
             RawBStep::Reschedule(d) => {
                 if let Some(cm) = timeout {
