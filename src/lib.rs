@@ -94,6 +94,7 @@ pub mod taskgroup;
 mod thread_name;
 pub mod thread_pool;
 pub mod timeouts;
+mod wait_for;
 pub mod warnings;
 
 pub use chain::{run_coroutine_threadsafe, run_coroutine_threadsafe_local, wrap_future};
