@@ -381,7 +381,12 @@ enum RawBStep {
     Spawn {
         child: Vec<RawStep>,
         outer: bool,
+        /// The child, after its first step, makes a sibling in its group
+        /// (which may be shutting down or finished by then).
+        sibling: bool,
     },
+    /// Cancels a child this block made (the i-th, wrapping).
+    CancelChild(u8),
     /// Several children of the innermost group, each sleeping (delay) then
     /// raising (kind) or returning: children failing in one iteration.
     Fan(Vec<(u8, Option<u8>)>),
@@ -522,7 +527,9 @@ fn child() -> impl Strategy<Value = Vec<RawStep>> {
 fn bstep(nested: bool) -> BoxedStrategy<RawBStep> {
     let leaf = prop_oneof![
         4 => step().prop_map(RawBStep::Step),
-        4 => (child(), prop::bool::weighted(0.3)).prop_map(|(child, outer)| RawBStep::Spawn { child, outer }),
+        4 => (child(), prop::bool::weighted(0.3), prop::bool::weighted(0.2))
+            .prop_map(|(child, outer, sibling)| RawBStep::Spawn { child, outer, sibling }),
+        1 => any::<u8>().prop_map(RawBStep::CancelChild),
         2 => prop::collection::vec((0u8..=1, prop::option::weighted(0.7, 0u8..2)), 2..=3).prop_map(RawBStep::Fan),
         1 => (0u8..3).prop_map(RawBStep::Raise),
         1 => prop::option::weighted(0.8, -1i8..=4).prop_map(RawBStep::Reschedule),
@@ -834,15 +841,21 @@ fn build_block(b: &RawBlock, n: &Names, stack: &mut Vec<(u8, String)>, sc: &mut 
     stack.push((kind.min(1), name.clone()));
     let plain = plain_targets(n);
     let mut body = Vec::new();
+    let mut kids: Vec<String> = Vec::new();
     for s in &b.body {
         let timeout = enclosing(stack, false, false);
         match s {
             RawBStep::Step(step) => body.extend(build_steps(std::slice::from_ref(step), n, &plain)),
-            RawBStep::Spawn { child, outer } => {
+            RawBStep::Spawn {
+                child,
+                outer,
+                sibling,
+            } => {
                 let Some(group) = enclosing(stack, true, *outer) else {
                     continue;
                 };
                 let kid = n.fresh("k");
+                kids.push(kid.clone());
                 // Each child fails with its own message, so the order of an
                 // exception group's members shows.
                 let steps = build_steps(child, n, &plain)
@@ -855,7 +868,21 @@ fn build_block(b: &RawBlock, n: &Names, stack: &mut Vec<(u8, String)>, sc: &mut 
                         }
                         op
                     })
-                    .collect();
+                    .collect::<Vec<Op>>();
+                let mut steps = steps;
+                if *sibling {
+                    let sib = n.fresh("k");
+                    sc.tasks.insert(
+                        sib.clone(),
+                        vec![OpKind::Yield(()).into(), OpKind::Return(json!(sib)).into()],
+                    );
+                    let make = OpKind::TgCreateTask {
+                        group: group.clone(),
+                        coro: sib,
+                        name: None,
+                    };
+                    steps.insert(steps.len().min(1), make.into());
+                }
                 sc.tasks.insert(kid.clone(), steps);
                 body.push(
                     OpKind::TgCreateTask {
@@ -865,6 +892,11 @@ fn build_block(b: &RawBlock, n: &Names, stack: &mut Vec<(u8, String)>, sc: &mut 
                     }
                     .into(),
                 );
+            }
+            RawBStep::CancelChild(i) => {
+                if let Some(kid) = pick(&kids, *i) {
+                    body.push(OpKind::Cancel(CancelArgs::Name(kid)).into());
+                }
             }
             RawBStep::Fan(kids) => {
                 let Some(group) = enclosing(stack, true, false) else {
