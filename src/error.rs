@@ -141,17 +141,17 @@ pub enum Error {
         /// The group's repr.
         group: String,
     },
-    /// `RuntimeError: TaskGroup <TaskGroup> has not been entered` (TG-6).
+    /// `RuntimeError: TaskGroup <TaskGroup> has not been entered` (TG-7).
     TaskGroupNotEntered {
         /// The group's repr.
         group: String,
     },
-    /// `RuntimeError: TaskGroup <TaskGroup ...> is finished` (TG-6).
+    /// `RuntimeError: TaskGroup <TaskGroup ...> is finished` (TG-7).
     TaskGroupFinished {
         /// The group's repr.
         group: String,
     },
-    /// `RuntimeError: TaskGroup <TaskGroup ...> is shutting down` (TG-6).
+    /// `RuntimeError: TaskGroup <TaskGroup ...> is shutting down` (TG-7).
     TaskGroupShuttingDown {
         /// The group's repr.
         group: String,

@@ -63,6 +63,8 @@
 //!   bit by bit and field by field.
 //! * [`handle`], [`future`], [`task`]: what scheduling returns, and the
 //!   loop-bound futures and tasks.
+//! * [`taskgroup`]: [`TaskGroup`], asyncio's structured concurrency, whose
+//!   failures come out as an [`ExceptionGroup`].
 //! * [`clock`]: real and virtual time.
 //! * `sync`: the one module that switches between `std` and `loom`.
 //!

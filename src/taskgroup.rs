@@ -5,18 +5,18 @@
 //! parent's loop and, on exit, waits for all of them. The first child that
 //! fails cancels the other children and the parent (whose body sees a
 //! `CancelledError` at its next await); on exit the failures come out as one
-//! [`ExceptionGroup`](crate::ExceptionGroup), `unhandled errors in a
+//! [`ExceptionGroup`], `unhandled errors in a
 //! TaskGroup`, unless a `KeyboardInterrupt` or `SystemExit` came first, which
 //! comes out alone. The parent's cancellation that a child's failure
 //! requested is withdrawn again (`uncancel`), so a cancellation from outside
 //! the group still comes through as a `CancelledError` — when, differs
-//! between 3.11/3.12 and 3.13+ (TG-8).
+//! between 3.11/3.12 and 3.13+ (TG-8, TG-9).
 //!
 //! The state is asyncio's, field by field, behind one mutex: a group is a
 //! cheap `Clone` handle and `Send + Sync`, so the children can hold it and
 //! make more children. Its methods run on the parent's loop; a child made
 //! from another thread follows the loop's own `create_task` (THREAD-1,
-//! TG-10).
+//! TG-14).
 
 use crate::error::{Error, ExceptionContext, ExceptionGroup, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
@@ -103,7 +103,7 @@ fn is_base_error(e: &Error) -> bool {
 
 impl State {
     /// The group's repr: `<TaskGroup tasks=N errors=N cancelling>`, each
-    /// part only when it applies, `entered` when not cancelling (TG-6).
+    /// part only when it applies, `entered` when not cancelling (TG-5).
     fn repr(&self) -> String {
         let mut out = String::from("<TaskGroup");
         if !self.tasks.is_empty() {
@@ -193,7 +193,7 @@ impl TaskGroup {
 
     /// `__aexit__` with the body's outcome: cancels the children if the
     /// body failed, waits until every child is done, then returns the
-    /// outcome the group's rules give (TG-1…TG-8): a `KeyboardInterrupt` or
+    /// outcome the group's rules give (TG-1…TG-10): a `KeyboardInterrupt` or
     /// `SystemExit` alone; a cancellation from outside; an
     /// [`Error::ExceptionGroup`] of the children's exceptions and the body's
     /// own; or the body's outcome.
@@ -295,8 +295,8 @@ impl TaskGroup {
     /// [`Error::TaskGroupNotEntered`] before `enter`;
     /// [`Error::TaskGroupFinished`] once `exit` found no child left;
     /// [`Error::TaskGroupShuttingDown`] while the children are being
-    /// cancelled (TG-6, TG-7); then the loop's own `create_task` errors
-    /// (THREAD-1, TG-10). The coroutine is dropped unpolled when refused.
+    /// cancelled (TG-7); then the loop's own `create_task` errors
+    /// (THREAD-1, TG-14). The coroutine is dropped unpolled when refused.
     pub fn create_task<T, F>(&self, coro: F) -> Result<Task<T>>
     where
         T: Send + 'static,

@@ -6,7 +6,8 @@
 
 use common::{in_thread, profile_loop, recv_or_hang, spec, vloop};
 use loopspec::{
-    ConcurrentFuture, Error, EventLoop, Executor, Future, Policy, Profile, Task, ThreadPool,
+    ConcurrentFuture, Error, EventLoop, Executor, Future, Policy, Profile, Task, TaskGroup,
+    ThreadPool,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -464,6 +465,70 @@ fn misuses() -> Vec<Misuse> {
                 runner.get_loop().unwrap_err(),
             ]
         }),
+        (44, || {
+            vec![from_a_task(async {
+                let tg = TaskGroup::new();
+                tg.enter().await?;
+                let twice = tg.enter().await.unwrap_err();
+                tg.exit(Ok(())).await?;
+                let after = tg.enter().await.unwrap_err();
+                Err::<(), _>(if twice == after { twice } else { after })
+            })]
+        }),
+        (45, || {
+            vec![from_a_callback(|_| {
+                let tg = TaskGroup::new();
+                let mut enter = pin!(tg.enter());
+                match enter.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => Ok(()),
+                }
+            })]
+        }),
+        (46, || {
+            let not_entered = TaskGroup::new().create_task(async { Ok(1) }).unwrap_err();
+            let shutting_down = from_a_task(async {
+                let refused = Rc::new(RefCell::new(None));
+                let seen = refused.clone();
+                let group = TaskGroup::run(|tg| async move {
+                    tg.create_task(async { Err::<(), _>(Error::raise("ValueError", "x")) })?;
+                    let _ = loopspec::sleep(1.0).await;
+                    *seen.borrow_mut() = tg.create_task_local(async { Ok(1) }).err();
+                    Ok(())
+                })
+                .await;
+                assert!(matches!(group, Err(Error::ExceptionGroup(_))));
+                let refused = refused.borrow_mut().take();
+                refused.map_or(Ok(()), Err)
+            });
+            let finished = from_a_task(async {
+                let tg = TaskGroup::new();
+                tg.enter().await?;
+                tg.exit(Ok(())).await?;
+                tg.create_task(async { Ok(1) })
+            });
+            vec![not_entered, shutting_down, finished]
+        }),
+        (47, || {
+            let lt = loopspec::LoopThread::spawn_with(vloop(), "tg-misuse").unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let release = ConcurrentFuture::<()>::new();
+            let r = release.clone();
+            let cf = loopspec::run_coroutine_threadsafe(
+                TaskGroup::run(move |tg| async move {
+                    tx.send(tg).unwrap();
+                    loopspec::wrap_future(&r, &loopspec::get_running_loop()?)?.await
+                }),
+                lt.event_loop(),
+            )
+            .unwrap();
+            let tg: TaskGroup = recv_or_hang(&rx, "the group was entered");
+            let err = tg.create_task(async { Ok(1) }).unwrap_err();
+            release.set_result(()).unwrap();
+            common::cf_result(&cf).unwrap();
+            lt.stop_and_join().unwrap();
+            vec![err]
+        }),
     ]
 }
 
@@ -532,7 +597,7 @@ fn matches(pattern: &str, message: &str) -> bool {
 /// Rules: FUT-4, FUT-8, TASK-2, TASK-3, TASK-7, TASK-12, TASK-13, THREAD-1, THREAD-2, XTHREAD-1
 /// Rules: XTHREAD-6, XTHREAD-9, CONC-4, CONC-5, CHAIN-1, EXEC-1, EXEC-4, POLICY-3, POLICY-4
 /// Rules: POLICY-5, POLICY-9, POLICY-10, POLICY-11, POLICY-13, GATHER-2, GATHER-3, WAIT-1
-/// Rules: WAITFOR-1, RUNNER-3, RUNNER-4
+/// Rules: WAITFOR-1, RUNNER-3, RUNNER-4, TG-6, TG-7, TG-14
 #[test]
 fn every_misuse_gets_the_error_spec_md_gives_it() {
     let table = misuse_table();

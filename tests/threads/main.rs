@@ -2,8 +2,8 @@
 //! (`Runner`, `run_with_loop_factory`), THREAD (loop-bound work and its home
 //! thread), XTHREAD (handing work to a loop from other threads), CONC
 //! (`ConcurrentFuture`), CHAIN (`wrap_future`), EXEC (`run_in_executor`),
-//! TIMEOUT and SHIELD (another loop's work, `reschedule` off the loop)
-//! rules, and interoperation with tokio.
+//! TIMEOUT and SHIELD (another loop's work, `reschedule` off the loop) and
+//! TG (`TaskGroup` across threads) rules, and interoperation with tokio.
 
 mod chain;
 mod concurrent_future;
@@ -12,6 +12,7 @@ mod handoff;
 mod interop;
 mod policy;
 mod runner;
+mod taskgroup;
 mod thread_affinity;
 mod timeouts;
 mod xthread;
