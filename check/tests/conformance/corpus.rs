@@ -144,6 +144,12 @@ fn corpus_timeout_scenarios_match_cpython() {
     check_area("TIMEOUT");
 }
 
+/// Rules: TG-1, TG-2, TG-3, TG-5, TG-7, TG-8, TG-9, TG-10
+#[test]
+fn corpus_taskgroup_scenarios_match_cpython() {
+    check_area("TG");
+}
+
 /// Rules: SHIELD-1, SHIELD-2
 #[test]
 fn corpus_shield_scenarios_match_cpython() {
