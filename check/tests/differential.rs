@@ -1020,6 +1020,14 @@ fn build_drive(d: &RawDrive, n: &Names, sc: &mut Scenario) -> Vec<Op> {
                 _ => None,
             };
             m.push(op);
+            // What the blocks left of the task's cancellation requests
+            // (TG-8, TG-9, TIMEOUT-3): the count, and whether the next
+            // await is cancelled.
+            m.push(OpKind::Cancelling("m".into()).into());
+            m.push(Op {
+                kind: OpKind::Yield(()),
+                catch: true,
+            });
             m.extend(build_steps(after, n, &plain));
             if let Some(cm) = cm {
                 for k in after_cm {
