@@ -198,6 +198,18 @@ impl TaskGroup {
     /// [`Error::ExceptionGroup`] of the children's exceptions and the body's
     /// own; or the body's outcome.
     pub async fn exit<T>(&self, body: Result<T>) -> Result<T> {
+        let out = self.aexit(body).await;
+        // Every child is done: the group needs its parent and loop no more.
+        // Holding them would make a cycle of a parent whose result holds
+        // the group (CPython 3.13+ also lets go of its parent here).
+        let mut st = self.state.lock();
+        st.parent = None;
+        st.lp = None;
+        out
+    }
+
+    /// The body of [`exit`](TaskGroup::exit): asyncio's `_aexit`.
+    async fn aexit<T>(&self, body: Result<T>) -> Result<T> {
         let (lp, parent, profile) = {
             let mut st = self.state.lock();
             st.exiting = true;
@@ -262,6 +274,11 @@ impl TaskGroup {
             if parent.uncancel() == 0 {
                 propagate_cancel = None;
             } else if profile >= Profile::Py315 && propagate_cancel.is_none() {
+                // A cancellation from outside that the exit's wait absorbed
+                // is not dropped (3.15). With every cancellation of the group
+                // caused by a child's failure, the ExceptionGroup below wins
+                // all the same; 3.15's `TaskGroup.cancel()`, not modelled,
+                // is what makes it visible.
                 propagate_cancel = pending_cancel;
             }
         }
@@ -270,6 +287,7 @@ impl TaskGroup {
         {
             return Err(e);
         }
+        let generator_exit = matches!(&body, Err(e) if e.python_type() == "GeneratorExit");
         let body = match body {
             Err(e) if !e.is_cancelled() => {
                 st.errors.push(e);
@@ -284,6 +302,10 @@ impl TaskGroup {
                 // A cancellation from outside stays requested.
                 parent.uncancel();
                 parent.cancel();
+            }
+            if profile >= Profile::Py315 && generator_exit && errors.len() == 1 {
+                // The body's own GeneratorExit, alone, stays itself (TG-15).
+                return Err(errors.into_iter().next().unwrap_or(Error::InvalidState));
             }
             return Err(Error::ExceptionGroup(ExceptionGroup::new(MESSAGE, errors)));
         }

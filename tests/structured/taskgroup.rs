@@ -10,6 +10,8 @@ use common::{Log, assert_cancelled, assert_py_error, capture_exceptions, finish,
 use common::{profile_loop, value_error};
 use loopspec::{Error, EventLoop, Profile, Result, TaskGroup, current_task, sleep};
 use std::future::Future as StdFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A coroutine that sleeps `delay`, then raises `err`.
 async fn fail(delay: f64, err: Error) -> Result<()> {
@@ -101,7 +103,40 @@ fn taskgroup_waits_for_every_child() {
         assert_eq!((a.result(), b.result()), (Ok("a"), Ok("b")));
         assert_eq!(late.result().unwrap().result(), Ok("late"));
         assert!(log.take().is_empty());
+
+        // Iterations, counted by a callback that reschedules itself: a
+        // group of one child that returns at once exits after 3; one whose
+        // child fails at once, the body sleeping, after 4 (CPython: 3, 4).
+        let ((quick, failing), _) = on(p, |lp| async move {
+            let ticks = Arc::new(AtomicUsize::new(0));
+            tick(&lp, &ticks);
+            TaskGroup::run(|tg| async move {
+                tg.create_task(async { Ok(1) })?;
+                Ok(())
+            })
+            .await?;
+            let quick = ticks.load(Ordering::Relaxed);
+            let r = TaskGroup::run(|tg| async move {
+                tg.create_task(fail(0.0, value_error("x")))?;
+                sleep(10.0).await
+            })
+            .await;
+            assert!(r.is_err());
+            Ok((quick, ticks.load(Ordering::Relaxed) - quick))
+        });
+        assert_eq!((quick, failing), (3, 4), "{p:?}");
     }
+}
+
+/// Counts the iterations of `lp` in `ticks`: a callback that reschedules
+/// itself.
+fn tick(lp: &EventLoop, ticks: &Arc<AtomicUsize>) {
+    let (l, t) = (lp.clone(), ticks.clone());
+    lp.call_soon(move || {
+        t.fetch_add(1, Ordering::Relaxed);
+        tick(&l, &t);
+    })
+    .unwrap();
 }
 
 /// A child's failure cancels the other children and the body; the group
@@ -179,6 +214,22 @@ fn taskgroup_child_failure_cancels_siblings_and_body() {
             Ok((r.unwrap_err(), kept.unwrap().result()))
         });
         assert_eq!((repr(&err), kept), (eg("ValueError('x')"), Ok("kept")));
+
+        // A group's ExceptionGroup is an Exception: a member of the
+        // enclosing group's.
+        let (err, _) = on(p, |_| {
+            TaskGroup::run(|outer| async move {
+                outer.create_task(TaskGroup::run(|inner| async move {
+                    inner.create_task(fail(0.0, value_error("in")))?;
+                    Ok(())
+                }))?;
+                outer.create_task(fail(1.0, key_error("k")))?;
+                Ok(())
+            })
+            .map_err_ok()
+        });
+        assert_eq!(repr(&err), eg(&eg("ValueError('in')")));
+        assert_eq!(err.python_type(), "ExceptionGroup");
     }
 }
 
@@ -577,6 +628,21 @@ fn taskgroup_uncancel_accounting_by_version() {
         assert_eq!(repr(&err), eg("ValueError('x')"));
         assert_eq!(n, u32::from(p < Profile::Py313), "{p:?}");
         assert_eq!(log.take(), ["sib cancelled"]);
+
+        // The only child fails while the exit waits: the cancellation finds
+        // the exit's wait already over and is delivered at the next step.
+        let (n, _) = on(p, |_| async {
+            let r = TaskGroup::run(|tg| async move {
+                tg.create_task(fail(1.0, value_error("x")))?;
+                Ok(())
+            })
+            .await;
+            assert!(r.is_err());
+            let n = cancelling();
+            sleep(0.0).await?;
+            Ok(n)
+        });
+        assert_eq!(n, u32::from(p < Profile::Py313), "{p:?}");
     }
 }
 
@@ -642,4 +708,94 @@ fn taskgroup_child_failing_after_its_parent_is_reported() {
         assert_eq!(format!("{tg:?}"), "<TaskGroup errors=1 entered>");
         finish(&lp);
     }
+}
+
+/// A `GeneratorExit` (a `BaseException`) among the group's exceptions
+/// makes it a `BaseExceptionGroup`; one that the body raises, with no other
+/// exception, comes out as itself in 3.15.
+/// Rules: TG-15
+#[test]
+fn taskgroup_generator_exit_and_base_exception_groups() {
+    let generator_exit = || Error::raise("GeneratorExit", "");
+    for p in Profile::ALL {
+        let (err, _) = on(p, move |_| {
+            TaskGroup::run(move |tg| async move {
+                tg.create_task(sleep(1.0))?;
+                Err::<(), _>(generator_exit())
+            })
+            .map_err_ok()
+        });
+        if p >= Profile::Py315 {
+            assert_eq!(err, generator_exit(), "{p:?}");
+        } else {
+            assert_eq!(err.python_type(), "BaseExceptionGroup", "{p:?}");
+            assert_eq!(
+                repr(&err),
+                "BaseExceptionGroup('unhandled errors in a TaskGroup', [GeneratorExit('')])"
+            );
+        }
+
+        let (err, _) = on(p, move |_| {
+            TaskGroup::run(move |tg| async move {
+                tg.create_task(fail(0.0, value_error("v")))?;
+                match sleep(1.0).await {
+                    Err(_) => Err::<(), _>(generator_exit()),
+                    ok => ok,
+                }
+            })
+            .map_err_ok()
+        });
+        assert_eq!(
+            repr(&err),
+            "BaseExceptionGroup('unhandled errors in a TaskGroup', [ValueError('v'), GeneratorExit('')])",
+            "{p:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "unhandled errors in a TaskGroup (2 sub-exceptions)"
+        );
+
+        let (err, _) = on(p, move |_| {
+            TaskGroup::run(move |tg| async move {
+                tg.create_task(fail(0.0, generator_exit()))?;
+                sleep(1.0).await
+            })
+            .map_err_ok()
+        });
+        assert_eq!(err.python_type(), "BaseExceptionGroup", "{p:?}");
+        assert!(err.is_base_exception());
+    }
+}
+
+/// Counts its drops.
+struct DropGuard(Arc<AtomicUsize>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A group that has exited keeps neither its parent task nor its loop: a
+/// parent whose result holds the group is freed with its last handle (the
+/// reference cycle CPython 3.13+ also breaks at the exit).
+/// Rules: TG-1
+#[test]
+fn taskgroup_after_its_exit_holds_no_parent() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let lp = profile_loop(Profile::Py311);
+    let d = dropped.clone();
+    let parent = lp
+        .create_task(TaskGroup::run(move |tg| async move {
+            tg.create_task(sleep(1.0))?;
+            Ok((tg, Arc::new(DropGuard(d))))
+        }))
+        .unwrap();
+    let (tg, _) = lp.run_until_complete(parent.clone()).unwrap();
+    assert_eq!(format!("{tg:?}"), "<TaskGroup entered>");
+    drop(tg);
+    drop(parent);
+    lp.close().unwrap();
+    drop(lp);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }

@@ -53,15 +53,18 @@ fn taskgroup_child_awaiting_another_loops_work() {
         .unwrap();
     assert_eq!((a.result(), t), (Ok("remote"), 0.0));
 
-    // A sibling fails while the child waits for the other loop.
+    // A sibling fails while the child waits for the other loop. The group
+    // runs on a loop thread of its own, so that a group that waited for
+    // ever would fail the test at the hang guard.
+    let local = LoopThread::spawn_with(vloop(), "tg-local").unwrap();
     let (log_tx, log_rx) = mpsc::channel();
     let started = ConcurrentFuture::<()>::new();
     let s = started.clone();
     let r = rl.clone();
     let work_cf = ConcurrentFuture::<ConcurrentFuture<()>>::new();
     let w = work_cf.clone();
-    let err = lp
-        .run_until_complete(TaskGroup::run(move |tg| async move {
+    let group = run_coroutine_threadsafe(
+        TaskGroup::run(move |tg| async move {
             tg.create_task(async move {
                 let cf = run_coroutine_threadsafe(
                     async move {
@@ -82,8 +85,11 @@ fn taskgroup_child_awaiting_another_loops_work() {
                 Err::<(), _>(value_error("x"))
             })?;
             Ok(())
-        }))
-        .unwrap_err();
+        }),
+        local.event_loop(),
+    )
+    .unwrap();
+    let err = cf_result(&group).unwrap_err();
     assert_eq!(
         format!("{err:?}"),
         "ExceptionGroup('unhandled errors in a TaskGroup', [ValueError('x')])"
@@ -95,6 +101,7 @@ fn taskgroup_child_awaiting_another_loops_work() {
         "remote: Err(CancelledError())"
     );
     remote.stop_and_join().unwrap();
+    local.stop_and_join().unwrap();
     common::finish(&lp);
 }
 
