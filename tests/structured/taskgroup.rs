@@ -104,6 +104,18 @@ fn taskgroup_waits_for_every_child() {
         assert_eq!(late.result().unwrap().result(), Ok("late"));
         assert!(log.take().is_empty());
 
+        // A child that is not `Send` (it holds an `Rc`): a local task.
+        let (local, _) = on(p, |_| {
+            TaskGroup::run(|tg| async move {
+                let rc = std::rc::Rc::new(5);
+                tg.create_task_local(async move {
+                    sleep(1.0).await?;
+                    Ok(*rc)
+                })
+            })
+        });
+        assert_eq!(local.result(), Ok(5));
+
         // Iterations, counted by a callback that reschedules itself: a
         // group of one child that returns at once exits after 3; one whose
         // child fails at once, the body sleeping, after 4 (CPython: 3, 4).

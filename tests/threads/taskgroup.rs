@@ -163,10 +163,18 @@ fn taskgroup_in_submitted_coroutine_cancelled_from_another_thread() {
 /// `create_task` on a group from a thread that does not run its loop:
 /// refused while another thread runs the loop (THREAD-1), the group
 /// unchanged; made as on the loop's thread when the loop is idle
-/// (THREAD-9), and the group waits for that child.
-/// Rules: TG-14
+/// (THREAD-9), and the group waits for that child. A group is a
+/// `Send + Sync` handle, and a group's future is `Send` when its body is.
+/// Rules: TG-14, THREAD-6
 #[test]
 fn taskgroup_create_task_from_another_thread() {
+    fn send_sync<T: Send + Sync + Clone + Default>(_: Option<T>) {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<TaskGroup>(None);
+    send(&TaskGroup::run(|tg| async move {
+        tg.create_task(async { Ok(1) })
+    }));
+
     // The loop runs in another thread.
     let lt = LoopThread::spawn_with(vloop(), "tg-running").unwrap();
     let (tg_tx, tg_rx) = mpsc::channel();
