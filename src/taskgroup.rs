@@ -362,7 +362,16 @@ impl TaskGroup {
         self.state.lock().tasks.push((key, child.clone()));
         let group = self.clone();
         task.add_done_callback(Arc::new(move |f: &Future<T>| {
-            group.on_task_done(key, &child, f.exception());
+            // A cancelled child is not read: reading takes its message (TASK-11).
+            group.on_task_done(
+                key,
+                &child,
+                if f.cancelled() {
+                    Ok(None)
+                } else {
+                    f.exception()
+                },
+            );
         }))?;
         Ok(task)
     }

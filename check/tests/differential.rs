@@ -13,12 +13,25 @@
 //! 3.15 → `Py315`). A scenario
 //! is compared only on the versions it holds for (`wait_for` on every one:
 //! the `Py311` profile builds it the 3.10/3.11 way, SPEC.md WAITFOR-1/5),
-//! `cancelling`/`uncancel` on 3.11+, and on 3.10 only scenarios without
-//! cancel messages (3.10 does not propagate them) or an empty `wait` (another
-//! message).
+//! `cancelling`/`uncancel` on 3.11+, `asyncio.TaskGroup` and
+//! `asyncio.timeout`/`timeout_at` blocks on 3.11+ (they are new there), and
+//! on 3.10 only scenarios without cancel messages (3.10 does not propagate
+//! them) or an empty `wait` (another message).
 //!
-//! `LOOPSPEC_DIFFERENTIAL_CASES` scenarios per run (default 1,500, so that
-//! even 3.10, which about a third of them apply to, compares 500), from the
+//! Besides callbacks, futures, tasks and the combinators, the generator
+//! writes programs with blocks (FORMAT.md, "Blocks"): task groups whose
+//! children fail while siblings sleep or in the same iteration (the order of
+//! the exception group's members), bodies that raise or are cancelled from a
+//! timer, nested groups, timeouts around groups and groups around timeouts,
+//! deadlines that fall in the iteration the body finishes, `reschedule`
+//! earlier, later or to `None`, `expired` and `when` inside and after the
+//! block; and `shield`s of tasks and futures whose outer future is awaited,
+//! cancelled, then the inner awaited. The summary counts, per version, the
+//! scenarios compared with each of TaskGroup, timeout and shield.
+//!
+//! `LOOPSPEC_DIFFERENTIAL_CASES` scenarios per run (default 4,000, so that
+//! 3.10, which about a quarter of them apply to, compares 500 with a
+//! shield), from the
 //! fixed seed `LOOPSPEC_DIFFERENTIAL_SEED` (default below);
 //! `LOOPSPEC_DIFFERENTIAL_DUMP=file` also writes them there as JSON lines
 //! (for other implementations' runners). A mismatch is
@@ -33,7 +46,8 @@
 use loopspec::Profile;
 use loopspec_check::conformance::single::{
     AsCompletedArgs, CancelArgs, CbArgs, CorpusEntry, Exc, Expectation, GatherArgs, Num, Op,
-    OpKind, RunTarget, Scenario, WaitArgs, WaitForArgs, WaitForTarget, normalize,
+    OpKind, RunTarget, Scenario, TaskGroupArgs, TimeoutArgs, WaitArgs, WaitForArgs, WaitForTarget,
+    normalize,
 };
 use loopspec_check::repo_root;
 use proptest::prelude::*;
@@ -49,6 +63,9 @@ use std::time::Instant;
 
 const MINORS: [&str; 6] = ["3.10", "3.11", "3.12", "3.13", "3.14", "3.15"];
 const DEFAULT_SEED: u64 = 0x1005_5bec;
+/// Whether the generator makes `task_group` blocks (on once loopspec has
+/// `TaskGroup`).
+const TASK_GROUPS: bool = true;
 
 // ---------------------------------------------------------------------------
 // CPython runners
@@ -230,12 +247,40 @@ fn profile_of(minor: &str) -> Profile {
 // Which versions a scenario holds for
 // ---------------------------------------------------------------------------
 
-fn all_ops(sc: &Scenario) -> impl Iterator<Item = &Op> {
-    sc.tasks
-        .values()
-        .chain(sc.callbacks.values())
-        .flatten()
-        .chain(sc.main.iter())
+/// Every operation of a scenario, blocks' bodies included.
+fn all_ops(sc: &Scenario) -> Vec<&Op> {
+    fn walk<'a>(ops: &'a [Op], out: &mut Vec<&'a Op>) {
+        for op in ops {
+            out.push(op);
+            if let Some(body) = op.kind.body() {
+                walk(body, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ops in sc.tasks.values().chain(sc.callbacks.values()) {
+        walk(ops, &mut out);
+    }
+    walk(&sc.main, &mut out);
+    out
+}
+
+/// The features of a scenario the summary counts: `TaskGroup`, `timeout`
+/// (`timeout` or `timeout_at`), `shield`.
+fn features(sc: &Scenario) -> Vec<&'static str> {
+    let ops = all_ops(sc);
+    let has = |f: fn(&OpKind) -> bool| ops.iter().any(|op| f(&op.kind));
+    let mut out = Vec::new();
+    if has(|k| matches!(k, OpKind::TaskGroup(_))) {
+        out.push("TaskGroup");
+    }
+    if has(|k| matches!(k, OpKind::Timeout(_) | OpKind::TimeoutAt(_))) {
+        out.push("timeout");
+    }
+    if has(|k| matches!(k, OpKind::Shield { .. })) {
+        out.push("shield");
+    }
+    out
 }
 
 /// The CPython minor versions whose behaviour loopspec models for `sc`.
@@ -245,6 +290,14 @@ fn holds_for(sc: &Scenario) -> Vec<&'static str> {
     for op in all_ops(sc) {
         match &op.kind {
             OpKind::Cancelling(_) | OpKind::Uncancel(_) => min = min.max(11),
+            // asyncio.TaskGroup and asyncio.timeout are new in 3.11.
+            OpKind::TaskGroup(_)
+            | OpKind::Timeout(_)
+            | OpKind::TimeoutAt(_)
+            | OpKind::TgCreateTask { .. }
+            | OpKind::Reschedule { .. }
+            | OpKind::Expired(_)
+            | OpKind::CmWhen(_) => min = min.max(11),
             OpKind::Cancel(CancelArgs::WithMsg { msg: Some(_), .. }) => on_310 = false,
             OpKind::Raise(Exc { ty, msg: Some(_) }) if ty == "CancelledError" => on_310 = false,
             OpKind::Wait(w) if w.of.is_empty() => on_310 = false,
@@ -314,6 +367,47 @@ enum RawStep {
     Act(RawAct),
     Return(u8),
     Raise(u8, Option<u8>),
+    /// `shield` of an awaitable target, then (by mode) awaiting the outer,
+    /// cancelling it, awaiting the inner.
+    Shield(u8, u8),
+}
+
+/// A step of a block's body.
+#[derive(Debug, Clone)]
+enum RawBStep {
+    Step(RawStep),
+    /// `tg_create_task` of a new child script in the innermost (or the
+    /// outermost) enclosing group.
+    Spawn {
+        child: Vec<RawStep>,
+        outer: bool,
+        /// The child, after its first step, makes a sibling in its group
+        /// (which may be shutting down or finished by then).
+        sibling: bool,
+    },
+    /// Cancels a child this block made (the i-th, wrapping).
+    CancelChild(u8),
+    /// Several children of the innermost group, each sleeping (delay) then
+    /// raising (kind) or returning: children failing in one iteration.
+    Fan(Vec<(u8, Option<u8>)>),
+    /// The body raises (ValueError, KeyError, CancelledError).
+    Raise(u8),
+    Nested(RawBlock),
+    /// Reschedules the innermost timeout: `Some(d)` now + d, or None.
+    Reschedule(Option<i8>),
+    /// Reschedules the innermost timeout to a scenario time.
+    RescheduleAt(u8),
+    Expired,
+    CmWhen,
+}
+
+/// A block: 0 `task_group`, 1 `timeout`, 2 `timeout_at`.
+#[derive(Debug, Clone)]
+struct RawBlock {
+    kind: u8,
+    time: Option<i8>,
+    body: Vec<RawBStep>,
+    catch: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -358,6 +452,16 @@ enum RawDrive {
     },
     Forever,
     Task(u8),
+    /// The driver `m` runs a block, with steps before and after (and
+    /// operations on the block's timeout after it); `kill` cancels `m` from
+    /// a timer (delay, message).
+    Block {
+        before: Vec<RawStep>,
+        block: RawBlock,
+        after: Vec<RawStep>,
+        after_cm: Vec<u8>,
+        kill: Option<(u8, Option<u8>)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -377,7 +481,7 @@ struct Raw {
 fn act() -> impl Strategy<Value = RawAct> {
     let u = any::<u8>;
     prop_oneof![
-        4 => (u(), prop::option::of(0u8..3)).prop_map(|(target, msg)| RawAct::Cancel { target, msg }),
+        4 => (u(), prop::option::weighted(0.3, 0u8..3)).prop_map(|(target, msg)| RawAct::Cancel { target, msg }),
         2 => (u(), u()).prop_map(|(target, v)| RawAct::SetResult { target, v }),
         1 => (u(), u()).prop_map(|(target, e)| RawAct::SetException { target, e }),
         3 => (u(), prop::option::of(0u8..3)).prop_map(|(cb, handle)| RawAct::CallSoon { cb, handle }),
@@ -404,7 +508,60 @@ fn step() -> impl Strategy<Value = RawStep> {
         4 => act().prop_map(RawStep::Act),
         2 => any::<u8>().prop_map(RawStep::Return),
         1 => (0u8..3, prop::option::of(0u8..3)).prop_map(|(k, m)| RawStep::Raise(k, m)),
+        3 => (any::<u8>(), 0u8..4).prop_map(|(t, m)| RawStep::Shield(t, m)),
     ]
+}
+
+/// A child of a task group: mostly sleeps then fails or returns, so that
+/// children fail while siblings sleep, or in the same iteration.
+fn child() -> impl Strategy<Value = Vec<RawStep>> {
+    prop_oneof![
+        3 => (0u8..=2, prop::bool::weighted(0.2), 0u8..2)
+            .prop_map(|(d, c, k)| vec![RawStep::Sleep(d, c), RawStep::Raise(k, None)]),
+        2 => (0u8..=3, prop::bool::weighted(0.2), any::<u8>())
+            .prop_map(|(d, c, v)| vec![RawStep::Sleep(d, c), RawStep::Return(v)]),
+        2 => steps(3),
+    ]
+}
+
+fn bstep(nested: bool) -> BoxedStrategy<RawBStep> {
+    let leaf = prop_oneof![
+        4 => step().prop_map(RawBStep::Step),
+        4 => (child(), prop::bool::weighted(0.3), prop::bool::weighted(0.2))
+            .prop_map(|(child, outer, sibling)| RawBStep::Spawn { child, outer, sibling }),
+        1 => any::<u8>().prop_map(RawBStep::CancelChild),
+        2 => prop::collection::vec((0u8..=1, prop::option::weighted(0.7, 0u8..2)), 2..=3).prop_map(RawBStep::Fan),
+        1 => (0u8..3).prop_map(RawBStep::Raise),
+        1 => prop::option::weighted(0.8, -1i8..=4).prop_map(RawBStep::Reschedule),
+        1 => (0u8..=5).prop_map(RawBStep::RescheduleAt),
+        1 => Just(RawBStep::Expired),
+        1 => Just(RawBStep::CmWhen),
+    ];
+    if nested {
+        prop_oneof![9 => leaf, 3 => block(false).prop_map(RawBStep::Nested)].boxed()
+    } else {
+        leaf.boxed()
+    }
+}
+
+/// A block; `nested`: its body may hold blocks (one level more).
+fn block(nested: bool) -> BoxedStrategy<RawBlock> {
+    (
+        prop_oneof![(if TASK_GROUPS { 5 } else { 0 }) => Just(0u8), 4 => Just(1u8), 2 => Just(2u8)],
+        prop::option::weighted(
+            0.85,
+            prop_oneof![1 => Just(-1i8), 4 => 0i8..=2, 2 => 3i8..=4],
+        ),
+        prop::collection::vec(bstep(nested), 1..=5),
+        prop::bool::weighted(0.5),
+    )
+        .prop_map(|(kind, time, body, catch)| RawBlock {
+            kind,
+            time,
+            body,
+            catch,
+        })
+        .boxed()
 }
 
 fn steps(max: usize) -> impl Strategy<Value = Vec<RawStep>> {
@@ -435,6 +592,20 @@ fn drive() -> impl Strategy<Value = RawDrive> {
         2 => (prop::collection::vec(any::<u8>(), 0..=4), any::<bool>()).prop_map(|(of, re)| RawDrive::Gather { of, re }),
         1 => Just(RawDrive::Forever),
         1 => any::<u8>().prop_map(RawDrive::Task),
+        8 => (
+            steps(2),
+            block(true),
+            steps(2),
+            prop::collection::vec(0u8..3, 0..=2),
+            prop::option::weighted(0.25, (0u8..=3, prop::option::weighted(0.3, 0u8..3))),
+        )
+            .prop_map(|(before, block, after, after_cm, kill)| RawDrive::Block {
+                before,
+                block,
+                after,
+                after_cm,
+                kill,
+            }),
     ]
 }
 
@@ -480,6 +651,17 @@ struct Names {
     callbacks: Vec<String>,
     /// Tasks and futures an operation may target (the driver included).
     targets: Vec<String>,
+    /// Numbers the names made while building (shields, groups, timeouts,
+    /// children).
+    fresh: std::cell::Cell<u32>,
+}
+
+impl Names {
+    fn fresh(&self, prefix: &str) -> String {
+        let k = self.fresh.get();
+        self.fresh.set(k + 1);
+        format!("{prefix}{k}")
+    }
 }
 
 fn pick(list: &[String], i: u8) -> Option<String> {
@@ -579,6 +761,36 @@ fn build_act(a: &RawAct, n: &Names, from: Option<usize>) -> Option<OpKind> {
 fn build_steps(raw: &[RawStep], n: &Names, awaitable: &[String]) -> Vec<Op> {
     let mut out = Vec::new();
     for s in raw {
+        if let RawStep::Shield(t, mode) = s {
+            let Some(target) = pick(awaitable, *t) else {
+                continue;
+            };
+            let name = n.fresh("sh");
+            out.push(
+                OpKind::Shield {
+                    target: target.clone(),
+                    name: name.clone(),
+                }
+                .into(),
+            );
+            let caught = |kind| Op { kind, catch: true };
+            match mode {
+                0 => out.push(caught(OpKind::Await(name))),
+                1 => {
+                    out.push(OpKind::Cancel(CancelArgs::Name(name.clone())).into());
+                    out.push(caught(OpKind::Await(name)));
+                    out.push(caught(OpKind::Await(target)));
+                }
+                2 => {
+                    out.push(OpKind::Yield(()).into());
+                    out.push(OpKind::Cancel(CancelArgs::Name(name)).into());
+                    out.push(OpKind::Check(target.clone()).into());
+                    out.push(caught(OpKind::Await(target)));
+                }
+                _ => out.push(OpKind::Await(name).into()),
+            }
+            continue;
+        }
         let op = match s {
             RawStep::Sleep(d, catch) => Op {
                 kind: OpKind::Sleep(Num(*d as f64)),
@@ -598,6 +810,7 @@ fn build_steps(raw: &[RawStep], n: &Names, awaitable: &[String]) -> Vec<Op> {
             },
             RawStep::Return(v) => OpKind::Return(json!(*v as u64 % 50)).into(),
             RawStep::Raise(k, m) => OpKind::Raise(exc(*k, out.len() as u8, *m)).into(),
+            RawStep::Shield(..) => unreachable!("handled above"),
         };
         out.push(op);
     }
@@ -614,8 +827,225 @@ fn children(of: &[u8], n: &Names) -> Vec<String> {
     of.iter().filter_map(|i| pick(&list, *i)).collect()
 }
 
+/// The innermost (or outermost) enclosing block of a kind: 0 a group, 1 a
+/// timeout.
+fn enclosing(stack: &[(u8, String)], group: bool, outer: bool) -> Option<String> {
+    let mut it = stack.iter().filter(|(k, _)| (*k == 0) == group);
+    let found = if outer { it.next() } else { it.next_back() };
+    found.map(|(_, name)| name.clone())
+}
+
+fn build_block(b: &RawBlock, n: &Names, stack: &mut Vec<(u8, String)>, sc: &mut Scenario) -> Op {
+    let kind = b.kind % 3;
+    let name = n.fresh(if kind == 0 { "g" } else { "cm" });
+    stack.push((kind.min(1), name.clone()));
+    let plain = plain_targets(n);
+    let mut body = Vec::new();
+    let mut kids: Vec<String> = Vec::new();
+    for s in &b.body {
+        let timeout = enclosing(stack, false, false);
+        match s {
+            RawBStep::Step(step) => body.extend(build_steps(std::slice::from_ref(step), n, &plain)),
+            RawBStep::Spawn {
+                child,
+                outer,
+                sibling,
+            } => {
+                let Some(group) = enclosing(stack, true, *outer) else {
+                    continue;
+                };
+                let kid = n.fresh("k");
+                kids.push(kid.clone());
+                // Each child fails with its own message, so the order of an
+                // exception group's members shows.
+                let steps = build_steps(child, n, &plain)
+                    .into_iter()
+                    .map(|mut op| {
+                        if let OpKind::Raise(Exc { ty, msg: Some(m) }) = &mut op.kind
+                            && ty != "CancelledError"
+                        {
+                            *m = format!("{m}-{kid}");
+                        }
+                        op
+                    })
+                    .collect::<Vec<Op>>();
+                let mut steps = steps;
+                if *sibling {
+                    let sib = n.fresh("k");
+                    sc.tasks.insert(
+                        sib.clone(),
+                        vec![OpKind::Yield(()).into(), OpKind::Return(json!(sib)).into()],
+                    );
+                    let make = OpKind::TgCreateTask {
+                        group: group.clone(),
+                        coro: sib,
+                        name: None,
+                    };
+                    steps.insert(steps.len().min(1), make.into());
+                }
+                sc.tasks.insert(kid.clone(), steps);
+                body.push(
+                    OpKind::TgCreateTask {
+                        group,
+                        coro: kid,
+                        name: None,
+                    }
+                    .into(),
+                );
+            }
+            RawBStep::CancelChild(i) => {
+                if let Some(kid) = pick(&kids, *i) {
+                    body.push(OpKind::Cancel(CancelArgs::Name(kid)).into());
+                }
+            }
+            RawBStep::Fan(kids) => {
+                let Some(group) = enclosing(stack, true, false) else {
+                    continue;
+                };
+                for (delay, fail) in kids {
+                    let kid = n.fresh("k");
+                    let end = match fail {
+                        Some(k) => OpKind::Raise(exc(*k, 0, None)),
+                        None => OpKind::Return(json!(kid)),
+                    };
+                    let end = match end {
+                        OpKind::Raise(Exc { ty, msg }) => OpKind::Raise(Exc {
+                            ty,
+                            msg: msg.map(|m| format!("{m}-{kid}")),
+                        }),
+                        other => other,
+                    };
+                    sc.tasks.insert(
+                        kid.clone(),
+                        vec![OpKind::Sleep(Num(*delay as f64)).into(), end.into()],
+                    );
+                    body.push(
+                        OpKind::TgCreateTask {
+                            group: group.clone(),
+                            coro: kid,
+                            name: None,
+                        }
+                        .into(),
+                    );
+                }
+            }
+            RawBStep::Raise(k) => body.push(OpKind::Raise(exc(*k, body.len() as u8, None)).into()),
+            RawBStep::Nested(inner) => body.push(build_block(inner, n, stack, sc)),
+            RawBStep::Reschedule(d) => {
+                if let Some(cm) = timeout {
+                    body.push(
+                        OpKind::Reschedule {
+                            cm,
+                            when: None,
+                            delay: d.map(|d| Num(d as f64)),
+                        }
+                        .into(),
+                    );
+                }
+            }
+            RawBStep::RescheduleAt(w) => {
+                if let Some(cm) = timeout {
+                    body.push(
+                        OpKind::Reschedule {
+                            cm,
+                            when: Some(Num(*w as f64)),
+                            delay: None,
+                        }
+                        .into(),
+                    );
+                }
+            }
+            RawBStep::Expired => body.extend(timeout.map(|cm| OpKind::Expired(cm).into())),
+            RawBStep::CmWhen => body.extend(timeout.map(|cm| OpKind::CmWhen(cm).into())),
+        }
+    }
+    stack.pop();
+    let time = b.time.map(|t| Num(t as f64));
+    let kind = match kind {
+        0 => OpKind::TaskGroup(TaskGroupArgs { name, body }),
+        1 => OpKind::Timeout(TimeoutArgs {
+            delay: time,
+            when: None,
+            name: Some(name),
+            body,
+        }),
+        _ => OpKind::TimeoutAt(TimeoutArgs {
+            delay: None,
+            when: time.map(|t| Num(t.0.max(0.0))),
+            name: Some(name),
+            body,
+        }),
+    };
+    Op {
+        kind,
+        catch: b.catch,
+    }
+}
+
 fn build_drive(d: &RawDrive, n: &Names, sc: &mut Scenario) -> Vec<Op> {
     match d {
+        RawDrive::Block {
+            before,
+            block,
+            after,
+            after_cm,
+            kill,
+        } => {
+            let plain = plain_targets(n);
+            let mut m = Vec::new();
+            if let Some((delay, msg)) = kill {
+                sc.callbacks.insert(
+                    "km".into(),
+                    vec![
+                        OpKind::Cancel(CancelArgs::WithMsg {
+                            target: "m".into(),
+                            msg: msg.map(|x| format!("k{x}")),
+                        })
+                        .into(),
+                    ],
+                );
+                m.push(
+                    OpKind::CallLater {
+                        cb: "km".into(),
+                        delay: Num(*delay as f64),
+                        handle: None,
+                    }
+                    .into(),
+                );
+            }
+            m.extend(build_steps(before, n, &plain));
+            let op = build_block(block, n, &mut Vec::new(), sc);
+            let cm = match &op.kind {
+                OpKind::Timeout(a) | OpKind::TimeoutAt(a) => a.name.clone(),
+                _ => None,
+            };
+            m.push(op);
+            // What the blocks left of the task's cancellation requests
+            // (TG-8, TG-9, TIMEOUT-3): the count, and whether the next
+            // await is cancelled.
+            m.push(OpKind::Cancelling("m".into()).into());
+            m.push(Op {
+                kind: OpKind::Yield(()),
+                catch: true,
+            });
+            m.extend(build_steps(after, n, &plain));
+            if let Some(cm) = cm {
+                for k in after_cm {
+                    m.push(match k {
+                        0 => OpKind::Expired(cm.clone()).into(),
+                        1 => OpKind::CmWhen(cm.clone()).into(),
+                        _ => OpKind::Reschedule {
+                            cm: cm.clone(),
+                            when: None,
+                            delay: Some(Num(1.0)),
+                        }
+                        .into(),
+                    });
+                }
+            }
+            sc.tasks.insert("m".into(), m);
+            vec![OpKind::RunUntilComplete(RunTarget::Task("m".into())).into()]
+        }
         RawDrive::Driver {
             before,
             comb,
@@ -762,13 +1192,14 @@ fn build(raw: &Raw) -> Scenario {
     let tasks: Vec<String> = (0..raw.tasks.len()).map(|i| format!("t{i}")).collect();
     let futures: Vec<String> = (0..raw.futures).map(|i| format!("f{i}")).collect();
     let callbacks: Vec<String> = (0..raw.callbacks.len()).map(|i| format!("c{i}")).collect();
-    let driver = matches!(raw.drive, RawDrive::Driver { .. });
+    let driver = matches!(raw.drive, RawDrive::Driver { .. } | RawDrive::Block { .. });
     let mut targets: Vec<String> = tasks.iter().chain(futures.iter()).cloned().collect();
     let main_names = Names {
         tasks: tasks.clone(),
         futures: futures.clone(),
         callbacks: callbacks.clone(),
         targets: targets.clone(),
+        fresh: Default::default(),
     };
     if driver {
         targets.push("m".into());
@@ -778,6 +1209,7 @@ fn build(raw: &Raw) -> Scenario {
         futures: futures.clone(),
         callbacks: callbacks.clone(),
         targets,
+        fresh: Default::default(),
     };
     let mut sc = Scenario {
         id: None,
@@ -866,14 +1298,18 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Per CPython version: scenarios compared, in all (`all`) and per feature.
+type Counts = BTreeMap<String, BTreeMap<&'static str, u64>>;
+
 /// Compares one scenario on every applicable version; `Err` describes the
 /// first mismatch.
 fn compare_all(
     sc: &Scenario,
     pythons: &RefCell<Vec<PyRunner>>,
-    counts: &RefCell<BTreeMap<String, u64>>,
+    counts: &RefCell<Counts>,
 ) -> Result<(), TestCaseError> {
     let versions = holds_for(sc);
+    let feats = features(sc);
     let line = serde_json::to_string(sc).expect("serialize the scenario");
     let mut ours: BTreeMap<Profile, Value> = BTreeMap::new();
     for py in pythons.borrow_mut().iter_mut() {
@@ -901,7 +1337,11 @@ fn compare_all(
                 py.version
             )));
         }
-        *counts.borrow_mut().entry(py.version.clone()).or_default() += 1;
+        let mut counts = counts.borrow_mut();
+        let per = counts.entry(py.version.clone()).or_default();
+        for f in std::iter::once("all").chain(feats.iter().copied()) {
+            *per.entry(f).or_default() += 1;
+        }
     }
     Ok(())
 }
@@ -966,7 +1406,7 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
-/// Rules: STOP-1, STOP-2, STOP-7, SCHED-1, SCHED-2, SCHED-3, SCHED-4, SCHED-5, SCHED-7, WAIT-2, WAIT-3, WAIT-4, GATHER-1, GATHER-3, GATHER-4, GATHER-5, GATHER-6, GATHER-8, WAITFOR-1, ASCOMP-1, ASCOMP-2, FUT-3, FUT-6, TASK-1, TASK-4, TASK-5
+/// Rules: STOP-1, STOP-2, STOP-7, SCHED-1, SCHED-2, SCHED-3, SCHED-4, SCHED-5, SCHED-7, WAIT-2, WAIT-3, WAIT-4, GATHER-1, GATHER-3, GATHER-4, GATHER-5, GATHER-6, GATHER-8, WAITFOR-1, ASCOMP-1, ASCOMP-2, FUT-3, FUT-6, TASK-1, TASK-4, TASK-5, TIMEOUT-1, TIMEOUT-3, TIMEOUT-4, TIMEOUT-5, TIMEOUT-8, SHIELD-1, SHIELD-2, TG-1, TG-2, TG-3, TG-5, TG-7, TG-8
 #[test]
 fn random_scenarios_match_cpython() {
     let pythons = find_pythons();
@@ -998,10 +1438,10 @@ fn random_scenarios_match_cpython() {
         return;
     }
     eprintln!("differential: CPython found: {}", found.join(", "));
-    let cases = env_u64("LOOPSPEC_DIFFERENTIAL_CASES", 1500) as u32;
+    let cases = env_u64("LOOPSPEC_DIFFERENTIAL_CASES", 4000) as u32;
     let seed = env_u64("LOOPSPEC_DIFFERENTIAL_SEED", DEFAULT_SEED);
     let pythons = RefCell::new(pythons);
-    let counts: RefCell<BTreeMap<String, u64>> = RefCell::default();
+    let counts: RefCell<Counts> = RefCell::default();
     let mut runner = TestRunner::new(Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),
@@ -1025,13 +1465,21 @@ fn random_scenarios_match_cpython() {
     let summary: Vec<String> = counts
         .borrow()
         .iter()
-        .map(|(v, n)| format!("{v}: {n}"))
+        .map(|(v, n)| format!("{v}: {}", n.get("all").copied().unwrap_or(0)))
         .collect();
     eprintln!(
         "differential: {cases} scenarios (seed {seed:#x}) in {:.1} s; traces equal per CPython: {}",
         elapsed.as_secs_f64(),
         summary.join(", ")
     );
+    for feature in ["TaskGroup", "timeout", "shield"] {
+        let per: Vec<String> = counts
+            .borrow()
+            .iter()
+            .map(|(v, n)| format!("{v}: {}", n.get(feature).copied().unwrap_or(0)))
+            .collect();
+        eprintln!("differential:   with {feature}: {}", per.join(", "));
+    }
     match result {
         Ok(()) => {}
         Err(TestError::Fail(reason, raw)) => {

@@ -14,7 +14,8 @@ The virtual clock (the default) is a BaseEventLoop subclass whose time only
 moves when the loop would wait: it then jumps by exactly the poll timeout, as
 CPython's own test ``TestLoop`` does. Timers with equal deadlines run in the
 order they were made (loopspec's SCHED-5 refinement; CPython's heap does not
-promise it).
+promise it), and a TaskGroup cancels its children in the order they were
+made (CPython iterates a set of them: by address).
 
 In real time (``--loop``), one scenario time unit is ``--scale`` seconds
 (default 0.2) and event times are rounded to whole units, so only scenarios
@@ -41,6 +42,10 @@ import traceback
 import warnings
 
 AWAITING = {"sleep", "yield", "await", "gather", "wait", "wait_for", "as_completed"}
+# Blocks: `async with` statements whose body is a list of task steps. They
+# are awaiting steps (tasks only): entering and leaving them suspends.
+BLOCKS = {"task_group", "timeout", "timeout_at"}
+AWAITING |= BLOCKS
 RETURN_WHEN = {
     "ALL_COMPLETED": asyncio.ALL_COMPLETED,
     "FIRST_COMPLETED": asyncio.FIRST_COMPLETED,
@@ -52,6 +57,45 @@ _EXC_CLASSES = {}
 CAUGHT = (Exception, asyncio.CancelledError)
 # More events than this means a scenario that never settles: a runner error.
 MAX_EVENTS = 20000
+
+
+class _OrderedSet:
+    """A set that iterates in insertion order (the parts of `set` that
+    asyncio.TaskGroup uses for its children)."""
+
+    def __init__(self):
+        self._d = {}
+
+    def add(self, x):
+        self._d[x] = None
+
+    def discard(self, x):
+        self._d.pop(x, None)
+
+    def __contains__(self, x):
+        return x in self._d
+
+    def __iter__(self):
+        return iter(list(self._d))
+
+    def __len__(self):
+        return len(self._d)
+
+
+if hasattr(asyncio, "TaskGroup"):
+
+    class _TaskGroup(asyncio.TaskGroup):
+        """asyncio.TaskGroup whose children are cancelled in creation order.
+
+        CPython keeps a group's children in a set, so when the group aborts
+        it cancels them in set order — by object address, which no program
+        controls — and that order shows in the trace (the children wake in
+        it). loopspec cancels them in creation order; the runner does the
+        same, as it makes equal-deadline timers FIFO."""
+
+        def __init__(self):
+            super().__init__()
+            self._tasks = _OrderedSet()
 
 
 class RunnerError(Exception):
@@ -128,7 +172,15 @@ def normalize_reprs(text):
         i = j + 1
 
 
+_GROUP = getattr(__import__("builtins"), "BaseExceptionGroup", None)
+
+
 def exc_out(e):
+    if _GROUP is not None and isinstance(e, _GROUP):
+        # ExceptionGroup(message, [sub-exceptions]): the message as its one
+        # argument, the sub-exceptions (in order, recursively) apart.
+        return {"exc": type(e).__name__, "args": [normalize_reprs(str(e.message))],
+                "exceptions": [exc_out(x) for x in e.exceptions]}
     return {"exc": type(e).__name__, "args": [normalize_reprs(str(a)) for a in e.args]}
 
 
@@ -257,6 +309,8 @@ class Runner:
         self.events = []
         self.reg = {}  # name -> (kind, object); kind: task | future | gather
         self.handles = {}
+        self.groups = {}  # task_group name -> asyncio.TaskGroup
+        self.cms = {}  # timeout name -> asyncio.Timeout
         self.cb_funcs = {}
         self.t0 = loop.time()
         self.tasks = sc.get("tasks", {})
@@ -291,6 +345,13 @@ class Runner:
         e = {"t": self.now()}
         e.update(kw)
         self.events.append(e)
+
+    def rel(self, when):
+        """A loop time as scenario time (as `now` gives event times)."""
+        t = when - self.t0
+        if self.scale:
+            return float(round(t / self.scale))
+        return t
 
     def secs(self, units):
         units = num(units)
@@ -353,20 +414,34 @@ class Runner:
             self.reg[arg["as"]] = ("gather", g)
         return g
 
-    def create_task(self, name):
+    def create_task(self, name, group=None, label=None):
+        label = label or name
         if name not in self.tasks:
             self.fail("unknown task %r" % (name,))
-        if name in self.reg:
-            self.fail("task %r created twice" % (name,))
-        coro = self.script(name)
+        if label in self.reg:
+            self.fail("task %r created twice" % (label,))
+        coro = self.script(name, label)
         try:
-            t = self.loop.create_task(coro)
+            if group is None:
+                t = self.loop.create_task(coro)
+            else:
+                t = group.create_task(coro)
         except BaseException:
             coro.close()
             raise
-        t.set_name(name)
-        self.reg[name] = ("task", t)
+        t.set_name(label)
+        self.reg[label] = ("task", t)
         return t
+
+    def group(self, name):
+        if name not in self.groups:
+            self.fail("unknown task group %r" % (name,))
+        return self.groups[name]
+
+    def cm(self, name):
+        if name not in self.cms:
+            self.fail("unknown timeout %r" % (name,))
+        return self.cms[name]
 
     # -- synchronous actions ------------------------------------------------
 
@@ -422,6 +497,28 @@ class Runner:
             lp.stop()
         elif key == "create_task":
             self.create_task(arg)
+        elif key == "tg_create_task":
+            g = self.group(arg["group"])
+            self.create_task(arg["coro"], g, arg.get("name"))
+        elif key == "reschedule":
+            cm = self.cm(arg["cm"])
+            if arg.get("when") is not None:
+                when = self.t0 + self.secs(arg["when"])
+            elif arg.get("delay") is not None:
+                when = lp.time() + self.secs(arg["delay"])
+            else:
+                when = None
+            cm.reschedule(when)
+        elif key == "expired":
+            self.ev(ev="expired", by=by, cm=arg, ret=self.cm(arg).expired())
+        elif key == "cm_when":
+            w = self.cm(arg).when()
+            self.ev(ev="cm_when", by=by, cm=arg, ret=None if w is None else self.rel(w))
+        elif key == "shield":
+            o = self.obj(arg["target"])
+            if arg["name"] in self.reg:
+                self.fail("%r named twice" % (arg["name"],))
+            self.reg[arg["name"]] = ("future", asyncio.shield(o))
         elif key == "make_gather":
             if not arg.get("as"):
                 self.fail("make_gather needs 'as'")
@@ -449,23 +546,61 @@ class Runner:
 
     # -- task scripts ---------------------------------------------------------
 
-    async def script(self, name):
-        self.ev(ev="start", task=name)
-        for i, step in enumerate(self.tasks[name]):
+    async def script(self, name, label=None):
+        label = label or name
+        self.ev(ev="start", task=label)
+        returned, value = await self.steps(label, self.tasks[name], None)
+        return value if returned else None
+
+    async def steps(self, name, steps, block):
+        """Runs task steps; `block` names the enclosing block (None: the
+        script itself). Returns (returned, value): whether a `return` step
+        ended the script, and its value."""
+        for i, step in enumerate(steps):
             key, arg = op_of(step)
+            where = {} if block is None else {"block": block}
             if key in AWAITING:
+                ret = None
                 try:
-                    val = await self.awaiting(name, key, arg)
+                    if key in BLOCKS:
+                        ret = await self.block(name, key, arg)
+                        val = None
+                    else:
+                        val = await self.awaiting(name, key, arg)
                 except CAUGHT as e:
-                    self.ev(ev="resume", task=name, step=i, op=key, out=exc_out(e))
+                    self.ev(ev="resume", task=name, step=i, op=key, out=exc_out(e), **where)
                     if step.get("catch"):
                         continue
                     raise
-                self.ev(ev="resume", task=name, step=i, op=key, out={"ok": val})
+                self.ev(ev="resume", task=name, step=i, op=key, out={"ok": val}, **where)
+                if ret is not None:
+                    return ret
             elif key == "return":
-                return arg
+                return True, arg
             else:
                 self.action(name, key, arg)
+        return False, None
+
+    async def block(self, name, key, arg):
+        """An `async with` block; returns (True, value) when a `return` in
+        its body ended the script, else None."""
+        body = arg.get("body", [])
+        if key == "task_group":
+            cm = _TaskGroup()
+            self.groups[arg["name"]] = cm
+        elif key == "timeout":
+            d = arg.get("delay")
+            cm = asyncio.timeout(None if d is None else self.secs(d))
+        else:
+            w = arg.get("when")
+            cm = asyncio.timeout_at(None if w is None else self.t0 + self.secs(w))
+        if key != "task_group" and arg.get("name"):
+            self.cms[arg["name"]] = cm
+        label = arg.get("name") or key
+        async with cm:
+            returned, value = await self.steps(name, body, label)
+            if returned:
+                return True, value
         return None
 
     async def awaiting(self, name, key, arg):

@@ -13,7 +13,7 @@
 
 use loopspec::{
     ClockKind, Error, EventLoop, ExceptionContext, Future, Gathered, Handle, LocalDoneCallback,
-    Profile, ReturnWhen, Task, TimerHandle,
+    Profile, ReturnWhen, Task, TaskGroup, Timeout, TimerHandle,
 };
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -220,6 +220,28 @@ pub struct RunForeverArgs {
     pub from_thread: Vec<String>,
 }
 
+/// `task_group`: `async with asyncio.TaskGroup() as name:` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TaskGroupArgs {
+    pub name: String,
+    #[serde(default)]
+    pub body: Vec<Op>,
+}
+
+/// `timeout` (`delay`) and `timeout_at` (`when`, scenario time):
+/// `async with asyncio.timeout(...) as name:` body; no time means `None`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TimeoutArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Num>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub body: Vec<Op>,
+}
+
 /// Every operation; FORMAT.md says where each is allowed and what it records.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "snake_case")]
@@ -232,6 +254,10 @@ pub enum OpKind {
     Wait(WaitArgs),
     WaitFor(WaitForArgs),
     AsCompleted(AsCompletedArgs),
+    // Blocks (tasks only): `async with` statements around a body of steps.
+    TaskGroup(TaskGroupArgs),
+    Timeout(TimeoutArgs),
+    TimeoutAt(TimeoutArgs),
     // Ending a task (`raise` also in callbacks).
     Return(Value),
     Raise(Exc),
@@ -278,6 +304,28 @@ pub enum OpKind {
     Uncancel(String),
     Record(String),
     SetHandler(String),
+    /// `group.create_task(script coro)`, named `name` (default: `coro`).
+    TgCreateTask {
+        group: String,
+        coro: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// `cm.reschedule(...)`: scenario time `when`, `now + delay`, or `None`.
+    Reschedule {
+        cm: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<Num>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay: Option<Num>,
+    },
+    Expired(String),
+    CmWhen(String),
+    /// `name = asyncio.shield(target)`.
+    Shield {
+        target: String,
+        name: String,
+    },
     // Loop runs (main only).
     RunUntilComplete(RunTarget),
     RunForever(Option<RunForeverArgs>),
@@ -295,7 +343,19 @@ impl OpKind {
                 | OpKind::Wait(_)
                 | OpKind::WaitFor(_)
                 | OpKind::AsCompleted(_)
+                | OpKind::TaskGroup(_)
+                | OpKind::Timeout(_)
+                | OpKind::TimeoutAt(_)
         )
+    }
+
+    /// The body of a block (`task_group`, `timeout`, `timeout_at`).
+    pub fn body(&self) -> Option<&[Op]> {
+        match self {
+            OpKind::TaskGroup(a) => Some(&a.body),
+            OpKind::Timeout(a) | OpKind::TimeoutAt(a) => Some(&a.body),
+            _ => None,
+        }
     }
 
     /// The operation's key in the JSON form.
@@ -473,6 +533,11 @@ impl From<Error> for Fail {
 
 /// An exception as trace JSON: `{"exc": class, "args": [...]}`.
 pub fn exc_json(e: &Error) -> Value {
+    if let Error::ExceptionGroup(g) = e {
+        // The message as its one argument; the members, in order, apart.
+        let members: Vec<Value> = g.exceptions.iter().map(exc_json).collect();
+        return json!({"exc": e.python_type(), "args": [g.message], "exceptions": members});
+    }
     let args: Vec<String> = match e {
         Error::Cancelled(m) => m.iter().cloned().collect(),
         Error::Timeout => Vec::new(),
@@ -535,6 +600,10 @@ struct Rt {
     events: RefCell<Vec<Value>>,
     reg: RefCell<BTreeMap<String, Entry>>,
     handles: RefCell<HashMap<String, HandleRef>>,
+    /// Timeouts by name (the `timeout` and `timeout_at` blocks).
+    cms: RefCell<HashMap<String, Timeout>>,
+    /// Task groups by name (the `task_group` blocks).
+    groups: RefCell<HashMap<String, TaskGroup>>,
     done_cbs: RefCell<HashMap<String, LocalDoneCallback<Value>>>,
     gather_cbs: RefCell<HashMap<String, LocalDoneCallback<Gathered<Value>>>>,
     bad: RefCell<Option<String>>,
@@ -600,20 +669,41 @@ impl Rt {
     }
 
     fn create_task(self: &Rc<Self>, name: &str) -> Result<Task<Value>, Fail> {
+        self.create_task_in(name, None, name)
+    }
+
+    /// Makes task `label` of script `name`, in `group` (`None`: the loop's
+    /// `create_task`).
+    fn create_task_in(
+        self: &Rc<Self>,
+        name: &str,
+        group: Option<&TaskGroup>,
+        label: &str,
+    ) -> Result<Task<Value>, Fail> {
         if !self.sc.tasks.contains_key(name) {
             return Err(Fail::Bad(format!("unknown task {name:?}")));
         }
-        if self.reg.borrow().contains_key(name) {
-            return Err(Fail::Bad(format!("task {name:?} created twice")));
+        if self.reg.borrow().contains_key(label) {
+            return Err(Fail::Bad(format!("task {label:?} created twice")));
         }
-        let t = self
-            .lp
-            .create_task_local(script(self.clone(), name.to_string()))?;
-        t.set_name(name);
+        let coro = script_as(self.clone(), name.to_string(), label.to_string());
+        let t = match group {
+            Some(g) => g.create_task_local(coro)?,
+            None => self.lp.create_task_local(coro)?,
+        };
+        t.set_name(label);
         self.reg
             .borrow_mut()
-            .insert(name.to_string(), Entry::Task(t.clone()));
+            .insert(label.to_string(), Entry::Task(t.clone()));
         Ok(t)
+    }
+
+    fn cm(&self, name: &str) -> Result<Timeout, Fail> {
+        self.cms
+            .borrow()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Fail::Bad(format!("unknown timeout {name:?}")))
     }
 
     fn known_cb(&self, name: &str) -> Result<(), Fail> {
@@ -789,6 +879,40 @@ impl Rt {
                 self.ev(json!({"ev": ev, "by": by, "target": target, "ret": ret}));
             }
             OpKind::Record(label) => self.ev(json!({"ev": "record", "by": by, "label": label})),
+            OpKind::TgCreateTask { group, coro, name } => {
+                let g = self.groups.borrow().get(group).cloned();
+                let g = g.ok_or_else(|| Fail::Bad(format!("unknown task group {group:?}")))?;
+                self.create_task_in(coro, Some(&g), name.as_deref().unwrap_or(coro))?;
+            }
+            OpKind::Reschedule { cm, when, delay } => {
+                let when = match (when, delay) {
+                    (Some(w), _) => Some(w.0),
+                    (None, Some(d)) => Some(lp.time() + d.0),
+                    (None, None) => None,
+                };
+                self.cm(cm)?.reschedule(when)?;
+            }
+            OpKind::Expired(cm) => {
+                let ret = self.cm(cm)?.expired();
+                self.ev(json!({"ev": "expired", "by": by, "cm": cm, "ret": ret}));
+            }
+            OpKind::CmWhen(cm) => {
+                let ret = self.cm(cm)?.when();
+                self.ev(json!({"ev": "cm_when", "by": by, "cm": cm, "ret": ret}));
+            }
+            OpKind::Shield { target, name } => {
+                let outer = match self.entry(target)? {
+                    Entry::Task(t) => loopspec::shield(t)?,
+                    Entry::Fut(f) => loopspec::shield(f)?,
+                    Entry::Gather(_) => return Err(Fail::Bad("shield of a gather".into())),
+                };
+                if self.reg.borrow().contains_key(name) {
+                    return Err(Fail::Bad(format!("{name:?} named twice")));
+                }
+                self.reg
+                    .borrow_mut()
+                    .insert(name.clone(), Entry::Fut(outer));
+            }
             OpKind::SetHandler(mode) => match mode.as_str() {
                 "record" => lp.set_exception_handler(Some(Arc::new(record_handler))),
                 "raise" => lp.set_exception_handler(Some(Arc::new(|_: &EventLoop, _: &_| {
@@ -902,29 +1026,102 @@ fn arm_horizon(rt: &Rc<Rt>, delay: f64) {
 
 /// A task's script as a coroutine.
 fn script(rt: Rc<Rt>, name: String) -> Boxed<Value> {
+    script_as(rt, name.clone(), name)
+}
+
+/// Script `name` as a coroutine whose events name it `label`.
+fn script_as(rt: Rc<Rt>, name: String, label: String) -> Boxed<Value> {
     Box::pin(async move {
-        rt.ev(json!({"ev": "start", "task": name}));
+        rt.ev(json!({"ev": "start", "task": label}));
         let steps = rt.sc.tasks.get(&name).cloned().unwrap_or_default();
+        Ok(run_steps(rt, label, steps, None)
+            .await?
+            .unwrap_or(Value::Null))
+    })
+}
+
+/// Runs task steps: `block` names the enclosing block (`None`: the script
+/// itself). `Ok(Some(v))` when a `return` step ended the script.
+fn run_steps(
+    rt: Rc<Rt>,
+    name: String,
+    steps: Vec<Op>,
+    block: Option<String>,
+) -> Boxed<Option<Value>> {
+    Box::pin(async move {
+        let resumed = |i: usize, key: String, out: Value| {
+            let mut e = json!({"ev": "resume", "task": name, "step": i, "op": key, "out": out});
+            if let Some(b) = &block {
+                e["block"] = json!(b);
+            }
+            rt.ev(e);
+        };
         for (i, op) in steps.iter().enumerate() {
             match &op.kind {
+                k if k.body().is_some() => {
+                    let r = run_block(rt.clone(), name.clone(), k.clone()).await;
+                    let out = match &r {
+                        Ok(_) => json!({"ok": null}),
+                        Err(e) => exc_json(e),
+                    };
+                    resumed(i, k.key(), out);
+                    match r {
+                        Ok(Some(v)) => return Ok(Some(v)),
+                        Ok(None) => {}
+                        Err(_) if op.catch => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 k if k.is_awaiting() => {
                     let r = awaiting(rt.clone(), name.clone(), k.clone()).await;
-                    let key = k.key();
-                    let out = outcome(&r);
-                    rt.ev(json!({"ev": "resume", "task": name, "step": i, "op": key, "out": out}));
+                    resumed(i, k.key(), outcome(&r));
                     if let Err(e) = r
                         && !op.catch
                     {
                         return Err(e);
                     }
                 }
-                OpKind::Return(v) => return Ok(v.clone()),
+                OpKind::Return(v) => return Ok(Some(v.clone())),
                 OpKind::Raise(e) => return Err(make_err(e)),
                 k => rt.action(&name, k),
             }
         }
-        Ok(Value::Null)
+        Ok(None)
     })
+}
+
+/// An `async with` block around its body; `Ok(Some(v))` when a `return` in
+/// the body ended the script.
+async fn run_block(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Option<Value>> {
+    match kind {
+        OpKind::TaskGroup(a) => {
+            // Bound before `__aenter__`, as the CPython runner does.
+            let g = TaskGroup::new();
+            rt.groups.borrow_mut().insert(a.name.clone(), g.clone());
+            g.enter().await?;
+            let body = run_steps(rt, name, a.body, Some(a.name)).await;
+            g.exit(body).await
+        }
+        OpKind::Timeout(ref a) | OpKind::TimeoutAt(ref a) => {
+            let label = a.name.clone().unwrap_or_else(|| kind.key());
+            let (cm_name, body) = (a.name.clone(), a.body.clone());
+            let inside = move |cm: Timeout| {
+                if let Some(n) = cm_name {
+                    rt.cms.borrow_mut().insert(n, cm);
+                }
+                run_steps(rt, name, body, Some(label))
+            };
+            match kind {
+                OpKind::Timeout(a) => loopspec::timeout(a.delay.map(|d| d.0), inside).await,
+                _ => loopspec::timeout_at(a.when.map(|w| w.0), inside).await,
+            }
+        }
+        other => {
+            let m = format!("{} is not supported by this runner", other.key());
+            rt.bad(m.clone());
+            Err(Error::raise("RunnerError", m))
+        }
+    }
 }
 
 async fn awaiting(rt: Rc<Rt>, name: String, kind: OpKind) -> loopspec::Result<Value> {
@@ -1033,6 +1230,8 @@ pub fn run(sc: &Scenario, profile: Profile) -> Value {
         events: RefCell::default(),
         reg: RefCell::default(),
         handles: RefCell::default(),
+        cms: RefCell::default(),
+        groups: RefCell::default(),
         done_cbs: RefCell::default(),
         gather_cbs: RefCell::default(),
         bad: RefCell::default(),
@@ -1079,6 +1278,8 @@ pub fn run(sc: &Scenario, profile: Profile) -> Value {
     // Break the runner's reference cycles (callbacks and tasks hold it).
     rt.reg.borrow_mut().clear();
     rt.handles.borrow_mut().clear();
+    rt.cms.borrow_mut().clear();
+    rt.groups.borrow_mut().clear();
     rt.done_cbs.borrow_mut().clear();
     rt.gather_cbs.borrow_mut().clear();
     CURRENT.with(|c| c.replace(previous));

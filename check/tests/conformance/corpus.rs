@@ -138,6 +138,24 @@ fn corpus_as_completed_scenarios_match_cpython() {
     check_area("ASCOMP");
 }
 
+/// Rules: TIMEOUT-1, TIMEOUT-3, TIMEOUT-4, TIMEOUT-5, TIMEOUT-7, TIMEOUT-8
+#[test]
+fn corpus_timeout_scenarios_match_cpython() {
+    check_area("TIMEOUT");
+}
+
+/// Rules: TG-1, TG-2, TG-3, TG-5, TG-7, TG-8, TG-9, TG-10
+#[test]
+fn corpus_taskgroup_scenarios_match_cpython() {
+    check_area("TG");
+}
+
+/// Rules: SHIELD-1, SHIELD-2
+#[test]
+fn corpus_shield_scenarios_match_cpython() {
+    check_area("SHIELD");
+}
+
 /// Rules: CLOCK-2
 #[test]
 fn corpus_clock_scenarios_match_cpython() {
