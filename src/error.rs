@@ -124,6 +124,36 @@ pub enum Error {
     Panic(String),
     /// An exception raised by user code: a Python class name and a message.
     Exception(Exception),
+    /// `RuntimeError: TaskGroup <TaskGroup ...> has already been entered`
+    /// (SPEC.md TG-6).
+    TaskGroupEntered {
+        /// The group's repr.
+        group: String,
+    },
+    /// `RuntimeError: TaskGroup <TaskGroup> has not been entered` (TG-6).
+    TaskGroupNotEntered {
+        /// The group's repr.
+        group: String,
+    },
+    /// `RuntimeError: TaskGroup <TaskGroup ...> is finished` (TG-6).
+    TaskGroupFinished {
+        /// The group's repr.
+        group: String,
+    },
+    /// `RuntimeError: TaskGroup <TaskGroup ...> is shutting down` (TG-6).
+    TaskGroupShuttingDown {
+        /// The group's repr.
+        group: String,
+    },
+    /// `RuntimeError: TaskGroup <TaskGroup> cannot determine the parent
+    /// task` — entered outside a task (TG-6).
+    TaskGroupNoParent {
+        /// The group's repr.
+        group: String,
+    },
+    /// `ExceptionGroup` (or `BaseExceptionGroup`): the exceptions a
+    /// [`TaskGroup`](crate::TaskGroup) collected (TG-2).
+    ExceptionGroup(ExceptionGroup),
 }
 
 impl Error {
@@ -156,7 +186,12 @@ impl Error {
             | TaskSetResult
             | TaskSetException
             | TaskAwaitsItself { .. }
-            | FutureOfOtherLoop { .. } => "RuntimeError",
+            | FutureOfOtherLoop { .. }
+            | TaskGroupEntered { .. }
+            | TaskGroupNotEntered { .. }
+            | TaskGroupFinished { .. }
+            | TaskGroupShuttingDown { .. }
+            | TaskGroupNoParent { .. } => "RuntimeError",
             DifferentLoop | NanTime | EmptyWait => "ValueError",
             CoroutineExpected { .. } => "TypeError",
             ResultNotSet | ExceptionNotSet | InvalidState | ConcurrentInvalidState { .. } => {
@@ -166,6 +201,31 @@ impl Error {
             Timeout => "TimeoutError",
             Panic(_) => "Panic",
             Exception(e) => &e.type_name,
+            ExceptionGroup(g) => g.python_type(),
+        }
+    }
+
+    /// Whether Python's class for this error derives from `BaseException`
+    /// but not from `Exception`: `CancelledError`, `KeyboardInterrupt`,
+    /// `SystemExit` and `GeneratorExit` raised with [`Error::raise`], and
+    /// a `BaseExceptionGroup`. Everything else, a panic included, is an
+    /// `Exception`.
+    ///
+    /// ```
+    /// use loopspec::Error;
+    /// assert!(Error::Cancelled(None).is_base_exception());
+    /// assert!(Error::raise("KeyboardInterrupt", "").is_base_exception());
+    /// assert!(!Error::raise("ValueError", "x").is_base_exception());
+    /// ```
+    pub fn is_base_exception(&self) -> bool {
+        match self {
+            Error::Cancelled(_) => true,
+            Error::Exception(e) => matches!(
+                e.type_name.as_str(),
+                "KeyboardInterrupt" | "SystemExit" | "GeneratorExit" | "BaseException"
+            ),
+            Error::ExceptionGroup(g) => g.is_base(),
+            _ => false,
         }
     }
 
@@ -270,6 +330,14 @@ impl fmt::Display for Error {
             Timeout => Ok(()),
             Panic(msg) => f.write_str(msg),
             Exception(e) => f.write_str(&e.message),
+            TaskGroupEntered { group } => write!(f, "TaskGroup {group} has already been entered"),
+            TaskGroupNotEntered { group } => write!(f, "TaskGroup {group} has not been entered"),
+            TaskGroupFinished { group } => write!(f, "TaskGroup {group} is finished"),
+            TaskGroupShuttingDown { group } => write!(f, "TaskGroup {group} is shutting down"),
+            TaskGroupNoParent { group } => {
+                write!(f, "TaskGroup {group} cannot determine the parent task")
+            }
+            ExceptionGroup(g) => fmt::Display::fmt(g, f),
         }
     }
 }
@@ -281,6 +349,7 @@ impl fmt::Debug for Error {
         match self {
             Error::Cancelled(None) => f.write_str("CancelledError()"),
             Error::Timeout => f.write_str("TimeoutError()"),
+            Error::ExceptionGroup(g) => fmt::Debug::fmt(g, f),
             other => write!(
                 f,
                 "{}({})",
@@ -356,6 +425,95 @@ impl Eq for Exception {}
 impl fmt::Debug for Exception {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({:?})", self.type_name, self.message)
+    }
+}
+
+/// Python's `ExceptionGroup`: a message and the exceptions it groups, in
+/// order. A [`TaskGroup`](crate::TaskGroup) raises one with the message
+/// `unhandled errors in a TaskGroup` (SPEC.md TG-2).
+///
+/// Its class is `ExceptionGroup`, or `BaseExceptionGroup` when a member is
+/// not an `Exception` ([`Error::is_base_exception`]), as Python's
+/// `BaseExceptionGroup(...)` picks. `Display` is `str(eg)`, `Debug` is
+/// `repr(eg)`:
+///
+/// ```
+/// use loopspec::{Error, ExceptionGroup};
+///
+/// let eg = ExceptionGroup::new("unhandled errors in a TaskGroup", vec![Error::raise("ValueError", "x")]);
+/// assert_eq!(eg.to_string(), "unhandled errors in a TaskGroup (1 sub-exception)");
+/// assert_eq!(
+///     format!("{eg:?}"),
+///     "ExceptionGroup('unhandled errors in a TaskGroup', [ValueError('x')])"
+/// );
+/// let base = ExceptionGroup::new("m", vec![Error::raise("KeyboardInterrupt", "k"), Error::Cancelled(None)]);
+/// assert_eq!(base.python_type(), "BaseExceptionGroup");
+/// assert_eq!(base.to_string(), "m (2 sub-exceptions)");
+/// assert_eq!(format!("{base:?}"), "BaseExceptionGroup('m', [KeyboardInterrupt('k'), CancelledError()])");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExceptionGroup {
+    /// The message, the group's first argument (`eg.message`).
+    pub message: String,
+    /// The exceptions, in order (`eg.exceptions`).
+    pub exceptions: Vec<Error>,
+}
+
+impl ExceptionGroup {
+    /// A group of `exceptions` with `message`.
+    pub fn new(message: impl Into<String>, exceptions: Vec<Error>) -> ExceptionGroup {
+        ExceptionGroup {
+            message: message.into(),
+            exceptions,
+        }
+    }
+
+    /// The exceptions, in order.
+    pub fn exceptions(&self) -> &[Error] {
+        &self.exceptions
+    }
+
+    /// Whether a member is not an `Exception`, which makes this a
+    /// `BaseExceptionGroup`.
+    pub fn is_base(&self) -> bool {
+        self.exceptions.iter().any(Error::is_base_exception)
+    }
+
+    /// `"ExceptionGroup"`, or `"BaseExceptionGroup"` when [`is_base`](Self::is_base).
+    pub fn python_type(&self) -> &'static str {
+        if self.is_base() {
+            "BaseExceptionGroup"
+        } else {
+            "ExceptionGroup"
+        }
+    }
+}
+
+/// `str(eg)`: `MESSAGE (N sub-exceptions)`, singular for one.
+impl fmt::Display for ExceptionGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.exceptions.len();
+        let s = if n == 1 { "" } else { "s" };
+        write!(f, "{} ({n} sub-exception{s})", self.message)
+    }
+}
+
+/// `repr(eg)`: `ExceptionGroup('MESSAGE', [ValueError('x'), ...])`.
+impl fmt::Debug for ExceptionGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}({}, [",
+            self.python_type(),
+            py_str_repr(&self.message)
+        )?;
+        for (i, e) in self.exceptions.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{e:?}")?;
+        }
+        f.write_str("])")
     }
 }
 

@@ -89,6 +89,7 @@ pub mod run_state;
 pub mod runner;
 mod sync;
 pub mod task;
+pub mod taskgroup;
 mod thread_name;
 pub mod thread_pool;
 pub mod warnings;
@@ -97,7 +98,7 @@ pub use chain::{run_coroutine_threadsafe, run_coroutine_threadsafe_local, wrap_f
 pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
-pub use error::{Error, Exception, ExceptionContext, Result};
+pub use error::{Error, Exception, ExceptionContext, ExceptionGroup, Result};
 pub use event_loop::{
     Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
 };
@@ -114,5 +115,6 @@ pub use runner::{Runner, run_with_loop_factory};
 pub use task::{
     Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
 };
+pub use taskgroup::TaskGroup;
 pub use thread_pool::{Executor, Job, ThreadPool};
 pub use warnings::{Warning, catch_warnings};

@@ -257,6 +257,13 @@ impl<T> Task<T> {
     }
 }
 
+impl<T: Send + 'static> Task<T> {
+    /// The task without its result type.
+    pub(crate) fn task_ref(&self) -> TaskRef {
+        TaskRef::new(self.fut.core.clone(), &self.fut.core.lp)
+    }
+}
+
 impl<T: Clone + Send + 'static> StdFuture for Task<T> {
     type Output = Result<T>;
 
