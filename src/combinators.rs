@@ -1,5 +1,6 @@
-//! Combining futures: [`gather`], [`wait`], [`wait_for`], [`as_completed`]
-//! (SPEC.md GATHER-*, WAIT-*, WAITFOR-*, ASCOMP-*).
+//! Combining futures: [`gather`], [`wait`], [`as_completed`] (SPEC.md
+//! GATHER-*, WAIT-*, ASCOMP-*), and [`wait_for`] (WAITFOR-*), which lives in
+//! its own module (`src/wait_for.rs`) and is re-exported here.
 //!
 //! Each is built the way asyncio builds it — done callbacks scheduled with
 //! `call_soon`, a waiter future, timers on the loop's clock — so that which
@@ -10,10 +11,11 @@ use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{DoneCallback, Future, WeakFuture};
 use crate::profile::Profile;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
-use crate::task::current_task;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
+
+pub use crate::wait_for::wait_for;
 
 /// The distinct futures of `fs` (by identity), in first-appearance order.
 fn distinct<T: Send + 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
@@ -305,92 +307,6 @@ fn release_waiter(waiter: &Future<()>) {
     if !waiter.done() {
         let _ = waiter.set_result(());
     }
-}
-
-/// asyncio's `wait_for(fut, timeout)`, as in 3.12+ (WAITFOR-1…5).
-///
-/// `None` waits without limit (but, as in 3.12+, still needs a task). On
-/// timeout the awaited work is cancelled and
-/// waited for, then `TimeoutError` is reported — unless the work swallowed the
-/// cancellation and returned a value, which is returned. Cancelling the caller
-/// cancels the work and reports `CancelledError`; a cancellation racing with
-/// completion is not lost (GH-86296). With `timeout <= 0`, a done future's
-/// result is returned; anything else is cancelled (a coroutine never starts)
-/// and `TimeoutError` reported.
-///
-/// Must run inside a task of the running loop.
-///
-/// ```
-/// use loopspec::{ClockKind, Error, EventLoop};
-///
-/// let lp = EventLoop::with_clock(ClockKind::Virtual);
-/// let slow = async { loopspec::sleep(10.0).await?; Ok(()) };
-/// let err = lp.run_until_complete(loopspec::wait_for(slow, Some(1.0))).unwrap_err();
-/// assert_eq!(err, Error::Timeout);
-/// assert_eq!(lp.time(), 1.0);
-/// ```
-pub async fn wait_for<T, F>(fut: F, timeout: Option<f64>) -> Result<T>
-where
-    T: Clone + Send + 'static,
-    F: std::future::Future<Output = Result<T>> + 'static,
-{
-    if timeout.is_some_and(f64::is_nan) {
-        return Err(Error::NanTime);
-    }
-    let lp = get_running_loop()?;
-    if timeout.is_some_and(|t| t <= 0.0) {
-        let fut = lp.ensure_future_local(fut)?;
-        if fut.done() {
-            return fut.result();
-        }
-        cancel_and_wait(&lp, &fut).await?;
-        return match fut.result() {
-            Err(Error::Cancelled(_)) => Err(Error::Timeout),
-            other => other,
-        };
-    }
-    // `async with timeouts.timeout(timeout): return await fut` — 3.12+ enter
-    // the timeout context even without a timeout, so a task is required.
-    let task = current_task()?.ok_or(Error::TimeoutOutsideTask)?;
-    let Some(timeout) = timeout else {
-        return fut.await;
-    };
-    let cancelling = task.cancelling();
-    let expiring = Arc::new(AtomicBool::new(false));
-    let when = lp.time() + timeout;
-    let on_timeout = {
-        let (task, expiring) = (task.clone(), expiring.clone());
-        move || {
-            task.cancel();
-            expiring.store(true, Ordering::Relaxed);
-        }
-    };
-    let handle = if when <= lp.time() {
-        lp.call_soon(on_timeout)?
-    } else {
-        lp.call_at(when, on_timeout)?.handle().clone()
-    };
-    let outcome = fut.await;
-    handle.cancel();
-    if expiring.load(Ordering::Relaxed)
-        && task.uncancel() <= cancelling
-        && let Err(Error::Cancelled(_)) = outcome
-    {
-        return Err(Error::Timeout);
-    }
-    outcome
-}
-
-/// `_cancel_and_wait`: cancels `fut` and waits until it is done.
-async fn cancel_and_wait<T: Clone + Send + 'static>(lp: &EventLoop, fut: &Future<T>) -> Result<()> {
-    let waiter = lp.create_future::<()>();
-    let w = waiter.clone();
-    let cb: DoneCallback<T> = Arc::new(move |_: &Future<T>| release_waiter(&w));
-    fut.add_done_callback(cb.clone())?;
-    fut.cancel();
-    let r = waiter.await;
-    fut.remove_done_callback(&cb);
-    r
 }
 
 /// The state shared by an [`AsCompleted`] and its callbacks.

@@ -104,6 +104,17 @@ pub enum Error {
     EmptyWait,
     /// `RuntimeError: Timeout should be used inside a task`
     TimeoutOutsideTask,
+    /// `RuntimeError: Timeout has not been entered` — `reschedule` on a
+    /// `Timeout` not yet entered (SPEC.md TIMEOUT-6).
+    TimeoutNotEntered,
+    /// `RuntimeError: Timeout has already been entered` (TIMEOUT-6).
+    TimeoutEntered,
+    /// `RuntimeError: Cannot change state of STATE Timeout` — `reschedule`
+    /// once the timeout expired or was left (TIMEOUT-5).
+    TimeoutState {
+        /// `expiring`, `expired` or `finished`.
+        state: String,
+    },
     /// `TypeError: a coroutine was expected, got <Future ...>`
     CoroutineExpected {
         /// The repr of what was passed.
@@ -181,6 +192,9 @@ impl Error {
             | RunnerClosed
             | UnexpectedState
             | TimeoutOutsideTask
+            | TimeoutNotEntered
+            | TimeoutEntered
+            | TimeoutState { .. }
             | ResultFromLoopThread
             | PoolShutdown
             | TaskSetResult
@@ -322,6 +336,9 @@ impl fmt::Display for Error {
             NanTime => f.write_str("delay must not be NaN"),
             EmptyWait => f.write_str("Set of Tasks/Futures is empty."),
             TimeoutOutsideTask => f.write_str("Timeout should be used inside a task"),
+            TimeoutNotEntered => f.write_str("Timeout has not been entered"),
+            TimeoutEntered => f.write_str("Timeout has already been entered"),
+            TimeoutState { state } => write!(f, "Cannot change state of {state} Timeout"),
             CoroutineExpected { got } => write!(f, "a coroutine was expected, got {got}"),
             ResultNotSet => f.write_str("Result is not set."),
             ExceptionNotSet => f.write_str("Exception is not set."),

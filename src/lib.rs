@@ -87,11 +87,14 @@ pub mod policy;
 pub mod profile;
 pub mod run_state;
 pub mod runner;
+pub mod shield;
 mod sync;
 pub mod task;
 pub mod taskgroup;
 mod thread_name;
 pub mod thread_pool;
+pub mod timeouts;
+mod wait_for;
 pub mod warnings;
 
 pub use chain::{run_coroutine_threadsafe, run_coroutine_threadsafe_local, wrap_future};
@@ -112,9 +115,11 @@ pub use policy::{
 };
 pub use profile::Profile;
 pub use runner::{Runner, run_with_loop_factory};
+pub use shield::{shield, shield_local};
 pub use task::{
     Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
 };
 pub use taskgroup::TaskGroup;
 pub use thread_pool::{Executor, Job, ThreadPool};
+pub use timeouts::{Timeout, timeout, timeout_at};
 pub use warnings::{Warning, catch_warnings};

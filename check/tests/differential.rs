@@ -11,8 +11,8 @@
 //! found and how many scenarios each compared. loopspec runs in the profile
 //! of each version (`Profile::for_python`: 3.10 and 3.11 → `Py311`, ...,
 //! 3.15 → `Py315`). A scenario
-//! is compared only on the versions it holds for: `wait_for` only on 3.12+
-//! (loopspec builds it the 3.12 way in every profile, SPEC.md WAITFOR-1/5),
+//! is compared only on the versions it holds for (`wait_for` on every one:
+//! the `Py311` profile builds it the 3.10/3.11 way, SPEC.md WAITFOR-1/5),
 //! `cancelling`/`uncancel` on 3.11+, and on 3.10 only scenarios without
 //! cancel messages (3.10 does not propagate them) or an empty `wait` (another
 //! message).
@@ -244,7 +244,6 @@ fn holds_for(sc: &Scenario) -> Vec<&'static str> {
     let mut on_310 = true;
     for op in all_ops(sc) {
         match &op.kind {
-            OpKind::WaitFor(_) => min = min.max(12),
             OpKind::Cancelling(_) | OpKind::Uncancel(_) => min = min.max(11),
             OpKind::Cancel(CancelArgs::WithMsg { msg: Some(_), .. }) => on_310 = false,
             OpKind::Raise(Exc { ty, msg: Some(_) }) if ty == "CancelledError" => on_310 = false,

@@ -246,11 +246,23 @@ impl<T: Send + 'static> Future<T> {
     /// `Future.cancel` proper, also used by tasks once their coroutine ended
     /// in a cancellation.
     pub(crate) fn cancel_future(&self, msg: Option<String>) -> bool {
-        if self.done() {
+        if self.done_and_retrieved() {
             return false;
         }
         // A closed loop makes scheduling fail, but the future is cancelled.
         let _ = self.complete(FutureState::Cancelled(msg));
+        true
+    }
+
+    /// Whether the future is done; if so, its exception counts as retrieved
+    /// from now on: `cancel()` on a done future or task silences its
+    /// "exception was never retrieved" report, as CPython's does (FUT-10).
+    pub(crate) fn done_and_retrieved(&self) -> bool {
+        let mut inner = self.core.lock();
+        if matches!(inner.state, FutureState::Pending) {
+            return false;
+        }
+        inner.retrieved = true;
         true
     }
 

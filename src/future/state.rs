@@ -331,7 +331,8 @@ impl<T> fmt::Debug for Future<T> {
     }
 }
 
-/// asyncio-style repr: `<Future pending>`, `<Task finished name='Task-1'>`...
+/// asyncio-style repr: `<Future pending>`, `<Task finished name='Task-1'>`,
+/// `<Task cancelling name='Task-1'>`...
 pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
     let (state, exception) = match &core.lock().state {
         FutureState::Pending => ("pending", String::new()),
@@ -340,7 +341,16 @@ pub(crate) fn repr_of<T>(core: &Core<T>) -> String {
         FutureState::Finished(Err(e)) => ("finished", format!(" exception={e:?}")),
     };
     match &core.kind {
-        Kind::Task(t) => format!("<Task {state} name={}{exception}>", py_str_repr(&t.name())),
+        Kind::Task(t) => {
+            // 3.11+: a pending task with cancellation requests counted
+            // (TASK-16).
+            let state = if state == "pending" && t.num_cancels.load(Ordering::Relaxed) > 0 {
+                "cancelling"
+            } else {
+                state
+            };
+            format!("<Task {state} name={}{exception}>", py_str_repr(&t.name()))
+        }
         Kind::Gather(_) => format!("<_GatheringFuture {state}{exception}>"),
         Kind::Plain => format!("<Future {state}{exception}>"),
     }

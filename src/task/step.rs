@@ -277,7 +277,7 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
 
 /// `Task.cancel(msg)` (TASK-4), on the thread that holds the loop's work.
 fn cancel_task<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) -> bool {
-    if fut.done() {
+    if fut.done_and_retrieved() {
         return false;
     }
     t.num_cancels.fetch_add(1, Ordering::Relaxed);
@@ -290,7 +290,7 @@ fn cancel_task<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option<St
 /// the loop's thread through the inbox. A task that finishes first keeps
 /// its outcome.
 fn request_cancel<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option<String>) -> bool {
-    if fut.done() {
+    if fut.done_and_retrieved() {
         return false;
     }
     t.num_cancels.fetch_add(1, Ordering::Relaxed);

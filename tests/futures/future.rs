@@ -534,3 +534,55 @@ fn awaiting_a_done_future_again() {
         }),
     ]);
 }
+
+/// `cancel()` on a future or task already done with an exception returns
+/// false and counts as retrieving it: nothing is reported when it is
+/// dropped (CPython 3.10.13, 3.11.7, 3.12.1, 3.13.18, 3.14.10, 3.15.2: no
+/// "exception was never retrieved" for either; without the `cancel()`, the
+/// report). A gather's `cancel()` does not: its own report stays
+/// (`_GatheringFuture exception was never retrieved` in every version).
+/// Rules: FUT-10, FUT-7
+#[test]
+fn cancel_of_a_done_future_counts_as_retrieving_its_exception() {
+    cases(&[
+        ("a future", |s| {
+            let seen = capture_exceptions(s);
+            let fut = s.create_future::<i32>();
+            fut.set_exception(value_error("f")).unwrap();
+            assert!(!fut.cancel());
+            drop(fut);
+            assert!(seen.messages().is_empty(), "{:?}", seen.messages());
+        }),
+        ("a task, cancelled from another task", |s| {
+            let seen = capture_exceptions(s);
+            let t = s.task(|_| async { Err::<i32, _>(value_error("t")) });
+            s.once();
+            let t2 = t.clone();
+            let r = s.run_until_complete(async move { Ok(t2.cancel()) });
+            assert_eq!(r, Ok(false));
+            drop(t);
+            assert!(seen.messages().is_empty(), "{:?}", seen.messages());
+        }),
+        ("without cancel(), the report", |s| {
+            let seen = capture_exceptions(s);
+            let fut = s.create_future::<i32>();
+            fut.set_exception(value_error("c")).unwrap();
+            drop(fut);
+            assert_eq!(seen.messages(), ["Future exception was never retrieved"]);
+        }),
+        (
+            "a pending future's cancel() is not a read of a later exception",
+            |s| {
+                let seen = capture_exceptions(s);
+                let fut = s.create_future::<i32>();
+                assert!(fut.cancel());
+                assert_eq!(
+                    fut.set_exception(value_error("x")),
+                    Err(Error::InvalidState)
+                );
+                drop(fut);
+                assert!(seen.messages().is_empty());
+            },
+        ),
+    ]);
+}

@@ -949,3 +949,57 @@ fn cancelling_a_task_that_cannot_observe_it() {
         }),
     ]);
 }
+
+/// A pending task with cancellation requests counted shows `cancelling` in
+/// its repr — after `cancel()` before its next step, while it waits on the
+/// future the cancel cancelled, and after it caught the `CancelledError`
+/// until `uncancel()` brings the count to zero; done, it shows `cancelled`
+/// or `finished`. CPython 3.11.7, 3.12.1, 3.13.18, 3.14.10, 3.15.2 print
+/// `<Task cancelling name='Task-4' coro=...>` in each of these states (3.10
+/// shows it only while `_must_cancel` is set: before the first step, not
+/// while waiting on a cancelled future).
+/// Rules: TASK-16, TASK-4
+#[test]
+fn a_task_with_cancellation_requests_shows_cancelling_in_its_repr() {
+    let s = Scene::new();
+    let t = sleeper(&s, 10.0, 1);
+    assert_eq!(format!("{t:?}"), "<Task pending name='Task-1'>");
+    t.cancel();
+    assert_eq!(format!("{t:?}"), "<Task cancelling name='Task-1'>");
+    s.once();
+    assert_eq!(format!("{t:?}"), "<Task cancelled name='Task-1'>");
+
+    let waiting = sleeper(&s, 10.0, 1);
+    s.once();
+    waiting.cancel();
+    assert_eq!(format!("{waiting:?}"), "<Task cancelling name='Task-2'>");
+    s.once();
+    assert_eq!(format!("{waiting:?}"), "<Task cancelled name='Task-2'>");
+
+    let catcher = s.task(|_| async {
+        let _ = loopspec::sleep(10.0).await;
+        loopspec::sleep(10.0).await?;
+        Ok(())
+    });
+    s.once();
+    catcher.cancel();
+    s.once();
+    s.once();
+    assert!(!catcher.done());
+    assert_eq!(format!("{catcher:?}"), "<Task cancelling name='Task-3'>");
+    assert_eq!(catcher.uncancel(), 0);
+    assert_eq!(format!("{catcher:?}"), "<Task pending name='Task-3'>");
+    catcher.cancel();
+    s.once();
+    assert_eq!(format!("{catcher:?}"), "<Task cancelled name='Task-3'>");
+
+    let swallows = s.task(|_| async {
+        let _ = loopspec::sleep(10.0).await;
+        Ok(5)
+    });
+    s.once();
+    swallows.cancel();
+    s.once();
+    assert_eq!((swallows.result(), swallows.cancelling()), (Ok(5), 1));
+    assert_eq!(format!("{swallows:?}"), "<Task finished name='Task-4'>");
+}

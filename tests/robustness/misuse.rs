@@ -4,7 +4,7 @@
 //! reads that table and runs each row's misuse here, so each error is
 //! written down once, in SPEC.md.
 
-use common::{in_thread, recv_or_hang, spec, vloop};
+use common::{in_thread, profile_loop, recv_or_hang, spec, vloop};
 use loopspec::{
     ConcurrentFuture, Error, EventLoop, Executor, Future, Policy, Profile, Task, ThreadPool,
 };
@@ -417,7 +417,7 @@ fn misuses() -> Vec<Misuse> {
             ]
         }),
         (40, || {
-            vec![from_a_callback(|_| {
+            vec![from_a_callback_of(&profile_loop(Profile::Py312), |_| {
                 let mut w = pin!(loopspec::wait_for(async { Ok(5) }, Some(1.0)));
                 match w.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
                     Poll::Ready(r) => r,

@@ -1,7 +1,8 @@
 //! Loops and threads: SPEC.md's POLICY (which loop a thread sees), RUNNER
 //! (`Runner`, `run_with_loop_factory`), THREAD (loop-bound work and its home
 //! thread), XTHREAD (handing work to a loop from other threads), CONC
-//! (`ConcurrentFuture`), CHAIN (`wrap_future`) and EXEC (`run_in_executor`)
+//! (`ConcurrentFuture`), CHAIN (`wrap_future`), EXEC (`run_in_executor`),
+//! TIMEOUT and SHIELD (another loop's work, `reschedule` off the loop)
 //! rules, and interoperation with tokio.
 
 mod chain;
@@ -12,4 +13,5 @@ mod interop;
 mod policy;
 mod runner;
 mod thread_affinity;
+mod timeouts;
 mod xthread;

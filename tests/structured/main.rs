@@ -1,0 +1,4 @@
+//! Structured concurrency: SPEC.md's TIMEOUT and SHIELD rules.
+
+mod shield;
+mod timeout;
