@@ -72,6 +72,9 @@ pub enum Error {
     ResultFromLoopThread,
     /// `RuntimeError: cannot schedule new futures after shutdown`
     PoolShutdown,
+    /// `RuntimeError: Executor shutdown has been called` — the default
+    /// executor after `shutdown_default_executor` (EXEC-6).
+    ExecutorShutdownCalled,
     /// `RuntimeError: asyncio.run() cannot be called from a running event loop`
     RunInRunningLoop,
     /// `RuntimeError: Runner.run() cannot be called from a running event loop`
@@ -197,6 +200,7 @@ impl Error {
             | TimeoutState { .. }
             | ResultFromLoopThread
             | PoolShutdown
+            | ExecutorShutdownCalled
             | TaskSetResult
             | TaskSetException
             | TaskAwaitsItself { .. }
@@ -317,6 +321,7 @@ impl fmt::Display for Error {
                  would deadlock",
             ),
             PoolShutdown => f.write_str("cannot schedule new futures after shutdown"),
+            ExecutorShutdownCalled => f.write_str("Executor shutdown has been called"),
             RunInRunningLoop => {
                 f.write_str("asyncio.run() cannot be called from a running event loop")
             }

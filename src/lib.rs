@@ -64,6 +64,9 @@
 //! * [`handle`], [`future`], [`task`]: what scheduling returns, and the
 //!   loop-bound futures and tasks.
 //! * [`clock`]: real and virtual time.
+//! * [`combinators`], [`timeouts`] and [`shield`](mod@shield): `gather`,
+//!   `wait`, `wait_for`, `as_completed`; `asyncio.timeout` ([`timeout`],
+//!   [`Timeout`]); `asyncio.shield`.
 //! * `sync`: the one module that switches between `std` and `loom`.
 //!
 //! The modules form layers, each using only those below it; the layers and
@@ -102,9 +105,11 @@ pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
 pub use error::{Error, Exception, ExceptionContext, ExceptionGroup, Result};
+pub use event_loop::TaskFactory;
 pub use event_loop::{
     Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
 };
+pub use executor::{THREAD_JOIN_TIMEOUT, to_thread};
 pub use future::{DoneCallback, Future, LocalDoneCallback};
 pub use handle::{Handle, TimerHandle};
 pub use inbox::InboxStats;
@@ -116,6 +121,7 @@ pub use policy::{
 pub use profile::Profile;
 pub use runner::{Runner, run_with_loop_factory};
 pub use shield::{shield, shield_local};
+pub use task::sleep_with_result;
 pub use task::{
     Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
 };

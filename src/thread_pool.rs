@@ -50,6 +50,9 @@ struct PoolShared {
     /// Signalled for a queued job (to one idle worker) and at shutdown (to
     /// all).
     work: Condvar,
+    /// Signalled when a worker exits: what [`ThreadPool::shutdown_within`]
+    /// waits on.
+    exited: Condvar,
     /// The most workers the pool starts (at least 1). Fixed.
     max_workers: usize,
     /// The workers' name prefix. Fixed.
@@ -102,6 +105,7 @@ impl ThreadPool {
                     handles: Vec::new(),
                 }),
                 work: Condvar::new(),
+                exited: Condvar::new(),
                 max_workers: max_workers.max(1),
                 prefix: prefix.into(),
             }),
@@ -118,6 +122,49 @@ impl ThreadPool {
     pub fn max_workers(&self) -> usize {
         self.shared.max_workers
     }
+
+    /// Shuts the pool down and waits, at most `timeout` (`None`: without
+    /// limit), until every queued job has run and every worker has exited.
+    /// Returns whether they all did; if not, the pool is left shut down
+    /// without waiting (its jobs still run). What
+    /// [`EventLoop::shutdown_default_executor`](crate::EventLoop::shutdown_default_executor)
+    /// does on its joining thread (EXEC-5).
+    ///
+    /// ```
+    /// use loopspec::{Executor, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1, "demo");
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// pool.submit(Box::new(move || { let _ = rx.recv(); })).unwrap();
+    /// assert!(!pool.shutdown_within(Some(Duration::ZERO))); // the job still waits
+    /// drop(tx);
+    /// assert!(pool.shutdown_within(None));
+    /// ```
+    pub fn shutdown_within(&self, timeout: Option<std::time::Duration>) -> bool {
+        let deadline = timeout.map(|t| std::time::Instant::now().checked_add(t));
+        let mut st = self.shared.state.lock();
+        st.shutdown = true;
+        self.shared.work.notify_all();
+        while st.workers > 0 {
+            st = match deadline {
+                None | Some(None) => self.shared.exited.wait(st),
+                Some(Some(deadline)) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.shared.exited.wait_timeout(st, deadline - now)
+                }
+            };
+        }
+        let handles = std::mem::take(&mut st.handles);
+        drop(st);
+        for h in handles {
+            let _ = h.join();
+        }
+        true
+    }
 }
 
 fn worker(shared: Arc<PoolShared>) {
@@ -132,6 +179,8 @@ fn worker(shared: Arc<PoolShared>) {
         }
         if st.shutdown {
             st.workers -= 1;
+            drop(st);
+            shared.exited.notify_all();
             return;
         }
         st.idle += 1;
@@ -202,23 +251,51 @@ impl Drop for ThreadPool {
 }
 
 /// A loop's default executor: none until `run_in_executor(None, ..)` first
-/// needs it (EXEC-1), taken out by `close()`.
+/// needs it (EXEC-1) or `set_default_executor` sets it (EXEC-5), taken out
+/// by `close()`.
 #[derive(Default)]
 pub(crate) struct DefaultPool {
-    /// The pool, once started; `None` again after `close()` took it.
+    /// The pool, once started or set; `None` again after `close()` took it.
     pool: Option<Arc<ThreadPool>>,
+    /// `shutdown_default_executor` or `close()` was called: the default
+    /// executor takes no more jobs, whatever is set later (EXEC-6). Never
+    /// cleared.
+    shutdown_called: bool,
 }
 
 impl DefaultPool {
-    /// The pool, started on first use (EXEC-1).
-    pub(crate) fn get(&mut self) -> Arc<ThreadPool> {
-        self.pool
+    /// The pool, started on first use (EXEC-1); refused once its shutdown
+    /// was called (EXEC-6).
+    pub(crate) fn get(&mut self) -> Result<Arc<ThreadPool>> {
+        if self.shutdown_called {
+            return Err(Error::ExecutorShutdownCalled);
+        }
+        Ok(self
+            .pool
             .get_or_insert_with(|| Arc::new(ThreadPool::new(ThreadPool::default_size(), "asyncio")))
-            .clone()
+            .clone())
+    }
+
+    /// Replaces the pool (the one it replaces is dropped, not waited for).
+    pub(crate) fn set(&mut self, pool: Arc<ThreadPool>) {
+        self.pool = Some(pool);
+    }
+
+    /// Takes the pool out, leaving the shutdown flag as it is.
+    pub(crate) fn take_pool(&mut self) -> Option<Arc<ThreadPool>> {
+        self.pool.take()
+    }
+
+    /// Marks the shutdown as called and returns the pool to shut down, if
+    /// one was ever started or set.
+    pub(crate) fn begin_shutdown(&mut self) -> Option<Arc<ThreadPool>> {
+        self.shutdown_called = true;
+        self.pool.clone()
     }
 
     /// Takes the pool out, for `close()` to shut it down without waiting.
     pub(crate) fn take(&mut self) -> Option<Arc<ThreadPool>> {
+        self.shutdown_called = true;
         self.pool.take()
     }
 }

@@ -26,5 +26,5 @@ pub use self::builder::Builder;
 pub use self::tasks::all_tasks;
 pub use crate::error::ExceptionContext;
 pub use crate::loop_core::{
-    EventLoop, ExceptionHandler, default_exception_handler, get_running_loop,
+    EventLoop, ExceptionHandler, TaskFactory, default_exception_handler, get_running_loop,
 };

@@ -6,7 +6,9 @@
 
 use crate::error::{Error, Result};
 use crate::future::Future;
-use crate::loop_core::{EventLoop, get_running_loop};
+use crate::loop_core::{
+    EventLoop, TaskFactory, current_task as stepping_task, get_running_loop, running_loop,
+};
 use crate::task::{Task, TaskRef, take_future_like};
 
 impl EventLoop {
@@ -28,6 +30,110 @@ impl EventLoop {
         F: std::future::Future<Output = Result<T>> + Send + 'static,
     {
         Task::create(self, coro)
+    }
+
+    /// [`create_task`](EventLoop::create_task) with a name: asyncio's
+    /// `create_task(coro, name=name)` (TASK-20). The task is named before
+    /// anything can see it, and takes no number from the counter of the
+    /// default names `Task-N` (TASK-9).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let t = lp.create_task_named(async { Ok(1) }, "fetch").unwrap();
+    /// assert_eq!(t.get_name(), "fetch");
+    /// assert_eq!(lp.run_until_complete(t).unwrap(), 1);
+    /// lp.close().unwrap();
+    /// ```
+    pub fn create_task_named<T, F>(&self, coro: F, name: impl Into<String>) -> Result<Task<T>>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        Task::create_named(self, coro, Some(name.into()))
+    }
+
+    /// asyncio's `current_task(loop)` (TASK-21): the task of this loop
+    /// whose step the calling thread is running, if any — `None` in a plain
+    /// callback, on a loop that is not running, and on any thread but the
+    /// one running the loop. Never fails.
+    ///
+    /// CPython answers from another thread too, with the task stepping on
+    /// the loop's thread at that moment (a race: the step may be over when
+    /// the caller looks); loopspec keeps the stepping task per thread and
+    /// answers `None` there.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// assert!(lp.current_task().is_none());
+    /// let l = lp.clone();
+    /// let t = lp.create_task_named(async move { Ok(l.current_task().unwrap().get_name()) }, "me")
+    ///     .unwrap();
+    /// assert_eq!(lp.run_until_complete(t).unwrap(), "me");
+    /// lp.close().unwrap();
+    /// ```
+    pub fn current_task(&self) -> Option<TaskRef> {
+        if running_loop().as_ref() != Some(self) {
+            return None;
+        }
+        stepping_task().map(|t| TaskRef::new(t, self))
+    }
+
+    /// asyncio's `all_tasks(loop)` (TASK-21): the loop's unfinished tasks,
+    /// in creation order, whether or not it runs; none on a closed loop (its
+    /// tasks were dropped, TASK-8). From a thread other than the one running
+    /// the loop it fails with THREAD-1's `NonThreadSafeCall`: the tasks are
+    /// the running thread's work (CPython reads them racily from any
+    /// thread).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let t = lp.create_task_named(loopspec::sleep(1.0), "nap").unwrap();
+    /// let names: Vec<_> = lp.all_tasks().unwrap().iter().map(|t| t.get_name()).collect();
+    /// assert_eq!(names, ["nap"]);
+    /// lp.run_until_complete(t).unwrap();
+    /// assert!(lp.all_tasks().unwrap().is_empty());
+    /// lp.close().unwrap();
+    /// ```
+    pub fn all_tasks(&self) -> Result<Vec<TaskRef>> {
+        match self.with_work(|work| work.tasks()) {
+            Ok(tasks) => Ok(tasks.into_iter().map(|t| TaskRef::new(t, self)).collect()),
+            Err(Error::Closed) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets how the loop makes its tasks: asyncio's `set_task_factory`
+    /// (EAGER-1); [`TaskFactory::Eager`] is `set_task_factory(eager_task_factory)`,
+    /// [`TaskFactory::Default`] `set_task_factory(None)`. Any thread may set
+    /// it; it applies to tasks created afterwards.
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop, TaskFactory};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// lp.set_task_factory(TaskFactory::Eager);
+    /// let out = lp.run_until_complete(async {
+    ///     let lp = loopspec::get_running_loop()?;
+    ///     let t = lp.create_task(async { Ok(7) })?;
+    ///     Ok(t.result()) // done already: its one step ran in create_task
+    /// });
+    /// assert_eq!(out.unwrap(), Ok(7));
+    /// lp.close().unwrap();
+    /// ```
+    pub fn set_task_factory(&self, factory: TaskFactory) {
+        *self.shared.task_factory.lock() = factory;
+    }
+
+    /// How the loop makes its tasks: asyncio's `get_task_factory()`
+    /// ([`TaskFactory::Default`] for its `None`).
+    pub fn get_task_factory(&self) -> TaskFactory {
+        *self.shared.task_factory.lock()
     }
 
     /// [`create_task`](EventLoop::create_task) for a coroutine that is not

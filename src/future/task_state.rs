@@ -42,9 +42,12 @@ pub(crate) enum NextStep {
 pub(crate) struct TaskState {
     /// The task's id within its loop, the N of `Task-N`. Fixed at creation.
     pub(crate) id: u64,
-    /// Set by `set_name`; `None` reads as `Task-{id}` (made on demand, so a
-    /// task nobody names costs no string; TASK-9).
+    /// Set by `set_name` or at creation; `None` reads as `Task-{number}`
+    /// (made on demand, so a task nobody names costs no string; TASK-9).
     pub(crate) name: Mutex<Option<String>>,
+    /// The N of the default name `Task-N`: taken from the loop's counter
+    /// only by tasks created without a name (TASK-20); 0 for a named one.
+    number: u64,
     /// The waker handed to foreign awaitables; `Send + Sync`: woken on the
     /// loop's thread it queues a step, from another thread it goes through
     /// the inbox (THREAD-7). Fixed.
@@ -107,11 +110,12 @@ pub(crate) struct StepState {
 
 impl TaskState {
     /// A task that has not started, with id `id` (its coroutine is in the
-    /// loop's table of tasks).
-    pub(crate) fn new(id: u64, waker: Waker) -> TaskState {
+    /// loop's table of tasks), named `Task-{number}` unless `name` is given.
+    pub(crate) fn new(id: u64, number: u64, name: Option<String>, waker: Waker) -> TaskState {
         TaskState {
             id,
-            name: Mutex::new(None),
+            name: Mutex::new(name),
+            number,
             waker,
             started: AtomicBool::new(false),
             stepping: AtomicBool::new(false),
@@ -126,7 +130,7 @@ impl TaskState {
     pub(crate) fn name(&self) -> String {
         match &*self.name.lock() {
             Some(name) => name.clone(),
-            None => format!("Task-{}", self.id),
+            None => format!("Task-{}", self.number),
         }
     }
 

@@ -28,4 +28,4 @@ pub use self::registry::get_running_loop;
 pub(crate) use self::registry::{
     Running, current_task, current_thread_id, running_loop, set_current_task, set_running,
 };
-pub use self::shared::{EventLoop, ExceptionHandler};
+pub use self::shared::{EventLoop, ExceptionHandler, TaskFactory};

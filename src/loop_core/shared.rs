@@ -19,6 +19,37 @@ use std::fmt;
 /// went wrong. See [`EventLoop::set_exception_handler`].
 pub type ExceptionHandler = std::sync::Arc<dyn Fn(&EventLoop, &ExceptionContext) + Send + Sync>;
 
+/// How the loop makes its tasks: asyncio's task factory
+/// (`loop.set_task_factory`), SPEC.md EAGER-1.
+///
+/// Rust mapping: a CPython factory is any callable that returns a task
+/// (often a `Task` subclass, `create_eager_task_factory(custom)`); a
+/// loopspec task is always a [`Task`](crate::Task) of its coroutine's
+/// output type, which a factory stored in the loop could not be generic
+/// over, and there are no subclasses to return. So the factory is the one
+/// choice CPython's own factories make — when the first step runs — and
+/// what a custom task would add goes into the coroutine before it is given
+/// to `create_task` (wrap it).
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop, TaskFactory};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// assert_eq!(lp.get_task_factory(), TaskFactory::Default);
+/// lp.set_task_factory(TaskFactory::Eager);
+/// assert_eq!(lp.get_task_factory(), TaskFactory::Eager);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskFactory {
+    /// asyncio's default (`set_task_factory(None)`): the first step is
+    /// scheduled with `call_soon` (TASK-1).
+    #[default]
+    Default,
+    /// `asyncio.eager_task_factory` (3.12+): a task created on the thread
+    /// running the loop runs its first step inside `create_task` (EAGER-2).
+    Eager,
+}
+
 /// What every handle of one loop shares; all of it is `Send + Sync`. The
 /// loop's work (ready queue, timers, tasks) is in the run state while
 /// nobody runs or borrows it, else with the thread that does; local work
@@ -45,14 +76,19 @@ pub(crate) struct Shared {
     profile: Profile,
     /// The exception handler (`None`: the default one), set from any thread.
     pub(super) handler: Mutex<Option<ExceptionHandler>>,
-    /// Source of task ids and of the `Task-N` default names (1, 2, ...).
+    /// Source of task ids (1, 2, ...).
     next_task: AtomicU64,
+    /// Source of the N of the `Task-N` default names (1, 2, ...), taken only
+    /// by tasks made without a name (TASK-9, TASK-20).
+    next_task_number: AtomicU64,
     /// Source of the ids of local values (local callbacks and timers,
     /// stashed values), 1, 2, ...; 0 names none.
     pub(super) next_local: AtomicU64,
     /// The default executor of `run_in_executor`, started on first use and
     /// shut down by `close()`.
     pub(crate) executor: Mutex<DefaultPool>,
+    /// How tasks are made (EAGER-1), set from any thread.
+    pub(crate) task_factory: Mutex<TaskFactory>,
 }
 
 /// An event loop: a cheap, cloneable handle that can be sent to other threads.
@@ -121,8 +157,10 @@ impl EventLoop {
                 profile,
                 handler: Mutex::new(None),
                 next_task: AtomicU64::new(1),
+                next_task_number: AtomicU64::new(1),
                 next_local: AtomicU64::new(1),
                 executor: Mutex::new(DefaultPool::default()),
+                task_factory: Mutex::new(TaskFactory::Default),
             }),
         }
     }
@@ -192,8 +230,21 @@ impl EventLoop {
         self.shared.next_task.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The default executor, started on first use.
-    pub(crate) fn default_executor(&self) -> Arc<ThreadPool> {
+    /// Whether a task made now runs its first step at once: the factory is
+    /// eager and the calling thread runs this loop (EAGER-2).
+    pub(crate) fn eager_here(&self) -> bool {
+        *self.shared.task_factory.lock() == TaskFactory::Eager
+            && super::registry::running_loop().as_ref() == Some(self)
+    }
+
+    /// The N of a fresh default task name `Task-N` for this loop (1, 2, ...).
+    pub(crate) fn next_task_number(&self) -> u64 {
+        self.shared.next_task_number.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The default executor, started on first use; refused once its
+    /// shutdown was called (EXEC-6).
+    pub(crate) fn default_executor(&self) -> crate::error::Result<Arc<ThreadPool>> {
         self.shared.executor.lock().get()
     }
 }

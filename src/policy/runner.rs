@@ -4,8 +4,10 @@
 use super::{Policy, process_policy};
 use crate::error::{Error, ExceptionContext, Result};
 use crate::event_loop::EventLoop;
+use crate::executor::THREAD_JOIN_TIMEOUT;
 use crate::future::Future;
 use crate::loop_core::running_loop;
+use crate::profile::Profile;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::task::TaskRef;
 use std::fmt;
@@ -146,8 +148,11 @@ impl Runner {
     /// Closes the runner (RUNNER-4): cancels the loop's unfinished tasks and
     /// runs the loop until they are done — an exception one of them raises
     /// instead of ending cancelled goes to the exception handler as
-    /// `unhandled exception during asyncio.run() shutdown` — then clears the
-    /// thread's current loop if the runner set it, and closes the loop.
+    /// `unhandled exception during asyncio.run() shutdown` — then shuts the
+    /// default executor down and runs the loop until its jobs are done
+    /// ([`EventLoop::shutdown_default_executor`], with a timeout of
+    /// [`THREAD_JOIN_TIMEOUT`] from the `Py312` profile; EXEC-7), then clears
+    /// the thread's current loop if the runner set it, and closes the loop.
     /// Closing a runner that never made its loop does nothing (it can still
     /// run); closing twice does nothing.
     pub fn close(&mut self) {
@@ -157,6 +162,10 @@ impl Runner {
             return;
         };
         cancel_all_tasks(&lp);
+        // No async generators to shut down; then the default executor, whose
+        // jobs are waited for (3.12+: at most THREAD_JOIN_TIMEOUT) — EXEC-7.
+        let timeout = (lp.profile() >= Profile::Py312).then_some(THREAD_JOIN_TIMEOUT);
+        let _ = lp.run_until_complete(lp.shutdown_default_executor(timeout));
         if set_current {
             let policy = self.policy.clone().unwrap_or_else(process_policy);
             policy.set_event_loop(None);

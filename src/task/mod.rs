@@ -155,8 +155,16 @@ impl<T: Send + 'static> Task<T> {
     where
         F: StdFuture<Output = Result<T>> + Send + 'static,
     {
+        Self::create_named(lp, coro, None)
+    }
+
+    /// [`create`](Task::create) with the task's name, if given (TASK-20).
+    pub(crate) fn create_named<F>(lp: &EventLoop, coro: F, name: Option<String>) -> Result<Task<T>>
+    where
+        F: StdFuture<Output = Result<T>> + Send + 'static,
+    {
         let coro = Self::coroutine_expected(lp, coro)?;
-        Task::spawn(lp, Coroutine::Send(Box::pin(coro)))
+        Task::spawn(lp, Coroutine::Send(Box::pin(coro)), name)
     }
 
     /// [`create`](Task::create) for a local task: the coroutine is kept by
@@ -166,7 +174,7 @@ impl<T: Send + 'static> Task<T> {
         F: StdFuture<Output = Result<T>> + 'static,
     {
         let coro = Self::coroutine_expected(lp, coro)?;
-        Task::spawn(lp, Coroutine::Local(Box::pin(coro)))
+        Task::spawn(lp, Coroutine::Local(Box::pin(coro)), None)
     }
 
     /// `coro` itself, unless it is a loopspec future or task.
@@ -184,12 +192,18 @@ impl<T: Send + 'static> Task<T> {
         slot.take().ok_or(Error::Closed)
     }
 
-    /// Makes the task and queues its first step. Fails with `Closed` on a
-    /// closed loop (the scheduling call checks it), dropping `coro` unpolled.
-    pub(crate) fn spawn(lp: &EventLoop, coro: Coroutine) -> Result<Task<T>> {
+    /// Makes the task, named `name` or `Task-N`, and queues its first step.
+    /// Fails with `Closed` on a closed loop (the scheduling call checks it),
+    /// dropping `coro` unpolled.
+    pub(crate) fn spawn(lp: &EventLoop, coro: Coroutine, name: Option<String>) -> Result<Task<T>> {
         let id = lp.next_task_id();
         let waker = Waker::from(Arc::new(TaskWaker { lp: lp.clone(), id }));
-        let state = TaskState::new(id, waker);
+        let number = if name.is_some() {
+            0
+        } else {
+            lp.next_task_number()
+        };
+        let state = TaskState::new(id, number, name, waker);
         let fut = Future::with_kind(lp, Kind::Task(state));
         let task: Arc<dyn AnyTask> = fut.core.clone();
         let entry = |coro, local| TaskEntry {
@@ -197,16 +211,26 @@ impl<T: Send + 'static> Task<T> {
             coro,
             local,
         };
+        // An eager task's first step runs below, inside this call (EAGER-2);
+        // only on the thread that runs the loop.
+        let eager = lp.eager_here();
         match coro {
             Coroutine::Send(c) => lp.with_work(|work| {
                 work.tasks.borrow_mut().insert(id, entry(Some(c), false));
-                work.schedule_step(task.clone());
+                if !eager {
+                    work.schedule_step(task.clone());
+                }
             })?,
             Coroutine::Local(c) => lp.with_local(|work, local| {
                 local.put_coroutine(id, c);
                 work.tasks.borrow_mut().insert(id, entry(None, true));
-                work.schedule_step(task.clone());
+                if !eager {
+                    work.schedule_step(task.clone());
+                }
             })?,
+        }
+        if eager {
+            task.step();
         }
         Ok(Task { fut })
     }
@@ -478,6 +502,21 @@ pub async fn sleep(delay: f64) -> Result<()> {
     })?;
     let _cancel = CancelOnDrop(timer);
     fut.await
+}
+
+/// Sleeps `delay` seconds, then returns `result`: asyncio's
+/// `sleep(delay, result)` (TASK-22). Fails as [`sleep`] does; a cancelled
+/// sleep returns the `CancelledError`, and `result` is dropped.
+///
+/// ```
+/// use loopspec::{ClockKind, EventLoop};
+///
+/// let lp = EventLoop::with_clock(ClockKind::Virtual);
+/// let got = lp.run_until_complete(loopspec::sleep_with_result(1.5, "awake"));
+/// assert_eq!((got.unwrap(), lp.time()), ("awake", 1.5));
+/// ```
+pub async fn sleep_with_result<T>(delay: f64, result: T) -> Result<T> {
+    sleep(delay).await.map(|()| result)
 }
 
 /// If `slot` holds a loopspec `Future<T>` or `Task<T>`, takes it out: the

@@ -127,6 +127,11 @@ fn error_variants_display_asyncio_messages() {
             "cannot schedule new futures after shutdown",
         ),
         (
+            Error::ExecutorShutdownCalled,
+            "RuntimeError",
+            "Executor shutdown has been called",
+        ),
+        (
             Error::TimeoutOutsideTask,
             "RuntimeError",
             "Timeout should be used inside a task",

@@ -7,6 +7,7 @@
 use common::{in_thread, profile_loop, recv_or_hang, spec, vloop};
 use loopspec::{
     ConcurrentFuture, Error, EventLoop, Executor, Future, Policy, Profile, Task, ThreadPool,
+    Timeout,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -464,6 +465,99 @@ fn misuses() -> Vec<Misuse> {
                 runner.get_loop().unwrap_err(),
             ]
         }),
+        (44, || {
+            vec![Timeout::new(Some(1.0)).reschedule(None).unwrap_err()]
+        }),
+        (45, || {
+            let cm = Timeout::new(None);
+            let c = cm.clone();
+            let (during, after) = vloop()
+                .run_until_complete(async move {
+                    let again = c.clone();
+                    let during = c
+                        .enter(|_| async move { Ok(again.enter(|_| async { Ok(()) }).await) })
+                        .await?;
+                    let after = c.enter(|_| async { Ok(()) }).await;
+                    Ok((during, after))
+                })
+                .unwrap();
+            vec![during.unwrap_err(), after.unwrap_err()]
+        }),
+        (46, || {
+            let lp = vloop();
+            let expiring = lp
+                .run_until_complete(loopspec::timeout(Some(1.0), |cm| async move {
+                    let _ = loopspec::sleep(5.0).await;
+                    Ok(cm.reschedule(None).unwrap_err())
+                }))
+                .unwrap();
+            let (expired, finished) = (Timeout::new(Some(2.0)), Timeout::new(None));
+            let (e, f) = (expired.clone(), finished.clone());
+            let _ = lp.run_until_complete(async move {
+                let _ = e.enter(|_| loopspec::sleep(5.0)).await;
+                f.enter(|_| async { Ok(()) }).await
+            });
+            vec![
+                expiring,
+                expired.reschedule(None).unwrap_err(),
+                finished.reschedule(Some(9.0)).unwrap_err(),
+            ]
+        }),
+        (47, || {
+            let by_hand = |fut: &mut std::pin::Pin<
+                &mut dyn std::future::Future<Output = loopspec::Result<()>>,
+            >| {
+                match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => Ok(()),
+                }
+            };
+            vec![
+                from_a_callback(move |_| {
+                    let mut a = pin!(loopspec::timeout(Some(1.0), |_| async { Ok(()) }));
+                    by_hand(&mut (a.as_mut() as _))
+                }),
+                from_a_callback(move |_| {
+                    let mut b = pin!(loopspec::timeout_at(None, |_| async { Ok(()) }));
+                    by_hand(&mut (b.as_mut() as _))
+                }),
+            ]
+        }),
+        (48, || {
+            let lp = loopspec::EventLoop::with_clock(loopspec::ClockKind::Real);
+            let (tx, rx) = std::sync::mpsc::channel::<Timeout>();
+            let gate = lp.create_future::<()>();
+            let g = gate.clone();
+            let task = lp
+                .create_task(async move {
+                    loopspec::timeout(Some(600.0), |cm| async move {
+                        tx.send(cm).unwrap();
+                        g.await
+                    })
+                    .await
+                })
+                .unwrap();
+            let runner = common::spawn_running(&lp, "runner");
+            let cm = recv_or_hang(&rx, "entered");
+            let err = cm.reschedule(Some(1.0)).unwrap_err();
+            gate.set_result(()).unwrap();
+            common::stop_running(&lp, runner);
+            lp.run_until_complete(task).unwrap();
+            lp.close().unwrap();
+            vec![err]
+        }),
+        (49, || {
+            let lp = vloop();
+            lp.run_until_complete(lp.shutdown_default_executor(None))
+                .unwrap();
+            let errs = vec![
+                lp.run_in_executor(None, || Ok(1)).unwrap_err(),
+                lp.run_until_complete(loopspec::to_thread(|| Ok(1)))
+                    .unwrap_err(),
+            ];
+            lp.close().unwrap();
+            errs
+        }),
     ]
 }
 
@@ -532,7 +626,7 @@ fn matches(pattern: &str, message: &str) -> bool {
 /// Rules: FUT-4, FUT-8, TASK-2, TASK-3, TASK-7, TASK-12, TASK-13, THREAD-1, THREAD-2, XTHREAD-1
 /// Rules: XTHREAD-6, XTHREAD-9, CONC-4, CONC-5, CHAIN-1, EXEC-1, EXEC-4, POLICY-3, POLICY-4
 /// Rules: POLICY-5, POLICY-9, POLICY-10, POLICY-11, POLICY-13, GATHER-2, GATHER-3, WAIT-1
-/// Rules: WAITFOR-1, RUNNER-3, RUNNER-4
+/// Rules: WAITFOR-1, RUNNER-3, RUNNER-4, TIMEOUT-2, TIMEOUT-5, TIMEOUT-6, TIMEOUT-9, EXEC-6
 #[test]
 fn every_misuse_gets_the_error_spec_md_gives_it() {
     let table = misuse_table();

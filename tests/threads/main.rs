@@ -7,11 +7,14 @@
 
 mod chain;
 mod concurrent_future;
+mod default_executor;
+mod eager;
 mod executor;
 mod handoff;
 mod interop;
 mod policy;
 mod runner;
+mod task_queries;
 mod thread_affinity;
 mod timeouts;
 mod xthread;

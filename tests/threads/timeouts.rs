@@ -147,3 +147,26 @@ fn reschedule_from_another_thread_follows_thread_1() {
     assert_eq!(format!("{cm:?}"), "<Timeout [finished]>");
     lp.close().unwrap();
 }
+
+/// `Timeout` is `Send + Sync`, and a `timeout` around a `Send` body is a
+/// `Send` coroutine: it can be handed to another loop, whose task it then
+/// runs in (expiring there, on that loop's clock).
+/// Rules: TIMEOUT-9, TIMEOUT-1
+#[test]
+fn a_timeout_is_send_and_runs_in_another_loops_task() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    send_sync(&Timeout::new(None));
+    let other = LoopThread::spawn_with(vloop(), "other").unwrap();
+    let cf = run_coroutine_threadsafe(
+        timeout(Some(2.0), |cm| async move {
+            send_sync(&cm);
+            loopspec::sleep(10.0).await?;
+            Ok(())
+        }),
+        other.event_loop(),
+    )
+    .unwrap();
+    assert_eq!(cf.result(None), Err(Error::Timeout));
+    assert_eq!(other.event_loop().time(), 2.0);
+    other.stop_and_join().unwrap();
+}
