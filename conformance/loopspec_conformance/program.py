@@ -33,7 +33,7 @@ import warnings
 from .values import exc_out, make_exc, num, ok
 
 # Steps that suspend a coroutine script.
-AWAITING = {"await", "sleep", "yield"}
+AWAITING = {"await", "sleep", "yield", "task_group", "timeout", "shield", "to_thread"}
 # What a script catches: exceptions and cancellations, never the kit's Abort.
 CAUGHT = (Exception, asyncio.CancelledError)
 DEFAULT_WAIT = 10.0
@@ -266,6 +266,19 @@ class Program:
         if kind == "yield":
             await asyncio.sleep(0)
             return None
+        if kind == "task_group":
+            # async with TaskGroup() as tg: one child task per coroutine name.
+            async with asyncio.TaskGroup() as tg:
+                children = [tg.create_task(self.coro(c)) for c in arg]
+            return [self.value_of(t.result()) for t in children]
+        if kind == "timeout":
+            # async with timeout(delay): await the coroutine, in this task.
+            async with asyncio.timeout(num(arg["delay"]) if arg.get("delay") is not None else None):
+                return self.value_of(await self.coro(arg["coro"]))
+        if kind == "shield":
+            return self.value_of(await asyncio.shield(self.get(arg, "future", "task")))
+        if kind == "to_thread":
+            return self.value_of(await asyncio.to_thread(self.callback(arg)))
         return self.value_of(await self.get(arg, "future", "task"))
 
     def value_of(self, v):

@@ -84,7 +84,7 @@
 use loopspec::warnings;
 use loopspec::{
     ClockKind, ConcurrentFuture, DoneCallback, Error, EventLoop, Executor, Future, Handle, Policy,
-    Profile, Runner, Task, TaskRef, ThreadPool, TimerHandle,
+    Profile, Runner, Task, TaskGroup, TaskRef, ThreadPool, TimerHandle,
 };
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
@@ -560,7 +560,15 @@ fn op_of(op: &Value) -> Result<(&str, &Value), String> {
 }
 
 /// Awaiting steps: coroutines only.
-const AWAITING: [&str; 3] = ["await", "sleep", "yield"];
+const AWAITING: [&str; 7] = [
+    "await",
+    "sleep",
+    "yield",
+    "task_group",
+    "timeout",
+    "shield",
+    "to_thread",
+];
 
 // ---------------------------------------------------------------------------
 // Values and exceptions as JSON
@@ -576,6 +584,8 @@ pub fn exc_json(e: &Error) -> Value {
     let args: Vec<String> = match e {
         Error::Cancelled(m) => m.iter().cloned().collect(),
         Error::Timeout => Vec::new(),
+        // Python's `args`: the message, then the list of the exceptions.
+        Error::ExceptionGroup(eg) => vec![eg.message.clone(), format!("{:?}", eg.exceptions)],
         Error::Panic(m) => {
             if let Some((ty, msg)) = decode_raise(m) {
                 return json!({"exc": ty, "args": msg.into_iter().collect::<Vec<_>>()});
@@ -1249,14 +1259,69 @@ impl Run {
         Ok(Value::Null)
     }
 
+    /// A coroutine script's name, checked; `Err` for a malformed step.
+    fn coro_arg(&self, arg: Option<&Value>, step: &str) -> Result<String, String> {
+        let name = arg
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{step} needs a coroutine's name"))?;
+        match self.check_coro(name) {
+            Ok(()) => Ok(name.to_string()),
+            Err(Fault::Bad(m)) => Err(m),
+            Err(_) => Err(format!("unknown coroutine {name:?}")),
+        }
+    }
+
     /// An awaiting step; `Err` for a malformed one.
-    async fn awaiting(&self, kind: &str, arg: &Value) -> Result<loopspec::Result<Value>, String> {
+    async fn awaiting(
+        self: &Arc<Self>,
+        kind: &str,
+        arg: &Value,
+    ) -> Result<loopspec::Result<Value>, String> {
         match kind {
             "sleep" => {
                 let d = num(arg).ok_or_else(|| format!("sleep needs a delay: {arg}"))?;
                 Ok(loopspec::sleep(d).await.map(|()| Value::Null))
             }
             "yield" => Ok(loopspec::yield_now().await.map(|()| Value::Null)),
+            "task_group" => {
+                let names = arg
+                    .as_array()
+                    .ok_or("task_group needs a list of coroutine names")?
+                    .iter()
+                    .map(|n| self.coro_arg(Some(n), "task_group"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let run = self.clone();
+                let children = TaskGroup::run(|tg| async move {
+                    names
+                        .into_iter()
+                        .map(|n| tg.create_task(run.coro_unchecked(n)))
+                        .collect::<loopspec::Result<Vec<_>>>()
+                })
+                .await;
+                Ok(children.and_then(|children| {
+                    children
+                        .iter()
+                        .map(|t| t.result())
+                        .collect::<loopspec::Result<Vec<Value>>>()
+                        .map(Value::from)
+                }))
+            }
+            "timeout" => {
+                let delay = match arg.get("delay") {
+                    None | Some(Value::Null) => None,
+                    Some(d) => Some(num(d).ok_or_else(|| format!("timeout needs a delay: {arg}"))?),
+                };
+                let coro = self.coro_unchecked(self.coro_arg(arg.get("coro"), "timeout")?);
+                Ok(loopspec::timeout(delay, |_| coro).await)
+            }
+            "to_thread" => {
+                let name = arg.as_str().ok_or("to_thread needs a callback's name")?;
+                if let Err(Fault::Bad(m)) = self.check_callback(name) {
+                    return Err(m);
+                }
+                let (run, name) = (self.clone(), name.to_string());
+                Ok(loopspec::to_thread(move || run.job(&name)).await)
+            }
             _ => {
                 let name = arg.as_str().ok_or("await needs a future's name")?;
                 let fut = match self.get(name, &["future", "task"]) {
@@ -1267,6 +1332,10 @@ impl Run {
                     Err(Fault::Halt(_)) => return Err("unexpected halt".into()),
                 };
                 Ok(match fut {
+                    Ok(f) if kind == "shield" => match loopspec::shield(f) {
+                        Ok(outer) => outer.await,
+                        Err(e) => Err(e),
+                    },
                     Ok(f) => f.await,
                     Err(e) => Err(e),
                 })
