@@ -33,7 +33,8 @@ import warnings
 from .values import exc_out, make_exc, num, ok
 
 # Steps that suspend a coroutine script.
-AWAITING = {"await", "sleep", "yield", "task_group", "timeout", "shield", "to_thread"}
+AWAITING = {"await", "sleep", "yield", "task_group", "timeout", "shield", "to_thread",
+            "shutdown_default_executor"}
 # What a script catches: exceptions and cancellations, never the kit's Abort.
 CAUGHT = (Exception, asyncio.CancelledError)
 DEFAULT_WAIT = 10.0
@@ -277,6 +278,9 @@ class Program:
                 return self.value_of(await self.coro(arg["coro"]))
         if kind == "shield":
             return self.value_of(await asyncio.shield(self.get(arg, "future", "task")))
+        if kind == "shutdown_default_executor":
+            await self.loop(arg).shutdown_default_executor()
+            return None
         if kind == "to_thread":
             return self.value_of(await asyncio.to_thread(self.callback(arg)))
         return self.value_of(await self.get(arg, "future", "task"))
@@ -621,6 +625,10 @@ class Program:
         ex = concurrent.futures.ThreadPoolExecutor(max_workers=arg.get("workers"),
                                                    thread_name_prefix=arg["as"])
         self.register(arg["as"], "executor", ex)
+
+    def op_set_default_executor(self, arg, op):
+        lp, ex = self.loop(arg["loop"]), self.get(arg["executor"], "executor")
+        self.call("set_default_executor", op, lambda: lp.set_default_executor(ex))
 
     def op_executor_submit(self, arg, op):
         ex = self.get(arg["executor"], "executor")

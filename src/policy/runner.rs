@@ -165,7 +165,10 @@ impl Runner {
         // No async generators to shut down; then the default executor, whose
         // jobs are waited for (3.12+: at most THREAD_JOIN_TIMEOUT) — EXEC-7.
         let timeout = (lp.profile() >= Profile::Py312).then_some(THREAD_JOIN_TIMEOUT);
+        #[cfg(not(loopspec_mutant = "close-skips-executor"))]
         let _ = lp.run_until_complete(lp.shutdown_default_executor(timeout));
+        #[cfg(loopspec_mutant = "close-skips-executor")]
+        let _ = timeout;
         if set_current {
             let policy = self.policy.clone().unwrap_or_else(process_policy);
             policy.set_event_loop(None);

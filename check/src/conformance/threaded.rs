@@ -84,7 +84,7 @@
 use loopspec::warnings;
 use loopspec::{
     ClockKind, ConcurrentFuture, DoneCallback, Error, EventLoop, Executor, Future, Handle, Policy,
-    Profile, Runner, Task, TaskGroup, TaskRef, ThreadPool, TimerHandle,
+    Profile, Runner, Task, TaskFactory, TaskGroup, TaskRef, ThreadPool, TimerHandle,
 };
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
@@ -560,7 +560,7 @@ fn op_of(op: &Value) -> Result<(&str, &Value), String> {
 }
 
 /// Awaiting steps: coroutines only.
-const AWAITING: [&str; 7] = [
+const AWAITING: [&str; 8] = [
     "await",
     "sleep",
     "yield",
@@ -568,6 +568,7 @@ const AWAITING: [&str; 7] = [
     "timeout",
     "shield",
     "to_thread",
+    "shutdown_default_executor",
 ];
 
 // ---------------------------------------------------------------------------
@@ -1314,6 +1315,15 @@ impl Run {
                 let coro = self.coro_unchecked(self.coro_arg(arg.get("coro"), "timeout")?);
                 Ok(loopspec::timeout(delay, |_| coro).await)
             }
+            "shutdown_default_executor" => {
+                let name = arg.as_str().ok_or("shutdown_default_executor needs a loop's name")?;
+                let lp = match self.get_loop(name) {
+                    Ok(lp) => lp,
+                    Err(Fault::Bad(m)) => return Err(m),
+                    Err(_) => return Err(format!("unknown loop {name:?}")),
+                };
+                Ok(lp.shutdown_default_executor(None).await.map(|()| Value::Null))
+            }
             "to_thread" => {
                 let name = arg.as_str().ok_or("to_thread needs a callback's name")?;
                 if let Err(Fault::Bad(m)) = self.check_callback(name) {
@@ -1687,15 +1697,19 @@ impl Run {
             }
             "run_until_complete" => self.op_run_until_complete(arg, op),
             "set_task_factory" => {
-                let name = field_str(arg, "loop")?;
-                self.get_loop(name)?;
-                match arg.get("factory") {
-                    None | Some(Value::Null) => Ok(()),
-                    Some(f) => Err(bad(format!(
-                        "no counterpart: loopspec has no task factories ({f}); a task's first \
-                         step is always scheduled with call_soon (TASK-1)"
-                    ))),
-                }
+                let lp = self.get_loop(field_str(arg, "loop")?)?;
+                let factory = match arg.get("factory") {
+                    None | Some(Value::Null) => TaskFactory::Default,
+                    Some(f) if f == "eager_task_factory" => TaskFactory::Eager,
+                    Some(f) => {
+                        return Err(bad(format!(
+                            "no counterpart: loopspec's task factories are the default and the \
+                             eager one ({f}; EAGER-1)"
+                        )));
+                    }
+                };
+                lp.set_task_factory(factory);
+                Ok(())
             }
             // Callbacks.
             "call_soon" | "call_soon_threadsafe" | "call_later" => self.op_schedule(kind, arg, op),
@@ -1841,6 +1855,14 @@ impl Run {
                 Ok(())
             }
             "executor_submit" => self.op_executor_submit(arg, op),
+            "set_default_executor" => {
+                let lp = self.get_loop(field_str(arg, "loop")?)?;
+                let Obj::Executor(ex) = self.get(field_str(arg, "executor")?, &["executor"])? else {
+                    return Err(bad("not an executor"));
+                };
+                lp.set_default_executor(ex);
+                Ok(())
+            }
             "executor_shutdown" => {
                 let name = field_str(arg, "executor")?;
                 let Obj::Executor(ex) = self.get(name, &["executor"])? else {
