@@ -97,13 +97,17 @@ fn main_and_sub_loop() -> Result<()> {
                     .iter()
                     .enumerate()
                     .map(|(i, &d)| {
-                        let job = loopspec::run_coroutine_threadsafe(do_some_work(i, d, true), &to)?;
+                        let job =
+                            loopspec::run_coroutine_threadsafe(do_some_work(i, d, true), &to)?;
                         tg.create_task(wrapped(job))
                     })
                     .collect::<Result<Vec<_>>>()
             })
             .await?;
-            tasks.iter().map(|t| t.result()).collect::<Result<Vec<String>>>()
+            tasks
+                .iter()
+                .map(|t| t.result())
+                .collect::<Result<Vec<String>>>()
         })
         .await
     })?;

@@ -1316,13 +1316,18 @@ impl Run {
                 Ok(loopspec::timeout(delay, |_| coro).await)
             }
             "shutdown_default_executor" => {
-                let name = arg.as_str().ok_or("shutdown_default_executor needs a loop's name")?;
+                let name = arg
+                    .as_str()
+                    .ok_or("shutdown_default_executor needs a loop's name")?;
                 let lp = match self.get_loop(name) {
                     Ok(lp) => lp,
                     Err(Fault::Bad(m)) => return Err(m),
                     Err(_) => return Err(format!("unknown loop {name:?}")),
                 };
-                Ok(lp.shutdown_default_executor(None).await.map(|()| Value::Null))
+                Ok(lp
+                    .shutdown_default_executor(None)
+                    .await
+                    .map(|()| Value::Null))
             }
             "to_thread" => {
                 let name = arg.as_str().ok_or("to_thread needs a callback's name")?;
@@ -1857,7 +1862,8 @@ impl Run {
             "executor_submit" => self.op_executor_submit(arg, op),
             "set_default_executor" => {
                 let lp = self.get_loop(field_str(arg, "loop")?)?;
-                let Obj::Executor(ex) = self.get(field_str(arg, "executor")?, &["executor"])? else {
+                let Obj::Executor(ex) = self.get(field_str(arg, "executor")?, &["executor"])?
+                else {
                     return Err(bad("not an executor"));
                 };
                 lp.set_default_executor(ex);
