@@ -185,7 +185,8 @@ fn threaded_conc_scenarios_match_cpython() {
     check_family("conc");
 }
 
-/// Rules: CHAIN-2, CHAIN-3, CHAIN-4, EXEC-1, EXEC-2, EXEC-3, EXEC-4, LIFE-8
+/// Rules: CHAIN-2, CHAIN-3, CHAIN-4, EXEC-1, EXEC-2, EXEC-3, EXEC-4, EXEC-5, EXEC-6, EXEC-8,
+/// Rules: LIFE-8
 #[test]
 fn threaded_exec_scenarios_match_cpython() {
     check_family("exec");
@@ -205,10 +206,28 @@ fn threaded_policy_scenarios_match_cpython() {
 }
 
 /// Rules: LIFE-5, POLICY-2, POLICY-6, POLICY-13, RUNNER-1, RUNNER-2, RUNNER-3, RUNNER-4,
-/// Rules: RUNNER-5, RUNNER-6, THREAD-3
+/// Rules: RUNNER-5, RUNNER-6, THREAD-3, EXEC-7
 #[test]
 fn threaded_runner_scenarios_match_cpython() {
     check_family("runner");
+}
+
+/// Rules: SHIELD-2, SHIELD-4, CHAIN-4
+#[test]
+fn threaded_shield_scenarios_match_cpython() {
+    check_family("shield");
+}
+
+/// Rules: TG-12, TG-13, CHAIN-3, XTHREAD-6, XTHREAD-8
+#[test]
+fn threaded_tg_scenarios_match_cpython() {
+    check_family("tg");
+}
+
+/// Rules: TIMEOUT-10, CHAIN-4, XTHREAD-8
+#[test]
+fn threaded_timeout_scenarios_match_cpython() {
+    check_family("timeout");
 }
 
 /// Rules: LIFE-5, LIFE-7, LIFE-8, POLICY-2, POLICY-12, THREAD-1, THREAD-3, THREAD-5, THREAD-7,
