@@ -46,9 +46,15 @@ impl EventLoop {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let default = match executor {
-            Some(_) => None,
-            None => Some(self.default_executor()?),
+        // The default pool is fetched before anything is made, so that a
+        // shut-down default executor (EXEC-6) makes no future.
+        let default_pool;
+        let executor: &dyn Executor = match executor {
+            Some(e) => e,
+            None => {
+                default_pool = self.default_executor()?;
+                &*default_pool
+            }
         };
         let cf = ConcurrentFuture::new();
         let dest = wrap_future(&cf, self)?;
@@ -63,12 +69,7 @@ impl EventLoop {
             };
             let _ = job_cf.finish(outcome);
         });
-        let submitted = match (executor, default) {
-            (Some(e), _) => e.submit(job),
-            (None, Some(pool)) => pool.submit(job),
-            (None, None) => unreachable!("the default executor was fetched above"),
-        };
-        if let Err(e) = submitted {
+        if let Err(e) = executor.submit(job) {
             dest.cancel();
             return Err(e);
         }

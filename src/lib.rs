@@ -107,9 +107,9 @@ pub use clock::ClockKind;
 pub use combinators::{AsCompleted, Gathered, ReturnWhen, as_completed, gather, wait, wait_for};
 pub use concurrent::{CfState, ConcurrentFuture};
 pub use error::{Error, Exception, ExceptionContext, ExceptionGroup, Result};
-pub use event_loop::TaskFactory;
 pub use event_loop::{
-    Builder, EventLoop, ExceptionHandler, all_tasks, default_exception_handler, get_running_loop,
+    Builder, EventLoop, ExceptionHandler, TaskFactory, all_tasks, default_exception_handler,
+    get_running_loop,
 };
 pub use executor::{THREAD_JOIN_TIMEOUT, to_thread};
 pub use future::{DoneCallback, Future, LocalDoneCallback};
@@ -123,9 +123,9 @@ pub use policy::{
 pub use profile::Profile;
 pub use runner::{Runner, run_with_loop_factory};
 pub use shield::{shield, shield_local};
-pub use task::sleep_with_result;
 pub use task::{
-    Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep, yield_now,
+    Task, TaskRef, YieldNow, create_task, create_task_local, current_task, sleep,
+    sleep_with_result, yield_now,
 };
 pub use taskgroup::TaskGroup;
 pub use thread_pool::{Executor, Job, ThreadPool};

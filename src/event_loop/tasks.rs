@@ -33,7 +33,7 @@ impl EventLoop {
     }
 
     /// [`create_task`](EventLoop::create_task) with a name: asyncio's
-    /// `create_task(coro, name=name)` (TASK-20). The task is named before
+    /// `create_task(coro, name=name)` (TASK-17). The task is named before
     /// anything can see it, and takes no number from the counter of the
     /// default names `Task-N` (TASK-9).
     ///
@@ -54,7 +54,7 @@ impl EventLoop {
         Task::create_named(self, coro, Some(name.into()))
     }
 
-    /// asyncio's `current_task(loop)` (TASK-21): the task of this loop
+    /// asyncio's `current_task(loop)` (TASK-18): the task of this loop
     /// whose step the calling thread is running, if any — `None` in a plain
     /// callback, on a loop that is not running, and on any thread but the
     /// one running the loop. Never fails.
@@ -82,7 +82,7 @@ impl EventLoop {
         stepping_task().map(|t| TaskRef::new(t, self))
     }
 
-    /// asyncio's `all_tasks(loop)` (TASK-21): the loop's unfinished tasks,
+    /// asyncio's `all_tasks(loop)` (TASK-18): the loop's unfinished tasks,
     /// in creation order, whether or not it runs; none on a closed loop (its
     /// tasks were dropped, TASK-8). From a thread other than the one running
     /// the loop it fails with THREAD-1's `NonThreadSafeCall`: the tasks are

@@ -46,7 +46,7 @@ pub(crate) struct TaskState {
     /// (made on demand, so a task nobody names costs no string; TASK-9).
     pub(crate) name: Mutex<Option<String>>,
     /// The N of the default name `Task-N`: taken from the loop's counter
-    /// only by tasks created without a name (TASK-20); 0 for a named one.
+    /// only by tasks created without a name (TASK-17); 0 for a named one.
     number: u64,
     /// The waker handed to foreign awaitables; `Send + Sync`: woken on the
     /// loop's thread it queues a step, from another thread it goes through

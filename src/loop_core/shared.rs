@@ -79,7 +79,7 @@ pub(crate) struct Shared {
     /// Source of task ids (1, 2, ...).
     next_task: AtomicU64,
     /// Source of the N of the `Task-N` default names (1, 2, ...), taken only
-    /// by tasks made without a name (TASK-9, TASK-20).
+    /// by tasks made without a name (TASK-9, TASK-17).
     next_task_number: AtomicU64,
     /// Source of the ids of local values (local callbacks and timers,
     /// stashed values), 1, 2, ...; 0 names none.

@@ -158,7 +158,7 @@ impl<T: Send + 'static> Task<T> {
         Self::create_named(lp, coro, None)
     }
 
-    /// [`create`](Task::create) with the task's name, if given (TASK-20).
+    /// [`create`](Task::create) with the task's name, if given (TASK-17).
     pub(crate) fn create_named<F>(lp: &EventLoop, coro: F, name: Option<String>) -> Result<Task<T>>
     where
         F: StdFuture<Output = Result<T>> + Send + 'static,
@@ -505,7 +505,7 @@ pub async fn sleep(delay: f64) -> Result<()> {
 }
 
 /// Sleeps `delay` seconds, then returns `result`: asyncio's
-/// `sleep(delay, result)` (TASK-22). Fails as [`sleep`] does; a cancelled
+/// `sleep(delay, result)` (TASK-19). Fails as [`sleep`] does; a cancelled
 /// sleep returns the `CancelledError`, and `result` is dropped.
 ///
 /// ```

@@ -10,7 +10,7 @@ use loopspec::{Error, sleep, sleep_with_result};
 /// it takes no number from the counter of default names (CPython, in
 /// `run()`: the main task `Task-1`, a task named "named", then an unnamed
 /// one is `Task-2`).
-/// Rules: TASK-20, TASK-9
+/// Rules: TASK-17, TASK-9
 #[test]
 fn create_task_named_names_the_task() {
     let s = Scene::new();
@@ -40,7 +40,7 @@ fn create_task_named_names_the_task() {
 /// `current_task(loop)` with a loop given does not either).
 /// `lp.all_tasks()` lists the unfinished tasks of the loop, running or not,
 /// in creation order; none once they are done or the loop is closed.
-/// Rules: TASK-21, TASK-13
+/// Rules: TASK-18, TASK-13
 #[test]
 fn loop_current_task_and_all_tasks() {
     let s = Scene::new();
@@ -96,7 +96,7 @@ fn loop_current_task_and_all_tasks() {
 /// zero delay included (CPython: `await sleep(0, "zero")` is `"zero"`);
 /// cancelled, it raises `CancelledError`; with no running loop, a positive
 /// delay fails as `sleep` does.
-/// Rules: TASK-22, TASK-12
+/// Rules: TASK-19, TASK-12
 #[test]
 fn sleep_with_result_returns_the_result() {
     let s = Scene::new();

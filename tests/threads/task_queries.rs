@@ -1,5 +1,5 @@
 //! `current_task` and `all_tasks` of a loop that another thread runs
-//! (SPEC.md TASK-21). Determinism: the loop's thread is held inside a task's
+//! (SPEC.md TASK-18). Determinism: the loop's thread is held inside a task's
 //! step on a channel while the test asks; nothing sleeps.
 
 use common::{profile_loop, recv_or_hang};
@@ -11,7 +11,7 @@ use std::thread;
 /// `lp.current_task()` is `None` on this thread (CPython would race to the
 /// stepping task) and `lp.all_tasks()` is refused with THREAD-1's error
 /// (CPython reads the tasks racily); once the run is over, both answer.
-/// Rules: TASK-21, THREAD-1
+/// Rules: TASK-18, THREAD-1
 #[test]
 fn current_task_and_all_tasks_from_a_thread_that_does_not_run_the_loop() {
     let lp = profile_loop(Profile::Py313);
