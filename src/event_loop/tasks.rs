@@ -9,7 +9,7 @@ use crate::future::Future;
 use crate::loop_core::{
     EventLoop, TaskFactory, current_task as stepping_task, get_running_loop, running_loop,
 };
-use crate::task::{Task, TaskRef, take_future_like};
+use crate::task::{Start, Task, TaskRef, take_future_like};
 
 impl EventLoop {
     /// A new pending future bound to this loop (FUT-1). Never fails, even on
@@ -51,7 +51,35 @@ impl EventLoop {
         T: Send + 'static,
         F: std::future::Future<Output = Result<T>> + Send + 'static,
     {
-        Task::create_named(self, coro, Some(name.into()))
+        Task::create_named(self, coro, Some(name.into()), Start::Factory)
+    }
+
+    /// A task that starts eagerly whatever the task factory: asyncio's
+    /// `Task(coro, loop=loop, eager_start=True)` (3.12+; also
+    /// `loop.create_task(coro, eager_start=True)` from 3.13). Called on the
+    /// thread that runs the loop, the first step runs inside this call, as
+    /// under [`TaskFactory::Eager`] (EAGER-2); anywhere else it is an
+    /// ordinary task (TASK-1).
+    ///
+    /// ```
+    /// use loopspec::{ClockKind, EventLoop};
+    ///
+    /// let lp = EventLoop::with_clock(ClockKind::Virtual);
+    /// let done_at_once = lp
+    ///     .run_until_complete(async {
+    ///         let lp = loopspec::get_running_loop()?;
+    ///         Ok(lp.create_task_eager(async { Ok(5) })?.done())
+    ///     })
+    ///     .unwrap();
+    /// assert!(done_at_once);
+    /// lp.close().unwrap();
+    /// ```
+    pub fn create_task_eager<T, F>(&self, coro: F) -> Result<Task<T>>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        Task::create_named(self, coro, None, Start::Eager)
     }
 
     /// asyncio's `current_task(loop)` (TASK-18): the task of this loop

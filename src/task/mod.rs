@@ -155,16 +155,22 @@ impl<T: Send + 'static> Task<T> {
     where
         F: StdFuture<Output = Result<T>> + Send + 'static,
     {
-        Self::create_named(lp, coro, None)
+        Self::create_named(lp, coro, None, Start::Factory)
     }
 
-    /// [`create`](Task::create) with the task's name, if given (TASK-17).
-    pub(crate) fn create_named<F>(lp: &EventLoop, coro: F, name: Option<String>) -> Result<Task<T>>
+    /// [`create`](Task::create) with the task's name, if given (TASK-17),
+    /// starting as `start` says (EAGER-1).
+    pub(crate) fn create_named<F>(
+        lp: &EventLoop,
+        coro: F,
+        name: Option<String>,
+        start: Start,
+    ) -> Result<Task<T>>
     where
         F: StdFuture<Output = Result<T>> + Send + 'static,
     {
         let coro = Self::coroutine_expected(lp, coro)?;
-        Task::spawn(lp, Coroutine::Send(Box::pin(coro)), name)
+        Task::spawn(lp, Coroutine::Send(Box::pin(coro)), name, start)
     }
 
     /// [`create`](Task::create) for a local task: the coroutine is kept by
@@ -174,7 +180,7 @@ impl<T: Send + 'static> Task<T> {
         F: StdFuture<Output = Result<T>> + 'static,
     {
         let coro = Self::coroutine_expected(lp, coro)?;
-        Task::spawn(lp, Coroutine::Local(Box::pin(coro)), None)
+        Task::spawn(lp, Coroutine::Local(Box::pin(coro)), None, Start::Factory)
     }
 
     /// `coro` itself, unless it is a loopspec future or task.
@@ -195,7 +201,12 @@ impl<T: Send + 'static> Task<T> {
     /// Makes the task, named `name` or `Task-N`, and queues its first step.
     /// Fails with `Closed` on a closed loop (the scheduling call checks it),
     /// dropping `coro` unpolled.
-    pub(crate) fn spawn(lp: &EventLoop, coro: Coroutine, name: Option<String>) -> Result<Task<T>> {
+    pub(crate) fn spawn(
+        lp: &EventLoop,
+        coro: Coroutine,
+        name: Option<String>,
+        start: Start,
+    ) -> Result<Task<T>> {
         let id = lp.next_task_id();
         let waker = Waker::from(Arc::new(TaskWaker { lp: lp.clone(), id }));
         let number = if name.is_some() {
@@ -213,7 +224,10 @@ impl<T: Send + 'static> Task<T> {
         };
         // An eager task's first step runs below, inside this call (EAGER-2);
         // only on the thread that runs the loop.
-        let eager = lp.eager_here();
+        let eager = match start {
+            Start::Factory => lp.eager_here(),
+            Start::Eager => get_running_loop().ok().as_ref() == Some(lp),
+        };
         match coro {
             Coroutine::Send(c) => lp.with_work(|work| {
                 work.tasks.borrow_mut().insert(id, entry(Some(c), false));
@@ -294,6 +308,16 @@ impl<T: Clone + Send + 'static> StdFuture for Task<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         Pin::new(&mut self.fut).poll(cx)
     }
+}
+
+/// How a new task's first step starts (EAGER-1, EAGER-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// As the loop's task factory says: scheduled with `call_soon`
+    /// (TASK-1), or eagerly under [`TaskFactory::Eager`](crate::TaskFactory).
+    Factory,
+    /// Eagerly whatever the factory: asyncio's `eager_start=True`.
+    Eager,
 }
 
 /// A task without its result type: what [`current_task`] and

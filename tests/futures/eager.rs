@@ -182,3 +182,62 @@ fn an_eager_step_can_start_another_eager_task() {
     );
     s.close().unwrap();
 }
+
+/// `create_task_eager` (`Task(coro, loop=loop, eager_start=True)`): eager
+/// under the default factory when the calling thread runs the loop — a task
+/// that finishes there is done at once and not in `all_tasks`, one that
+/// suspends is listed and goes on — and an ordinary task on a loop that is
+/// not running (what CPython 3.12–3.15 gave for the same program).
+/// Rules: EAGER-1, EAGER-2
+#[test]
+fn create_task_eager_starts_eagerly_whatever_the_factory() {
+    let s = Scene::new();
+    assert_eq!(s.lp.get_task_factory(), TaskFactory::Default);
+    let l = s.log.clone();
+    let idle =
+        s.lp.create_task_eager(async move {
+            l.push(format!("start idle current={}", current_name()));
+            loopspec::yield_now().await?;
+            Ok(0)
+        })
+        .unwrap();
+    s.log.push(format!("idle loop: done={}", idle.done()));
+    let log = s.log.clone();
+    let out = s.run_until_complete(async move {
+        let lp = get_running_loop()?;
+        let l = log.clone();
+        let t = lp.create_task_eager(async move {
+            l.push(format!("start a current={}", current_name()));
+            loopspec::yield_now().await?;
+            l.push("end a");
+            Ok(1)
+        })?;
+        let listed = |t: &loopspec::Task<i32>| {
+            lp.all_tasks()
+                .map(|all| all.iter().any(|r| r.is(t)))
+                .unwrap_or(false)
+        };
+        log.push(format!(
+            "after create done={} in_all={}",
+            t.done(),
+            listed(&t)
+        ));
+        let q = lp.create_task_eager(async { Ok(5) })?;
+        log.push(format!("quick done={} in_all={}", q.done(), listed(&q)));
+        t.await
+    });
+    assert_eq!(out, Ok(1));
+    assert_eq!(s.run_until_complete(idle), Ok(0));
+    assert_eq!(
+        s.take(),
+        [
+            "idle loop: done=false",
+            "start idle current=Task-1",
+            "start a current=Task-3",
+            "after create done=false in_all=true",
+            "quick done=true in_all=false",
+            "end a",
+        ]
+    );
+    s.close().unwrap();
+}
