@@ -288,13 +288,11 @@ impl TaskGroup {
             return Err(e);
         }
         let generator_exit = matches!(&body, Err(e) if e.python_type() == "GeneratorExit");
-        let body = match body {
-            Err(e) if !e.is_cancelled() => {
-                st.errors.push(e);
-                None
-            }
-            other => Some(other),
-        };
+        if let Err(e) = &body
+            && !e.is_cancelled()
+        {
+            st.errors.push(e.clone());
+        }
         if !st.errors.is_empty() {
             let errors = std::mem::take(&mut st.errors);
             drop(st);
@@ -303,14 +301,17 @@ impl TaskGroup {
                 parent.uncancel();
                 parent.cancel();
             }
-            if profile >= Profile::Py315 && generator_exit && errors.len() == 1 {
+            if let [only] = errors.as_slice()
+                && profile >= Profile::Py315
+                && generator_exit
+            {
                 // The body's own GeneratorExit, alone, stays itself (TG-15).
-                return Err(errors.into_iter().next().unwrap_or(Error::InvalidState));
+                return Err(only.clone());
             }
             return Err(Error::ExceptionGroup(ExceptionGroup::new(MESSAGE, errors)));
         }
         drop(st);
-        body.unwrap_or_else(|| unreachable!("an exception of the body is among the errors"))
+        body
     }
 
     /// `tg.create_task(coro)`: a child task on the group's loop. Errors:
