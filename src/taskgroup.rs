@@ -356,23 +356,29 @@ impl TaskGroup {
         st.lp.clone().ok_or(Error::NoRunningLoop)
     }
 
-    /// Makes `task` a child: counted, and watched by a done callback.
+    /// Makes `task` a child: counted, and watched by a done callback. In
+    /// the 3.12 profile a child already done (an eager task that finished
+    /// in its first step, EAGER-2) is seen at once and never counted; 3.11
+    /// and 3.13+ (gh-128550) watch it as any other (TG-16).
     fn adopt<T: Send + 'static>(&self, task: Task<T>) -> Result<Task<T>> {
         let child = task.task_ref();
         let key = task.as_future().identity();
+        // A cancelled child is not read: reading takes its message (TASK-11).
+        let outcome = |f: &Future<T>| {
+            if f.cancelled() {
+                Ok(None)
+            } else {
+                f.exception()
+            }
+        };
+        if task.done() && self.state.lock().profile() == Profile::Py312 {
+            self.on_task_done(key, &child, outcome(task.as_future()));
+            return Ok(task);
+        }
         self.state.lock().tasks.push((key, child.clone()));
         let group = self.clone();
         task.add_done_callback(Arc::new(move |f: &Future<T>| {
-            // A cancelled child is not read: reading takes its message (TASK-11).
-            group.on_task_done(
-                key,
-                &child,
-                if f.cancelled() {
-                    Ok(None)
-                } else {
-                    f.exception()
-                },
-            );
+            group.on_task_done(key, &child, outcome(f));
         }))?;
         Ok(task)
     }

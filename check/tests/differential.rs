@@ -14,8 +14,8 @@
 //! is compared only on the versions it holds for (`wait_for` on every one:
 //! the `Py311` profile builds it the 3.10/3.11 way, SPEC.md WAITFOR-1/5),
 //! `cancelling`/`uncancel` on 3.11+, `asyncio.TaskGroup` and
-//! `asyncio.timeout`/`timeout_at` blocks on 3.11+ (they are new there), and
-//! on 3.10 only scenarios without cancel messages (3.10 does not propagate
+//! `asyncio.timeout`/`timeout_at` blocks on 3.11+ (they are new there),
+//! `eager_tasks` (the eager task factory) on 3.12+, and on 3.10 only scenarios without cancel messages (3.10 does not propagate
 //! them) or an empty `wait` (another message).
 //!
 //! Besides callbacks, futures, tasks and the combinators, the generator
@@ -26,8 +26,11 @@
 //! deadlines that fall in the iteration the body finishes, `reschedule`
 //! earlier, later or to `None`, `expired` and `when` inside and after the
 //! block; and `shield`s of tasks and futures whose outer future is awaited,
-//! cancelled, then the inner awaited. The summary counts, per version, the
-//! scenarios compared with each of TaskGroup, timeout and shield.
+//! cancelled, then the inner awaited. A quarter of the programs run with
+//! the eager task factory (none that uses `as_completed`, whose set CPython
+//! yields already-done futures from in address order). The summary counts,
+//! per version, the scenarios compared with each of TaskGroup, timeout,
+//! shield and eager tasks.
 //!
 //! `LOOPSPEC_DIFFERENTIAL_CASES` scenarios per run (default 4,000, so that
 //! 3.10, which about a quarter of them apply to, compares 500 with a
@@ -266,7 +269,7 @@ fn all_ops(sc: &Scenario) -> Vec<&Op> {
 }
 
 /// The features of a scenario the summary counts: `TaskGroup`, `timeout`
-/// (`timeout` or `timeout_at`), `shield`.
+/// (`timeout` or `timeout_at`), `shield`, eager tasks.
 fn features(sc: &Scenario) -> Vec<&'static str> {
     let ops = all_ops(sc);
     let has = |f: fn(&OpKind) -> bool| ops.iter().any(|op| f(&op.kind));
@@ -280,6 +283,9 @@ fn features(sc: &Scenario) -> Vec<&'static str> {
     if has(|k| matches!(k, OpKind::Shield { .. })) {
         out.push("shield");
     }
+    if sc.eager_tasks {
+        out.push("eager tasks");
+    }
     out
 }
 
@@ -287,6 +293,9 @@ fn features(sc: &Scenario) -> Vec<&'static str> {
 fn holds_for(sc: &Scenario) -> Vec<&'static str> {
     let mut min = 10;
     let mut on_310 = true;
+    if sc.eager_tasks {
+        min = 12; // asyncio.eager_task_factory is new in 3.12
+    }
     for op in all_ops(sc) {
         match &op.kind {
             OpKind::Cancelling(_) | OpKind::Uncancel(_) => min = min.max(11),
@@ -476,6 +485,8 @@ struct Raw {
     drive: RawDrive,
     between: Vec<RawAct>,
     then: Option<RawDrive>,
+    /// The loop's task factory is `eager_task_factory` (3.12+).
+    eager: bool,
 }
 
 fn act() -> impl Strategy<Value = RawAct> {
@@ -614,6 +625,7 @@ fn raw() -> impl Strategy<Value = Raw> {
         (
             0u8..=3,
             prop::collection::vec(prop::option::weighted(0.7, (0u8..=4, 0u8..5)), 3),
+            prop::bool::weighted(0.25),
         ),
         prop::collection::vec(steps(5), 0..=6),
         prop::collection::vec(prop::collection::vec(act(), 0..=2), 0..=3),
@@ -630,16 +642,19 @@ fn raw() -> impl Strategy<Value = Raw> {
         ),
     )
         .prop_map(
-            |((futures, fut_timers), tasks, callbacks, coro, pre, drive, between, then)| Raw {
-                futures,
-                fut_timers,
-                tasks,
-                callbacks,
-                coro,
-                pre,
-                drive,
-                between,
-                then,
+            |((futures, fut_timers, eager), tasks, callbacks, coro, pre, drive, between, then)| {
+                Raw {
+                    futures,
+                    eager,
+                    fut_timers,
+                    tasks,
+                    callbacks,
+                    coro,
+                    pre,
+                    drive,
+                    between,
+                    then,
+                }
             },
         )
 }
@@ -1218,6 +1233,7 @@ fn build(raw: &Raw) -> Scenario {
         futures: futures.clone(),
         main: Vec::new(),
         horizon: Some(30.0),
+        eager_tasks: raw.eager,
     };
     for (i, t) in raw.tasks.iter().enumerate() {
         // Task i may await tasks 0..i and the futures. Not itself: a task
@@ -1283,6 +1299,15 @@ fn build(raw: &Raw) -> Scenario {
         sc.main.extend(main_acts(&raw.between, &n));
         let second = build_drive(then, &n, &mut sc);
         sc.main.extend(second);
+    }
+    // `as_completed` keeps its futures in a set: of several that are done
+    // when it starts (eager tasks that finished in their first step),
+    // CPython yields them in set order, which is by address.
+    if all_ops(&sc)
+        .iter()
+        .any(|op| matches!(op.kind, OpKind::AsCompleted(_)))
+    {
+        sc.eager_tasks = false;
     }
     sc
 }
@@ -1406,7 +1431,7 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
-/// Rules: STOP-1, STOP-2, STOP-7, SCHED-1, SCHED-2, SCHED-3, SCHED-4, SCHED-5, SCHED-7, WAIT-2, WAIT-3, WAIT-4, GATHER-1, GATHER-3, GATHER-4, GATHER-5, GATHER-6, GATHER-8, WAITFOR-1, ASCOMP-1, ASCOMP-2, FUT-3, FUT-6, TASK-1, TASK-4, TASK-5, TIMEOUT-1, TIMEOUT-3, TIMEOUT-4, TIMEOUT-5, TIMEOUT-8, SHIELD-1, SHIELD-2, TG-1, TG-2, TG-3, TG-5, TG-7, TG-8
+/// Rules: STOP-1, STOP-2, STOP-7, SCHED-1, SCHED-2, SCHED-3, SCHED-4, SCHED-5, SCHED-7, WAIT-2, WAIT-3, WAIT-4, GATHER-1, GATHER-3, GATHER-4, GATHER-5, GATHER-6, GATHER-8, WAITFOR-1, ASCOMP-1, ASCOMP-2, FUT-3, FUT-6, TASK-1, TASK-4, TASK-5, TIMEOUT-1, TIMEOUT-3, TIMEOUT-4, TIMEOUT-5, TIMEOUT-8, SHIELD-1, SHIELD-2, TG-1, TG-2, TG-3, TG-5, TG-7, TG-8, TG-16, EAGER-2, EAGER-3
 #[test]
 fn random_scenarios_match_cpython() {
     let pythons = find_pythons();

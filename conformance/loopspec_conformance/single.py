@@ -704,6 +704,8 @@ class Runner:
         lp = self.loop
         asyncio.set_event_loop(lp)
         lp.set_exception_handler(_Handler(self))
+        if self.sc.get("eager_tasks"):
+            lp.set_task_factory(asyncio.eager_task_factory)
         for f in self.sc.get("futures", []):
             self.reg[f] = ("future", lp.create_future())
         if self.sc.get("horizon", 100) is not None:

@@ -811,3 +811,70 @@ fn taskgroup_after_its_exit_holds_no_parent() {
     drop(lp);
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
+
+/// An eager child that fails in its first step, inside `create_task`: 3.12
+/// sees it at once (the parent is cancel-requested and the group aborting
+/// when `create_task` returns), 3.11 and 3.13+ from its done callback; the
+/// group raises the same `ExceptionGroup` either way.
+/// Rules: TG-16, EAGER-2
+#[test]
+fn taskgroup_child_done_inside_create_task_by_version() {
+    for (profile, cancelling, repr) in [
+        (Profile::Py311, 0, "<TaskGroup tasks=1 entered>"),
+        (Profile::Py312, 1, "<TaskGroup errors=1 cancelling>"),
+        (Profile::Py313, 0, "<TaskGroup tasks=1 entered>"),
+        (Profile::Py315, 0, "<TaskGroup tasks=1 entered>"),
+    ] {
+        let lp = profile_loop(profile);
+        lp.set_task_factory(loopspec::TaskFactory::Eager);
+        let out = lp.run_until_complete(async {
+            let me = current_task()?.expect("a task");
+            let seen = TaskGroup::run(|tg| async move {
+                let t = tg.create_task(async { Err::<(), _>(value_error("x")) })?;
+                let seen = (t.done(), me.cancelling(), format!("{tg:?}"));
+                sleep(0.0).await?;
+                Ok(seen)
+            })
+            .await;
+            Ok((seen, current_task()?.expect("a task").cancelling()))
+        });
+        let (seen, after) = out.unwrap_or_else(|e| panic!("{profile:?}: {e:?}"));
+        let Err(Error::ExceptionGroup(eg)) = seen else {
+            panic!("{profile:?}: not an ExceptionGroup: {seen:?}");
+        };
+        assert_eq!(eg.exceptions, [value_error("x")], "{profile:?}");
+        assert_eq!(after, 0, "{profile:?}");
+        // What the body saw right after create_task, from a second run whose
+        // body does not await. In 3.12 the parent's cancellation requested
+        // inside create_task is uncancelled at the exit but stays pending
+        // (TASK-10 is 3.13+), so the task ends cancelled as it returns
+        // (TASK-5), as CPython 3.12's does.
+        let lp2 = profile_loop(profile);
+        lp2.set_task_factory(loopspec::TaskFactory::Eager);
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let s = seen.clone();
+        let run = lp2.run_until_complete(async move {
+            let me = current_task()?.expect("a task");
+            let _ = TaskGroup::run(|tg| async move {
+                let t = tg.create_task(async { Err::<(), _>(value_error("x")) })?;
+                *s.borrow_mut() = Some((t.done(), me.cancelling(), format!("{tg:?}")));
+                Ok(())
+            })
+            .await;
+            Ok(())
+        });
+        assert_eq!(
+            run.is_err(),
+            profile == Profile::Py312,
+            "{profile:?}: {run:?}"
+        );
+        let first = seen.borrow_mut().take();
+        assert_eq!(
+            first,
+            Some((true, cancelling, repr.to_string())),
+            "{profile:?}"
+        );
+        lp.close().unwrap();
+        lp2.close().unwrap();
+    }
+}

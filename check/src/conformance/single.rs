@@ -93,6 +93,10 @@ pub struct Scenario {
     /// loop, re-arms itself); `null` disables it. Default 100.
     #[serde(default = "default_horizon")]
     pub horizon: Option<f64>,
+    /// The loop's task factory is `asyncio.eager_task_factory` (3.12+),
+    /// set before the main program starts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub eager_tasks: bool,
 }
 
 /// One operation of a script: its kind and, for awaiting steps, whether an
@@ -1224,6 +1228,9 @@ pub fn run(sc: &Scenario, profile: Profile) -> Value {
         .build();
     loopspec::set_event_loop(Some(&lp));
     lp.set_exception_handler(Some(Arc::new(record_handler)));
+    if sc.eager_tasks {
+        lp.set_task_factory(loopspec::TaskFactory::Eager);
+    }
     let rt = Rc::new(Rt {
         lp: lp.clone(),
         sc: sc.clone(),
