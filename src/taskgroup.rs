@@ -65,10 +65,16 @@ const MESSAGE: &str = "unhandled errors in a TaskGroup";
 /// assert_eq!(lp.time(), 3.0);
 /// lp.close().unwrap();
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TaskGroup {
     /// The group's state, shared with the children's done callbacks.
     state: Arc<Mutex<State>>,
+}
+
+impl Default for TaskGroup {
+    fn default() -> Self {
+        TaskGroup::new()
+    }
 }
 
 /// A group's state: asyncio's `TaskGroup` attributes.
@@ -154,7 +160,9 @@ impl fmt::Debug for TaskGroup {
 impl TaskGroup {
     /// A group not yet entered: `TaskGroup()`.
     pub fn new() -> TaskGroup {
-        TaskGroup::default()
+        TaskGroup {
+            state: Arc::new(Mutex::new(State::default())),
+        }
     }
 
     /// `async with TaskGroup() as tg: <body>`: enters, runs
