@@ -158,7 +158,7 @@ impl EventLoop {
             let joined: Future<bool> = lp.create_future();
             let (done, home) = (joined.clone(), lp.clone());
             let waiting = pool.clone();
-            let spawned = std::thread::Builder::new()
+            let spawned = crate::sync::thread::Builder::new()
                 .name("asyncio_shutdown".into())
                 .spawn(move || {
                     let all =
