@@ -1497,7 +1497,7 @@ fn random_scenarios_match_cpython() {
         elapsed.as_secs_f64(),
         summary.join(", ")
     );
-    for feature in ["TaskGroup", "timeout", "shield"] {
+    for feature in ["TaskGroup", "timeout", "shield", "eager tasks"] {
         let per: Vec<String> = counts
             .borrow()
             .iter()
