@@ -155,13 +155,17 @@ impl EventLoop {
     /// lp.close().unwrap();
     /// ```
     pub fn set_task_factory(&self, factory: TaskFactory) {
-        *self.shared.task_factory.lock() = factory;
+        self.set_eager_factory(factory == TaskFactory::Eager);
     }
 
     /// How the loop makes its tasks: asyncio's `get_task_factory()`
     /// ([`TaskFactory::Default`] for its `None`).
     pub fn get_task_factory(&self) -> TaskFactory {
-        *self.shared.task_factory.lock()
+        if self.eager_factory() {
+            TaskFactory::Eager
+        } else {
+            TaskFactory::Default
+        }
     }
 
     /// [`create_task`](EventLoop::create_task) for a coroutine that is not

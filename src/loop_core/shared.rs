@@ -11,7 +11,7 @@ use crate::home::LoopId;
 use crate::inbox::{Inbox, InboxStats};
 use crate::profile::Profile;
 use crate::run_state::{RunState, StopFlag};
-use crate::sync::{Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crate::thread_pool::{DefaultPool, ThreadPool};
 use std::fmt;
 
@@ -87,8 +87,9 @@ pub(crate) struct Shared {
     /// The default executor of `run_in_executor`, started on first use and
     /// shut down by `close()`.
     pub(crate) executor: Mutex<DefaultPool>,
-    /// How tasks are made (EAGER-1), set from any thread.
-    pub(crate) task_factory: Mutex<TaskFactory>,
+    /// The task factory is [`TaskFactory::Eager`] (EAGER-1), set from any
+    /// thread; read at each `create_task`, so an atomic, not a lock.
+    pub(crate) eager_factory: AtomicBool,
 }
 
 /// An event loop: a cheap, cloneable handle that can be sent to other threads.
@@ -160,7 +161,7 @@ impl EventLoop {
                 next_task_number: AtomicU64::new(1),
                 next_local: AtomicU64::new(1),
                 executor: Mutex::new(DefaultPool::default()),
-                task_factory: Mutex::new(TaskFactory::Default),
+                eager_factory: AtomicBool::new(false),
             }),
         }
     }
@@ -233,8 +234,22 @@ impl EventLoop {
     /// Whether a task made now runs its first step at once: the factory is
     /// eager and the calling thread runs this loop (EAGER-2).
     pub(crate) fn eager_here(&self) -> bool {
-        *self.shared.task_factory.lock() == TaskFactory::Eager
-            && super::registry::running_loop().as_ref() == Some(self)
+        self.eager_factory() && self.runs_here()
+    }
+
+    /// Whether the task factory is [`TaskFactory::Eager`] (EAGER-1).
+    pub(crate) fn eager_factory(&self) -> bool {
+        self.shared.eager_factory.load(Ordering::Relaxed)
+    }
+
+    /// Makes the task factory [`TaskFactory::Eager`] or the default.
+    pub(crate) fn set_eager_factory(&self, eager: bool) {
+        self.shared.eager_factory.store(eager, Ordering::Relaxed);
+    }
+
+    /// Whether the calling thread is running this loop.
+    pub(crate) fn runs_here(&self) -> bool {
+        super::registry::running_loop().as_ref() == Some(self)
     }
 
     /// The N of a fresh default task name `Task-N` for this loop (1, 2, ...).

@@ -226,7 +226,7 @@ impl<T: Send + 'static> Task<T> {
         // only on the thread that runs the loop.
         let eager = match start {
             Start::Factory => lp.eager_here(),
-            Start::Eager => get_running_loop().ok().as_ref() == Some(lp),
+            Start::Eager => lp.runs_here(),
         };
         match coro {
             Coroutine::Send(c) => lp.with_work(|work| {
