@@ -9,17 +9,20 @@
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
 use crate::future::{DoneCallback, Future, WeakFuture};
+use crate::home::IdHasher;
 use crate::profile::Profile;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 pub use crate::wait_for::wait_for;
 
 /// The distinct futures of `fs` (by identity), in first-appearance order.
 fn distinct<T: Send + 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<usize, BuildHasherDefault<IdHasher>> =
+        HashSet::with_capacity_and_hasher(fs.size_hint().0, Default::default());
     fs.filter(|f| seen.insert(f.identity())).collect()
 }
 

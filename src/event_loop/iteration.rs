@@ -21,7 +21,7 @@ use crate::clock::{self, ClockKind};
 use crate::error::{Error, ExceptionContext, drop_each};
 use crate::handle::Handle;
 use crate::home::work::Work;
-use crate::home::{Ready, drop_timers};
+use crate::home::{Ready, WAKER_CALLBACK, drop_timers};
 use crate::loop_core::EventLoop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -124,16 +124,17 @@ impl EventLoop {
     fn run_ready(&self, entry: Ready) {
         // The handle's repr is made only if the callback panics.
         let (outcome, handle, name) = match entry {
-            Ready::Callback { f, handle, name } => {
+            Ready::Callback { f, handle } => {
                 if handle.as_ref().is_some_and(Handle::cancelled) {
                     let mut panics = Vec::new();
                     drop_each([f], &mut panics);
                     self.report_drop_panics("a cancelled callback", panics);
                     return;
                 }
+                let name = handle.as_ref().map_or(WAKER_CALLBACK, Handle::name);
                 (catch_unwind(AssertUnwindSafe(f)), handle, name)
             }
-            Ready::Local { id, handle, name } => {
+            Ready::Local { id, handle } => {
                 // The loop runs on its local home while it has local work (H5).
                 let f = self.own_local().and_then(|l| l.take_callback(id));
                 if handle.cancelled() {
@@ -146,6 +147,7 @@ impl EventLoop {
                 // leaves the work (H6), and only that thread runs the loop.
                 debug_assert!(f.is_some(), "a local token without its value (H6)");
                 let Some(f) = f else { return };
+                let name = handle.name();
                 (catch_unwind(AssertUnwindSafe(f)), Some(handle), name)
             }
             Ready::Submission(submission) => {

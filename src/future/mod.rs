@@ -197,7 +197,7 @@ impl<T: Send + 'static> Future<T> {
             .core
             .kind
             .task()
-            .and_then(|t| t.step.lock().first_cancel_msg.take());
+            .and_then(|t| t.step.lock().take_first_cancel_msg());
         Error::Cancelled(first.unwrap_or_else(|| msg.clone()))
     }
 
@@ -476,7 +476,6 @@ fn push_waiters<T: Send + 'static>(core: &Arc<Core<T>>, work: &Work, waiters: Wa
             Waiter::Waker(w) => work.push_ready(Ready::Callback {
                 f: Box::new(move || w.wake()),
                 handle: None,
-                name: "Waker::wake",
             }),
         }
     }
@@ -492,13 +491,16 @@ impl<T> WeakFuture<T> {
     }
 }
 
-impl<T: Send + 'static> AnyFuture for Future<T> {
-    fn cancel_erased(&self, msg: Option<String>) -> bool {
-        self.cancel_with(msg)
+/// A future's core is what a task records as awaited (asyncio's
+/// `_fut_waiter`): the `Arc` the handles share, so recording it allocates
+/// nothing.
+impl<T: Send + 'static> AnyFuture for Core<T> {
+    fn cancel_erased(self: Arc<Self>, msg: Option<String>) -> bool {
+        Future { core: self }.cancel_with(msg)
     }
 
     fn in_cancel(&self) -> bool {
-        self.core.kind.task().is_some_and(TaskState::in_cancel)
+        self.kind.task().is_some_and(TaskState::in_cancel)
     }
 }
 
@@ -545,7 +547,7 @@ impl<T: Clone + Send + 'static> std::future::Future for Future<T> {
                 if !this.add_task_waiter(task.clone()) {
                     return Poll::Ready(this.result());
                 }
-                task.add_waiting_on(Arc::new(this.clone()));
+                task.add_waiting_on(this.core.clone());
                 Poll::Pending
             }
             None => {

@@ -213,37 +213,43 @@ pub(crate) struct DueCallbackQueue<T> {
     /// The front of the queue, held inline: set by a push onto an empty
     /// queue, taken by the next pop.
     first: Option<DueCallback<T>>,
-    /// The rest, in order, after `first` (while it is set).
-    more: VecDeque<DueCallback<T>>,
+    /// The rest, in order, after `first` (while it is set). Boxed: made
+    /// only for a future with more than one callback due at once, so that
+    /// every other future carries one pointer here, not a 32-byte deque.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<VecDeque<DueCallback<T>>>>,
 }
 
 impl<T> Default for DueCallbackQueue<T> {
     fn default() -> Self {
         DueCallbackQueue {
             first: None,
-            more: VecDeque::new(),
+            more: None,
         }
     }
 }
 
 impl<T> DueCallbackQueue<T> {
     pub(crate) fn push_back(&mut self, cb: DueCallback<T>) {
-        if self.first.is_none() && self.more.is_empty() {
+        let more_empty = self.more.as_ref().is_none_or(|m| m.is_empty());
+        if self.first.is_none() && more_empty {
             self.first = Some(cb);
         } else {
-            self.more.push_back(cb);
+            self.more.get_or_insert_default().push_back(cb);
         }
     }
 
     pub(crate) fn pop_front(&mut self) -> Option<DueCallback<T>> {
-        self.first.take().or_else(|| self.more.pop_front())
+        self.first
+            .take()
+            .or_else(|| self.more.as_mut()?.pop_front())
     }
 
     /// The ids of the local callbacks in the queue.
     fn local_ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.first
             .iter()
-            .chain(self.more.iter())
+            .chain(self.more.iter().flat_map(|m| m.iter()))
             .filter_map(|c| match c {
                 DueCallback::Local(id) => Some(*id),
                 DueCallback::Send(_) => None,

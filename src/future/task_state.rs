@@ -10,7 +10,6 @@ use crate::error::Error;
 use crate::home::erased::AnyFuture;
 use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering};
 use std::sync::Arc;
-use std::task::Waker;
 
 /// What a task's next step throws into its coroutine, decided between steps
 /// (asyncio keeps it in `_must_cancel` and in the exception argument of the
@@ -48,10 +47,6 @@ pub(crate) struct TaskState {
     /// The N of the default name `Task-N`: taken from the loop's counter
     /// only by tasks created without a name (TASK-17); 0 for a named one.
     number: u64,
-    /// The waker handed to foreign awaitables; `Send + Sync`: woken on the
-    /// loop's thread it queues a step, from another thread it goes through
-    /// the inbox (THREAD-7). Fixed.
-    pub(crate) waker: Waker,
     /// The coroutine has been polled once. Set by the first step that polls
     /// it, never cleared. A task cancelled before that is never polled: its
     /// body never runs (TASK-4).
@@ -83,16 +78,16 @@ pub(crate) struct StepState {
     /// `uncancel()` (3.13+, at zero, TASK-10) and by an await of the task
     /// itself or of another loop's future; reset by each step.
     pub(crate) next_step: NextStep,
-    /// The message of the last `cancel(msg)` that the next step had to
-    /// deliver (asyncio's `_cancel_message`). Written by `cancel()` when no
-    /// awaited future could take the cancellation; kept after delivery (a
-    /// task that swallowed its cancellation still reports it).
-    pub(crate) cancel_msg: Option<String>,
+    /// The messages of the task's cancellations; see [`CancelMessages`].
+    /// `None` until a cancellation leaves a message, so a task that is
+    /// never cancelled carries one pointer for them.
+    messages: Option<Box<CancelMessages>>,
     /// The loopspec futures the last step awaited and that were pending
     /// then (asyncio's `_fut_waiter`); `cancel()` cancels them. Added to by
     /// those futures' polls, cleared at the start of each step (and dropped
-    /// after the lock is released: dropping one may run user code).
-    pub(crate) waiting_on: Vec<Arc<dyn AnyFuture>>,
+    /// after the lock is released: dropping one may run user code). The
+    /// first is held inline: a step awaits one future, as a rule.
+    pub(crate) waiting_on: AwaitedFutures,
     /// The exception being thrown into the coroutine during the current
     /// step (from [`NextStep`]). The first loopspec awaitable polled in the
     /// step takes it and returns it as its output: that is how the coroutine
@@ -102,21 +97,65 @@ pub(crate) struct StepState {
     /// cancelled, for a cancellation (TASK-15; cancellation is drop). Boxed,
     /// like [`NextStep::Throw`].
     pub(crate) throw: Option<Box<Error>>,
+}
+
+/// What a task's step awaits (see [`StepState::waiting_on`]).
+pub(crate) type AwaitedFutures = smallvec::SmallVec<[Arc<dyn AnyFuture>; 1]>;
+
+/// The messages of a task's cancellations, boxed in its [`StepState`]:
+/// most tasks are never cancelled.
+#[derive(Default)]
+struct CancelMessages {
+    /// The message of the last `cancel(msg)` that the next step had to
+    /// deliver (asyncio's `_cancel_message`). Written by `cancel()` when no
+    /// awaited future could take the cancellation; kept after delivery (a
+    /// task that swallowed its cancellation still reports it).
+    cancel_msg: Option<String>,
     /// The message of the cancellation that ended the task, handed out to
     /// the first reader only (TASK-11, a CPython 3.11+ quirk): set when a
     /// step ends the task with a `CancelledError`, taken by the first read.
-    pub(crate) first_cancel_msg: Option<Option<String>>,
+    first_cancel_msg: Option<Option<String>>,
+}
+
+impl StepState {
+    /// The messages, made on first write.
+    fn messages_mut(&mut self) -> &mut CancelMessages {
+        self.messages.get_or_insert_with(Default::default)
+    }
+
+    /// asyncio's `_cancel_message`: see [`CancelMessages::cancel_msg`].
+    pub(crate) fn cancel_msg(&self) -> Option<String> {
+        self.messages.as_ref().and_then(|m| m.cancel_msg.clone())
+    }
+
+    /// Sets `_cancel_message` (no box is made for `None` when there is none).
+    pub(crate) fn set_cancel_msg(&mut self, msg: Option<String>) {
+        if msg.is_some() || self.messages.is_some() {
+            self.messages_mut().cancel_msg = msg;
+        }
+    }
+
+    /// Records the message of the cancellation that ended the task, for its
+    /// first reader (TASK-11).
+    pub(crate) fn set_first_cancel_msg(&mut self, msg: Option<String>) {
+        self.messages_mut().first_cancel_msg = Some(msg);
+    }
+
+    /// Takes the message recorded by
+    /// [`set_first_cancel_msg`](Self::set_first_cancel_msg), if still there.
+    pub(crate) fn take_first_cancel_msg(&mut self) -> Option<Option<String>> {
+        self.messages.as_mut()?.first_cancel_msg.take()
+    }
 }
 
 impl TaskState {
     /// A task that has not started, with id `id` (its coroutine is in the
     /// loop's table of tasks), named `Task-{number}` unless `name` is given.
-    pub(crate) fn new(id: u64, number: u64, name: Option<String>, waker: Waker) -> TaskState {
+    pub(crate) fn new(id: u64, number: u64, name: Option<String>) -> TaskState {
         TaskState {
             id,
             name: Mutex::new(name),
             number,
-            waker,
             started: AtomicBool::new(false),
             stepping: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
@@ -137,7 +176,7 @@ impl TaskState {
     /// The message of the last `cancel(msg)` the task had to deliver at a
     /// step (asyncio's `Task._cancel_message`).
     pub(crate) fn pending_cancel_message(&self) -> Option<String> {
-        self.step.lock().cancel_msg.clone()
+        self.step.lock().cancel_msg()
     }
 
     /// Whether this task's own `cancel()` is running.
@@ -153,7 +192,7 @@ impl TaskState {
             NextStep::Resume | NextStep::Cancel => NextStep::Cancel,
             NextStep::Throw(e) | NextStep::CancelThenThrow(e) => NextStep::CancelThenThrow(e),
         };
-        step.cancel_msg = msg;
+        step.set_cancel_msg(msg);
     }
 
     /// Whether the next step throws a cancellation.
@@ -194,7 +233,7 @@ impl TaskState {
     /// what is left waits for the step after.
     pub(crate) fn start_step(&self) -> Option<Error> {
         let mut step = self.step.lock();
-        let cancelled = |step: &StepState| Error::Cancelled(step.cancel_msg.clone());
+        let cancelled = |step: &StepState| Error::Cancelled(step.cancel_msg());
         let (next, throw) = match std::mem::take(&mut step.next_step) {
             NextStep::Resume => (NextStep::Resume, None),
             NextStep::Cancel => (NextStep::Resume, Some(cancelled(&step))),

@@ -129,7 +129,7 @@ pub(crate) trait AnyTask: Send + Sync {
 /// what it cancels when it is cancelled.
 pub(crate) trait AnyFuture: Send + Sync {
     /// `cancel(msg)`, whatever the future's kind.
-    fn cancel_erased(&self, msg: Option<String>) -> bool;
+    fn cancel_erased(self: Arc<Self>, msg: Option<String>) -> bool;
     /// Whether this is a task whose own `cancel()` is running (a cancel that
     /// reaches it again has gone round an await cycle).
     fn in_cancel(&self) -> bool;

@@ -34,10 +34,10 @@ pub(crate) enum Ready {
     /// A callback: `call_soon`, a due timer, a foreign awaiter's waker.
     Callback {
         f: Box<dyn FnOnce() + Send>,
-        /// The user's handle, checked for cancellation right before running.
+        /// The user's handle, checked for cancellation right before running;
+        /// its name is the callback's in an "Exception in callback" report.
+        /// `None` for a foreign awaiter's waker ([`WAKER_CALLBACK`]).
         handle: Option<Handle>,
-        /// What to call it in an "Exception in callback" report.
-        name: &'static str,
     },
     /// A local callback (`call_soon_local`, a due local timer): its value is
     /// in the [`LocalHome`] under `id`.
@@ -45,8 +45,6 @@ pub(crate) enum Ready {
         id: u64,
         /// The user's handle, checked for cancellation right before running.
         handle: Handle,
-        /// What to call it in an "Exception in callback" report.
-        name: &'static str,
     },
     /// A `call_soon_threadsafe` callback, with its cancellation state.
     Submission(Submission),
@@ -57,6 +55,10 @@ pub(crate) enum Ready {
     /// One step of a task.
     TaskStep(Arc<dyn AnyTask>),
 }
+
+/// The name a foreign awaiter's waker, queued as a callback without a
+/// handle, has in an "Exception in callback" report.
+pub(crate) const WAKER_CALLBACK: &str = "Waker::wake";
 
 /// A scheduled timer. Ordered by deadline, then by scheduling order.
 pub(crate) struct Timer {
@@ -101,9 +103,10 @@ impl Ord for Timer {
     }
 }
 
-/// Hashes the loop's sequential ids (task and local ids) with one
-/// multiplication (Fibonacci hashing): they need no protection against
-/// chosen keys, and SipHash showed in the profile of a loop of many tasks.
+/// Hashes the loop's sequential ids (task and local ids) and futures'
+/// identities with one multiplication (Fibonacci hashing): they need no
+/// protection against chosen keys, and SipHash showed in the profile of a
+/// loop of many tasks (and of `gather`'s set of distinct children).
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
 
@@ -120,6 +123,15 @@ impl Hasher for IdHasher {
 
     fn write_u64(&mut self, id: u64) {
         self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    /// An address (a future's identity): its low bits are alignment zeros,
+    /// which the multiplication would keep low, so the product is rotated
+    /// to bring its mixed high bits down to where the table picks buckets.
+    fn write_usize(&mut self, addr: usize) {
+        self.0 = (addr as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_right(32);
     }
 }
 

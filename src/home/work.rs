@@ -146,17 +146,14 @@ impl Work {
                 dropped.push(t);
                 continue;
             }
-            let name = t.handle.name();
             ready.push_back(match t.call {
                 TimerCall::Send(f) => Ready::Callback {
                     f,
                     handle: Some(t.handle),
-                    name,
                 },
                 TimerCall::Local(id) => Ready::Local {
                     id,
                     handle: t.handle,
-                    name,
                 },
             });
         }

@@ -48,7 +48,6 @@ impl EventLoop {
         self.with_work(move |work| {
             work.push_ready(Ready::Callback {
                 f: Box::new(f),
-                name: h.name(),
                 handle: Some(h),
             })
         })?;
@@ -77,11 +76,7 @@ impl EventLoop {
         let id = self.next_local_id();
         self.with_local(move |work, local| {
             local.put_callback(id, Box::new(f));
-            work.push_ready(Ready::Local {
-                id,
-                name: h.name(),
-                handle: h,
-            })
+            work.push_ready(Ready::Local { id, handle: h })
         })?;
         Ok(handle)
     }

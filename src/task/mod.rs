@@ -16,15 +16,16 @@
 //! Waking: awaiting a loopspec future registers the task itself as a waiter,
 //! and completion queues the task's next step — one iteration after the
 //! completion, as asyncio's `__wakeup` callback. Any other awaitable gets the
-//! task's [`Waker`], which is `Send + Sync`: called on the loop's thread it
-//! queues a step, called from another thread it goes through the loop's inbox
-//! and wakes a parked loop (THREAD-7).
+//! task's [`Waker`](std::task::Waker) — the task's own core, so making it
+//! allocates nothing — which is `Send + Sync`: called on the loop's thread
+//! it queues a step, called from another thread it goes through the loop's
+//! inbox and wakes a parked loop (THREAD-7).
 
 mod step;
 
 use crate::error::{Error, Result};
 use crate::future::Future;
-use crate::future::state::Kind;
+use crate::future::state::{Core, Kind};
 use crate::future::task_state::TaskState;
 use crate::handle::{HandleCore, Submission, Submittable, TimerHandle};
 use crate::home::erased::{AnyTask, Coroutine};
@@ -36,32 +37,28 @@ use std::future::Future as StdFuture;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake};
 
-/// The waker handed to foreign awaitables: `Send + Sync`, safe from any thread.
-struct TaskWaker {
-    /// The task's loop.
-    lp: EventLoop,
-    /// The task's id: the waker names the task, so it keeps nothing
-    /// loop-bound alive and can be `Send`.
-    id: u64,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: std::sync::Arc<Self>) {
+/// The task's core is its own waker, handed to foreign awaitables: `Send +
+/// Sync`, safe from any thread, and made for each step from the core's
+/// `Arc` (a reference count, no allocation). Woken on the loop's thread it
+/// queues a step; from another thread the core itself is the inbox
+/// submission (THREAD-7), so a wake-up allocates nothing either. A waker a
+/// foreign awaitable keeps keeps the task's core alive, as in tokio.
+impl<T: Send + 'static> Wake for Core<T> {
+    fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        // Off the loop's thread the waker itself is the inbox submission: no
-        // allocation per request.
-        self.lp.request_step(self.id, || {
-            Submission::step_request(self.clone() as std::sync::Arc<dyn Submittable>)
+    fn wake_by_ref(self: &Arc<Self>) {
+        let id = self.kind.task().map_or(0, |t| t.id);
+        self.lp.request_step(id, || {
+            Submission::step_request(self.clone() as Arc<dyn Submittable>)
         });
     }
 }
 
-impl HandleCore for TaskWaker {
+impl<T: Send + 'static> HandleCore for Core<T> {
     fn cancel(&self) {}
     fn cancelled(&self) -> bool {
         false
@@ -71,11 +68,11 @@ impl HandleCore for TaskWaker {
     }
 }
 
-impl Submittable for TaskWaker {
+impl<T: Send + 'static> Submittable for Core<T> {
     fn run(&self) {}
     fn discard(&self) {}
     fn task_to_step(&self) -> Option<u64> {
-        Some(self.id)
+        self.kind.task().map(|t| t.id)
     }
 }
 
@@ -208,13 +205,12 @@ impl<T: Send + 'static> Task<T> {
         start: Start,
     ) -> Result<Task<T>> {
         let id = lp.next_task_id();
-        let waker = Waker::from(Arc::new(TaskWaker { lp: lp.clone(), id }));
         let number = if name.is_some() {
             0
         } else {
             lp.next_task_number()
         };
-        let state = TaskState::new(id, number, name, waker);
+        let state = TaskState::new(id, number, name);
         let fut = Future::with_kind(lp, Kind::Task(state));
         let task: Arc<dyn AnyTask> = fut.core.clone();
         let entry = |coro, local| TaskEntry {

@@ -22,7 +22,7 @@ use crate::profile::Profile;
 use crate::sync::Ordering;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// A task's core seen as a task. Every method is a no-op (or reads as a task
 /// that has none of it) on a core of another kind: only `Task::spawn` makes
@@ -188,7 +188,7 @@ fn finish<T: Send + 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>)
         Err(Error::Cancelled(msg)) => {
             // asyncio hands the CancelledError that ended the task to the
             // first reader only; later readers get one without a message.
-            t.step.lock().first_cancel_msg = Some(msg);
+            t.step.lock().set_first_cancel_msg(msg);
             fut.cancel_future(None);
         }
         other => {
@@ -225,7 +225,8 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
     let prev = set_current_task(Some(fut.core.clone()));
     let polled = catch_unwind(AssertUnwindSafe(|| {
         let mut out: Option<Poll<Result<T>>> = None;
-        coro.poll_into(&mut Context::from_waker(&t.waker), &mut out);
+        let waker = Waker::from(fut.core.clone());
+        coro.poll_into(&mut Context::from_waker(&waker), &mut out);
         out.unwrap_or(Poll::Pending)
     }));
     set_current_task(prev);
