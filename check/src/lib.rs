@@ -13,6 +13,9 @@
 //!   scenarios with real threads and the kit's judge — which the binaries
 //!   `conformance` and `conformance_threaded` serve to the kit.
 //!
+//! The binary `xloop_bench` times the cross-thread workloads W1 and W2 on
+//! loopspec and tokio for the kit's `bench` command.
+//!
 //! Its tests (`check/tests/`) run the conformance corpus, the differential
 //! comparison with CPython, the fuzz corpus replay and the wait/gather
 //! properties.

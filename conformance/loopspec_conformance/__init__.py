@@ -13,6 +13,7 @@ Modules, one concept each:
 * ``expectations`` known failures, strict xfail
 * ``results``    the JSON results file; ``jsonschema`` validates it
 * ``record``, ``report``, ``matrix``  the other commands; ``cli`` parses them
+* ``bench``      the cross-thread cost table; ``bench_child`` measures one loop
 * ``single``     the single-thread trace runner (format 1)
 """
 

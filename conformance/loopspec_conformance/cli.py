@@ -5,6 +5,7 @@
     loopspec-conformance record [--python PATH ...]
     loopspec-conformance report RESULTS.json ... [--out REPORT.md]
     loopspec-conformance matrix --python PATH ... --out DIR
+    loopspec-conformance bench --python PATH ... --runner-cmd target/release/xloop_bench
     loopspec-conformance validate FILE.json ...
     loopspec-conformance list [-k WORDS]
 
@@ -330,13 +331,15 @@ def main(argv=None):
     ap.add_argument("--version", action="version", version="%(prog)s " + __version__)
     sub = ap.add_subparsers(dest="command", required=True)
     add_run_arguments(sub.add_parser("run", help="run the corpus on one loop"))
-    from . import coverage, matrix, record, report
+    from . import bench, coverage, matrix, record, report
     record.add_arguments(sub.add_parser("record", help="record expectations from CPythons"))
     report.add_arguments(sub.add_parser("report", help="write REPORT.md from results files"))
     matrix.add_arguments(sub.add_parser("matrix", help="run every loop of loops.json on "
                                                         "every Python given"))
     coverage.add_arguments(sub.add_parser("coverage", help="write COVERAGE.md from SPEC.md "
                                                             "and the corpus"))
+    bench.add_arguments(sub.add_parser("bench", help="time cross-thread submission (W1, W2) "
+                                                     "on Python's loops, loopspec and tokio"))
     v = sub.add_parser("validate", help="check results or scenario files against their schema")
     v.add_argument("files", nargs="+")
     ls = sub.add_parser("list", help="list the scenarios")
@@ -344,5 +347,5 @@ def main(argv=None):
     args = ap.parse_args(argv)
     handlers = {"run": cmd_run, "record": record.main, "report": report.main,
                 "matrix": matrix.main, "coverage": coverage.main, "validate": cmd_validate,
-                "list": cmd_list}
+                "list": cmd_list, "bench": bench.main}
     return handlers[args.command](args)

@@ -109,6 +109,7 @@ class Packaging(unittest.TestCase):
             name = backend.build_wheel(d)
             names = zipfile.ZipFile(os.path.join(d, name)).namelist()
         self.assertIn("loopspec_conformance/cli.py", names)
+        self.assertIn("loopspec_conformance/bench_child.py", names)
         self.assertIn("loopspec_conformance/data/loops.json", names)
         self.assertTrue(any(n.startswith("loopspec_conformance/data/threaded/") for n in names))
         self.assertTrue(any(n.startswith("loopspec_conformance/data/scenarios/") for n in names))
