@@ -162,7 +162,10 @@ impl<T: Send + 'static> Future<T> {
             FutureState::Finished(r) => {
                 // `T::clone` runs under the lock, as it ran under the
                 // `RefCell` borrow (§3.1 of docs/send-work.md).
-                let out = r.clone();
+                let out = match r {
+                    Ok(v) => Ok(v.clone()),
+                    Err(e) => Err(Error::clone(e)),
+                };
                 inner.retrieved = true;
                 return out;
             }
@@ -183,7 +186,7 @@ impl<T: Send + 'static> Future<T> {
                 return Err(self.cancelled_error(&msg));
             }
             FutureState::Finished(Ok(_)) => None,
-            FutureState::Finished(Err(e)) => Some(e.clone()),
+            FutureState::Finished(Err(e)) => Some(Error::clone(e)),
         };
         inner.retrieved = true;
         Ok(out)
@@ -210,7 +213,7 @@ impl<T: Send + 'static> Future<T> {
         if let Kind::Task(_) = self.core.kind {
             return Err(Error::TaskSetResult);
         }
-        self.complete(FutureState::Finished(Ok(value)))
+        self.complete(FutureState::finished(Ok(value)))
     }
 
     /// Completes the future with the exception `e`; see
@@ -219,7 +222,7 @@ impl<T: Send + 'static> Future<T> {
         if let Kind::Task(_) = self.core.kind {
             return Err(Error::TaskSetException);
         }
-        self.complete(FutureState::Finished(Err(e)))
+        self.complete(FutureState::finished(Err(e)))
     }
 
     /// Cancels the future: `true` if it was pending (it is now cancelled and

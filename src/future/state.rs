@@ -4,7 +4,7 @@
 //! for tasks, in `src/task/`).
 
 use super::task_state::TaskState;
-use crate::error::{ExceptionContext, Result, py_str_repr};
+use crate::error::{Error, ExceptionContext, Result, py_str_repr};
 use crate::home::erased::AnyTask;
 use crate::loop_core::EventLoop;
 use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering};
@@ -36,8 +36,17 @@ pub(crate) enum FutureState<T> {
     /// Finished by `set_result` / `set_exception` (or a task's coroutine)
     /// from `Pending`. Terminal. `Finished(Err(Cancelled(_)))` is a future
     /// that finished *with* a `CancelledError` exception: it is not
-    /// cancelled (FUT-5; gather relies on this).
-    Finished(Result<T>),
+    /// cancelled (FUT-5; gather relies on this). The exception is boxed:
+    /// an `Error` inline would add its 64 bytes to every future's state,
+    /// and most futures finish with a result.
+    Finished(std::result::Result<T, Box<Error>>),
+}
+
+impl<T> FutureState<T> {
+    /// The state of a future finished with `outcome`.
+    pub(crate) fn finished(outcome: Result<T>) -> FutureState<T> {
+        FutureState::Finished(outcome.map_err(Box::new))
+    }
 }
 
 /// What kind of future a core is, with the state only that kind has. Fixed
@@ -263,7 +272,7 @@ impl<T> Drop for Core<T> {
         let (unread, locals) = {
             let inner = self.lock();
             let unread = match &inner.state {
-                FutureState::Finished(Err(e)) if !inner.retrieved => Some(e.clone()),
+                FutureState::Finished(Err(e)) if !inner.retrieved => Some(Error::clone(e)),
                 _ => None,
             };
             let waiting = inner.waiters.iter().filter_map(|w| match w {

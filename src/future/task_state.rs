@@ -33,17 +33,15 @@ pub(crate) enum NextStep {
 }
 
 /// The state only a task has; see the [module docs](self). Every field is
-/// touched by the thread that holds the loop's work, except the cancel count
-/// and the reads of `cancelling()`, through types of `src/sync.rs`: flags
+/// touched by the thread that holds the loop's work, except the cancel count,
+/// the reads of `cancelling()` and the name (read and set from any thread),
+/// through types of `src/sync.rs`: flags
 /// and the cancel count are atomics (each read or written on its own), and
 /// what a step reads and writes together is one [`StepState`] under one
 /// lock, never held while user code runs.
 pub(crate) struct TaskState {
     /// The task's id within its loop, the N of `Task-N`. Fixed at creation.
     pub(crate) id: u64,
-    /// Set by `set_name` or at creation; `None` reads as `Task-{number}`
-    /// (made on demand, so a task nobody names costs no string; TASK-9).
-    pub(crate) name: Mutex<Option<String>>,
     /// The N of the default name `Task-N`: taken from the loop's counter
     /// only by tasks created without a name (TASK-17); 0 for a named one.
     number: u64,
@@ -78,10 +76,10 @@ pub(crate) struct StepState {
     /// `uncancel()` (3.13+, at zero, TASK-10) and by an await of the task
     /// itself or of another loop's future; reset by each step.
     pub(crate) next_step: NextStep,
-    /// The messages of the task's cancellations; see [`CancelMessages`].
-    /// `None` until a cancellation leaves a message, so a task that is
-    /// never cancelled carries one pointer for them.
-    messages: Option<Box<CancelMessages>>,
+    /// The task's name and the messages of its cancellations; see
+    /// [`Rare`]. `None` until one of them is set, so a task that is never
+    /// named nor cancelled carries one pointer for them.
+    rare: Option<Box<Rare>>,
     /// The loopspec futures the last step awaited and that were pending
     /// then (asyncio's `_fut_waiter`); `cancel()` cancels them. Added to by
     /// those futures' polls, cleared at the start of each step (and dropped
@@ -102,10 +100,13 @@ pub(crate) struct StepState {
 /// What a task's step awaits (see [`StepState::waiting_on`]).
 pub(crate) type AwaitedFutures = smallvec::SmallVec<[Arc<dyn AnyFuture>; 1]>;
 
-/// The messages of a task's cancellations, boxed in its [`StepState`]:
-/// most tasks are never cancelled.
+/// A task's name and the messages of its cancellations, boxed in its
+/// [`StepState`]: most tasks are never named nor cancelled.
 #[derive(Default)]
-struct CancelMessages {
+struct Rare {
+    /// Set by `set_name` or at creation; `None` reads as `Task-{number}`
+    /// (made on demand, so a task nobody names costs no string; TASK-9).
+    name: Option<String>,
     /// The message of the last `cancel(msg)` that the next step had to
     /// deliver (asyncio's `_cancel_message`). Written by `cancel()` when no
     /// awaited future could take the cancellation; kept after delivery (a
@@ -118,33 +119,43 @@ struct CancelMessages {
 }
 
 impl StepState {
-    /// The messages, made on first write.
-    fn messages_mut(&mut self) -> &mut CancelMessages {
-        self.messages.get_or_insert_with(Default::default)
+    /// The rare part, made on first write.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Default::default)
     }
 
-    /// asyncio's `_cancel_message`: see [`CancelMessages::cancel_msg`].
+    /// asyncio's `_cancel_message`: see [`Rare::cancel_msg`].
     pub(crate) fn cancel_msg(&self) -> Option<String> {
-        self.messages.as_ref().and_then(|m| m.cancel_msg.clone())
+        self.rare.as_ref().and_then(|m| m.cancel_msg.clone())
     }
 
     /// Sets `_cancel_message` (no box is made for `None` when there is none).
     pub(crate) fn set_cancel_msg(&mut self, msg: Option<String>) {
-        if msg.is_some() || self.messages.is_some() {
-            self.messages_mut().cancel_msg = msg;
+        if msg.is_some() || self.rare.is_some() {
+            self.rare_mut().cancel_msg = msg;
         }
     }
 
     /// Records the message of the cancellation that ended the task, for its
     /// first reader (TASK-11).
     pub(crate) fn set_first_cancel_msg(&mut self, msg: Option<String>) {
-        self.messages_mut().first_cancel_msg = Some(msg);
+        self.rare_mut().first_cancel_msg = Some(msg);
+    }
+
+    /// The name given at creation or by `set_name`, if any.
+    fn name(&self) -> Option<String> {
+        self.rare.as_ref().and_then(|r| r.name.clone())
+    }
+
+    /// Sets the task's name.
+    pub(crate) fn set_name(&mut self, name: String) {
+        self.rare_mut().name = Some(name);
     }
 
     /// Takes the message recorded by
     /// [`set_first_cancel_msg`](Self::set_first_cancel_msg), if still there.
     pub(crate) fn take_first_cancel_msg(&mut self) -> Option<Option<String>> {
-        self.messages.as_mut()?.first_cancel_msg.take()
+        self.rare.as_mut()?.first_cancel_msg.take()
     }
 }
 
@@ -154,21 +165,28 @@ impl TaskState {
     pub(crate) fn new(id: u64, number: u64, name: Option<String>) -> TaskState {
         TaskState {
             id,
-            name: Mutex::new(name),
             number,
             started: AtomicBool::new(false),
             stepping: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             cancelling_now: AtomicBool::new(false),
             num_cancels: AtomicU32::new(0),
-            step: Mutex::new(StepState::default()),
+            step: Mutex::new(StepState {
+                rare: name.map(|name| {
+                    Box::new(Rare {
+                        name: Some(name),
+                        ..Rare::default()
+                    })
+                }),
+                ..StepState::default()
+            }),
         }
     }
 
     /// The task's name (TASK-9).
     pub(crate) fn name(&self) -> String {
-        match &*self.name.lock() {
-            Some(name) => name.clone(),
+        match self.step.lock().name() {
+            Some(name) => name,
             None => format!("Task-{}", self.number),
         }
     }

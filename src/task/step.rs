@@ -112,7 +112,7 @@ impl<T: Send + 'static> AnyTask for Core<T> {
 
     fn set_name(&self, name: String) {
         if let Some(t) = self.kind.task() {
-            *t.name.lock() = Some(name);
+            t.step.lock().set_name(name);
         }
     }
 
@@ -165,7 +165,7 @@ impl<T: Send + 'static> AnyTask for Core<T> {
         let FutureState::Finished(Err(e)) = &inner.state else {
             return None;
         };
-        let e = e.clone();
+        let e = Error::clone(e);
         inner.retrieved = true;
         Some(e)
     }
@@ -192,7 +192,7 @@ fn finish<T: Send + 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>)
             fut.cancel_future(None);
         }
         other => {
-            let _ = fut.complete(FutureState::Finished(other));
+            let _ = fut.complete(FutureState::finished(other));
         }
     }
     fut.core.lp.forget_task(t.id);
