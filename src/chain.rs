@@ -278,7 +278,7 @@ fn chain_task_to_concurrent<T>(lp: &EventLoop, task: Task<T>, cf: ConcurrentFutu
 where
     T: Send + Clone + 'static,
 {
-    let task_id = task.id();
+    let task_key = task.key();
     let source_loop = lp.clone();
     let dest = cf.clone();
     dest.add_done_callback(move |cf| {
@@ -292,12 +292,12 @@ where
             // so a concurrent future cancelled before the loop took the
             // submission cancels the task before its first step.
             if acts_directly_on(&source_loop) {
-                source_loop.cancel_task_by_id(task_id);
+                source_loop.cancel_task(task_key);
                 return;
             }
             let lp = source_loop.clone();
             let _ = source_loop.call_soon_threadsafe(move || {
-                lp.cancel_task_by_id(task_id);
+                lp.cancel_task(task_key);
             });
         }
     });

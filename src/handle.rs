@@ -67,11 +67,24 @@ pub(crate) trait Submittable: HandleCore {
     fn run(&self);
     /// Drops the callback without running it (at `close()`).
     fn discard(&self);
-    /// For a step request: the task's id (the loop steps the task instead
+    /// For a step request: the task's key (the loop steps the task instead
     /// of running anything).
-    fn task_to_step(&self) -> Option<u64> {
+    fn task_to_step(&self) -> Option<TaskKey> {
         None
     }
+}
+
+/// Names a task in its loop's table of unfinished tasks (`src/home/tasks.rs`):
+/// the slot it was given and its id, unique within the loop and never
+/// reused, so that a key kept after its task finished — a step request
+/// still in the inbox, a forwarded cancellation — finds nothing rather than
+/// the slot's next task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    /// The task's slot in the table.
+    pub(crate) slot: usize,
+    /// The task's id (the N of its default name).
+    pub(crate) id: u64,
 }
 
 /// The state of a `call_soon_threadsafe` callback. One lock guards the
@@ -166,8 +179,8 @@ impl Submission {
         Submission(Some(waker))
     }
 
-    /// For a step request, the task's id.
-    pub(crate) fn task_to_step(&self) -> Option<u64> {
+    /// For a step request, the task's key.
+    pub(crate) fn task_to_step(&self) -> Option<TaskKey> {
         self.0.as_ref().and_then(|c| c.task_to_step())
     }
 
@@ -187,7 +200,7 @@ impl Submission {
 impl fmt::Debug for Submission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.task_to_step() {
-            Some(id) => write!(f, "StepRequest({id})"),
+            Some(key) => write!(f, "StepRequest({})", key.id),
             None => write!(f, "Call({})", self.name()),
         }
     }

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::future::Future;
+use crate::handle::TaskKey;
 use crate::loop_core::{
     EventLoop, TaskFactory, current_task as stepping_task, get_running_loop, running_loop,
 };
@@ -219,11 +220,13 @@ impl EventLoop {
         }
     }
 
-    /// Cancels task `id` of this loop, if it is unfinished (the loop-thread
-    /// end of a cancellation forwarded from another thread, XTHREAD-8).
-    pub(crate) fn cancel_task_by_id(&self, id: u64) -> bool {
+    /// Cancels the task `key` names on this loop, if it is unfinished (the
+    /// loop-thread end of a cancellation forwarded from another thread,
+    /// XTHREAD-8).
+    pub(crate) fn cancel_task(&self, key: Option<TaskKey>) -> bool {
+        let Some(key) = key else { return false };
         let task = self
-            .with_work(|work| work.tasks.borrow().get(&id).map(|e| e.task.clone()))
+            .with_work(|work| work.tasks.borrow().get(key).map(|e| e.task.clone()))
             .ok()
             .flatten();
         task.is_some_and(|t| t.cancel(None))

@@ -7,8 +7,9 @@
 //! is in `src/task/step.rs`.
 
 use crate::error::Error;
+use crate::handle::TaskKey;
 use crate::home::erased::AnyFuture;
-use crate::sync::{AtomicBool, AtomicU32, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering};
 use std::sync::Arc;
 
 /// What a task's next step throws into its coroutine, decided between steps
@@ -42,6 +43,9 @@ pub(crate) enum NextStep {
 pub(crate) struct TaskState {
     /// The task's id within its loop, the N of `Task-N`. Fixed at creation.
     pub(crate) id: u64,
+    /// The task's slot in its loop's table of unfinished tasks: set once,
+    /// by `Task::spawn`, when the task enters the table, before any step.
+    slot: AtomicUsize,
     /// The N of the default name `Task-N`: taken from the loop's counter
     /// only by tasks created without a name (TASK-17); 0 for a named one.
     number: u64,
@@ -165,6 +169,7 @@ impl TaskState {
     pub(crate) fn new(id: u64, number: u64, name: Option<String>) -> TaskState {
         TaskState {
             id,
+            slot: AtomicUsize::new(0),
             number,
             started: AtomicBool::new(false),
             stepping: AtomicBool::new(false),
@@ -181,6 +186,19 @@ impl TaskState {
                 ..StepState::default()
             }),
         }
+    }
+
+    /// Names the task in its loop's table of unfinished tasks.
+    pub(crate) fn key(&self) -> TaskKey {
+        TaskKey {
+            slot: self.slot.load(Ordering::Relaxed),
+            id: self.id,
+        }
+    }
+
+    /// Records the slot the task was given in its loop's table.
+    pub(crate) fn set_slot(&self, slot: usize) {
+        self.slot.store(slot, Ordering::Relaxed);
     }
 
     /// The task's name (TASK-9).

@@ -16,11 +16,13 @@
 
 pub(crate) mod erased;
 pub(crate) mod local;
+pub(crate) mod tasks;
 pub(crate) mod work;
 
 use self::erased::{AnyTask, Coroutine, DueCallbacks};
 use self::local::LocalHome;
-use self::work::{TaskEntry, Work};
+use self::tasks::TaskEntry;
+use self::work::Work;
 use crate::error::{Error, drop_each};
 use crate::handle::{Handle, Submission};
 use std::cmp::Ordering as CmpOrdering;
@@ -175,7 +177,7 @@ pub(crate) fn clear_work(work: &Work, local: Option<&LocalHome>) -> Cleared {
     drop_each(taken.timers, &mut cleared.panics);
     drop_each(taken.intake, &mut cleared.panics);
     drop_each(taken.kept.into_values(), &mut cleared.panics);
-    let tasks: Vec<_> = taken.tasks.into_values().collect();
+    let tasks = taken.tasks;
     match local {
         Some(local) => clear_local(local, tasks, &mut cleared),
         None => destroy_tasks(tasks, None, &mut cleared),

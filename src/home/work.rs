@@ -8,15 +8,15 @@
 //! popped first and run after the borrow ends, and user values are dropped
 //! only after they have been moved out of the cells.
 
-use super::erased::{AnyTask, SendCoroutine};
+use super::erased::AnyTask;
+use super::tasks::{TaskEntry, TaskTable};
 use super::{IdMap, Ready, Timer, TimerCall};
 use crate::clock;
-use crate::handle::{Handle, Submission};
+use crate::handle::{Handle, Submission, TaskKey};
 use crate::inbox::Inbox;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{BinaryHeap, VecDeque};
-use std::pin::Pin;
 use std::sync::Arc;
 
 /// The loop's work; see the [module docs](self).
@@ -37,7 +37,7 @@ pub(crate) struct Work {
     /// Unfinished tasks by id. A task enters when it is made and leaves when
     /// it finishes; `close()` destroys the rest, and a local task also goes
     /// with its local home's exit (TASK-8).
-    pub(crate) tasks: RefCell<IdMap<TaskEntry>>,
+    pub(crate) tasks: RefCell<TaskTable>,
     /// The buffer an inbox drain fills, reused so that a drain does not
     /// allocate. Empty except inside [`drain`](Work::drain).
     intake: RefCell<VecDeque<Submission>>,
@@ -46,20 +46,6 @@ pub(crate) struct Work {
     /// `EventLoop::keep`, taken by `EventLoop::take_kept` when the copy
     /// lands or the destination is done; `close()` drops the rest.
     kept: RefCell<IdMap<Box<dyn Any + Send>>>,
-}
-
-/// An unfinished task in its loop's table.
-pub(crate) struct TaskEntry {
-    /// The task.
-    pub(crate) task: Arc<dyn AnyTask>,
-    /// The coroutine of a task made with `create_task`: `Some` from creation
-    /// until it returns or fails, except while a step polls it (the step
-    /// takes it out and puts it back if it is still pending). Always `None`
-    /// for a local task, whose coroutine the local home keeps.
-    pub(crate) coro: Option<Pin<Box<dyn SendCoroutine>>>,
-    /// The task is local (`create_task_local`): its coroutine is in its
-    /// local home. Fixed.
-    pub(crate) local: bool,
 }
 
 impl Work {
@@ -102,16 +88,16 @@ impl Work {
         for s in intake.drain(..) {
             match s.task_to_step() {
                 None => self.push_ready(Ready::Submission(s)),
-                Some(id) => self.schedule_step_of(id),
+                Some(key) => self.schedule_step_of(key),
             }
         }
         // Give the (empty) buffer back for the next drain.
         *self.intake.borrow_mut() = intake;
     }
 
-    /// Queues a step of task `id`, if it is still unfinished.
-    pub(crate) fn schedule_step_of(&self, id: u64) {
-        let task = self.tasks.borrow().get(&id).map(|e| e.task.clone());
+    /// Queues a step of the task `key` names, if it is still unfinished.
+    pub(crate) fn schedule_step_of(&self, key: TaskKey) {
+        let task = self.tasks.borrow().get(key).map(|e| e.task.clone());
         if let Some(task) = task {
             self.schedule_step(task);
         }
@@ -164,7 +150,7 @@ impl Work {
         let mut v: Vec<_> = self
             .tasks
             .borrow()
-            .values()
+            .entries()
             .map(|e| e.task.clone())
             .collect();
         v.sort_by_key(|t| t.id());
@@ -177,7 +163,7 @@ impl Work {
         Taken {
             ready: std::mem::take(&mut *self.ready.borrow_mut()),
             timers: std::mem::take(&mut *self.timers.borrow_mut()),
-            tasks: std::mem::take(&mut *self.tasks.borrow_mut()),
+            tasks: self.tasks.borrow_mut().take_all(),
             intake: std::mem::take(&mut *self.intake.borrow_mut()),
             kept: std::mem::take(&mut *self.kept.borrow_mut()),
         }
@@ -234,7 +220,7 @@ impl Work {
                 .borrow()
                 .iter()
                 .any(|t| matches!(t.call, TimerCall::Local(_)))
-            || self.tasks.borrow().values().any(|e| e.local)
+            || self.tasks.borrow().entries().any(|e| e.local)
     }
 
     /// Takes every local token out (H6: a local home that is released takes
@@ -266,15 +252,7 @@ impl Work {
             *timers = kept.into();
             purged.timers = local;
         }
-        {
-            let mut tasks = self.tasks.borrow_mut();
-            let local: Vec<u64> = tasks
-                .iter()
-                .filter(|(_, e)| e.local)
-                .map(|(id, _)| *id)
-                .collect();
-            purged.tasks = local.iter().filter_map(|id| tasks.remove(id)).collect();
-        }
+        purged.tasks = self.tasks.borrow_mut().remove_where(|e| e.local);
         purged
     }
 }
@@ -291,7 +269,7 @@ pub(crate) struct Purged {
 pub(crate) struct Taken {
     pub(crate) ready: VecDeque<Ready>,
     pub(crate) timers: BinaryHeap<Timer>,
-    pub(crate) tasks: IdMap<TaskEntry>,
+    pub(crate) tasks: Vec<TaskEntry>,
     pub(crate) intake: VecDeque<Submission>,
     pub(crate) kept: IdMap<Box<dyn Any + Send>>,
 }

@@ -29,6 +29,7 @@
 
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
+use crate::handle::TaskKey;
 use crate::home::erased::{AnyTask, Coroutine};
 use crate::home::local::LocalHome;
 use crate::home::work::Work;
@@ -415,9 +416,9 @@ impl EventLoop {
 
     /// Removes a finished task from the loop's table of unfinished tasks. A
     /// task finishes in one of its steps, so this thread runs the loop.
-    pub(crate) fn forget_task(&self, id: u64) {
+    pub(crate) fn forget_task(&self, key: TaskKey) {
         if let Some(work) = work_here(self) {
-            let removed = work.tasks.borrow_mut().remove(&id);
+            let removed = work.tasks.borrow_mut().remove(key);
             drop(removed);
         }
     }
@@ -425,34 +426,37 @@ impl EventLoop {
     /// Takes task `id`'s coroutine out for a step (`None`: destroyed, or
     /// this thread does not run the loop). A task steps in an iteration, so
     /// this thread runs the loop.
-    pub(crate) fn take_coroutine(&self, id: u64) -> Option<Coroutine> {
+    pub(crate) fn take_coroutine(&self, key: TaskKey) -> Option<Coroutine> {
         let work = work_here(self)?;
         let sent = work
             .tasks
             .borrow_mut()
-            .get_mut(&id)
+            .get_mut(key)
             .and_then(|e| e.coro.take());
         match sent {
             Some(c) => Some(Coroutine::Send(c)),
-            None => self.own_local()?.take_coroutine(id).map(Coroutine::Local),
+            None => self
+                .own_local()?
+                .take_coroutine(key.id)
+                .map(Coroutine::Local),
         }
     }
 
     /// Puts task `id`'s coroutine back after a step that left it pending.
-    pub(crate) fn put_coroutine(&self, id: u64, coro: Coroutine) {
+    pub(crate) fn put_coroutine(&self, key: TaskKey, coro: Coroutine) {
         let rest = match coro {
             Coroutine::Send(c) => match work_here(self) {
-                Some(work) => match work.tasks.borrow_mut().get_mut(&id) {
+                Some(work) => match work.tasks.borrow_mut().get_mut(key) {
                     Some(e) => e.coro.replace(c).map(Coroutine::Send),
                     None => Some(Coroutine::Send(c)),
                 },
                 None => Some(Coroutine::Send(c)),
             },
             Coroutine::Local(c) => {
-                let known = work_here(self).is_some_and(|w| w.tasks.borrow().contains_key(&id));
+                let known = work_here(self).is_some_and(|w| w.tasks.borrow().get(key).is_some());
                 match self.own_local() {
                     Some(local) if known => {
-                        local.put_coroutine(id, c);
+                        local.put_coroutine(key.id, c);
                         None
                     }
                     _ => Some(Coroutine::Local(c)),

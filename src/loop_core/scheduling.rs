@@ -13,7 +13,7 @@
 
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
-use crate::handle::{Handle, Submission, TimerHandle};
+use crate::handle::{Handle, Submission, TaskKey, TimerHandle};
 use crate::home::{Ready, TimerCall};
 use crate::sync::Ordering;
 use std::any::Any;
@@ -179,12 +179,12 @@ impl EventLoop {
         self.shared.inbox.send(s).map_err(|_| Error::Closed)
     }
 
-    /// The thread-safe wake path of a task waker: step task `id` soon.
-    /// `step_request` makes the submission, only when the call comes from a
-    /// thread that does not run the loop.
-    pub(crate) fn request_step(&self, id: u64, step_request: impl FnOnce() -> Submission) {
+    /// The thread-safe wake path of a task waker: step the task `key` names
+    /// soon. `step_request` makes the submission, only when the call comes
+    /// from a thread that does not run the loop.
+    pub(crate) fn request_step(&self, key: TaskKey, step_request: impl FnOnce() -> Submission) {
         if let Some(work) = self.work_if_running_here() {
-            work.schedule_step_of(id);
+            work.schedule_step_of(key);
         } else {
             // A closed loop refuses it: the task can never run again anyway.
             let _ = self.submit(step_request());

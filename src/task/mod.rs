@@ -27,9 +27,10 @@ use crate::error::{Error, Result};
 use crate::future::Future;
 use crate::future::state::{Core, Kind};
 use crate::future::task_state::TaskState;
-use crate::handle::{HandleCore, Submission, Submittable, TimerHandle};
+use crate::handle::{HandleCore, Submission, Submittable, TaskKey, TimerHandle};
 use crate::home::erased::{AnyTask, Coroutine};
-use crate::home::work::TaskEntry;
+use crate::home::tasks::TaskEntry;
+use crate::home::work::Work;
 use crate::loop_core::{EventLoop, current_task as stepping_task, get_running_loop};
 use std::any::Any;
 use std::fmt;
@@ -51,8 +52,10 @@ impl<T: Send + 'static> Wake for Core<T> {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let id = self.kind.task().map_or(0, |t| t.id);
-        self.lp.request_step(id, || {
+        let Some(key) = self.kind.task().map(TaskState::key) else {
+            return;
+        };
+        self.lp.request_step(key, || {
             Submission::step_request(self.clone() as Arc<dyn Submittable>)
         });
     }
@@ -71,8 +74,8 @@ impl<T: Send + 'static> HandleCore for Core<T> {
 impl<T: Send + 'static> Submittable for Core<T> {
     fn run(&self) {}
     fn discard(&self) {}
-    fn task_to_step(&self) -> Option<u64> {
-        self.kind.task().map(|t| t.id)
+    fn task_to_step(&self) -> Option<TaskKey> {
+        self.kind.task().map(TaskState::key)
     }
 }
 
@@ -213,10 +216,16 @@ impl<T: Send + 'static> Task<T> {
         let state = TaskState::new(id, number, name);
         let fut = Future::with_kind(lp, Kind::Task(state));
         let task: Arc<dyn AnyTask> = fut.core.clone();
-        let entry = |coro, local| TaskEntry {
-            task: task.clone(),
-            coro,
-            local,
+        // The task enters its loop's table, and learns its slot there.
+        let enter = |work: &Work, coro, local| {
+            let slot = work.tasks.borrow_mut().insert(TaskEntry {
+                task: task.clone(),
+                coro,
+                local,
+            });
+            if let Some(t) = fut.core.kind.task() {
+                t.set_slot(slot);
+            }
         };
         // An eager task's first step runs below, inside this call (EAGER-2);
         // only on the thread that runs the loop.
@@ -226,14 +235,14 @@ impl<T: Send + 'static> Task<T> {
         };
         match coro {
             Coroutine::Send(c) => lp.with_work(|work| {
-                work.tasks.borrow_mut().insert(id, entry(Some(c), false));
+                enter(work, Some(c), false);
                 if !eager {
                     work.schedule_step(task.clone());
                 }
             })?,
             Coroutine::Local(c) => lp.with_local(|work, local| {
                 local.put_coroutine(id, c);
-                work.tasks.borrow_mut().insert(id, entry(None, true));
+                enter(work, None, true);
                 if !eager {
                     work.schedule_step(task.clone());
                 }
@@ -245,9 +254,9 @@ impl<T: Send + 'static> Task<T> {
         Ok(Task { fut })
     }
 
-    /// The task's id within its loop (the N of its default name).
-    pub(crate) fn id(&self) -> u64 {
-        self.state().map_or(0, |t| t.id)
+    /// Names the task in its loop's table of unfinished tasks.
+    pub(crate) fn key(&self) -> Option<TaskKey> {
+        self.state().map(TaskState::key)
     }
 
     /// The task's name: `Task-N` unless set (TASK-9).

@@ -195,7 +195,7 @@ fn finish<T: Send + 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>)
             let _ = fut.complete(FutureState::finished(other));
         }
     }
-    fut.core.lp.forget_task(t.id);
+    fut.core.lp.forget_task(t.key());
 }
 
 /// One step of a task: asyncio's `Task.__step`.
@@ -210,7 +210,7 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
     drop(awaited);
     let throw = t.start_step();
     let lp = fut.core.lp.clone();
-    let Some(mut coro) = lp.take_coroutine(t.id) else {
+    let Some(mut coro) = lp.take_coroutine(t.key()) else {
         return; // destroyed by close()
     };
     if let Some(exc) = throw.clone().filter(|_| !t.started.load(Ordering::Relaxed)) {
@@ -247,7 +247,7 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
                 // Cancelled during the step that returned (TASK-5).
                 let msg = t.pending_cancel_message();
                 fut.cancel_future(msg);
-                lp.forget_task(t.id);
+                lp.forget_task(t.key());
             } else {
                 finish(fut, t, outcome);
             }
@@ -259,7 +259,7 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
                 finish(fut, t, Err(*exc));
                 return;
             }
-            lp.put_coroutine(t.id, coro);
+            lp.put_coroutine(t.key(), coro);
             if t.cancel_pending() {
                 // cancel() was called during this step: cancel what the task
                 // now waits on, or deliver the cancellation at a later step.
