@@ -116,11 +116,11 @@ impl Target {
     }
 }
 
-/// The targets met and missed, and the rows that had no figures.
+/// The targets met and not met, and the rows that had no figures.
 #[derive(Default)]
 struct Tally {
     met: usize,
-    missed: usize,
+    not_met: usize,
     unmeasured: usize,
 }
 
@@ -132,7 +132,7 @@ impl Tally {
         if t.met(x) {
             self.met += 1;
         } else {
-            self.missed += 1;
+            self.not_met += 1;
         }
         t.verdict(x)
     }
@@ -314,7 +314,7 @@ fn main() {
         ),
         (
             format!(
-                "queued call_soon_threadsafe, beyond a {} B closure",
+                "queued call_soon_threadsafe, beyond its {} B closure",
                 closure.unwrap_or(0.0)
             ),
             "submission_beyond_closure",
@@ -362,7 +362,7 @@ fn main() {
     println!(
         "targets met: {} of {}{}",
         tally.met,
-        tally.met + tally.missed,
+        tally.met + tally.not_met,
         if tally.unmeasured > 0 {
             format!(
                 " ({} not measured: run `cargo bench --bench cross_thread` and `cargo bench --bench memory`)",
