@@ -5,19 +5,28 @@
 //!   another thread; from the first submit until the loop ran all N.
 //!   Peers: tokio `Handle::spawn` into a current_thread runtime driven on its
 //!   own thread; std `mpsc` to a consumer thread. Idle and busy variants.
+//!   `W1_burst`: threads unpinned; `W1_burst_pinned`: the consumer (the
+//!   loop's thread, tokio's runtime thread, the std consumer) pinned to the
+//!   first core and the producer to the second (skipped with one core).
 //! * W2 round trip: a foreign thread runs `run_coroutine_threadsafe(..).result()`
 //!   (`loopspec`: the `_local` closure form; `loopspec_send`: a `Send` coroutine)
 //!   in sequence. Peers: tokio spawn + wait on the JoinHandle; std
 //!   park/unpark ping-pong. Also with both threads pinned to one CPU.
-//! * W3 fan-in: two producers, N/2 each.
+//! * W3 fan-in: two producers, N/2 each; `W3_fan_in_pinned` as W1's, both
+//!   producers on the second core.
 //! * W4 gather/wait: 100,000 trivial tasks on one loop. Peer: tokio spawn +
 //!   await every JoinHandle on a current_thread runtime.
 //!
-//! Times are per element (`Throughput::Elements`). `cargo bench --bench
+//! Times are per element (`Throughput::Elements`). W1 and W3 also write the
+//! loop's inbox counters (wake-ups, parks) over the measured samples to
+//! `inbox_stats.json` beside criterion's figures. `cargo bench --bench
 //! cross_thread`; `examples/bench_summary.rs` prints the ratios afterwards.
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use loopspec::{EventLoop, LoopThread, ReturnWhen};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use loopspec::{EventLoop, InboxStats, ReturnWhen};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
@@ -28,39 +37,97 @@ const ROUND_TRIPS: usize = 2_000;
 const TASKS: usize = 100_000;
 
 // ---------------------------------------------------------------------------
-// Loop side helpers
+// Placement
 // ---------------------------------------------------------------------------
 
-/// A loop on its own thread, plus a counter its callbacks bump and a channel
-/// the callback that reaches `target` signals on.
+/// Where a workload's threads run. `consumer`: the loop's thread, the std
+/// consumer, tokio's runtime thread; `producers`: the submitting threads.
+/// `None`: wherever the scheduler puts them.
+#[derive(Clone, Copy)]
+struct Placement {
+    consumer: Option<core_affinity::CoreId>,
+    producers: Option<core_affinity::CoreId>,
+}
+
+impl Placement {
+    const UNPINNED: Placement = Placement {
+        consumer: None,
+        producers: None,
+    };
+
+    /// The consumer on the first core, the producers on the second; `None`
+    /// with fewer than two cores available.
+    fn split() -> Option<Placement> {
+        let ids = core_affinity::get_core_ids()?;
+        match ids[..] {
+            [consumer, producers, ..] => Some(Placement {
+                consumer: Some(consumer),
+                producers: Some(producers),
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn pin_to(core: Option<core_affinity::CoreId>) {
+    if let Some(core) = core {
+        core_affinity::set_for_current(core);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// W1 burst and W3 fan-in
+// ---------------------------------------------------------------------------
+
+/// A loop run by `run_forever` on a thread of its own (pinned if asked,
+/// before the loop first runs), plus a counter its callbacks bump.
 struct Counted {
-    lt: LoopThread,
+    lp: EventLoop,
     ran: Arc<AtomicUsize>,
+    keep_busy: Arc<AtomicBool>,
+    join: Option<thread::JoinHandle<()>>,
 }
 
 impl Counted {
-    fn new(busy: bool) -> Counted {
-        let lt = LoopThread::spawn("bench-loop").unwrap();
-        let ran = Arc::new(AtomicUsize::new(0));
+    fn new(busy: bool, core: Option<core_affinity::CoreId>) -> Counted {
+        let lp = EventLoop::new();
+        let runner = lp.clone();
+        let join = thread::spawn(move || {
+            pin_to(core);
+            runner.run_forever().unwrap();
+        });
+        let keep_busy = Arc::new(AtomicBool::new(busy));
         if busy {
             // Keep the loop from parking: a callback that reschedules itself.
-            let lp = lt.event_loop().clone();
-            let keep = Arc::new(AtomicBool::new(true));
-            lt.event_loop()
-                .call_soon_threadsafe(move || spin(lp, keep))
-                .unwrap();
+            let (lp2, keep) = (lp.clone(), keep_busy.clone());
+            lp.call_soon_threadsafe(move || spin(lp2, keep)).unwrap();
         }
         // Make sure the loop thread is running before timing starts.
         let (tx, rx) = mpsc::channel();
-        lt.event_loop()
-            .call_soon_threadsafe(move || tx.send(()).unwrap())
+        lp.call_soon_threadsafe(move || tx.send(()).unwrap())
             .unwrap();
         rx.recv().unwrap();
-        Counted { lt, ran }
+        Counted {
+            lp,
+            ran: Arc::new(AtomicUsize::new(0)),
+            keep_busy,
+            join: Some(join),
+        }
     }
 
     fn lp(&self) -> &EventLoop {
-        self.lt.event_loop()
+        &self.lp
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.keep_busy.store(false, Ordering::Relaxed);
+        self.lp.stop();
+        if let Some(join) = self.join.take() {
+            join.join().unwrap();
+        }
+        self.lp.close().unwrap();
     }
 }
 
@@ -71,45 +138,68 @@ fn spin(lp: EventLoop, keep: Arc<AtomicBool>) {
     }
 }
 
-/// Submits `n` counting callbacks from `producers` threads and returns the
-/// time from the first submit until the loop ran the last one.
-fn loopspec_burst(c: &Counted, n: usize, producers: usize) -> Duration {
-    c.ran.store(0, Ordering::SeqCst);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Instant>(1);
+/// Starts `producers` threads (pinned to `core` if given), each running
+/// `produce` once after a common start line, and returns the time from the
+/// start line until `done` reports the last callback ran.
+fn timed_burst(
+    producers: usize,
+    core: Option<core_affinity::CoreId>,
+    produce: impl Fn() -> Box<dyn FnOnce() + Send> + Send,
+    done: mpsc::Receiver<Instant>,
+) -> Duration {
     let start_line = Arc::new(Barrier::new(producers + 1));
-    let per = n / producers;
     let handles: Vec<_> = (0..producers)
         .map(|_| {
-            let (lp, ran, done, line) = (
-                c.lp().clone(),
-                c.ran.clone(),
-                done_tx.clone(),
-                start_line.clone(),
-            );
+            let (line, work) = (start_line.clone(), produce());
             thread::spawn(move || {
+                pin_to(core);
                 line.wait();
-                for _ in 0..per {
-                    let (ran, done) = (ran.clone(), done.clone());
-                    lp.call_soon_threadsafe(move || {
-                        if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                            let _ = done.send(Instant::now());
-                        }
-                    })
-                    .unwrap();
-                }
+                work();
             })
         })
         .collect();
     start_line.wait();
     let start = Instant::now();
-    let end = done_rx.recv().unwrap();
+    let end = done.recv().unwrap();
     for h in handles {
         h.join().unwrap();
     }
     end - start
 }
 
-fn tokio_runtime_thread() -> (
+/// Submits `n` counting callbacks from `producers` threads and returns the
+/// time from the first submit until the loop ran the last one.
+fn loopspec_burst(
+    c: &Counted,
+    n: usize,
+    producers: usize,
+    core: Option<core_affinity::CoreId>,
+) -> Duration {
+    c.ran.store(0, Ordering::SeqCst);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Instant>(1);
+    let per = n / producers;
+    let produce = || -> Box<dyn FnOnce() + Send> {
+        let (lp, ran, done) = (c.lp().clone(), c.ran.clone(), done_tx.clone());
+        Box::new(move || {
+            for _ in 0..per {
+                let (ran, done) = (ran.clone(), done.clone());
+                lp.call_soon_threadsafe(move || {
+                    if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                        let _ = done.send(Instant::now());
+                    }
+                })
+                .unwrap();
+            }
+        })
+    };
+    timed_burst(producers, core, produce, done_rx)
+}
+
+/// tokio's current_thread runtime driven on a thread of its own (pinned if
+/// asked): its handle, the signal that ends it, and the thread.
+fn tokio_runtime_thread(
+    core: Option<core_affinity::CoreId>,
+) -> (
     tokio::runtime::Handle,
     Arc<tokio::sync::Notify>,
     thread::JoinHandle<()>,
@@ -118,6 +208,7 @@ fn tokio_runtime_thread() -> (
     let quit = Arc::new(tokio::sync::Notify::new());
     let q = quit.clone();
     let join = thread::spawn(move || {
+        pin_to(core);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -127,143 +218,230 @@ fn tokio_runtime_thread() -> (
     (rx.recv().unwrap(), quit, join)
 }
 
-fn tokio_burst(handle: &tokio::runtime::Handle, n: usize, producers: usize) -> Duration {
+fn tokio_burst(
+    handle: &tokio::runtime::Handle,
+    n: usize,
+    producers: usize,
+    core: Option<core_affinity::CoreId>,
+) -> Duration {
     let ran = Arc::new(AtomicUsize::new(0));
     let (done_tx, done_rx) = mpsc::sync_channel::<Instant>(1);
-    let start_line = Arc::new(Barrier::new(producers + 1));
     let per = n / producers;
-    let handles: Vec<_> = (0..producers)
-        .map(|_| {
-            let (h, ran, done, line) = (
-                handle.clone(),
-                ran.clone(),
-                done_tx.clone(),
-                start_line.clone(),
-            );
-            thread::spawn(move || {
-                line.wait();
-                for _ in 0..per {
-                    let (ran, done) = (ran.clone(), done.clone());
-                    h.spawn(async move {
-                        if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                            let _ = done.send(Instant::now());
-                        }
-                    });
-                }
-            })
+    let produce = || -> Box<dyn FnOnce() + Send> {
+        let (h, ran, done) = (handle.clone(), ran.clone(), done_tx.clone());
+        Box::new(move || {
+            for _ in 0..per {
+                let (ran, done) = (ran.clone(), done.clone());
+                h.spawn(async move {
+                    if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                        let _ = done.send(Instant::now());
+                    }
+                });
+            }
         })
-        .collect();
-    start_line.wait();
-    let start = Instant::now();
-    let end = done_rx.recv().unwrap();
-    for h in handles {
-        h.join().unwrap();
-    }
-    end - start
+    };
+    timed_burst(producers, core, produce, done_rx)
 }
 
 /// The std floor: closures through `mpsc` to a consumer thread that runs them.
-fn mpsc_burst(n: usize, producers: usize) -> Duration {
+fn mpsc_burst(n: usize, producers: usize, place: Placement) -> Duration {
     type Job = Box<dyn FnOnce() + Send>;
     let (tx, rx) = mpsc::channel::<Job>();
     let consumer = thread::spawn(move || {
+        pin_to(place.consumer);
         while let Ok(job) = rx.recv() {
             job();
         }
     });
     let ran = Arc::new(AtomicUsize::new(0));
     let (done_tx, done_rx) = mpsc::sync_channel::<Instant>(1);
-    let start_line = Arc::new(Barrier::new(producers + 1));
     let per = n / producers;
-    let handles: Vec<_> = (0..producers)
-        .map(|_| {
-            let (tx, ran, done, line) =
-                (tx.clone(), ran.clone(), done_tx.clone(), start_line.clone());
-            thread::spawn(move || {
-                line.wait();
-                for _ in 0..per {
-                    let (ran, done) = (ran.clone(), done.clone());
-                    tx.send(Box::new(move || {
-                        if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                            let _ = done.send(Instant::now());
-                        }
-                    }))
-                    .unwrap();
-                }
-            })
+    let produce = || -> Box<dyn FnOnce() + Send> {
+        let (tx, ran, done) = (tx.clone(), ran.clone(), done_tx.clone());
+        Box::new(move || {
+            for _ in 0..per {
+                let (ran, done) = (ran.clone(), done.clone());
+                tx.send(Box::new(move || {
+                    if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                        let _ = done.send(Instant::now());
+                    }
+                }))
+                .unwrap();
+            }
         })
-        .collect();
+    };
+    let elapsed = timed_burst(producers, place.producers, produce, done_rx);
     drop(tx);
-    start_line.wait();
-    let start = Instant::now();
-    let end = done_rx.recv().unwrap();
-    for h in handles {
-        h.join().unwrap();
-    }
     consumer.join().unwrap();
-    end - start
+    elapsed
 }
 
-fn burst_group(c: &mut Criterion, name: &str, producers: usize) {
+/// The inbox counters over one call of a benchmark's routine (one
+/// criterion sample, or one warm-up step).
+#[derive(Clone, Copy)]
+struct InboxDelta {
+    iters: u64,
+    submissions: u64,
+    wakeups: u64,
+    parks: u64,
+}
+
+/// The inbox counters once the loop is parked (or after 100 ms). A park
+/// ends with exactly one wake-up (the inbox coalesces them; no timeout is
+/// set here), so the loop is parked when it has parked more often than it
+/// was woken.
+fn wait_until_parked(lp: &EventLoop) -> InboxStats {
+    let deadline = Instant::now() + Duration::from_millis(100);
+    loop {
+        let stats = lp.inbox_stats();
+        if stats.parks > stats.wakeups || Instant::now() > deadline {
+            return stats;
+        }
+        thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// Where criterion writes (`$CRITERION_HOME`, `$CARGO_TARGET_DIR/criterion`
+/// or `target/criterion`, as criterion chooses for a `cargo bench` run).
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("criterion")
+}
+
+/// Writes the inbox counters of a benchmark's measured samples to
+/// `<criterion>/<group>/<bench>/inbox_stats.json`, next to criterion's
+/// figures, for `examples/bench_summary.rs`. Criterion calls the routine
+/// for each warm-up step and then once per sample, so the measured samples
+/// are the last `samples` calls; a run with fewer calls (`--test`) writes
+/// nothing.
+fn write_inbox_stats(group: &str, bench: &str, calls: &[InboxDelta], samples: usize) {
+    if calls.len() <= samples {
+        return;
+    }
+    let measured = &calls[calls.len() - samples..];
+    let sum = |f: fn(&InboxDelta) -> u64| measured.iter().map(f).sum::<u64>();
+    let json = serde_json::json!({
+        "submissions": sum(|d| d.submissions),
+        "wakeups": sum(|d| d.wakeups),
+        "parks": sum(|d| d.parks),
+        "samples": measured
+            .iter()
+            .map(|d| serde_json::json!({
+                "iters": d.iters,
+                "submissions": d.submissions,
+                "wakeups": d.wakeups,
+                "parks": d.parks,
+            }))
+            .collect::<Vec<_>>(),
+    });
+    let dir = criterion_dir().join(group).join(bench);
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::write(
+            dir.join("inbox_stats.json"),
+            serde_json::to_string_pretty(&json).unwrap(),
+        )
+    });
+    if let Err(e) = written {
+        eprintln!("{group}/{bench}: inbox_stats.json not written: {e}");
+    }
+}
+
+const BURST_SAMPLES: usize = 10;
+
+fn burst_group(c: &mut Criterion, name: &str, producers: usize, place: Placement) {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(BURST as u64));
-    g.sample_size(10);
+    g.sample_size(BURST_SAMPLES);
+    // The same number of bursts in every sample, so that the samples'
+    // spread compares like with like, and fewer bursts in all.
+    g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_millis(500));
-    g.measurement_time(Duration::from_secs(3));
+    g.measurement_time(Duration::from_secs(2));
     for busy in [false, true] {
         let label = if busy {
             "loopspec_busy"
         } else {
             "loopspec_idle"
         };
+        let mut calls = Vec::new();
         g.bench_function(label, |b| {
-            let counted = Counted::new(busy);
+            let counted = Counted::new(busy, place.consumer);
+            // An idle loop's counters are read while it is parked, before
+            // and after the bursts, so that every wake-up counted ends a
+            // park counted.
+            let settled = || {
+                if busy {
+                    counted.lp().inbox_stats()
+                } else {
+                    wait_until_parked(counted.lp())
+                }
+            };
+            let before = settled();
+            let mut iters_run = 0;
             b.iter_custom(|iters| {
+                iters_run = iters;
                 (0..iters)
-                    .map(|_| loopspec_burst(&counted, BURST, producers))
+                    .map(|_| loopspec_burst(&counted, BURST, producers, place.producers))
                     .sum()
             });
-            let stats = counted.lp().inbox_stats();
-            eprintln!(
-                "{name}/{label}: {} submissions, {} wake-ups, {} parks",
-                stats.submissions, stats.wakeups, stats.parks
-            );
-            counted.lt.stop_and_join().unwrap();
+            let after = settled();
+            calls.push(InboxDelta {
+                iters: iters_run,
+                submissions: after.submissions - before.submissions,
+                wakeups: after.wakeups - before.wakeups,
+                parks: after.parks - before.parks,
+            });
         });
+        if let Some(last) = calls.last() {
+            eprintln!(
+                "{name}/{label}: last sample: {} submissions, {} wake-ups, {} parks",
+                last.submissions, last.wakeups, last.parks
+            );
+        }
+        write_inbox_stats(name, label, &calls, BURST_SAMPLES);
     }
     g.bench_function("tokio_spawn", |b| {
-        let (handle, quit, join) = tokio_runtime_thread();
+        let (handle, quit, join) = tokio_runtime_thread(place.consumer);
         b.iter_custom(|iters| {
             (0..iters)
-                .map(|_| tokio_burst(&handle, BURST, producers))
+                .map(|_| tokio_burst(&handle, BURST, producers, place.producers))
                 .sum()
         });
         quit.notify_one();
         join.join().unwrap();
     });
     g.bench_function("std_mpsc", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| mpsc_burst(BURST, producers)).sum());
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| mpsc_burst(BURST, producers, place))
+                .sum()
+        });
     });
     g.finish();
 }
 
 fn w1_burst(c: &mut Criterion) {
-    burst_group(c, "W1_burst", 1);
+    burst_group(c, "W1_burst", 1, Placement::UNPINNED);
+    if let Some(split) = Placement::split() {
+        burst_group(c, "W1_burst_pinned", 1, split);
+    }
 }
 
 fn w3_fan_in(c: &mut Criterion) {
-    burst_group(c, "W3_fan_in", 2);
+    burst_group(c, "W3_fan_in", 2, Placement::UNPINNED);
+    if let Some(split) = Placement::split() {
+        burst_group(c, "W3_fan_in_pinned", 2, split);
+    }
 }
 
 // ---------------------------------------------------------------------------
 // W2 round trip
 // ---------------------------------------------------------------------------
-
-fn pin_to(core: Option<core_affinity::CoreId>) {
-    if let Some(core) = core {
-        core_affinity::set_for_current(core);
-    }
-}
 
 fn first_core(pinned: bool) -> Option<core_affinity::CoreId> {
     if !pinned {

@@ -1,11 +1,15 @@
 //! Memory per queued cross-thread submission and per pending task, counted
 //! by a counting global allocator (dhat's, in testing mode).
 //!
-//! `cargo bench --bench memory` prints bytes per item. "Beyond the closure"
-//! subtracts the closure's own size: a submission's overhead is its queue
-//! slot plus the state its handle shares with the queue.
+//! `cargo bench --bench memory` prints bytes per item and writes them to
+//! `memory.json` in criterion's directory (`$CRITERION_HOME`,
+//! `$CARGO_TARGET_DIR/criterion` or `target/criterion`), where
+//! `examples/bench_summary.rs` reads them. "Beyond the closure" subtracts
+//! the closure's own size: a submission's overhead is its queue slot plus
+//! the state its handle shares with the queue.
 
 use loopspec::{ClockKind, EventLoop};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -68,6 +72,17 @@ fn quiet_close(lp: &EventLoop) {
     lp.close().unwrap();
 }
 
+/// Criterion's directory, as `benches/cross_thread.rs` finds it.
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("criterion")
+}
+
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
 
@@ -87,12 +102,32 @@ fn main() {
 
     // Pending tasks: made, not yet run (their first step is queued).
     let per_task = per_pending_task(|lp, i| lp.create_task(async move { Ok(i) }));
+    let coroutine_size = std::mem::size_of_val(&async move { Ok::<usize, loopspec::Error>(0) });
     println!(
-        "pending task (coroutine of {} bytes): {per_task:.1} bytes per task, the coroutine included",
-        std::mem::size_of_val(&async move { Ok::<usize, loopspec::Error>(0) })
+        "pending task (coroutine of {coroutine_size} bytes): {per_task:.1} bytes per task, the coroutine included"
     );
     // The same, as local tasks (the coroutine is kept in the loop's local
     // home).
-    let per_task = per_pending_task(|lp, i| lp.create_task_local(async move { Ok(i) }));
-    println!("pending local task: {per_task:.1} bytes per task, the coroutine included");
+    let per_local_task = per_pending_task(|lp, i| lp.create_task_local(async move { Ok(i) }));
+    println!("pending local task: {per_local_task:.1} bytes per task, the coroutine included");
+
+    let json = serde_json::json!({
+        "submission_noop_closure": zst,
+        "submission_beyond_closure": captured - capture_size,
+        "closure_bytes": capture_size,
+        "pending_task": per_task,
+        "pending_local_task": per_local_task,
+        "coroutine_bytes": coroutine_size,
+    });
+    let dir = criterion_dir();
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::write(
+            dir.join("memory.json"),
+            serde_json::to_string_pretty(&json).unwrap(),
+        )
+    });
+    match written {
+        Ok(()) => println!("written to {}", dir.join("memory.json").display()),
+        Err(e) => eprintln!("memory.json not written: {e}"),
+    }
 }
