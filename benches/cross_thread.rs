@@ -14,8 +14,12 @@
 //!   park/unpark ping-pong. Also with both threads pinned to one CPU.
 //! * W3 fan-in: two producers, N/2 each; `W3_fan_in_pinned` as W1's, both
 //!   producers on the second core.
-//! * W4 gather/wait: 100,000 trivial tasks on one loop. Peer: tokio spawn +
-//!   await every JoinHandle on a current_thread runtime.
+//! * W4 gather/wait: 100,000 trivial tasks on one loop, made inside the run
+//!   (`run_until_complete` of a coroutine that makes them with
+//!   `create_task` and awaits `gather` or `wait`). Peer: tokio spawn + await
+//!   every JoinHandle inside `block_on` on a current_thread runtime. Also
+//!   `gather_made_idle`: the tasks made on the loop before it runs (each
+//!   `create_task` then borrows the idle loop's work, THREAD-9).
 //!
 //! Times are per element (`Throughput::Elements`). W1 and W3 also write the
 //! loop's inbox counters (wake-ups, parks) over the measured samples to
@@ -600,10 +604,40 @@ fn futures_block_on<F: std::future::Future>(fut: F) -> F::Output {
 // W4 gather / wait
 // ---------------------------------------------------------------------------
 
-/// `iters` runs of: make `TASKS` trivial tasks on a fresh loop and hand them
-/// to `combine`, which runs the loop until they are combined and returns how
-/// many it got. Times from the first task made to the combined result.
-fn w4_loopspec(
+/// `iters` runs of: on a fresh loop, one coroutine makes `TASKS` trivial
+/// tasks and awaits `combine` of them, which returns how many it got — as
+/// tokio's peer spawns inside `block_on`. Times the whole run.
+fn w4_loopspec_in_run<C, F>(iters: u64, combine: C) -> Duration
+where
+    C: Fn(Vec<loopspec::Task<usize>>) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = loopspec::Result<usize>> + Send + 'static,
+{
+    (0..iters)
+        .map(|_| {
+            let lp = EventLoop::new();
+            let combine = combine.clone();
+            let start = Instant::now();
+            let got = lp
+                .run_until_complete(async move {
+                    let tasks: Vec<_> = (0..TASKS)
+                        .map(|i| loopspec::create_task(async move { Ok(i) }))
+                        .collect::<loopspec::Result<_>>()?;
+                    combine(tasks).await
+                })
+                .unwrap();
+            let elapsed = start.elapsed();
+            assert_eq!(got, TASKS);
+            lp.close().unwrap();
+            elapsed
+        })
+        .sum()
+}
+
+/// `iters` runs of: make `TASKS` trivial tasks on a fresh loop that no
+/// thread runs yet and hand them to `combine`, which runs the loop until
+/// they are combined and returns how many it got. Times from the first task
+/// made to the combined result.
+fn w4_loopspec_made_idle(
     iters: u64,
     combine: impl Fn(&EventLoop, Vec<loopspec::Task<usize>>) -> usize,
 ) -> Duration {
@@ -631,17 +665,24 @@ fn w4_gather_wait(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3));
     g.bench_function(BenchmarkId::new("loopspec", "gather"), |b| {
         b.iter_custom(|iters| {
-            w4_loopspec(iters, |lp, tasks| {
-                let all = loopspec::gather(tasks, false).unwrap();
-                lp.run_until_complete(all).unwrap().len()
+            w4_loopspec_in_run(iters, |tasks| async move {
+                Ok(loopspec::gather(tasks, false)?.await?.len())
             })
         });
     });
     g.bench_function(BenchmarkId::new("loopspec", "wait"), |b| {
         b.iter_custom(|iters| {
-            w4_loopspec(iters, |lp, tasks| {
-                let waiting = loopspec::wait(tasks, None, ReturnWhen::AllCompleted);
-                lp.run_until_complete(waiting).unwrap().0.len()
+            w4_loopspec_in_run(iters, |tasks| async move {
+                let (done, _) = loopspec::wait(tasks, None, ReturnWhen::AllCompleted).await?;
+                Ok(done.len())
+            })
+        });
+    });
+    g.bench_function(BenchmarkId::new("loopspec", "gather_made_idle"), |b| {
+        b.iter_custom(|iters| {
+            w4_loopspec_made_idle(iters, |lp, tasks| {
+                let all = loopspec::gather(tasks, false).unwrap();
+                lp.run_until_complete(all).unwrap().len()
             })
         });
     });

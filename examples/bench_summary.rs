@@ -187,12 +187,13 @@ const ROWS: &[Row] = &[
     row("W3 pinned, 2 producers / std mpsc", "W3_fan_in_pinned", "loopspec_idle", "std_mpsc", at_most(1.3)),
     row("W3 pinned, busy loop / std mpsc", "W3_fan_in_pinned", "loopspec_busy", "std_mpsc", None),
     row("W3 unpinned, 2 producers / std mpsc", "W3_fan_in", "loopspec_idle", "std_mpsc", None),
-    row("W2 pinned / park-unpark", "W2_round_trip_pinned", "loopspec", "std_park_unpark", at_most(1.1)),
-    row("W2 pinned / tokio", "W2_round_trip_pinned", "loopspec", "tokio_spawn", below(1.0)),
-    row("W2 pinned, Send coroutine / closure", "W2_round_trip_pinned", "loopspec_send", "loopspec", None),
-    row("W2 unpinned / park-unpark", "W2_round_trip", "loopspec", "std_park_unpark", None),
+    row("W2 pinned / park-unpark", "W2_round_trip_pinned", "loopspec_send", "std_park_unpark", at_most(1.1)),
+    row("W2 pinned / tokio", "W2_round_trip_pinned", "loopspec_send", "tokio_spawn", below(1.0)),
+    row("W2 pinned, closure form / Send coroutine", "W2_round_trip_pinned", "loopspec", "loopspec_send", None),
+    row("W2 unpinned / park-unpark", "W2_round_trip", "loopspec_send", "std_park_unpark", None),
     row("W4 gather of 100k tasks / tokio", "W4_gather_wait", "loopspec/gather", "tokio/join_all", at_most(1.0)),
     row("W4 wait on 100k tasks / tokio", "W4_gather_wait", "loopspec/wait", "tokio/join_all", at_most(1.0)),
+    row("W4 gather, tasks made idle / tokio", "W4_gather_wait", "loopspec/gather_made_idle", "tokio/join_all", None),
 ];
 
 /// The W1 and W3 loop benchmarks whose inbox counters are reported, and
