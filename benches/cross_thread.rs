@@ -26,9 +26,7 @@
 //! `inbox_stats.json` beside criterion's figures. `cargo bench --bench
 //! cross_thread`; `examples/bench_summary.rs` prints the ratios afterwards.
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use loopspec::{EventLoop, InboxStats, ReturnWhen};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -715,4 +713,36 @@ fn w4_gather_wait(c: &mut Criterion) {
 }
 
 criterion_group!(benches, w1_burst, w3_fan_in, w2_round_trip, w4_gather_wait);
-criterion_main!(benches);
+
+/// glibc's settings for the measured process: fixed thresholds for `mmap`
+/// and for giving memory back, where glibc otherwise raises both as large
+/// blocks are freed. With the dynamic thresholds one benchmark's frees
+/// decided where the next one's large buffers came from: after tokio's
+/// unpinned W1, a burst's growing queues came from the heap (copied as
+/// they grew, given back and faulted in again) rather than from `mmap`, and
+/// loopspec's pinned W1 took 316 ns per callback instead of 174 (medians of
+/// 10 samples, same binary, only the benchmark before it changed). Fixed,
+/// it took 168–188 ns in either order.
+const ALLOCATOR_SETTINGS: &str =
+    "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
+
+/// criterion's `main`, run in a child process with [`ALLOCATOR_SETTINGS`]
+/// unless the caller set `GLIBC_TUNABLES` itself (then as it is).
+fn main() {
+    if cfg!(all(target_os = "linux", target_env = "gnu"))
+        && std::env::var_os("GLIBC_TUNABLES").is_none()
+    {
+        let status = std::env::current_exe().and_then(|exe| {
+            std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env("GLIBC_TUNABLES", ALLOCATOR_SETTINGS)
+                .status()
+        });
+        match status {
+            Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+            Err(e) => eprintln!("running with glibc's default thresholds: {e}"),
+        }
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
