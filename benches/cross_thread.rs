@@ -26,9 +26,9 @@
 //! `inbox_stats.json` beside criterion's figures. `cargo bench --bench
 //! cross_thread`; `examples/bench_summary.rs` prints the ratios afterwards.
 
+use common::criterion_dir;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use loopspec::{EventLoop, InboxStats, ReturnWhen};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
@@ -301,18 +301,6 @@ fn wait_until_parked(lp: &EventLoop) -> InboxStats {
         }
         thread::sleep(Duration::from_micros(50));
     }
-}
-
-/// Where criterion writes (`$CRITERION_HOME`, `$CARGO_TARGET_DIR/criterion`
-/// or `target/criterion`, as criterion chooses for a `cargo bench` run).
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("criterion")
 }
 
 /// Writes the inbox counters of a benchmark's measured samples to

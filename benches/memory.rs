@@ -8,8 +8,8 @@
 //! the closure's own size: a submission's overhead is its queue slot plus
 //! the state its handle shares with the queue.
 
+use common::criterion_dir;
 use loopspec::{ClockKind, EventLoop};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,17 +70,6 @@ fn per_pending_task(
 fn quiet_close(lp: &EventLoop) {
     lp.set_exception_handler(Some(Arc::new(|_, _| ())));
     lp.close().unwrap();
-}
-
-/// Criterion's directory, as `benches/cross_thread.rs` finds it.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("criterion")
 }
 
 fn main() {

@@ -23,7 +23,8 @@
 //! * **Verdict**: `meets` when the ratio (or bytes) is within the target,
 //!   otherwise `over by N %`, N = (ratio / target − 1) × 100.
 
-use std::path::{Path, PathBuf};
+use common::criterion_dir;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// Spread above which a benchmark is flagged.
@@ -228,16 +229,6 @@ const WAKEUPS_PER_PARK: Option<Target> = at_most(1.0);
 /// Bytes per queued submission beyond the closure, and per pending task.
 const SUBMISSION_BYTES: Option<Target> = at_most(32.0);
 const TASK_BYTES: Option<Target> = at_most(256.0);
-
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("criterion")
-}
 
 fn main() {
     let root = criterion_dir();

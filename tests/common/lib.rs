@@ -12,9 +12,12 @@
 //!   [`recv_or_hang`], [`wait_parked`], [`cf_result`], [`cf_exception`].
 //! * User data that records what happens to it: [`DropCount`],
 //!   [`DropWhere`], [`PanicOnDrop`], [`Holding`], [`quiet_panics`].
+//! * [`criterion_dir`]: where the benchmarks and their summary keep their
+//!   figures.
 //! * [`spec`]: SPEC.md's rules; `loom_models` (built with `--cfg loom`): the loom
 //!   models' helpers.
 
+mod bench;
 mod data;
 mod errors;
 #[cfg(loom)]
@@ -23,6 +26,7 @@ mod scene;
 pub mod spec;
 mod threads;
 
+pub use bench::*;
 pub use data::*;
 pub use errors::*;
 pub use scene::*;
