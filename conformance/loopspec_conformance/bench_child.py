@@ -35,25 +35,7 @@ import sys
 import threading
 import time
 
-
-def distribution_version(module_name):
-    """The version of the installed distribution that provides a module."""
-    import importlib.metadata as md
-    top = module_name.split(".")[0]
-    try:
-        dists = md.packages_distributions().get(top, [top])
-    except Exception:  # noqa: BLE001
-        dists = [top]
-    for d in dists:
-        try:
-            return md.version(d)
-        except md.PackageNotFoundError:
-            continue
-    return None
-
-
-def python_version():
-    return "%d.%d.%d" % sys.version_info[:3]
+from .versions import distribution_version, python_version
 
 
 def load_factory(spec):

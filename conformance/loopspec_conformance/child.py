@@ -24,6 +24,7 @@ import sys
 import warnings
 
 from . import corpus, single
+from .versions import distribution_version, python_version
 from .program import Program
 
 # A run with one of these has failed by a bounded wait: the child stops there.
@@ -37,25 +38,6 @@ class LoopSpec:
     def __init__(self, factory, name, version):
         self.factory, self.name, self.version = factory, name, version
 
-
-def distribution_version(module_name):
-    """The version of the installed distribution that provides a module."""
-    import importlib.metadata as md
-    top = module_name.split(".")[0]
-    try:
-        dists = md.packages_distributions().get(top, [top])
-    except Exception:  # noqa: BLE001
-        dists = [top]
-    for d in dists:
-        try:
-            return md.version(d)
-        except md.PackageNotFoundError:
-            continue
-    return None
-
-
-def python_version():
-    return "%d.%d.%d" % sys.version_info[:3]
 
 
 def load_adapter(spec):
