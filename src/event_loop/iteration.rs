@@ -123,7 +123,7 @@ impl EventLoop {
     /// handler (SCHED-7).
     fn run_ready(&self, entry: Ready) {
         // The handle's repr is made only if the callback panics.
-        let (outcome, handle, name) = match entry {
+        let (outcome, reported_as) = match entry {
             Ready::Callback { f, handle } => {
                 if handle.as_ref().is_some_and(Handle::cancelled) {
                     let mut panics = Vec::new();
@@ -131,8 +131,11 @@ impl EventLoop {
                     self.report_drop_panics("a cancelled callback", panics);
                     return;
                 }
-                let name = handle.as_ref().map_or(WAKER_CALLBACK, Handle::name);
-                (catch_unwind(AssertUnwindSafe(f)), handle, name)
+                let reported_as = match handle {
+                    Some(h) => ReportedAs::Handle(h),
+                    None => ReportedAs::Named(WAKER_CALLBACK),
+                };
+                (catch_unwind(AssertUnwindSafe(f)), reported_as)
             }
             Ready::Local { id, handle } => {
                 // The loop runs on its local home while it has local work (H5).
@@ -147,28 +150,28 @@ impl EventLoop {
                 // leaves the work (H6), and only that thread runs the loop.
                 debug_assert!(f.is_some(), "a local token without its value (H6)");
                 let Some(f) = f else { return };
-                let name = handle.name();
-                (catch_unwind(AssertUnwindSafe(f)), Some(handle), name)
+                (
+                    catch_unwind(AssertUnwindSafe(f)),
+                    ReportedAs::Handle(handle),
+                )
             }
             Ready::Submission(submission) => {
                 let name = submission.name();
                 (
                     catch_unwind(AssertUnwindSafe(|| submission.run())),
-                    None,
-                    name,
+                    ReportedAs::Named(name),
                 )
             }
             Ready::DoneCallback(fut) => (
                 catch_unwind(AssertUnwindSafe(|| fut.run_next())),
-                None,
-                "Future done callback",
+                ReportedAs::Named("Future done callback"),
             ),
             Ready::TaskStep(task) => return task.step(),
         };
         if let Err(panic) = outcome {
-            let repr = match &handle {
-                Some(h) => format!("{h:?}"),
-                None => format!("<Handle {name}>"),
+            let repr = match reported_as {
+                ReportedAs::Handle(h) => format!("{h:?}"),
+                ReportedAs::Named(name) => format!("<Handle {name}>"),
             };
             self.call_exception_handler(&ExceptionContext {
                 message: format!("Exception in callback {repr}"),
@@ -178,6 +181,15 @@ impl EventLoop {
             });
         }
     }
+}
+
+/// What an "Exception in callback" report calls a ready entry that
+/// panicked.
+enum ReportedAs {
+    /// The user's handle: its repr.
+    Handle(Handle),
+    /// An entry without a handle: `<Handle NAME>`.
+    Named(&'static str),
 }
 
 /// How long the loop spins before parking: `SPIN_ROUNDS` checks of the inbox
