@@ -105,28 +105,51 @@ fn wait_for_end(rx: &mpsc::Receiver<Instant>, o: &Options, what: &str) -> Result
         .map_err(|_| format!("{what}: the last callback did not run within {:?}", o.wait))
 }
 
+/// One W1 callback: counts itself and, as the `n`th, sends the time.
+struct Counted {
+    ran: Arc<AtomicUsize>,
+    done: mpsc::SyncSender<Instant>,
+    n: usize,
+}
+
+impl Counted {
+    fn run(self) {
+        if self.ran.fetch_add(1, Ordering::Relaxed) + 1 == self.n {
+            let _ = self.done.send(Instant::now());
+        }
+    }
+}
+
+/// W1's samples: each submits `o.n` counted callbacks through `submit` and
+/// times them until the last one ran, in ns per callback.
+fn burst(o: &Options, submit: impl Fn(Counted) -> Result<(), String>) -> Samples {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let n = o.n;
+    measure(o, || {
+        ran.store(0, Ordering::SeqCst);
+        let (done_tx, done_rx) = mpsc::sync_channel::<Instant>(1);
+        let start = Instant::now();
+        for _ in 0..n {
+            submit(Counted {
+                ran: ran.clone(),
+                done: done_tx.clone(),
+                n,
+            })?;
+        }
+        let end = wait_for_end(&done_rx, o, "W1")?;
+        Ok((end - start).as_nanos() as f64 / n as f64)
+    })
+}
+
 // ------------------------------------------------------------- loopspec ----
 
 fn loopspec_w1(o: &Options) -> Samples {
     let lt = LoopThread::spawn("bench-loop").map_err(|e| e.to_string())?;
     let lp = lt.event_loop().clone();
-    let ran = Arc::new(AtomicUsize::new(0));
-    let n = o.n;
-    let result = measure(o, || {
-        ran.store(0, Ordering::SeqCst);
-        let (done_tx, done_rx) = mpsc::sync_channel::<Instant>(1);
-        let start = Instant::now();
-        for _ in 0..n {
-            let (ran, done) = (ran.clone(), done_tx.clone());
-            lp.call_soon_threadsafe(move || {
-                if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                    let _ = done.send(Instant::now());
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        }
-        let end = wait_for_end(&done_rx, o, "W1")?;
-        Ok((end - start).as_nanos() as f64 / n as f64)
+    let result = burst(o, |job| {
+        lp.call_soon_threadsafe(move || job.run())
+            .map(drop)
+            .map_err(|e| e.to_string())
     });
     lt.stop_and_join().map_err(|e| e.to_string())?;
     result
@@ -185,22 +208,9 @@ impl TokioThread {
 
 fn tokio_w1(o: &Options) -> Samples {
     let rt = TokioThread::spawn()?;
-    let ran = Arc::new(AtomicUsize::new(0));
-    let n = o.n;
-    let result = measure(o, || {
-        ran.store(0, Ordering::SeqCst);
-        let (done_tx, done_rx) = mpsc::sync_channel::<Instant>(1);
-        let start = Instant::now();
-        for _ in 0..n {
-            let (ran, done) = (ran.clone(), done_tx.clone());
-            rt.handle.spawn(async move {
-                if ran.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                    let _ = done.send(Instant::now());
-                }
-            });
-        }
-        let end = wait_for_end(&done_rx, o, "W1")?;
-        Ok((end - start).as_nanos() as f64 / n as f64)
+    let result = burst(o, |job| {
+        rt.handle.spawn(async move { job.run() });
+        Ok(())
     });
     rt.stop();
     result
