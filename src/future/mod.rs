@@ -28,7 +28,7 @@
 pub(crate) mod state;
 pub(crate) mod task_state;
 
-use self::state::{Core, DueCallback, FutureState, GatherCancel, Kind, Waiter, Waiters};
+use self::state::{Core, FutureState, GatherCancel, Kind, Waiter, Waiters};
 pub use self::state::{DoneCallback, Future, LocalDoneCallback};
 use self::task_state::TaskState;
 use crate::error::{Error, Result};
@@ -49,16 +49,18 @@ impl<T> From<&Future<T>> for Future<T> {
 
 impl<T: Send + 'static> DueCallbacks for Core<T> {
     fn run_next(self: Arc<Self>) {
-        let cb = self.lock().due.pop_front();
+        // The next due callback is the list's last (see `Inner::waiters`).
+        let cb = self.lock().waiters.pop();
         match cb {
-            Some(DueCallback::Send(cb)) => cb(&Future { core: self }),
-            Some(DueCallback::Local(id)) => {
+            Some(Waiter::Callback(cb)) => cb(&Future { core: self }),
+            Some(Waiter::Local { id, .. }) => {
                 let cb = self.lp.unstash(id);
                 if let Some(Ok(cb)) = cb.map(|b| b.downcast::<LocalDoneCallback<T>>()) {
                     cb(&Future { core: self });
                 }
             }
-            None => {}
+            // Only callbacks are ever due.
+            Some(Waiter::Task(_) | Waiter::Waker(_)) | None => {}
         }
     }
 }
@@ -98,7 +100,7 @@ impl<T: Send + 'static> Future<T> {
     /// `CancelledError`, and for futures that are not cancelled.
     pub(crate) fn cancel_message(&self) -> Option<String> {
         match &self.core.lock().state {
-            FutureState::Cancelled(msg) => msg.clone(),
+            FutureState::Cancelled(msg) => msg.as_deref().cloned(),
             _ => None,
         }
     }
@@ -107,7 +109,7 @@ impl<T: Send + 'static> Future<T> {
     /// this future would get; `CancelledError()` if it is not cancelled.
     pub(crate) fn make_cancelled_error(&self) -> Error {
         let cancelled = match &self.core.lock().state {
-            FutureState::Cancelled(msg) => Some(msg.clone()),
+            FutureState::Cancelled(msg) => Some(msg.as_deref().cloned()),
             _ => None,
         };
         match cancelled {
@@ -158,7 +160,7 @@ impl<T: Send + 'static> Future<T> {
         let mut inner = self.core.lock();
         let cancelled = match &inner.state {
             FutureState::Pending => return Err(Error::ResultNotSet),
-            FutureState::Cancelled(msg) => msg.clone(),
+            FutureState::Cancelled(msg) => msg.as_deref().cloned(),
             FutureState::Finished(r) => {
                 // `T::clone` runs under the lock, as it ran under the
                 // `RefCell` borrow (§3.1 of docs/send-work.md).
@@ -181,7 +183,7 @@ impl<T: Send + 'static> Future<T> {
         let out = match &inner.state {
             FutureState::Pending => return Err(Error::ExceptionNotSet),
             FutureState::Cancelled(msg) => {
-                let msg = msg.clone();
+                let msg = msg.as_deref().cloned();
                 drop(inner);
                 return Err(self.cancelled_error(&msg));
             }
@@ -253,7 +255,7 @@ impl<T: Send + 'static> Future<T> {
             return false;
         }
         // A closed loop makes scheduling fail, but the future is cancelled.
-        let _ = self.complete(FutureState::Cancelled(msg));
+        let _ = self.complete(FutureState::Cancelled(msg.map(Box::new)));
         true
     }
 
@@ -383,21 +385,23 @@ impl<T: Send + 'static> Future<T> {
 
     /// Adds `waiter`, scheduling it at once if the future is done.
     fn add_waiter(&self, waiter: Waiter<T>) -> Result<()> {
-        let due = {
+        {
             let mut inner = self.core.lock();
-            inner.waiters.push(waiter);
             if inner.pending() {
+                inner.waiters.push(waiter);
                 return Ok(());
             }
-            std::mem::take(&mut inner.waiters)
-        };
-        self.schedule_waiters(due)
+        }
+        self.schedule_waiters(smallvec::smallvec![waiter])
     }
 
     /// Removes every registration of `cb` (compared by identity) and returns
     /// how many there were.
     pub fn remove_done_callback(&self, cb: &DoneCallback<T>) -> usize {
         let mut inner = self.core.lock();
+        if !inner.pending() {
+            return 0; // its callbacks are scheduled: none can be removed
+        }
         let waiters = &mut inner.waiters;
         let before = waiters.len();
         waiters.retain(|w| match w {
@@ -412,13 +416,18 @@ impl<T: Send + 'static> Future<T> {
     pub fn remove_done_callback_local(&self, cb: &LocalDoneCallback<T>) -> usize {
         let addr = Rc::as_ptr(cb) as *const () as usize;
         let mut removed = Vec::new();
-        self.core.lock().waiters.retain(|w| match w {
+        let mut inner = self.core.lock();
+        if !inner.pending() {
+            return 0; // its callbacks are scheduled: none can be removed
+        }
+        inner.waiters.retain(|w| match w {
             Waiter::Local { id, addr: a } if *a == addr => {
                 removed.push(*id);
                 false
             }
             _ => true,
         });
+        drop(inner);
         self.core.lp.forget_local_callbacks(&removed);
         removed.len()
     }
@@ -463,16 +472,13 @@ impl<T: Send + 'static> Future<T> {
 /// Puts the entries of `waiters` of the done future `core` in the loop's
 /// ready queue, in registration order (FUT-6).
 fn push_waiters<T: Send + 'static>(core: &Arc<Core<T>>, work: &Work, waiters: Waiters<T>) {
+    // The callbacks wait in the future itself, the next to run last; each
+    // queue entry only says "run the next one" (no allocation).
+    let mut due = Waiters::new();
     for w in waiters {
         match w {
-            Waiter::Callback(cb) => {
-                // The callback waits in the future itself; the queue entry
-                // only says "fire the next one" (no allocation).
-                core.lock().due.push_back(DueCallback::Send(cb));
-                work.push_ready(Ready::DoneCallback(core.clone()));
-            }
-            Waiter::Local { id, .. } => {
-                core.lock().due.push_back(DueCallback::Local(id));
+            Waiter::Callback(_) | Waiter::Local { .. } => {
+                due.push(w);
                 work.push_ready(Ready::DoneCallback(core.clone()));
             }
             Waiter::Task(t) => work.schedule_step(t),
@@ -480,6 +486,17 @@ fn push_waiters<T: Send + 'static>(core: &Arc<Core<T>>, work: &Work, waiters: Wa
                 f: Box::new(move || w.wake()),
                 handle: None,
             }),
+        }
+    }
+    if !due.is_empty() {
+        due.reverse();
+        let mut inner = core.lock();
+        if inner.waiters.is_empty() {
+            inner.waiters = due;
+        } else {
+            // Behind the callbacks already due (pushed before, so run
+            // before).
+            inner.waiters.insert_many(0, due);
         }
     }
 }

@@ -8,7 +8,6 @@ use crate::error::{Error, ExceptionContext, Result, py_str_repr};
 use crate::home::erased::AnyTask;
 use crate::loop_core::EventLoop;
 use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering};
-use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,8 +30,11 @@ pub type LocalDoneCallback<T> = Rc<dyn Fn(&Future<T>)>;
 pub(crate) enum FutureState<T> {
     /// The initial state; the only one with transitions out.
     Pending,
-    /// Cancelled by `cancel(msg)` from `Pending`. Terminal.
-    Cancelled(Option<String>),
+    /// Cancelled by `cancel(msg)` from `Pending`. Terminal. The message is
+    /// boxed (most cancellations have none): a `String` inline would make
+    /// every future's state a word longer.
+    #[allow(clippy::box_collection)]
+    Cancelled(Option<Box<String>>),
     /// Finished by `set_result` / `set_exception` (or a task's coroutine)
     /// from `Pending`. Terminal. `Finished(Err(Cancelled(_)))` is a future
     /// that finished *with* a `CancelledError` exception: it is not
@@ -153,19 +155,25 @@ pub(crate) struct Inner<T> {
     /// Where the future is (FUT-1). Moves once, from `Pending`, by
     /// `complete`; a terminal state is never left.
     pub(crate) state: FutureState<T>,
-    /// Who waits, in registration order. Added to by `add_done_callback`
-    /// and by awaits; taken — scheduled, all at once — by `complete`, or at
-    /// once when added to a done future (FUT-6). Emptied only that way, or
-    /// dropped by the destruction of a task still pending (TASK-8), which
-    /// will never complete.
+    /// One list in two roles, one per phase of the future (a future is
+    /// pending or done, never both, so one list serves both and a future
+    /// carries one inline entry, not two):
+    ///
+    /// * **pending**: who waits, in registration order. Added to by
+    ///   `add_done_callback` and by awaits; taken — scheduled, all at once —
+    ///   by `complete` (FUT-6), or dropped by the destruction of a task still
+    ///   pending (TASK-8), which will never complete.
+    /// * **done**: the done callbacks that are due — scheduled, not run yet —
+    ///   the next to run *last* (`Waiter::Callback` and `Waiter::Local`
+    ///   only). Filled by the scheduling of waiters (`push_waiters`, which
+    ///   puts a later batch in front of an earlier one); each
+    ///   `Ready::DoneCallback` entry in the ready queue pops and runs one.
+    ///   A waiter added to a done future is scheduled at once and never
+    ///   enters the list as a waiter.
     pub(crate) waiters: Waiters<T>,
     /// The result or exception was read. Set by readers, never cleared; an
     /// exception never read is reported when the core is dropped (FUT-7).
     pub(crate) retrieved: bool,
-    /// Done callbacks scheduled and not run yet, in order: each
-    /// `Ready::DoneCallback` entry in the ready queue runs the first.
-    /// Pushed by the scheduling of waiters, popped by those entries.
-    pub(crate) due: DueCallbackQueue<T>,
 }
 
 impl<T> Inner<T> {
@@ -184,7 +192,6 @@ impl<T> Core<T> {
                 state: FutureState::Pending,
                 waiters: Waiters::new(),
                 retrieved: false,
-                due: DueCallbackQueue::default(),
             }),
             kind,
         }
@@ -207,65 +214,6 @@ impl<T> Core<T> {
     }
 }
 
-/// A done callback that is due.
-pub(crate) enum DueCallback<T> {
-    /// Added with `add_done_callback`.
-    Send(DoneCallback<T>),
-    /// Added with `add_done_callback_local`: its id in the loop's home (0:
-    /// none).
-    Local(u64),
-}
-
-/// A small queue of due done callbacks that holds one without allocating
-/// (most futures have one callback).
-pub(crate) struct DueCallbackQueue<T> {
-    /// The front of the queue, held inline: set by a push onto an empty
-    /// queue, taken by the next pop.
-    first: Option<DueCallback<T>>,
-    /// The rest, in order, after `first` (while it is set). Boxed: made
-    /// only for a future with more than one callback due at once, so that
-    /// every other future carries one pointer here, not a 32-byte deque.
-    #[allow(clippy::box_collection)]
-    more: Option<Box<VecDeque<DueCallback<T>>>>,
-}
-
-impl<T> Default for DueCallbackQueue<T> {
-    fn default() -> Self {
-        DueCallbackQueue {
-            first: None,
-            more: None,
-        }
-    }
-}
-
-impl<T> DueCallbackQueue<T> {
-    pub(crate) fn push_back(&mut self, cb: DueCallback<T>) {
-        let more_empty = self.more.as_ref().is_none_or(|m| m.is_empty());
-        if self.first.is_none() && more_empty {
-            self.first = Some(cb);
-        } else {
-            self.more.get_or_insert_default().push_back(cb);
-        }
-    }
-
-    pub(crate) fn pop_front(&mut self) -> Option<DueCallback<T>> {
-        self.first
-            .take()
-            .or_else(|| self.more.as_mut()?.pop_front())
-    }
-
-    /// The ids of the local callbacks in the queue.
-    fn local_ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.first
-            .iter()
-            .chain(self.more.iter().flat_map(|m| m.iter()))
-            .filter_map(|c| match c {
-                DueCallback::Local(id) => Some(*id),
-                DueCallback::Send(_) => None,
-            })
-    }
-}
-
 impl<T> Drop for Core<T> {
     /// An exception nobody read is reported (FUT-7).
     fn drop(&mut self) {
@@ -275,11 +223,13 @@ impl<T> Drop for Core<T> {
                 FutureState::Finished(Err(e)) if !inner.retrieved => Some(Error::clone(e)),
                 _ => None,
             };
-            let waiting = inner.waiters.iter().filter_map(|w| match w {
-                Waiter::Local { id, .. } => Some(*id),
-                _ => None,
-            });
-            let locals: Vec<u64> = waiting.chain(inner.due.local_ids()).collect();
+            // Waiting or due: both are in the list.
+            let locals: Vec<u64> = (inner.waiters.iter())
+                .filter_map(|w| match w {
+                    Waiter::Local { id, .. } => Some(*id),
+                    _ => None,
+                })
+                .collect();
             (unread, locals)
         };
         // Local callbacks that can no longer run leave the home with the

@@ -1,5 +1,20 @@
-//! A task's own state, field by field: [`TaskState`] and [`NextStep`], what
-//! its next step throws into the coroutine.
+//! A task's own state, field by field: [`TaskState`], and in its
+//! [`StepState`] what its next step throws into the coroutine.
+//!
+//! **What the next step throws** is decided between steps (asyncio keeps it
+//! in `_must_cancel` and in the exception argument of the step it queues)
+//! and taken at the start of each step: two independent facts, so every
+//! combination is valid —
+//!
+//! * a cancellation ([`StepState::must_cancel`]): a `cancel()` that no
+//!   awaited future could deliver; thrown as a `CancelledError` with the
+//!   task's `cancel_msg`;
+//! * an exception (`throw_next`, kept with the rare fields): the task
+//!   awaited itself or a future of another loop (TASK-7, FUT-8).
+//!
+//! When both are set, the next step throws the cancellation and the step
+//! after it the exception. (asyncio's next step would throw the
+//! cancellation instead of the exception, and lose the exception.)
 //!
 //! It is the data of the `Task` kind of a future's core
 //! ([`Kind::Task`](super::state::Kind)), so it lives with the future, below
@@ -11,27 +26,6 @@ use crate::handle::TaskKey;
 use crate::home::erased::AnyFuture;
 use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering};
 use std::sync::Arc;
-
-/// What a task's next step throws into its coroutine, decided between steps
-/// (asyncio keeps it in `_must_cancel` and in the exception argument of the
-/// step it queues). Read and reset at the start of each step.
-#[derive(Debug, Default)]
-pub(crate) enum NextStep {
-    /// Poll the coroutine as it is.
-    #[default]
-    Resume,
-    /// Throw a `CancelledError` with the task's `cancel_msg`: a `cancel()`
-    /// that no awaited future could deliver (asyncio's `_must_cancel`).
-    Cancel,
-    /// Throw this exception: the task awaited itself or a future of another
-    /// loop (TASK-7, FUT-8). Boxed: rare, and an `Error` inline would add its
-    /// size to every task.
-    Throw(Box<Error>),
-    /// Both came before the next step: it throws the cancellation, and the
-    /// step after it throws the exception. (asyncio's next step would throw
-    /// the cancellation instead of the exception, and lose the exception.)
-    CancelThenThrow(Box<Error>),
-}
 
 /// The state only a task has; see the [module docs](self). Every field is
 /// touched by the thread that holds the loop's work, except the cancel count,
@@ -49,6 +43,9 @@ pub(crate) struct TaskState {
     /// The N of the default name `Task-N`: taken from the loop's counter
     /// only by tasks created without a name (TASK-17); 0 for a named one.
     number: u64,
+    /// The task is local (`create_task_local`): its coroutine is kept by its
+    /// loop's local home, not in the loop's table of tasks. Fixed.
+    pub(crate) local: bool,
     /// The coroutine has been polled once. Set by the first step that polls
     /// it, never cleared. A task cancelled before that is never polled: its
     /// body never runs (TASK-4).
@@ -75,11 +72,12 @@ pub(crate) struct TaskState {
 /// lock.
 #[derive(Default)]
 pub(crate) struct StepState {
-    /// What the next step throws; see [`NextStep`]. Written by `cancel()`
-    /// (when no awaited future could take the cancellation), by
-    /// `uncancel()` (3.13+, at zero, TASK-10) and by an await of the task
-    /// itself or of another loop's future; reset by each step.
-    pub(crate) next_step: NextStep,
+    /// The next step throws a cancellation (asyncio's `_must_cancel`; see
+    /// the [module docs](self)). Set by `cancel()` when no awaited future
+    /// could take the cancellation; cleared by the step that throws it, by
+    /// a delivery through an awaited future or a returning step (TASK-5),
+    /// and by `uncancel()` reaching zero (3.13+, TASK-10).
+    must_cancel: bool,
     /// The task's name and the messages of its cancellations; see
     /// [`Rare`]. `None` until one of them is set, so a task that is never
     /// named nor cancelled carries one pointer for them.
@@ -91,13 +89,13 @@ pub(crate) struct StepState {
     /// first is held inline: a step awaits one future, as a rule.
     pub(crate) waiting_on: AwaitedFutures,
     /// The exception being thrown into the coroutine during the current
-    /// step (from [`NextStep`]). The first loopspec awaitable polled in the
+    /// step (what the step started with). The first loopspec awaitable polled in the
     /// step takes it and returns it as its output: that is how the coroutine
     /// "catches" it. If nothing takes it, the coroutine could not observe it
     /// (it was suspended on a foreign awaitable, or completed): the step
     /// drops the coroutine and the task ends with that exception —
-    /// cancelled, for a cancellation (TASK-15; cancellation is drop). Boxed,
-    /// like [`NextStep::Throw`].
+    /// cancelled, for a cancellation (TASK-15; cancellation is drop). Boxed:
+    /// an `Error` inline would add its size to every task.
     pub(crate) throw: Option<Box<Error>>,
 }
 
@@ -120,6 +118,11 @@ struct Rare {
     /// the first reader only (TASK-11, a CPython 3.11+ quirk): set when a
     /// step ends the task with a `CancelledError`, taken by the first read.
     first_cancel_msg: Option<Option<String>>,
+    /// The exception the next step throws, after the cancellation if
+    /// [`StepState::must_cancel`] is set too (see the [module
+    /// docs](self)). Set by an await of the task itself or of another
+    /// loop's future; taken by the step that throws it.
+    throw_next: Option<Error>,
 }
 
 impl StepState {
@@ -165,12 +168,14 @@ impl StepState {
 
 impl TaskState {
     /// A task that has not started, with id `id` (its coroutine is in the
-    /// loop's table of tasks), named `Task-{number}` unless `name` is given.
-    pub(crate) fn new(id: u64, number: u64, name: Option<String>) -> TaskState {
+    /// loop's table of tasks, or in its local home if `local`), named
+    /// `Task-{number}` unless `name` is given.
+    pub(crate) fn new(id: u64, number: u64, name: Option<String>, local: bool) -> TaskState {
         TaskState {
             id,
             slot: AtomicUsize::new(0),
             number,
+            local,
             started: AtomicBool::new(false),
             stepping: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
@@ -224,59 +229,37 @@ impl TaskState {
     /// it with `msg` (`_must_cancel = True`, `_cancel_message = msg`).
     pub(crate) fn cancel_at_next_step(&self, msg: Option<String>) {
         let mut step = self.step.lock();
-        step.next_step = match std::mem::take(&mut step.next_step) {
-            NextStep::Resume | NextStep::Cancel => NextStep::Cancel,
-            NextStep::Throw(e) | NextStep::CancelThenThrow(e) => NextStep::CancelThenThrow(e),
-        };
+        step.must_cancel = true;
         step.set_cancel_msg(msg);
     }
 
     /// Whether the next step throws a cancellation.
     pub(crate) fn cancel_pending(&self) -> bool {
-        matches!(
-            self.step.lock().next_step,
-            NextStep::Cancel | NextStep::CancelThenThrow(_)
-        )
+        self.step.lock().must_cancel
     }
 
     /// Withdraws the cancellation the next step would throw, if any, and
     /// says whether there was one: it was delivered otherwise (through an
     /// awaited future, or by ending a step that returned, TASK-5), or
-    /// `uncancel()` reached zero (3.13+, TASK-10).
+    /// `uncancel()` reached zero (3.13+, TASK-10). An exception waiting for
+    /// the next step stays.
     pub(crate) fn withdraw_cancel(&self) -> bool {
-        let mut step = self.step.lock();
-        let (next, had) = match std::mem::take(&mut step.next_step) {
-            NextStep::Cancel => (NextStep::Resume, true),
-            NextStep::CancelThenThrow(e) => (NextStep::Throw(e), true),
-            other => (other, false),
-        };
-        step.next_step = next;
-        had
+        std::mem::take(&mut self.step.lock().must_cancel)
     }
 
-    /// The next step throws `e` (after a pending cancellation, if any).
+    /// The next step throws `e` (after a pending cancellation, if any),
+    /// instead of an exception set before.
     pub(crate) fn throw_at_next_step(&self, e: Error) {
-        let mut step = self.step.lock();
-        step.next_step = match std::mem::take(&mut step.next_step) {
-            NextStep::Resume | NextStep::Throw(_) => NextStep::Throw(Box::new(e)),
-            NextStep::Cancel | NextStep::CancelThenThrow(_) => {
-                NextStep::CancelThenThrow(Box::new(e))
-            }
-        };
+        self.step.lock().rare_mut().throw_next = Some(e);
     }
 
-    /// The start of a step: what it throws into the coroutine, if anything;
-    /// what is left waits for the step after.
+    /// The start of a step: what it throws into the coroutine, if anything
+    /// — the cancellation first; an exception waits for the step after it.
     pub(crate) fn start_step(&self) -> Option<Error> {
         let mut step = self.step.lock();
-        let cancelled = |step: &StepState| Error::Cancelled(step.cancel_msg());
-        let (next, throw) = match std::mem::take(&mut step.next_step) {
-            NextStep::Resume => (NextStep::Resume, None),
-            NextStep::Cancel => (NextStep::Resume, Some(cancelled(&step))),
-            NextStep::CancelThenThrow(e) => (NextStep::Throw(e), Some(cancelled(&step))),
-            NextStep::Throw(e) => (NextStep::Resume, Some(*e)),
-        };
-        step.next_step = next;
-        throw
+        if std::mem::take(&mut step.must_cancel) {
+            return Some(Error::Cancelled(step.cancel_msg()));
+        }
+        step.rare.as_mut()?.throw_next.take()
     }
 }

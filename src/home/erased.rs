@@ -98,6 +98,9 @@ pub(crate) trait AnyTask: Send + Sync {
     fn add_waiting_on(&self, f: Arc<dyn AnyFuture>);
     /// The address of the task's future core: its identity.
     fn core_addr(&self) -> *const ();
+    /// The task is local (`create_task_local`): its coroutine is kept by
+    /// its loop's local home. Fixed.
+    fn is_local(&self) -> bool;
     /// The identity of the task's loop (a future of another loop cannot be
     /// awaited, FUT-8).
     fn loop_id(&self) -> LoopId;

@@ -207,7 +207,8 @@ fn destroy_tasks(
     cleared: &mut Cleared,
 ) {
     tasks.sort_by_key(|e| e.task.id());
-    for TaskEntry { task, coro, local } in tasks {
+    for TaskEntry { task, coro } in tasks {
+        let local = task.is_local();
         let coro = match coro {
             Some(c) => Some(Coroutine::Send(c)),
             None => local_coros

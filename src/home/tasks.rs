@@ -25,9 +25,14 @@ pub(crate) struct TaskEntry {
     /// takes it out and puts it back if it is still pending). Always `None`
     /// for a local task, whose coroutine the local home keeps.
     pub(crate) coro: Option<Pin<Box<dyn SendCoroutine>>>,
+}
+
+impl TaskEntry {
     /// The task is local (`create_task_local`): its coroutine is in its
-    /// local home. Fixed.
-    pub(crate) local: bool,
+    /// local home.
+    pub(crate) fn is_local(&self) -> bool {
+        self.task.is_local()
+    }
 }
 
 /// The loop's unfinished tasks; see the [module docs](self).

@@ -220,7 +220,7 @@ impl Work {
                 .borrow()
                 .iter()
                 .any(|t| matches!(t.call, TimerCall::Local(_)))
-            || self.tasks.borrow().entries().any(|e| e.local)
+            || self.tasks.borrow().entries().any(TaskEntry::is_local)
     }
 
     /// Takes every local token out (H6: a local home that is released takes
@@ -252,7 +252,7 @@ impl Work {
             *timers = kept.into();
             purged.timers = local;
         }
-        purged.tasks = self.tasks.borrow_mut().remove_where(|e| e.local);
+        purged.tasks = self.tasks.borrow_mut().remove_where(TaskEntry::is_local);
         purged
     }
 }

@@ -6,7 +6,7 @@
 //! synchronously (TASK-1).
 //!
 //! * `src/future/task_state.rs`: the task's own state, field by field, and
-//!   `NextStep`, what the next step throws into the coroutine (the data of
+//!   what the next step throws into the coroutine (the data of
 //!   a future of the `Task` kind, so it lives with the future).
 //! * `step.rs`: a step (asyncio's `Task.__step`) and `cancel()` (TASK-4).
 //! * here: the [`Task`] and [`TaskRef`] handles, the task's waker, and the
@@ -213,15 +213,15 @@ impl<T: Send + 'static> Task<T> {
         } else {
             lp.next_task_number()
         };
-        let state = TaskState::new(id, number, name);
+        let local = matches!(coro, Coroutine::Local(_));
+        let state = TaskState::new(id, number, name, local);
         let fut = Future::with_kind(lp, Kind::Task(state));
         let task: Arc<dyn AnyTask> = fut.core.clone();
         // The task enters its loop's table, and learns its slot there.
-        let enter = |work: &Work, coro, local| {
+        let enter = |work: &Work, coro| {
             let slot = work.tasks.borrow_mut().insert(TaskEntry {
                 task: task.clone(),
                 coro,
-                local,
             });
             if let Some(t) = fut.core.kind.task() {
                 t.set_slot(slot);
@@ -235,14 +235,14 @@ impl<T: Send + 'static> Task<T> {
         };
         match coro {
             Coroutine::Send(c) => lp.with_work(|work| {
-                enter(work, Some(c), false);
+                enter(work, Some(c));
                 if !eager {
                     work.schedule_step(task.clone());
                 }
             })?,
             Coroutine::Local(c) => lp.with_local(|work, local| {
                 local.put_coroutine(id, c);
-                enter(work, None, true);
+                enter(work, None);
                 if !eager {
                     work.schedule_step(task.clone());
                 }

@@ -3,7 +3,7 @@
 //! the task's side of [`AnyTask`], through which the loop, awaitables and
 //! [`TaskRef`](crate::TaskRef) reach a task without its type.
 //!
-//! A step: the task's `NextStep` says what to throw into the coroutine
+//! A step: the task's step state says what to throw into the coroutine
 //! (`src/future/task_state.rs`); the step polls the coroutine once, with the thrown
 //! exception offered to the first loopspec awaitable it polls; then the
 //! task is done (returned, failed, panicked, or could not observe what was
@@ -100,6 +100,10 @@ impl<T: Send + 'static> AnyTask for Core<T> {
 
     fn core_addr(&self) -> *const () {
         self as *const Self as *const ()
+    }
+
+    fn is_local(&self) -> bool {
+        self.kind.task().is_some_and(|t| t.local)
     }
 
     fn loop_id(&self) -> LoopId {
