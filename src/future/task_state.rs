@@ -24,7 +24,7 @@
 use crate::error::Error;
 use crate::handle::TaskKey;
 use crate::home::erased::AnyFuture;
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicU8, AtomicU32, AtomicUsize, Mutex, Ordering};
 use std::sync::Arc;
 
 /// The state only a task has; see the [module docs](self). Every field is
@@ -35,7 +35,8 @@ use std::sync::Arc;
 /// what a step reads and writes together is one [`StepState`] under one
 /// lock, never held while user code runs.
 pub(crate) struct TaskState {
-    /// The task's id within its loop, the N of `Task-N`. Fixed at creation.
+    /// The task's id within its loop, in creation order: with the slot, its
+    /// [`TaskKey`]. Fixed at creation.
     pub(crate) id: u64,
     /// The task's slot in its loop's table of unfinished tasks: set once,
     /// by `Task::spawn`, when the task enters the table, before any step.
@@ -46,26 +47,62 @@ pub(crate) struct TaskState {
     /// The task is local (`create_task_local`): its coroutine is kept by its
     /// loop's local home, not in the loop's table of tasks. Fixed.
     pub(crate) local: bool,
-    /// The coroutine has been polled once. Set by the first step that polls
-    /// it, never cleared. A task cancelled before that is never polled: its
-    /// body never runs (TASK-4).
-    pub(crate) started: AtomicBool,
-    /// The coroutine is being polled right now: set and cleared by the step
-    /// around its poll. A `cancel()` from inside the step queues no step
-    /// (the step itself delivers it).
-    pub(crate) stepping: AtomicBool,
-    /// A step of this task is in the ready queue: set when one is queued
-    /// (`mark_scheduled`), cleared when it starts. At most one step is
-    /// queued at a time.
-    pub(crate) scheduled: AtomicBool,
-    /// Inside this task's own `cancel()`, while it cancels what it waits on:
-    /// a cancel that reaches the task again has gone round an await cycle
-    /// (TASK-4).
-    pub(crate) cancelling_now: AtomicBool,
+    /// The task's flags, one bit each; see [`Flag`]. Written only by the
+    /// thread that holds the loop's work.
+    pub(crate) flags: Flags,
     /// `cancelling()`: `cancel()` adds one, `uncancel()` removes one.
     pub(crate) num_cancels: AtomicU32,
     /// What steps and `cancel()` read and write together.
     pub(crate) step: Mutex<StepState>,
+}
+
+/// A task's flags: each is set and cleared only by the thread that holds
+/// the loop's work, so a flag is read and written with a plain load and
+/// store of the byte that holds them all (no read-modify-write: nobody
+/// else writes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Flag {
+    /// The coroutine has been polled once. Set by the first step that polls
+    /// it, never cleared. A task cancelled before that is never polled: its
+    /// body never runs (TASK-4).
+    Started = 1,
+    /// The coroutine is being polled right now: set and cleared by the step
+    /// around its poll. A `cancel()` from inside the step queues no step
+    /// (the step itself delivers it).
+    Stepping = 2,
+    /// A step of this task is in the ready queue: set when one is queued
+    /// (`mark_scheduled`), cleared when it starts. At most one step is
+    /// queued at a time.
+    Scheduled = 4,
+    /// Inside this task's own `cancel()`, while it cancels what it waits on:
+    /// a cancel that reaches the task again has gone round an await cycle
+    /// (TASK-4).
+    CancellingNow = 8,
+}
+
+/// The byte of a task's [`Flag`]s.
+#[derive(Default)]
+pub(crate) struct Flags(AtomicU8);
+
+impl Flags {
+    /// Whether `flag` is set.
+    #[inline]
+    pub(crate) fn get(&self, flag: Flag) -> bool {
+        self.0.load(Ordering::Relaxed) & flag as u8 != 0
+    }
+
+    /// Sets or clears `flag`.
+    #[inline]
+    pub(crate) fn set(&self, flag: Flag, on: bool) {
+        let bits = self.0.load(Ordering::Relaxed);
+        let bits = if on {
+            bits | flag as u8
+        } else {
+            bits & !(flag as u8)
+        };
+        self.0.store(bits, Ordering::Relaxed);
+    }
 }
 
 /// The part of a [`TaskState`] that steps and `cancel()` change, under one
@@ -176,10 +213,7 @@ impl TaskState {
             slot: AtomicUsize::new(0),
             number,
             local,
-            started: AtomicBool::new(false),
-            stepping: AtomicBool::new(false),
-            scheduled: AtomicBool::new(false),
-            cancelling_now: AtomicBool::new(false),
+            flags: Flags::default(),
             num_cancels: AtomicU32::new(0),
             step: Mutex::new(StepState {
                 rare: name.map(|name| {
@@ -222,7 +256,7 @@ impl TaskState {
 
     /// Whether this task's own `cancel()` is running.
     pub(crate) fn in_cancel(&self) -> bool {
-        self.cancelling_now.load(Ordering::Relaxed)
+        self.flags.get(Flag::CancellingNow)
     }
 
     /// `cancel()` could not deliver the cancellation: the next step throws

@@ -14,7 +14,7 @@
 use crate::error::{Error, Result, drop_each};
 use crate::future::Future;
 use crate::future::state::{Core, FutureState, Kind, repr_of};
-use crate::future::task_state::TaskState;
+use crate::future::task_state::{Flag, TaskState};
 use crate::home::LoopId;
 use crate::home::erased::{AnyFuture, AnyTask, Coroutine};
 use crate::loop_core::{EventLoop, set_current_task};
@@ -43,10 +43,10 @@ impl<T: Send + 'static> AnyTask for Core<T> {
         let Some(t) = self.kind.task() else {
             return false;
         };
-        if t.scheduled.load(Ordering::Relaxed) || self.done() {
+        if t.flags.get(Flag::Scheduled) || self.done() {
             return false;
         }
-        t.scheduled.store(true, Ordering::Relaxed);
+        t.flags.set(Flag::Scheduled, true);
         true
     }
 
@@ -204,7 +204,7 @@ fn finish<T: Send + 'static>(fut: &Future<T>, t: &TaskState, outcome: Result<T>)
 
 /// One step of a task: asyncio's `Task.__step`.
 fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
-    t.scheduled.store(false, Ordering::Relaxed);
+    t.flags.set(Flag::Scheduled, false);
     if fut.done() {
         return;
     }
@@ -217,15 +217,15 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
     let Some(mut coro) = lp.take_coroutine(t.key()) else {
         return; // destroyed by close()
     };
-    if let Some(exc) = throw.clone().filter(|_| !t.started.load(Ordering::Relaxed)) {
+    if let Some(exc) = throw.clone().filter(|_| !t.flags.get(Flag::Started)) {
         // Thrown into a coroutine that never started: its body never runs.
         drop_coro(&lp, coro);
         finish(fut, t, Err(exc));
         return;
     }
-    t.started.store(true, Ordering::Relaxed);
+    t.flags.set(Flag::Started, true);
     t.step.lock().throw = throw.map(Box::new);
-    t.stepping.store(true, Ordering::Relaxed);
+    t.flags.set(Flag::Stepping, true);
     let prev = set_current_task(Some(fut.core.clone()));
     let polled = catch_unwind(AssertUnwindSafe(|| {
         let mut out: Option<Poll<Result<T>>> = None;
@@ -234,7 +234,7 @@ fn step<T: Send + 'static>(fut: &Future<T>, t: &TaskState) {
         out.unwrap_or(Poll::Pending)
     }));
     set_current_task(prev);
-    t.stepping.store(false, Ordering::Relaxed);
+    t.flags.set(Flag::Stepping, false);
     let unobserved = t.step.lock().throw.take();
     match polled {
         Err(panic) => {
@@ -320,7 +320,7 @@ fn deliver_cancel<T: Send + 'static>(fut: &Future<T>, t: &TaskState, msg: Option
         return;
     }
     t.cancel_at_next_step(msg);
-    if delivery == Delivery::NeedsStep && !t.stepping.load(Ordering::Relaxed) {
+    if delivery == Delivery::NeedsStep && !t.flags.get(Flag::Stepping) {
         schedule_step(fut);
     }
 }
@@ -347,7 +347,7 @@ fn cancel_waiters(t: &TaskState, msg: Option<String>) -> Delivery {
     if waiting.is_empty() {
         return Delivery::NeedsStep;
     }
-    t.cancelling_now.store(true, Ordering::Relaxed);
+    t.flags.set(Flag::CancellingNow, true);
     let mut delivered = false;
     let mut cycle = false;
     for w in waiting {
@@ -357,7 +357,7 @@ fn cancel_waiters(t: &TaskState, msg: Option<String>) -> Delivery {
             delivered |= w.cancel_erased(msg.clone());
         }
     }
-    t.cancelling_now.store(false, Ordering::Relaxed);
+    t.flags.set(Flag::CancellingNow, false);
     match (delivered, cycle) {
         (true, _) => Delivery::Delivered,
         (false, true) => Delivery::NeedsStep,
