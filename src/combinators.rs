@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, get_running_loop};
-use crate::future::{DoneCallback, Future, WeakFuture};
+use crate::future::{DoneCallback, Failure, Future, WeakFuture};
 use crate::home::IdHasher;
 use crate::profile::Profile;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
@@ -155,14 +155,17 @@ impl<T: Clone + Send + 'static> GatherState<T> {
             return;
         }
         if !self.return_exceptions {
-            if fut.cancelled() {
-                let e = fut.make_cancelled_error();
-                self.complete(outer.as_ref(), Err(e));
-                return;
-            }
-            if let Ok(Some(e)) = fut.exception() {
-                self.complete(outer.as_ref(), Err(e));
-                return;
+            match fut.failure() {
+                Some(Failure::Cancelled) => {
+                    let e = fut.make_cancelled_error();
+                    self.complete(outer.as_ref(), Err(e));
+                    return;
+                }
+                Some(Failure::Raised(e)) => {
+                    self.complete(outer.as_ref(), Err(e));
+                    return;
+                }
+                None => {}
             }
         }
         if nfinished == self.nfuts {
@@ -172,18 +175,7 @@ impl<T: Clone + Send + 'static> GatherState<T> {
                 .iter()
                 .filter_map(WeakFuture::upgrade)
                 .collect();
-            let results: Gathered<T> = children
-                .iter()
-                .map(|c| {
-                    if c.cancelled() {
-                        Err(Error::Cancelled(Some(
-                            c.cancel_message().unwrap_or_default(),
-                        )))
-                    } else {
-                        c.result()
-                    }
-                })
-                .collect();
+            let results: Gathered<T> = children.iter().map(Future::gathered).collect();
             let Some(outer) = outer else { return };
             if outer.gather_cancel_requested() {
                 // CPython takes the error from the last child in argument
@@ -282,8 +274,7 @@ where
             if left == 0
                 || return_when == ReturnWhen::FirstCompleted
                 || (return_when == ReturnWhen::FirstException
-                    && !f.cancelled()
-                    && matches!(f.exception(), Ok(Some(_))))
+                    && matches!(f.failure(), Some(Failure::Raised(_))))
             {
                 if let Some(h) = &timeout_handle {
                     h.cancel();

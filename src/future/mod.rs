@@ -95,16 +95,6 @@ impl<T: Send + 'static> Future<T> {
         }
     }
 
-    /// The message a cancelled future was cancelled with (asyncio's
-    /// `_cancel_message`): `None` for a task that ended by propagating a
-    /// `CancelledError`, and for futures that are not cancelled.
-    pub(crate) fn cancel_message(&self) -> Option<String> {
-        match &self.core.lock().state {
-            FutureState::Cancelled(msg) => msg.as_deref().cloned(),
-            _ => None,
-        }
-    }
-
     /// asyncio's `_make_cancelled_error()`: the `CancelledError` a reader of
     /// this future would get; `CancelledError()` if it is not cancelled.
     pub(crate) fn make_cancelled_error(&self) -> Error {
@@ -257,6 +247,44 @@ impl<T: Send + 'static> Future<T> {
         // A closed loop makes scheduling fail, but the future is cancelled.
         let _ = self.complete(FutureState::Cancelled(msg.map(Box::new)));
         true
+    }
+
+    /// What a combinator's done callback reads first of a done future,
+    /// under one lock: asyncio's `fut.cancelled()`, then — if not —
+    /// `fut.exception()`, which counts the exception as retrieved.
+    pub(crate) fn failure(&self) -> Option<Failure> {
+        let mut inner = self.core.lock();
+        let failure = match &inner.state {
+            FutureState::Pending => return None,
+            FutureState::Cancelled(_) => return Some(Failure::Cancelled),
+            FutureState::Finished(Ok(_)) => None,
+            FutureState::Finished(Err(e)) => Some(Failure::Raised(Error::clone(e))),
+        };
+        inner.retrieved = true;
+        failure
+    }
+
+    /// A done future's outcome as `gather` collects it, under one lock:
+    /// `Err(CancelledError(msg or ''))` when cancelled (not the first-reader
+    /// message of TASK-11: `gather` reads `_cancel_message`), otherwise what
+    /// [`result`](Self::result) returns, counted as retrieved.
+    pub(crate) fn gathered(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        let mut inner = self.core.lock();
+        let out = match &inner.state {
+            FutureState::Pending => return Err(Error::ResultNotSet),
+            FutureState::Cancelled(msg) => {
+                return Err(Error::Cancelled(Some(
+                    msg.as_deref().cloned().unwrap_or_default(),
+                )));
+            }
+            FutureState::Finished(Ok(v)) => Ok(v.clone()),
+            FutureState::Finished(Err(e)) => Err(Error::clone(e)),
+        };
+        inner.retrieved = true;
+        out
     }
 
     /// Whether the future is done; if so, its exception counts as retrieved
@@ -499,6 +527,14 @@ fn push_waiters<T: Send + 'static>(core: &Arc<Core<T>>, work: &Work, waiters: Wa
             inner.waiters.insert_many(0, due);
         }
     }
+}
+
+/// How a done future failed, as [`Future::failure`] reads it.
+pub(crate) enum Failure {
+    /// It is cancelled.
+    Cancelled,
+    /// It finished with this exception.
+    Raised(Error),
 }
 
 /// A future handle that does not keep the future alive (for state that the

@@ -181,9 +181,9 @@ impl<T: Send + 'static> AnyTask for Core<T> {
 
 /// Drops a task's coroutine, reporting a panic from its `Drop` to the loop.
 fn drop_coro(lp: &EventLoop, coro: Coroutine) {
-    let mut panics = Vec::new();
-    drop_each([coro], &mut panics);
-    lp.report_drop_panics("a task's future", panics);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(coro))) {
+        lp.report_drop_panics("a task's future", vec![Error::from_panic(panic)]);
+    }
 }
 
 /// Ends the task: cancelled for a `CancelledError`, else with the outcome.
