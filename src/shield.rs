@@ -48,7 +48,7 @@ where
     let inner = match crate::task::take_future_like::<T, F>(&mut slot) {
         Some(fut) => fut,
         None => {
-            let coro = slot.take().ok_or(Error::Closed)?;
+            let coro = slot.take().ok_or_else(|| Error::Closed)?;
             crate::policy::get_event_loop()?.ensure_future(coro)?
         }
     };

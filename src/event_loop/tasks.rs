@@ -214,7 +214,7 @@ impl EventLoop {
             Some(fut) if fut.get_loop() != *self => Err(Error::DifferentLoop),
             Some(fut) => Ok((fut, false)),
             None => {
-                let coro = slot.take().ok_or(Error::Closed)?;
+                let coro = slot.take().ok_or_else(|| Error::Closed)?;
                 Ok((self.create_task_local(coro)?.into_future(), true))
             }
         }

@@ -110,7 +110,7 @@ impl EventLoop {
     pub(crate) fn with_local<R>(&self, f: impl FnOnce(&Work, &LocalHome) -> R) -> Result<R> {
         // `with_parts` claims the local home when asked: `None` cannot come.
         self.with_parts(true, |work, local| local.map(|local| f(work, local)))?
-            .ok_or(Error::NonThreadSafeCall)
+            .ok_or_else(|| Error::NonThreadSafeCall)
     }
 
     /// Runs `here` on the loop's work as [`with_work`](Self::with_work)

@@ -244,7 +244,7 @@ fn remove_local(lp: &EventLoop) -> Option<Rc<LocalHome>> {
 /// assert_eq!(found, lp);
 /// ```
 pub fn get_running_loop() -> Result<EventLoop> {
-    running_loop().ok_or(Error::NoRunningLoop)
+    running_loop().ok_or_else(|| Error::NoRunningLoop)
 }
 
 impl EventLoop {

@@ -195,7 +195,7 @@ impl<T: Send + 'static> Task<T> {
             }
             return Err(Error::CoroutineExpected { got });
         }
-        slot.take().ok_or(Error::Closed)
+        slot.take().ok_or_else(|| Error::Closed)
     }
 
     /// Makes the task, named `name` or `Task-N`, and queues its first step.
