@@ -1,26 +1,36 @@
 //! [`Handle`] and [`TimerHandle`]: what `call_soon`, `call_later`,
-//! `call_at` and `call_soon_threadsafe` return, and how a scheduled callback
-//! is cancelled.
+//! `call_at` and `call_soon_threadsafe` return (and their `_local`
+//! variants), and how a scheduled callback is cancelled.
 //!
-//! A handle shares a cancellation flag with the loop's queue entry, so it is
-//! `Send + Sync` and can be cancelled from any thread. The loop reads the flag
-//! immediately before it would run the callback: a cancel that happens before
-//! that point — including from an earlier callback of the same batch —
-//! prevents the run (SCHED-3, XTHREAD-5). Cancelling after the run does
-//! nothing and raises nothing, and `cancelled()` reports `true` in both cases.
+//! A handle shares its callback's cancellation state with the loop's queue
+//! entry, so it is `Send + Sync` and can be cancelled from any thread. The
+//! loop reads that state immediately before it would run the callback: a
+//! cancel that happens before that point — including from an earlier
+//! callback of the same batch — prevents the run (SCHED-3, XTHREAD-5).
+//! Cancelling after the run does nothing and raises nothing, and
+//! `cancelled()` reports `true` in both cases.
 //!
-//! For a loop-bound callback the flag is all the handle shares (the callback
-//! stays in the loop's home, its loop-bound state). For a
-//! `call_soon_threadsafe` callback the callback and its cancellation state
-//! travel in one allocation, which both the handle and the inbox point to;
-//! cancelling it drops the callback at once. That queue entry is a
-//! `Submission`: the one thing the inbox carries, a `call_soon_threadsafe`
-//! callback or a step request (a task's waker called off the loop's
-//! thread, asking for a step of its task).
+//! There are two kinds of handle, by what the callback is:
 //!
-//! The handle's shared part is behind a `std::sync::Arc` (loom's `Arc` cannot
-//! become a trait object); everything it shares between threads is a shim
-//! type, so loom still sees every access.
+//! * A `Send` callback (`call_soon`, `call_later`, `call_at`,
+//!   `call_soon_threadsafe`) travels with its cancellation state in one
+//!   allocation, a `CallbackNode`, which both the handle and the queue
+//!   entry point to; cancelling it drops the callback at once, as asyncio's
+//!   `Handle.cancel()` drops its references. That queue entry is a
+//!   `Submission`: what the ready queue, a timer and the inbox carry — a
+//!   `Send` callback or a step request (a task's waker called off the
+//!   loop's thread, asking for a step of its task).
+//! * A local callback (`call_soon_local`, `call_later_local`,
+//!   `call_at_local`) stays in the loop's local home under an id; its
+//!   handle shares a `LocalFlag` — the cancellation flag, with that id —
+//!   with the queue entry, a `LocalCall`. The flag is all the handle
+//!   shares: a cancelled callback is dropped by the loop's thread, when the
+//!   loop reaches its entry or its timer leaves the heap.
+//!
+//! Either way a queue entry is one pointer to the shared part (16 bytes).
+//! The shared part is behind a `std::sync::Arc` (loom's `Arc` cannot become
+//! a trait object); everything it shares between threads is a shim type, so
+//! loom still sees every access.
 
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use std::fmt;
@@ -38,15 +48,18 @@ pub(crate) trait HandleCore: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-/// The cancellation flag of a loop-bound callback (`call_soon`, timers).
-struct CancelFlag<F> {
+/// The shared part of a local callback's handle: its cancellation flag and
+/// the id its value has in the loop's local home.
+struct LocalFlag<F> {
+    /// The callback's id in the local home.
+    id: u64,
     /// Set by `cancel`, never cleared.
     cancelled: AtomicBool,
     /// The callback's type, for its name.
     _callback: PhantomData<fn() -> F>,
 }
 
-impl<F> HandleCore for CancelFlag<F> {
+impl<F> HandleCore for LocalFlag<F> {
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
     }
@@ -58,9 +71,61 @@ impl<F> HandleCore for CancelFlag<F> {
     }
 }
 
-/// What a [`Submission`] points to: a `call_soon_threadsafe` callback with
-/// its cancellation state ([`ThreadsafeCallback`]), or a task waker (whose
-/// step request steps its task instead of running anything).
+/// What a [`LocalCall`] points to.
+trait LocalCore: HandleCore {
+    /// The callback's id in the local home.
+    fn id(&self) -> u64;
+}
+
+impl<F> LocalCore for LocalFlag<F> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// The queue side of a local callback (a ready entry, a timer): the
+/// [`LocalFlag`] its handle shares, which holds the id of the callback's
+/// value in the local home (16 bytes).
+pub(crate) struct LocalCall(Arc<dyn LocalCore>);
+
+impl LocalCall {
+    /// The entry of a local callback of type `F` kept under `id`, with the
+    /// handle that can cancel it: both point to one [`LocalFlag`].
+    pub(crate) fn new<F: 'static>(id: u64) -> (LocalCall, Handle) {
+        let flag = Arc::new(LocalFlag::<F> {
+            id,
+            cancelled: AtomicBool::new(false),
+            _callback: PhantomData,
+        });
+        let core: Arc<dyn HandleCore> = flag.clone();
+        (LocalCall(flag), Handle { core })
+    }
+
+    /// The callback's id in the local home.
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id()
+    }
+
+    /// Whether the callback's handle was cancelled.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+
+    /// The callback's handle (for a report of its panic).
+    pub(crate) fn into_handle(self) -> Handle {
+        Handle { core: self.0 }
+    }
+}
+
+impl fmt::Debug for LocalCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalCall({}, {})", self.id(), self.0.name())
+    }
+}
+
+/// What a [`Submission`] points to: a `Send` callback with its
+/// cancellation state ([`CallbackNode`]), or a task waker (whose step
+/// request steps its task instead of running anything).
 pub(crate) trait Submittable: HandleCore {
     /// Runs the callback unless it was cancelled (or already taken). Called
     /// once, by the loop's thread.
@@ -87,9 +152,9 @@ pub(crate) struct TaskKey {
     pub(crate) id: u64,
 }
 
-/// The state of a `call_soon_threadsafe` callback. One lock guards the
-/// callback and its cancellation, so `cancel()` releases the callback at
-/// once, as asyncio's `Handle.cancel()` drops its references.
+/// The state of a `Send` callback. One lock guards the callback and its
+/// cancellation, so `cancel()` releases the callback at once, as asyncio's
+/// `Handle.cancel()` drops its references.
 enum CallbackState<F> {
     /// Queued; the callback is here.
     Pending(F),
@@ -97,14 +162,15 @@ enum CallbackState<F> {
     Done { cancelled: bool },
 }
 
-/// A `call_soon_threadsafe` callback, shared by its [`Handle`] and its
-/// [`Submission`].
-struct ThreadsafeCallback<F> {
+/// A `Send` callback (`call_soon`, `call_later`, `call_at`,
+/// `call_soon_threadsafe`) with its cancellation state, shared by its
+/// [`Handle`] and its [`Submission`]: one allocation per callback.
+struct CallbackNode<F> {
     /// The callback while it waits, then how it ended.
     state: Mutex<CallbackState<F>>,
 }
 
-impl<F: FnOnce() + Send> HandleCore for ThreadsafeCallback<F> {
+impl<F: FnOnce() + Send> HandleCore for CallbackNode<F> {
     fn cancel(&self) {
         let old = std::mem::replace(
             &mut *self.state.lock(),
@@ -128,7 +194,7 @@ impl<F: FnOnce() + Send> HandleCore for ThreadsafeCallback<F> {
     }
 }
 
-impl<F: FnOnce() + Send> ThreadsafeCallback<F> {
+impl<F: FnOnce() + Send> CallbackNode<F> {
     /// Takes the callback if it is still pending; it is then done (not
     /// cancelled), whatever the caller does with it.
     fn take_pending(&self) -> Option<F> {
@@ -143,7 +209,7 @@ impl<F: FnOnce() + Send> ThreadsafeCallback<F> {
     }
 }
 
-impl<F: FnOnce() + Send> Submittable for ThreadsafeCallback<F> {
+impl<F: FnOnce() + Send> Submittable for CallbackNode<F> {
     fn run(&self) {
         if let Some(f) = self.take_pending() {
             f();
@@ -155,18 +221,19 @@ impl<F: FnOnce() + Send> Submittable for ThreadsafeCallback<F> {
     }
 }
 
-/// One piece of work handed to a loop from any thread: a
-/// `call_soon_threadsafe` callback, or a task waker's step request (16 bytes).
-/// The inbox carries these, and the ready queue holds the callbacks until
-/// they run. Dropping one without running it (a queue emptied by `close()`)
-/// drops the callback at once, even while its handle lives on.
+/// One piece of `Send` work queued for a loop (16 bytes): a callback of
+/// `call_soon`, `call_later`, `call_at` or `call_soon_threadsafe`, or a
+/// task waker's step request. The inbox carries these, timers keep them,
+/// and the ready queue holds the callbacks until they run. Dropping one
+/// without running it (a queue emptied by `close()`) drops the callback at
+/// once, even while its handle lives on.
 pub(crate) struct Submission(Option<Arc<dyn Submittable>>);
 
 impl Submission {
     /// `f` as a submission, with the handle that can cancel it: both point
-    /// to one [`ThreadsafeCallback`].
+    /// to one [`CallbackNode`].
     pub(crate) fn callback<F: FnOnce() + Send + 'static>(f: F) -> (Submission, Handle) {
-        let node: Arc<dyn Submittable> = Arc::new(ThreadsafeCallback {
+        let node: Arc<dyn Submittable> = Arc::new(CallbackNode {
             state: Mutex::new(CallbackState::Pending(f)),
         });
         let core: Arc<dyn HandleCore> = node.clone();
@@ -184,16 +251,31 @@ impl Submission {
         self.0.as_ref().and_then(|c| c.task_to_step())
     }
 
-    /// Runs the callback unless it was cancelled.
-    pub(crate) fn run(mut self) {
-        if let Some(call) = self.0.take() {
-            call.run();
-        }
+    /// Takes the submission off its queue to run it: its drop then discards
+    /// nothing.
+    pub(crate) fn start(mut self) -> Option<Started> {
+        self.0.take().map(Started)
     }
 
     /// The callback's name, for reports.
     pub(crate) fn name(&self) -> &'static str {
         self.0.as_ref().map_or("?", |c| c.name())
+    }
+}
+
+/// A [`Submission`] taken off the ready queue: [`run`](Started::run) once,
+/// then, should it have panicked, named by its [handle](Started::into_handle).
+pub(crate) struct Started(Arc<dyn Submittable>);
+
+impl Started {
+    /// Runs the callback unless it was cancelled.
+    pub(crate) fn run(&self) {
+        self.0.run();
+    }
+
+    /// The callback's handle (for a report of its panic).
+    pub(crate) fn into_handle(self) -> Handle {
+        Handle { core: self.0 }
     }
 }
 
@@ -216,7 +298,7 @@ impl Drop for Submission {
 
 /// A scheduled callback, returned by [`EventLoop::call_soon`](crate::EventLoop::call_soon)
 /// and [`EventLoop::call_soon_threadsafe`](crate::EventLoop::call_soon_threadsafe).
-/// Clones share one cancellation flag.
+/// Clones share one cancellation state.
 ///
 /// ```
 /// use loopspec::{ClockKind, EventLoop};
@@ -240,16 +322,6 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// The handle of a loop-bound callback of type `F`.
-    pub(crate) fn for_callback<F: 'static>() -> Handle {
-        Handle {
-            core: Arc::new(CancelFlag::<F> {
-                cancelled: AtomicBool::new(false),
-                _callback: PhantomData,
-            }),
-        }
-    }
-
     /// Cancels the callback: if it has not run yet, it never will.
     pub fn cancel(&self) {
         self.core.cancel();

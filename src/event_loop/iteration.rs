@@ -124,23 +124,21 @@ impl EventLoop {
     fn run_ready(&self, entry: Ready) {
         // The handle's repr is made only if the callback panics.
         let (outcome, reported_as) = match entry {
-            Ready::Callback { f, handle } => {
-                if handle.as_ref().is_some_and(Handle::cancelled) {
-                    let mut panics = Vec::new();
-                    drop_each([f], &mut panics);
-                    self.report_drop_panics("a cancelled callback", panics);
+            Ready::Submission(submission) => {
+                // The node runs the callback unless it was cancelled (then
+                // `cancel()` dropped it already), deciding under its lock.
+                let Some(call) = submission.start() else {
                     return;
-                }
-                let reported_as = match handle {
-                    Some(h) => ReportedAs::Handle(h),
-                    None => ReportedAs::Named(WAKER_CALLBACK),
                 };
-                (catch_unwind(AssertUnwindSafe(f)), reported_as)
+                (
+                    catch_unwind(AssertUnwindSafe(|| call.run())),
+                    ReportedAs::Handle(call.into_handle()),
+                )
             }
-            Ready::Local { id, handle } => {
+            Ready::Local(call) => {
                 // The loop runs on its local home while it has local work (H5).
-                let f = self.own_local().and_then(|l| l.take_callback(id));
-                if handle.cancelled() {
+                let f = self.own_local().and_then(|l| l.take_callback(call.id()));
+                if call.cancelled() {
                     let mut panics = Vec::new();
                     drop_each(f, &mut panics);
                     self.report_drop_panics("a cancelled callback", panics);
@@ -152,16 +150,13 @@ impl EventLoop {
                 let Some(f) = f else { return };
                 (
                     catch_unwind(AssertUnwindSafe(f)),
-                    ReportedAs::Handle(handle),
+                    ReportedAs::Handle(call.into_handle()),
                 )
             }
-            Ready::Submission(submission) => {
-                let name = submission.name();
-                (
-                    catch_unwind(AssertUnwindSafe(|| submission.run())),
-                    ReportedAs::Named(name),
-                )
-            }
+            Ready::Wake(waker) => (
+                catch_unwind(AssertUnwindSafe(|| waker.wake())),
+                ReportedAs::Named(WAKER_CALLBACK),
+            ),
             Ready::DoneCallback(fut) => (
                 catch_unwind(AssertUnwindSafe(|| fut.run_next())),
                 ReportedAs::Named("Future done callback"),

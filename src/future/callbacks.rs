@@ -221,10 +221,7 @@ fn push_waiters<T: Send + 'static>(core: &Arc<Core<T>>, work: &Work, waiters: Wa
                 work.push_ready(Ready::DoneCallback(core.clone()));
             }
             Waiter::Task(t) => work.schedule_step(t),
-            Waiter::Waker(w) => work.push_ready(Ready::Callback {
-                f: Box::new(move || w.wake()),
-                handle: None,
-            }),
+            Waiter::Waker(w) => work.push_ready(Ready::Wake(w)),
         }
     }
     if !due.is_empty() {

@@ -1,9 +1,9 @@
 //! A loop's [`LocalHome`]: the values of its local work — callbacks, timer
 //! callbacks, done callbacks and task coroutines that are not `Send` — by
 //! id, on the one thread that made them. The loop's
-//! [`Work`](super::work::Work) holds only their ids (`Ready::Local`,
-//! `TimerCall::Local`, a future's `Waiter::Local`, a task entry without a
-//! coroutine), so it stays `Send`.
+//! [`Work`](super::work::Work) holds only their ids (in the `LocalCall` of a
+//! `Ready::Local` or a `TimerCall::Local`, a future's `Waiter::Local`, a task
+//! entry without a coroutine), so it stays `Send`.
 //!
 //! Ids come from the loop's `next_local` counter: one id names one value,
 //! which is taken out exactly once — to run it, or to drop it (a cancelled

@@ -24,32 +24,29 @@ use self::local::LocalHome;
 use self::tasks::TaskEntry;
 use self::work::Work;
 use crate::error::{Error, drop_each};
-use crate::handle::{Handle, Submission};
+use crate::handle::{Handle, LocalCall, Submission};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use std::task::Waker;
 
 /// One entry of the ready queue (asyncio's `_ready`, a deque of handles):
-/// what an iteration runs.
+/// what an iteration runs. 24 bytes: each payload is one pointer (16 bytes
+/// at most), and the queue holds one entry per pending task (its first
+/// step) and per callback.
 pub(crate) enum Ready {
-    /// A callback: `call_soon`, a due timer, a foreign awaiter's waker.
-    Callback {
-        f: Box<dyn FnOnce() + Send>,
-        /// The user's handle, checked for cancellation right before running;
-        /// its name is the callback's in an "Exception in callback" report.
-        /// `None` for a foreign awaiter's waker ([`WAKER_CALLBACK`]).
-        handle: Option<Handle>,
-    },
-    /// A local callback (`call_soon_local`, a due local timer): its value is
-    /// in the [`LocalHome`] under `id`.
-    Local {
-        id: u64,
-        /// The user's handle, checked for cancellation right before running.
-        handle: Handle,
-    },
-    /// A `call_soon_threadsafe` callback, with its cancellation state.
+    /// A `Send` callback — `call_soon`, a due timer, `call_soon_threadsafe`
+    /// — whose node also holds its cancellation state, shared with its
+    /// handle: checked right before running, and the callback's name in an
+    /// "Exception in callback" report.
     Submission(Submission),
+    /// A local callback (`call_soon_local`, a due local timer): its value is
+    /// in the [`LocalHome`] under the id its handle's shared part holds.
+    Local(LocalCall),
+    /// A foreign awaiter's waker, woken when the future it awaits is done
+    /// (reported as [`WAKER_CALLBACK`] if it panics).
+    Wake(Waker),
     /// The next due done callback of a future (the callback waits in the
     /// future; the entry says "run the next one", so queueing it allocates
     /// nothing).
@@ -58,8 +55,17 @@ pub(crate) enum Ready {
     TaskStep(Arc<dyn AnyTask>),
 }
 
-/// The name a foreign awaiter's waker, queued as a callback without a
-/// handle, has in an "Exception in callback" report.
+/// The queue holds one entry per pending task: it stays one pointer and a
+/// tag.
+#[cfg(test)]
+#[test]
+fn a_ready_entry_is_at_most_24_bytes() {
+    let size = std::mem::size_of::<Ready>();
+    assert!(size <= 24, "a ready entry is {size} bytes");
+}
+
+/// The name a foreign awaiter's waker ([`Ready::Wake`]) has in an
+/// "Exception in callback" report.
 pub(crate) const WAKER_CALLBACK: &str = "Waker::wake";
 
 /// A scheduled timer. Ordered by deadline, then by scheduling order.
@@ -74,13 +80,14 @@ pub(crate) struct Timer {
     handle: Handle,
 }
 
-/// What a timer calls.
+/// What a timer calls: the queue side of its callback, moved to the ready
+/// queue as it is when the timer is due.
 pub(crate) enum TimerCall {
     /// A callback of `call_later` / `call_at`.
-    Send(Box<dyn FnOnce() + Send>),
+    Send(Submission),
     /// A local callback (`call_later_local`, `call_at_local`), kept in the
-    /// [`LocalHome`] under this id.
-    Local(u64),
+    /// [`LocalHome`] under the id this names.
+    Local(LocalCall),
 }
 
 impl PartialEq for Timer {
@@ -159,8 +166,8 @@ pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// loop, if it is one); destructor panics go to `panics`.
 pub(crate) fn drop_timers(local: Option<&LocalHome>, timers: Vec<Timer>, panics: &mut Vec<Error>) {
     for t in timers {
-        if let (TimerCall::Local(id), Some(local)) = (&t.call, local) {
-            drop_each(local.take_callback(*id), panics);
+        if let (TimerCall::Local(call), Some(local)) = (&t.call, local) {
+            drop_each(local.take_callback(call.id()), panics);
         }
         drop_each([t], panics);
     }

@@ -133,14 +133,8 @@ impl Work {
                 continue;
             }
             ready.push_back(match t.call {
-                TimerCall::Send(f) => Ready::Callback {
-                    f,
-                    handle: Some(t.handle),
-                },
-                TimerCall::Local(id) => Ready::Local {
-                    id,
-                    handle: t.handle,
-                },
+                TimerCall::Send(s) => Ready::Submission(s),
+                TimerCall::Local(call) => Ready::Local(call),
             });
         }
     }
@@ -214,7 +208,7 @@ impl Work {
         self.ready
             .borrow()
             .iter()
-            .any(|r| matches!(r, Ready::Local { .. }))
+            .any(|r| matches!(r, Ready::Local(_)))
             || self
                 .timers
                 .borrow()
@@ -233,7 +227,7 @@ impl Work {
             let mut ready = self.ready.borrow_mut();
             for entry in std::mem::take(&mut *ready) {
                 match entry {
-                    Ready::Local { .. } => purged.ready.push(entry),
+                    Ready::Local(_) => purged.ready.push(entry),
                     // Seeded bug (`exit-purges-send-entries`): the loop's own
                     // entries (submissions taken in, `Send` callbacks) go
                     // with the exiting thread too.

@@ -13,7 +13,7 @@
 
 use super::shared::EventLoop;
 use crate::error::{Error, Result, drop_each};
-use crate::handle::{Handle, Submission, TaskKey, TimerHandle};
+use crate::handle::{Handle, LocalCall, Submission, TaskKey, TimerHandle};
 use crate::home::{Ready, TimerCall};
 use crate::sync::Ordering;
 use std::any::Any;
@@ -43,14 +43,10 @@ impl EventLoop {
     /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
     /// ```
     pub fn call_soon<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<Handle> {
-        let handle = Handle::for_callback::<F>();
-        let h = handle.clone();
-        self.with_work(move |work| {
-            work.push_ready(Ready::Callback {
-                f: Box::new(f),
-                handle: Some(h),
-            })
-        })?;
+        // The callback and its cancellation state: one allocation, which
+        // the queue entry and the handle share.
+        let (submission, handle) = Submission::callback(f);
+        self.with_work(move |work| work.push_ready(Ready::Submission(submission)))?;
         Ok(handle)
     }
 
@@ -71,12 +67,11 @@ impl EventLoop {
     /// assert_eq!(*log.borrow(), ["ran"]);
     /// ```
     pub fn call_soon_local<F: FnOnce() + 'static>(&self, f: F) -> Result<Handle> {
-        let handle = Handle::for_callback::<F>();
-        let h = handle.clone();
         let id = self.next_local_id();
+        let (call, handle) = LocalCall::new::<F>(id);
         self.with_local(move |work, local| {
             local.put_callback(id, Box::new(f));
-            work.push_ready(Ready::Local { id, handle: h })
+            work.push_ready(Ready::Local(call))
         })?;
         Ok(handle)
     }
@@ -145,9 +140,9 @@ impl EventLoop {
         if when.is_nan() {
             return Err(Error::NanTime);
         }
-        let handle = Handle::for_callback::<F>();
+        let (submission, handle) = Submission::callback(f);
         let h = handle.clone();
-        self.with_work(move |work| work.push_timer(when, TimerCall::Send(Box::new(f)), h))?;
+        self.with_work(move |work| work.push_timer(when, TimerCall::Send(submission), h))?;
         Ok(TimerHandle::new(handle, when))
     }
 
@@ -157,12 +152,12 @@ impl EventLoop {
         if when.is_nan() {
             return Err(Error::NanTime);
         }
-        let handle = Handle::for_callback::<F>();
-        let h = handle.clone();
         let id = self.next_local_id();
+        let (call, handle) = LocalCall::new::<F>(id);
+        let h = handle.clone();
         self.with_local(move |work, local| {
             local.put_callback(id, Box::new(f));
-            work.push_timer(when, TimerCall::Local(id), h);
+            work.push_timer(when, TimerCall::Local(call), h);
         })?;
         Ok(TimerHandle::new(handle, when))
     }
