@@ -74,17 +74,32 @@ where
         return Ok(outer);
     };
     let lp = first.get_loop();
-    if children.iter().any(|c| c.get_loop() != lp) {
-        return Err(Error::DifferentLoop);
+    // One pass over the children (a gather of many fresh tasks is bound by
+    // how often it walks their cores, not by instructions): the loop check,
+    // the weak handles in argument order, and one child per distinct future
+    // in first-appearance order (by index).
+    let mut seen: HashSet<usize, BuildHasherDefault<IdHasher>> =
+        HashSet::with_capacity_and_hasher(children.len(), Default::default());
+    let mut weak = Vec::with_capacity(children.len());
+    let mut unique = Vec::new();
+    for (i, child) in children.iter().enumerate() {
+        if !child.belongs_to(&lp) {
+            return Err(Error::DifferentLoop);
+        }
+        weak.push(child.downgrade());
+        if seen.insert(child.identity()) {
+            unique.push(i);
+        }
     }
-    // One child per distinct future; `children` keeps the argument order.
-    let unique = distinct(children.iter().cloned());
+    drop(seen);
     // Cancelling the gather cancels every position, so a child passed twice
-    // is cancelled twice (as CPython's `_GatheringFuture.cancel` does).
-    let positions = children.clone();
+    // is cancelled twice (as CPython's `_GatheringFuture.cancel` does). The
+    // outer future holds the children through this closure.
+    let positions = Arc::new(children);
+    let cancel_positions = positions.clone();
     let cancel_children = Box::new(move |msg: Option<String>| {
         let mut any = false;
-        for child in &positions {
+        for child in cancel_positions.iter() {
             any |= child.cancel_with(msg.clone());
         }
         any
@@ -93,7 +108,7 @@ where
     let state = Arc::new(GatherState {
         outer: outer.downgrade(),
         outer_done: AtomicBool::new(false),
-        children: children.iter().map(Future::downgrade).collect(),
+        children: weak,
         nfuts: unique.len(),
         nfinished: AtomicUsize::new(0),
         return_exceptions,
@@ -102,7 +117,7 @@ where
     let mut already_done = Vec::new();
     let st = state.clone();
     let on_done: DoneCallback<T> = Arc::new(move |f: &Future<T>| st.on_child_done(f));
-    for child in &unique {
+    for child in unique.into_iter().map(|i| &positions[i]) {
         if eager && child.done() {
             already_done.push(child.clone());
         } else {
@@ -170,19 +185,18 @@ impl<T: Clone + Send + 'static> GatherState<T> {
         }
         if nfinished == self.nfuts {
             // A live outer future holds every child, so they are all alive.
-            let children: Vec<Future<T>> = self
-                .children
-                .iter()
-                .filter_map(WeakFuture::upgrade)
+            // One pass: each child is read while its core is in cache.
+            let results: Gathered<T> = (self.children.iter())
+                .filter_map(|c| c.upgrade().map(|c| c.gathered()))
                 .collect();
-            let results: Gathered<T> = children.iter().map(Future::gathered).collect();
             let Some(outer) = outer else { return };
             if outer.gather_cancel_requested() {
                 // CPython takes the error from the last child in argument
                 // order (its results loop rebinds `fut`), not the one that
                 // just finished.
-                let last = children.last().unwrap_or(fut);
-                self.complete(Some(&outer), Err(last.make_cancelled_error()));
+                let last = self.children.last().and_then(WeakFuture::upgrade);
+                let e = last.as_ref().unwrap_or(fut).make_cancelled_error();
+                self.complete(Some(&outer), Err(e));
             } else {
                 self.complete(Some(&outer), Ok(results));
             }
@@ -290,11 +304,19 @@ where
     if let Some(h) = &timeout_handle {
         h.cancel();
     }
-    for f in &unique {
+    // One pass: each future's callback goes and its state is read while
+    // its core is in cache.
+    let (mut done, mut pending) = (Vec::new(), Vec::new());
+    for f in unique {
         f.remove_done_callback(&on_completion);
+        if f.done() {
+            done.push(f);
+        } else {
+            pending.push(f);
+        }
     }
     waited?;
-    Ok(unique.into_iter().partition(|f| f.done()))
+    Ok((done, pending))
 }
 
 fn release_waiter(waiter: &Future<()>) {

@@ -110,6 +110,12 @@ impl<T: Send + 'static> Future<T> {
         self.core.lp.clone()
     }
 
+    /// Whether the future is bound to `lp` ([`get_loop`](Self::get_loop)
+    /// without a clone).
+    pub(crate) fn belongs_to(&self, lp: &EventLoop) -> bool {
+        self.core.lp == *lp
+    }
+
     /// Whether the future is cancelled or finished.
     pub fn done(&self) -> bool {
         self.core.done()
