@@ -126,13 +126,13 @@ pub(crate) struct StepState {
     /// first is held inline: a step awaits one future, as a rule.
     pub(crate) waiting_on: AwaitedFutures,
     /// The exception being thrown into the coroutine during the current
-    /// step (what the step started with). The first loopspec awaitable polled in the
-    /// step takes it and returns it as its output: that is how the coroutine
-    /// "catches" it. If nothing takes it, the coroutine could not observe it
-    /// (it was suspended on a foreign awaitable, or completed): the step
-    /// drops the coroutine and the task ends with that exception —
-    /// cancelled, for a cancellation (TASK-15; cancellation is drop). Boxed:
-    /// an `Error` inline would add its size to every task.
+    /// step (what the step started with). The first loopspec awaitable
+    /// polled in the step takes it and returns it as its output: that is how
+    /// the coroutine "catches" it. If nothing takes it, the coroutine could
+    /// not observe it (it was suspended on a foreign awaitable, or
+    /// completed): the step drops the coroutine and the task ends with that
+    /// exception — cancelled, for a cancellation (TASK-15; cancellation is
+    /// drop). Boxed: an `Error` inline would add its size to every task.
     pub(crate) throw: Option<Box<Error>>,
 }
 
