@@ -26,9 +26,9 @@
 //! `inbox_stats.json` beside criterion's figures. `cargo bench --bench
 //! cross_thread`; `examples/bench_summary.rs` prints the ratios afterwards.
 
-use common::criterion_dir;
+use common::{W4, criterion_dir, w4_in_run, w4_tokio};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
-use loopspec::{EventLoop, InboxStats, ReturnWhen};
+use loopspec::{EventLoop, InboxStats};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
@@ -590,27 +590,15 @@ fn futures_block_on<F: std::future::Future>(fut: F) -> F::Output {
 // W4 gather / wait
 // ---------------------------------------------------------------------------
 
-/// `iters` runs of: on a fresh loop, one coroutine makes `TASKS` trivial
-/// tasks and awaits `combine` of them, which returns how many it got — as
-/// tokio's peer spawns inside `block_on`. Times the whole run.
-fn w4_loopspec_in_run<C, F>(iters: u64, combine: C) -> Duration
-where
-    C: Fn(Vec<loopspec::Task<usize>>) -> F + Clone + Send + 'static,
-    F: std::future::Future<Output = loopspec::Result<usize>> + Send + 'static,
-{
+/// `iters` runs of [`common::w4_in_run`] on a fresh loop: one coroutine
+/// makes `TASKS` trivial tasks and awaits `how` of them — as tokio's peer
+/// spawns inside `block_on`. Times the whole run.
+fn w4_loopspec_in_run(iters: u64, how: W4) -> Duration {
     (0..iters)
         .map(|_| {
             let lp = EventLoop::new();
-            let combine = combine.clone();
             let start = Instant::now();
-            let got = lp
-                .run_until_complete(async move {
-                    let tasks: Vec<_> = (0..TASKS)
-                        .map(|i| loopspec::create_task(async move { Ok(i) }))
-                        .collect::<loopspec::Result<_>>()?;
-                    combine(tasks).await
-                })
-                .unwrap();
+            let got = w4_in_run(&lp, TASKS, how).unwrap();
             let elapsed = start.elapsed();
             assert_eq!(got, TASKS);
             lp.close().unwrap();
@@ -650,19 +638,10 @@ fn w4_gather_wait(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(3));
     g.bench_function(BenchmarkId::new("loopspec", "gather"), |b| {
-        b.iter_custom(|iters| {
-            w4_loopspec_in_run(iters, |tasks| async move {
-                Ok(loopspec::gather(tasks, false)?.await?.len())
-            })
-        });
+        b.iter_custom(|iters| w4_loopspec_in_run(iters, W4::Gather));
     });
     g.bench_function(BenchmarkId::new("loopspec", "wait"), |b| {
-        b.iter_custom(|iters| {
-            w4_loopspec_in_run(iters, |tasks| async move {
-                let (done, _) = loopspec::wait(tasks, None, ReturnWhen::AllCompleted).await?;
-                Ok(done.len())
-            })
-        });
+        b.iter_custom(|iters| w4_loopspec_in_run(iters, W4::Wait));
     });
     g.bench_function(BenchmarkId::new("loopspec", "gather_made_idle"), |b| {
         b.iter_custom(|iters| {
@@ -680,16 +659,7 @@ fn w4_gather_wait(c: &mut Criterion) {
                         .build()
                         .unwrap();
                     let start = Instant::now();
-                    let n = rt.block_on(async {
-                        let handles: Vec<_> =
-                            (0..TASKS).map(|i| tokio::spawn(async move { i })).collect();
-                        let mut n = 0;
-                        for h in handles {
-                            h.await.unwrap();
-                            n += 1;
-                        }
-                        n
-                    });
+                    let n = w4_tokio(&rt, TASKS);
                     let elapsed = start.elapsed();
                     assert_eq!(n, TASKS);
                     elapsed

@@ -10,17 +10,19 @@
 //! The difference between the two counts, divided by 10,000, is the cost of
 //! one task: the loop's set-up and shutdown cancel out. Workloads:
 //!
-//! * `gather N` / `wait N`: W4 — N trivial tasks made inside one run of the
+//! * `gather N` / `wait N`: W4 as the benchmark runs it
+//!   (`common::w4_in_run`) — N trivial tasks made inside one run of the
 //!   loop, then `gather` (or `wait`, all completed) on them;
-//! * `tokio N`: W4's peer — N `tokio::spawn`s inside `block_on`, each
-//!   `JoinHandle` awaited in turn;
+//! * `tokio N`: W4's peer (`common::w4_tokio`) — N `tokio::spawn`s inside
+//!   `block_on`, each `JoinHandle` awaited in turn;
 //! * `round-trip N`: W2 — N `run_coroutine_threadsafe(...).result()` round
 //!   trips to a loop running on another thread (its threads park
 //!   differently from run to run, so its counts vary by a few per cent);
 //! * `time N WORKLOAD...`: each workload 15 times in this process, with
 //!   the median, fastest and slowest time per task.
 
-use loopspec::{EventLoop, ReturnWhen};
+use common::{W4, w4_in_run, w4_tokio};
+use loopspec::EventLoop;
 use std::time::Instant;
 
 fn main() {
@@ -60,22 +62,12 @@ fn run(workload: &str, n: usize) {
     match workload {
         "gather" | "wait" => {
             let lp = EventLoop::new();
-            let wait = workload == "wait";
-            let finished = lp
-                .run_until_complete(async move {
-                    let tasks: Vec<_> = (0..n)
-                        .map(|i| loopspec::create_task(async move { Ok(i) }))
-                        .collect::<loopspec::Result<_>>()?;
-                    Ok(if wait {
-                        loopspec::wait(tasks, None, ReturnWhen::AllCompleted)
-                            .await?
-                            .0
-                            .len()
-                    } else {
-                        loopspec::gather(tasks, false)?.await?.len()
-                    })
-                })
-                .expect("the tasks finish");
+            let how = if workload == "wait" {
+                W4::Wait
+            } else {
+                W4::Gather
+            };
+            let finished = w4_in_run(&lp, n, how).expect("the tasks finish");
             assert_eq!(finished, n);
             lp.close().expect("the loop closes");
         }
@@ -83,12 +75,7 @@ fn run(workload: &str, n: usize) {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("a runtime");
-            rt.block_on(async {
-                let handles: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
-                for h in handles {
-                    h.await.expect("the task finishes");
-                }
-            });
+            assert_eq!(w4_tokio(&rt, n), n);
         }
         "round-trip" => {
             let lp = EventLoop::new();

@@ -13,7 +13,8 @@
 //! * User data that records what happens to it: [`DropCount`],
 //!   [`DropWhere`], [`PanicOnDrop`], [`Holding`], [`quiet_panics`].
 //! * [`criterion_dir`]: where the benchmarks and their summary keep their
-//!   figures.
+//!   figures; [`w4_in_run`] and [`w4_tokio`]: W4's workload and its peer,
+//!   for the benchmark and `examples/task_cost.rs`.
 //! * [`spec`]: SPEC.md's rules; `loom_models` (built with `--cfg loom`): the loom
 //!   models' helpers.
 
