@@ -19,10 +19,18 @@ use std::sync::Arc;
 
 pub use crate::wait_for::wait_for;
 
+/// A set of futures by [identity](Future::identity), which is an address:
+/// hashed as it is, not with SipHash.
+type IdentitySet = HashSet<usize, BuildHasherDefault<IdHasher>>;
+
+/// An empty [`IdentitySet`] with room for `n`.
+fn identity_set(n: usize) -> IdentitySet {
+    HashSet::with_capacity_and_hasher(n, Default::default())
+}
+
 /// The distinct futures of `fs` (by identity), in first-appearance order.
 fn distinct<T: Send + 'static>(fs: impl Iterator<Item = Future<T>>) -> Vec<Future<T>> {
-    let mut seen: HashSet<usize, BuildHasherDefault<IdHasher>> =
-        HashSet::with_capacity_and_hasher(fs.size_hint().0, Default::default());
+    let mut seen = identity_set(fs.size_hint().0);
     fs.filter(|f| seen.insert(f.identity())).collect()
 }
 
@@ -78,8 +86,7 @@ where
     // how often it walks their cores, not by instructions): the loop check,
     // the weak handles in argument order, and one child per distinct future
     // in first-appearance order (by index).
-    let mut seen: HashSet<usize, BuildHasherDefault<IdHasher>> =
-        HashSet::with_capacity_and_hasher(children.len(), Default::default());
+    let mut seen = identity_set(children.len());
     let mut weak = Vec::with_capacity(children.len());
     let mut unique = Vec::new();
     for (i, child) in children.iter().enumerate() {
