@@ -206,8 +206,9 @@ fn finishing_with_a_cancelled_error_is_not_being_cancelled() {
 }
 
 /// Done callbacks are always scheduled with `call_soon`, in registration
-/// order, never run inline — also when added to a done future, or during
-/// the callbacks — and each gets the future itself.
+/// order, never run inline — also when added to a done future (behind the
+/// callbacks still due, which can no longer be removed), or during the
+/// callbacks — and each gets the future itself.
 /// Rules: FUT-6
 #[test]
 fn done_callbacks_are_always_scheduled() {
@@ -251,6 +252,19 @@ fn done_callbacks_are_always_scheduled() {
             let want = ["queued-first", "late:Ok(4)", "gone:Err(CancelledError())"];
             assert_eq!(s.once(), want);
             assert!(s.once().is_empty());
+        }),
+        // A done future's callbacks are scheduled: a later one queues behind
+        // them, and none of them can be removed any more (asyncio empties
+        // its list when it schedules them).
+        ("added while the others are due: after them", |s| {
+            let fut = recorded(s, "first");
+            let second = recorder(s, "second");
+            fut.add_done_callback_local(second.clone()).unwrap();
+            fut.set_result(2).unwrap();
+            fut.add_done_callback_local(recorder(s, "late")).unwrap();
+            assert_eq!(fut.remove_done_callback_local(&second), 0);
+            let want = ["first:Ok(2)", "second:Ok(2)", "late:Ok(2)"];
+            assert_eq!(s.once(), want);
         }),
         ("added during the callbacks: the next iteration", |s| {
             let fut = s.create_future::<i32>();
