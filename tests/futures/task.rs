@@ -556,6 +556,34 @@ fn a_task_cannot_await_itself() {
     assert!(!uncaught.cancelled());
 }
 
+/// A task that cancels itself and then awaits itself in one step gets both,
+/// one step apart: the cancellation first, the `RuntimeError` at the step
+/// after. (CPython 3.10–3.15 throw the cancellation instead of the
+/// `RuntimeError`, which is lost; SPEC.md TASK-7.)
+/// Rules: TASK-7, TASK-4
+#[test]
+fn a_task_cancelled_and_awaiting_itself_gets_both_in_order() {
+    let s = Scene::new();
+    let slot: Rc<RefCell<Option<Task<i32>>>> = Rc::default();
+    let t = s.task(|s| {
+        let slot = slot.clone();
+        async move {
+            let me = slot.borrow_mut().take().unwrap();
+            me.cancel();
+            let first = me.await.unwrap_err();
+            s.push(format!("1: {}", first.python_type()));
+            let second = loopspec::yield_now().await.unwrap_err();
+            s.push(format!("2: {}", second.python_type()));
+            Ok(1)
+        }
+    });
+    *slot.borrow_mut() = Some(t.clone());
+    assert!(s.once().is_empty());
+    assert_eq!(s.once(), ["1: CancelledError"]);
+    assert_eq!(s.once(), ["2: RuntimeError"]);
+    assert_eq!(t.result(), Ok(1));
+}
+
 /// Closing a loop with pending tasks — suspended or never started — drops
 /// their futures and reports each as `Task was destroyed but it is
 /// pending!`, with its repr; done tasks are not reported.
